@@ -1,0 +1,1 @@
+"""Findings → CDS Hooks cards. Pure: no Flask, no HTTP."""

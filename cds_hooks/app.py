@@ -1,0 +1,25 @@
+"""Application factory (Flask tutorial style): ``create_app(config=None)``."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from cds_hooks.config import load_config
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    app.json.sort_keys = False  # keep card fields in spec order
+    logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
+
+    from cds_hooks import discovery, errors, hooks, services
+
+    services.load_all()
+    errors.init_app(app)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+    return app

@@ -1,0 +1,69 @@
+"""Command line: ``precision-cds serve`` runs the service; ``precision-cds evaluate`` scores records offline."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cds_hooks.config import load_config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Precision CDS: a CDS Hooks 2.0.1 service with validated risk calculators."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (CDS_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (CDS_PORT, default 8080).")
+@click.option("--workers", default=None, type=int, help="gunicorn worker processes (CDS_WORKERS, default 2).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the service under gunicorn with the embedded defaults."""
+    from gunicorn.app.base import BaseApplication
+
+    from cds_hooks.app import create_app
+
+    config = load_config()
+    bind = f"{host or config.get('HOST', '127.0.0.1')}:{port or config.get('PORT', 8080)}"
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers or int(config.get("WORKERS", 2)))
+            self.cfg.set("timeout", int(config.get("WORKER_TIMEOUT_S", 30)))
+            # gunicorn's access log would print query strings; hook URLs carry none, but keep it off by default.
+            self.cfg.set("accesslog", config.get("ACCESS_LOG") or None)
+
+        def load(self):
+            return create_app()
+
+    click.echo(f"precision-cds listening on http://{bind}/cds-services", err=True)
+    _Server().run()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--service", "service_id", default="cardiovascular-risk", show_default=True,
+              help="Service whose engines to run (for FHIR Bundles) or to call (for hook requests).")
+@click.option("--as-of", default=None, help="Evaluate the record as of this ISO date (default: today).")
+@click.option("--cards/--no-cards", default=True, show_default=True, help="Include the rendered cards.")
+def evaluate(paths: tuple[Path, ...], service_id: str, as_of: str | None, cards: bool) -> None:
+    """Evaluate hook-request JSON files or FHIR Bundles offline and print findings and cards as JSON.
+
+    One JSON document per input file (JSON lines when several files or a folder are given).
+    Exit status 1 when any input could not be evaluated.
+    """
+    from cds_hooks.evaluate import evaluate_file
+
+    overrides = {"AS_OF": as_of} if as_of else {}
+    config = load_config(overrides)
+    files = [p for path in paths for p in (sorted(path.glob("*.json")) if path.is_dir() else [path])]
+    failed = False
+    for file in files:
+        result = evaluate_file(file, service_id=service_id, config=config, include_cards=cards)
+        failed = failed or "error" in result
+        indent = 2 if len(files) == 1 else None
+        sys.stdout.write(json.dumps(result, indent=indent, ensure_ascii=False) + "\n")
+    sys.exit(1 if failed else 0)

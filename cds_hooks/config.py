@@ -1,0 +1,51 @@
+"""Configuration: embedded defaults, overridden by ``CDS_*`` environment variables, overridden by ``create_app(config)``.
+
+Environment values are parsed as JSON when they parse (``CDS_MAX_CARDS=5`` → 5, ``CDS_DEV_MODE=true`` → True),
+otherwise kept as strings — Flask's ``from_prefixed_env`` behaviour.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+ENV_PREFIX = "CDS"
+
+DEFAULTS: dict[str, Any] = {
+    # FHIR client (see fhir_adapter.client.ClientSettings)
+    "FHIR_CONNECT_TIMEOUT_S": 3.05,
+    "FHIR_READ_TIMEOUT_S": 10.0,
+    "FHIR_RETRIES": 2,
+    "FHIR_BACKOFF_S": 0.2,
+    "FHIR_DEADLINE_S": 8.0,  # whole prefetch resolution of one hook call
+    "FHIR_PAGE_CAP": 10,
+    "FHIR_MAX_ENTRIES": 5000,
+    # Cards
+    "MAX_CARDS": 10,
+    "SHOW_NOT_APPLICABLE": True,  # explain why a score was not given (e.g. age outside the validated range)
+    # Request handling
+    "MAX_BODY_BYTES": 5 * 1024 * 1024,
+    "VALIDATE_RESPONSES": True,  # check every response against the CDS Hooks response schema before sending
+    "AS_OF": None,  # ISO date to evaluate records at (tests, replays); default: today (UTC)
+    "LOG_LEVEL": "INFO",
+    "LOG_TRACEBACKS": False,
+}
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merged settings; used by create_app and by the CLI (which has no Flask app)."""
+    import json
+    import os
+
+    env = os.environ if environ is None else environ
+    merged = dict(DEFAULTS)
+    prefix = ENV_PREFIX + "_"
+    for key, raw in env.items():
+        if not key.startswith(prefix):
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        merged[key[len(prefix):]] = value
+    if overrides:
+        merged.update(overrides)
+    return merged

@@ -1,0 +1,132 @@
+"""Declaring a CDS service: once, with ``@service``; discovery, routing and prefetch follow from it.
+
+    @service(id="cardiovascular-risk", hook="patient-view", title="…", description="…",
+             prefetch={"patient": "Patient/{{context.patientId}}"}, engines=("pce-2013",))
+    def cardiovascular_risk(call: HookCall) -> list[Finding]:
+        return call.run_engines()
+
+The decorated function receives a HookCall whose prefetch has been resolved before it runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Iterable, Iterator
+
+from engine.base import Engine
+from engine.finding import Finding
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    id: str
+    hook: str
+    title: str
+    description: str
+    handler: Callable[["HookCall"], "list[Finding] | ServiceResult"]
+    prefetch: dict[str, str] = field(default_factory=dict)
+    engines: tuple[str, ...] = ()
+    usage_requirements: str | None = None
+
+    def discovery_entry(self) -> dict:
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "title": self.title,
+            "description": self.description,
+            "id": self.id,
+        }
+        if self.prefetch:
+            entry["prefetch"] = dict(self.prefetch)
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry
+
+    def engine_objects(self) -> list[Engine]:
+        from engine.registry import calculators, detectors, models, rules
+
+        found = []
+        for engine_id in self.engines:
+            for registry in (calculators, detectors, rules, models):
+                if engine_id in registry:
+                    found.append(registry.get(engine_id))
+                    break
+            else:
+                raise KeyError(f"service {self.id!r} names unknown engine {engine_id!r}")
+        return found
+
+
+@dataclass
+class ServiceResult:
+    findings: list[Finding]
+    system_actions: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class HookCall:
+    """What a service handler sees: the validated request with its prefetch already resolved."""
+
+    service: ServiceDefinition
+    request: dict
+    prefetch: dict[str, Any]
+    as_of: date
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def context(self) -> dict:
+        return self.request.get("context") or {}
+
+    @property
+    def patient_id(self) -> str | None:
+        return self.context.get("patientId")
+
+    @property
+    def hook_instance(self) -> str:
+        return self.request.get("hookInstance", "")
+
+    def resources(self) -> list[dict]:
+        """All resources from the resolved prefetch, flattened (single resources and search results)."""
+        out: list[dict] = []
+        for value in self.prefetch.values():
+            if isinstance(value, dict):
+                out.append(value)
+            elif isinstance(value, list):
+                out.extend(v for v in value if isinstance(v, dict))
+        return out
+
+    def run_engines(self) -> list[Finding]:
+        from cds_hooks.pipeline import evaluate_resources
+
+        return evaluate_resources(self.service.engine_objects(), self.resources(), as_of=self.as_of, patient_id=self.patient_id)
+
+
+class ServiceRegistry:
+    def __init__(self) -> None:
+        self._services: dict[str, ServiceDefinition] = {}
+
+    def add(self, definition: ServiceDefinition) -> None:
+        if definition.id in self._services:
+            raise ValueError(f"CDS service {definition.id!r} is declared twice")
+        self._services[definition.id] = definition
+
+    def get(self, service_id: str) -> ServiceDefinition | None:
+        return self._services.get(service_id)
+
+    def __iter__(self) -> Iterator[ServiceDefinition]:
+        return iter(sorted(self._services.values(), key=lambda s: s.id))
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+
+SERVICES = ServiceRegistry()
+
+
+def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
+            engines: Iterable[str] = (), usage_requirements: str | None = None):
+    def decorate(handler):
+        SERVICES.add(ServiceDefinition(id=id, hook=hook, title=title, description=description, handler=handler,
+                                       prefetch=dict(prefetch or {}), engines=tuple(engines),
+                                       usage_requirements=usage_requirements))
+        return handler
+
+    return decorate

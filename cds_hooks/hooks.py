@@ -1,0 +1,46 @@
+"""POST /cds-services/{id}: validate, resolve prefetch, run the service, render cards."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from cds_hooks.declaration import SERVICES
+from cds_hooks.errors import CdsError
+from cds_hooks.processing import process_hook
+
+log = logging.getLogger(__name__)
+bp = Blueprint("hooks", __name__)
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    started = time.perf_counter()
+    definition = SERVICES.get(service_id)
+    if definition is None:
+        raise CdsError(404, "No CDS service with this id; GET /cds-services lists the services.",
+                       expressions=["service"])
+    body = read_json_body()
+    outcome = process_hook(definition, body, current_app.config)
+    g.cds_outcome = outcome  # for audit/feedback linkage
+    log.info("hook %s: %d cards in %.1f ms", definition.id, len(outcome.rendered), (time.perf_counter() - started) * 1000)
+    return jsonify(outcome.response)
+
+
+def read_json_body():
+    if request.mimetype not in JSON_TYPES:
+        raise CdsError(415, "Content-Type must be application/json.")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CdsError(400, "The request body is not valid JSON.") from None
+    except RecursionError:
+        raise CdsError(400, "The request body is nested too deeply.") from None
+    if not isinstance(body, dict):
+        raise CdsError(400, "The request body must be a JSON object.")
+    return body

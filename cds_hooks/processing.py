@@ -1,0 +1,93 @@
+"""One hook call, start to finish, independent of Flask (the HTTP blueprint and the CLI both use it)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Mapping
+
+from cards.render import RenderedCard, RenderOptions, render_cards
+from cds_hooks.declaration import HookCall, ServiceDefinition, ServiceResult
+from cds_hooks.errors import CdsError, issue
+from cds_hooks.prefetch import PrefetchUnavailable, resolve_prefetch
+from cds_hooks.validation import validate_hook_request, validate_response
+from engine.finding import Finding
+from fhir_adapter.client import ClientSettings, client_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HookOutcome:
+    response: dict
+    rendered: list[RenderedCard]
+    findings: list[Finding]
+    call: HookCall
+
+
+def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any]) -> HookOutcome:
+    """Validate → resolve prefetch → run the service → render and check cards. Raises CdsError with the status."""
+    problems = validate_hook_request(body)
+    if problems:
+        raise CdsError(400, "The hook request is not valid CDS Hooks 2.0.1.",
+                       issues=[issue(400, p.message, fhirpath(p.pointer)) for p in problems])
+    if body["hook"] != definition.hook:
+        raise CdsError(400, f"Service '{definition.id}' answers the '{definition.hook}' hook, not the hook in the request.",
+                       expressions=["hook"])
+    try:
+        resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for,
+                                    settings=client_settings(config))
+    except PrefetchUnavailable as exc:
+        log.warning("prefetch unavailable for %s: key %s (%s)", definition.id, exc.key, exc.reason)
+        raise CdsError(412, f"Required data '{exc.key}' could not be obtained: {exc.reason}",
+                       expressions=[f"prefetch.{exc.key}"]) from None
+
+    call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
+                    notes=list(resolved.notes))
+    result = definition.handler(call)
+    if not isinstance(result, ServiceResult):
+        result = ServiceResult(findings=list(result))
+    rendered = render_cards(result.findings, RenderOptions(
+        patient_id=call.patient_id,
+        hook_instance=call.hook_instance,
+        max_cards=int(config["MAX_CARDS"]),
+        show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"]),
+    ))
+    response: dict = {"cards": [rc.card for rc in rendered]}
+    if result.system_actions:
+        response["systemActions"] = result.system_actions
+    if config["VALIDATE_RESPONSES"]:
+        invalid = validate_response(response)
+        if invalid:
+            log.error("service %s produced a response that breaks the schema at %s", definition.id,
+                      ", ".join(p.pointer for p in invalid))
+            raise CdsError(500, "The service produced an invalid response; it has been logged.")
+    return HookOutcome(response=response, rendered=rendered, findings=result.findings, call=call)
+
+
+def client_settings(config: Mapping[str, Any]) -> ClientSettings:
+    return ClientSettings(
+        connect_timeout_s=float(config["FHIR_CONNECT_TIMEOUT_S"]),
+        read_timeout_s=float(config["FHIR_READ_TIMEOUT_S"]),
+        retries=int(config["FHIR_RETRIES"]),
+        backoff_factor=float(config["FHIR_BACKOFF_S"]),
+        deadline_s=float(config["FHIR_DEADLINE_S"]),
+        page_cap=int(config["FHIR_PAGE_CAP"]),
+        max_entries=int(config["FHIR_MAX_ENTRIES"]),
+    )
+
+
+def as_of_date(config: Mapping[str, Any]) -> date:
+    configured = config.get("AS_OF")
+    if configured:
+        return date.fromisoformat(str(configured))
+    return datetime.now(timezone.utc).date()
+
+
+def fhirpath(pointer: str) -> str:
+    """JSON pointer '/context/patientId' → 'context.patientId' for OperationOutcome.issue.expression."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.strip("/").split("/") if p]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or "$"
