@@ -1,0 +1,91 @@
+"""Latency of the patient-view service in process over the Synthea patients sent as prefetch.
+
+Prints p50/p99 of the whole POST (Flask test client: parse, validate, features, engines, cards, response
+schema check) next to the json.loads time of the same bodies. Target: p50 <= 25 ms, p99 <= 60 ms on 2 cores.
+
+    python benchmarks/bench_patient_view.py [--rounds 20] [--synthea ../shared/data/synthea]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cds_hooks.app import create_app  # noqa: E402
+from fhir_adapter.codes import OBSERVATION_CODES  # noqa: E402
+
+
+def hook_request_from_bundle(bundle: dict, features: tuple[str, ...]) -> dict:
+    """What an EHR would prefetch for cardiovascular-risk: the patient, the coded observations, conditions, meds."""
+    resources = [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    wanted = {c for f in features for c in OBSERVATION_CODES.get(f, ())}
+
+    def searchset(items):
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in items]}
+
+    observations = [r for r in resources if r["resourceType"] == "Observation"
+                    and any(c.get("code") in wanted for c in r.get("code", {}).get("coding", []))]
+    observations.sort(key=lambda r: r.get("effectiveDateTime", ""), reverse=True)
+    return {
+        "hookInstance": str(uuid.uuid4()),
+        "hook": "patient-view",
+        "context": {"userId": "Practitioner/bench", "patientId": patient["id"]},
+        "prefetch": {
+            "patient": patient,
+            "observations": searchset(observations),
+            "conditions": searchset([r for r in resources if r["resourceType"] == "Condition"]),
+            "medications": searchset([r for r in resources if r["resourceType"] == "MedicationRequest"
+                                      and r.get("status") == "active"]),
+        },
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthea", type=Path, default=ROOT.parent / "shared" / "data" / "synthea")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    files = sorted(args.synthea.glob("*.json"))
+    if not files:
+        sys.exit(f"no Synthea bundles in {args.synthea}")
+
+    from cds_hooks.services.cardiovascular import CARDIOVASCULAR_FEATURES
+
+    bodies = [json.dumps(hook_request_from_bundle(json.loads(f.read_text()), CARDIOVASCULAR_FEATURES)).encode()
+              for f in files]
+    client = create_app({"AS_OF": "2026-06-01"}).test_client()
+    for body in bodies:  # warm-up: imports, schema compilation, model classes
+        assert client.post("/cds-services/cardiovascular-risk", data=body, content_type="application/json").status_code == 200
+
+    hook_ms, loads_ms = [], []
+    for _ in range(args.rounds):
+        for body in bodies:
+            t0 = time.perf_counter()
+            resp = client.post("/cds-services/cardiovascular-risk", data=body, content_type="application/json")
+            hook_ms.append((time.perf_counter() - t0) * 1000)
+            assert resp.status_code == 200
+            t0 = time.perf_counter()
+            json.loads(body)
+            loads_ms.append((time.perf_counter() - t0) * 1000)
+    sizes = [len(b) / 1024 for b in bodies]
+    print(f"patients: {len(bodies)}  rounds: {args.rounds}  calls: {len(hook_ms)}")
+    print(f"body size KiB: median {statistics.median(sizes):.1f}  max {max(sizes):.1f}")
+    print(f"patient-view  p50 {percentile(hook_ms, .5):7.2f} ms   p99 {percentile(hook_ms, .99):7.2f} ms")
+    print(f"json.loads    p50 {percentile(loads_ms, .5):7.2f} ms   p99 {percentile(loads_ms, .99):7.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Shared fixtures. Every HTTP response the tests see goes through `checked_client`, which validates cards
+responses against the CDS Hooks response schema and error responses as OperationOutcomes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cds_hooks.app import create_app
+from cds_hooks.validation import validate_discovery, validate_response
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_AS_OF = "2026-06-01"
+
+
+def load_fixture(relative: str) -> dict:
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+class CheckedClient:
+    """A Flask test client that asserts the shape of every response it returns."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def _check(self, resp):
+        if resp.status_code == 401 and not resp.data:
+            return resp
+        body = resp.get_json(silent=True)
+        assert body is not None, f"non-JSON response {resp.status_code}: {resp.data[:200]!r}"
+        if resp.status_code >= 400:
+            assert body.get("resourceType") == "OperationOutcome", body
+            assert body.get("issue"), body
+            assert resp.status_code != 500 or "Traceback" not in resp.get_data(as_text=True)
+        elif "cards" in body:
+            problems = validate_response(body)
+            assert not problems, problems
+        elif "services" in body:
+            problems = validate_discovery(body)
+            assert not problems, problems
+        return resp
+
+    def get(self, *args, **kwargs):
+        return self._check(self._client.get(*args, **kwargs))
+
+    def post(self, *args, **kwargs):
+        return self._check(self._client.post(*args, **kwargs))
+
+    def options(self, *args, **kwargs):
+        return self._client.options(*args, **kwargs)
+
+    def raw(self):
+        return self._client
+
+
+@pytest.fixture
+def app():
+    return create_app({"AS_OF": TEST_AS_OF, "TESTING": True, "FHIR_RETRIES": 1, "FHIR_BACKOFF_S": 0.0,
+                       "FHIR_DEADLINE_S": 2.0, "FHIR_READ_TIMEOUT_S": 1.0})
+
+
+@pytest.fixture
+def client(app) -> CheckedClient:
+    return CheckedClient(app.test_client())
