@@ -1,0 +1,181 @@
+"""CKD-EPI 2021 race-free creatinine equation (Inker LA et al., NEJM 2021;385:1737-1749).
+
+eGFRcr = 142 x min(Scr/k, 1)^a x max(Scr/k, 1)^-1.200 x 0.9938^age x 1.012 [female]
+with k = 0.7 (female) / 0.9 (male) and a = -0.241 (female) / -0.302 (male).
+
+The constants live in ``engine/data/ckd_epi_2021.json`` with their provenance; the KDIGO 2012
+G categories come from the same file. ``ckd_epi_2021_creatinine`` is the function the FHIR adapter
+imports to derive eGFR, so its signature is a contract: keyword-only, returns a float.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from engine.base import Engine
+from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import calculator
+
+SEXES = ("female", "male")
+
+
+@cache
+def coefficients() -> dict[str, Any]:
+    """Constants of Inker 2021 and the KDIGO 2012 bands (read-only package data, loaded once)."""
+    path = resources.files("engine") / "data" / "ckd_epi_2021.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class CkdEpiResult:
+    egfr_mlmin173m2: float
+    kappa_mgdl: float
+    alpha: float
+    # Multiplicative factors; each term's contribution is ln(factor), so the contributions sum to
+    # ln(eGFR) - the "linear predictor" of a multiplicative equation.
+    terms: tuple[Term, ...]
+
+
+def ckd_epi_2021_creatinine_detail(*, creatinine_mgdl: float, age_years: float, sex: str) -> CkdEpiResult:
+    """eGFR with its factors. Raises ValueError on non-positive creatinine, age < 18 or unknown sex."""
+    data = coefficients()
+    if sex not in SEXES:
+        raise ValueError("sex must be 'female' or 'male'")
+    if not _is_finite_number(creatinine_mgdl) or creatinine_mgdl <= 0:
+        raise ValueError("creatinine must be a positive number (mg/dL)")
+    if not _is_finite_number(age_years) or age_years < data["minimum_age_years"]:
+        raise ValueError("the CKD-EPI 2021 equation is for adults (age >= 18 years)")
+
+    by_sex = data["by_sex"][sex]
+    kappa, alpha = by_sex["kappa_mgdl"], by_sex["alpha"]
+    ratio = creatinine_mgdl / kappa
+    factors = (
+        ("Constant", data["constant"]),
+        (f"min(Scr/{kappa}, 1)^{alpha}", min(ratio, 1.0) ** alpha),
+        (f"max(Scr/{kappa}, 1)^{data['exponent_above_kappa']}", max(ratio, 1.0) ** data["exponent_above_kappa"]),
+        (f"{data['age_base_per_year']}^age", data["age_base_per_year"] ** age_years),
+        ("Sex factor (1.012 if female)", by_sex["sex_factor"]),
+    )
+    egfr = math.prod(value for _, value in factors)
+    terms = tuple(Term(label, value, math.log(value)) for label, value in factors)
+    return CkdEpiResult(egfr_mlmin173m2=egfr, kappa_mgdl=kappa, alpha=alpha, terms=terms)
+
+
+def ckd_epi_2021_creatinine(*, creatinine_mgdl: float, age_years: float, sex: str) -> float:
+    """eGFR in mL/min/1.73m2 (CKD-EPI 2021, race-free). Raises ValueError on invalid input."""
+    return ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine_mgdl, age_years=age_years, sex=sex).egfr_mlmin173m2
+
+
+def kdigo_g_category(egfr_mlmin173m2: float) -> str:
+    """KDIGO 2012 GFR category of an eGFR already rounded as reported (whole numbers)."""
+    for band in coefficients()["categories"]["bands"]:
+        if band["min"] is None or egfr_mlmin173m2 >= band["min"]:
+            return band["name"]
+    raise AssertionError("the last KDIGO band is open-ended")  # pragma: no cover
+
+
+def _round_half_up(value: float) -> int:
+    # Python's round() is banker's rounding; labs report 59.5 as 60.
+    return math.floor(value + 0.5)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
+_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
+             "G4": Severity.WARNING, "G5": Severity.CRITICAL}
+
+
+@calculator
+class CkdEpi2021Creatinine(Engine):
+    id = "ckd-epi-2021-cr"
+    version = "1.0.0"
+    title = "eGFR (CKD-EPI 2021 creatinine, race-free)"
+    kind = Kind.DIAGNOSIS
+    citation = Citation(
+        short="Inker 2021 (CKD-EPI 2021)",
+        full=(
+            "Inker LA, Eneanya ND, Coresh J, et al. New Creatinine- and Cystatin C-Based Equations to "
+            "Estimate GFR without Race. N Engl J Med. 2021;385(19):1737-1749. GFR categories: KDIGO 2012 "
+            "Clinical Practice Guideline for the Evaluation and Management of CKD. Kidney Int Suppl. 2013;3:1-150."
+        ),
+        url="https://doi.org/10.1056/NEJMoa2102953",
+        doi="10.1056/NEJMoa2102953",
+        topic="Chronic kidney disease: GFR estimation and staging",
+    )
+    requires = ("creatinine_mgdl", "age_years", "sex")
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return [self._assess(features)]
+
+    def _assess(self, features: FeatureSet) -> Finding:
+        present, missing = self.gather(features, self.requires)
+        unusable = self._unusable(features)
+        if missing or unusable:
+            unusable_names = {m.name for m in unusable}
+            present = [ev for ev in present if ev.name not in unusable_names]
+            missing += unusable
+            return self.insufficient(features, present, missing, finding_id=self._finding_id)
+
+        creatinine = features.value("creatinine_mgdl")
+        age = features.value("age_years")
+        sex = features.value("sex")
+        if age < coefficients()["minimum_age_years"]:
+            return self.not_applicable(
+                features, present, finding_id=self._finding_id,
+                message=(f"Age {age:g} years: the CKD-EPI 2021 equation is validated for adults (18 years "
+                         "and over); use a paediatric equation (e.g. CKiD bedside Schwartz) instead."),
+            )
+
+        result = ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine, age_years=age, sex=sex)
+        bands = coefficients()["categories"]["bands"]
+        category = kdigo_g_category(_round_half_up(result.egfr_mlmin173m2))
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=self._finding_id,
+            value=result.egfr_mlmin173m2,
+            unit="mL/min/1.73m2",
+            category=category,
+            thresholds=tuple(band["text"] for band in bands),
+            severity=_SEVERITY[category],
+            inputs=tuple(present),
+            assumptions=(
+                "Creatinine assumed IDMS-traceable (enzymatic or standardised Jaffe), as the equation requires.",
+                "Assumes stable kidney function; eGFR is unreliable in acute kidney injury, extremes of "
+                "muscle mass, amputation, pregnancy or rapidly changing creatinine.",
+                "The G category describes this single eGFR; CKD needs abnormalities present for more "
+                "than 3 months (KDIGO 2012).",
+            ),
+            input_problems=self.relevant_problems(features),
+            explanation=result.terms,
+            method=(f"eGFR = 142 x min(Scr/{result.kappa_mgdl}, 1)^{result.alpha} x max(Scr/{result.kappa_mgdl}, 1)"
+                    "^-1.200 x 0.9938^age x 1.012 [female]; category from eGFR rounded to a whole number."),
+        )
+
+    @property
+    def _finding_id(self) -> str:
+        return f"{self.id}:egfr"
+
+    @staticmethod
+    def _unusable(features: FeatureSet) -> list[MissingInput]:
+        """Present values the equation cannot use, reported as missing with the reason."""
+        problems = []
+        creatinine: Evidence | None = features.get("creatinine_mgdl")
+        if creatinine is not None and not (_is_finite_number(creatinine.value) and creatinine.value > 0):
+            problems.append(MissingInput("creatinine_mgdl", creatinine.label,
+                                         "recorded value is not a positive number in mg/dL"))
+        age = features.get("age_years")
+        if age is not None and not _is_finite_number(age.value):
+            problems.append(MissingInput("age_years", age.label, "recorded age is not a number"))
+        sex = features.get("sex")
+        if sex is not None and sex.value not in SEXES:
+            problems.append(MissingInput("sex", sex.label,
+                                         "the equation is sex-specific and needs sex recorded as female or male"))
+        return problems

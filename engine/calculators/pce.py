@@ -1,0 +1,357 @@
+"""ACC/AHA 2013 Pooled Cohort Equations (Goff DC Jr et al., Circulation 2014;129:S49-S73).
+
+10-year risk of a first hard ASCVD event from four sex- and race-specific Cox equations:
+risk = 1 - S0 ^ exp(sum(beta * x) - mean_sum).
+
+Two constant sets circulate and both are kept in ``engine/data/pce_2013.json``: the printed Table A
+of the guideline and the more precise constants of the ACC/AHA risk workbook (the ones the ACC/AHA
+ASCVD Risk Estimator uses). The workbook set is the default; docs/calculators.md says why.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, ClassVar, Mapping
+
+from engine.base import Engine
+from engine.finding import Action, Citation, Evidence, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import calculator
+
+SEXES = ("female", "male")
+RACE_EQUATIONS = ("white", "african-american")
+NUMERIC_FEATURES = ("age_years", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg")
+BOOLEAN_FEATURES = ("bp_treated", "smoker_current", "diabetes")
+LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
+
+# Human labels of the equation terms, in the order of Table A.
+_TERM_LABELS = {
+    "ln_age": "ln(age)",
+    "ln_age_squared": "ln(age)^2",
+    "ln_tc": "ln(total cholesterol)",
+    "ln_age_x_ln_tc": "ln(age) x ln(total cholesterol)",
+    "ln_hdl": "ln(HDL-C)",
+    "ln_age_x_ln_hdl": "ln(age) x ln(HDL-C)",
+    "ln_treated_sbp": "ln(treated SBP)",
+    "ln_age_x_ln_treated_sbp": "ln(age) x ln(treated SBP)",
+    "ln_untreated_sbp": "ln(untreated SBP)",
+    "ln_age_x_ln_untreated_sbp": "ln(age) x ln(untreated SBP)",
+    "smoker": "Current smoker",
+    "ln_age_x_smoker": "ln(age) x current smoker",
+    "diabetes": "Diabetes",
+}
+_TREATED_SBP_TERMS = frozenset({"ln_treated_sbp", "ln_age_x_ln_treated_sbp"})
+_UNTREATED_SBP_TERMS = frozenset({"ln_untreated_sbp", "ln_age_x_ln_untreated_sbp"})
+
+
+@cache
+def coefficients() -> dict[str, Any]:
+    """Goff 2014 Table A and workbook constants, ranges and categories (read-only package data)."""
+    path = resources.files("engine") / "data" / "pce_2013.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class PceResult:
+    risk_percent: float
+    equation: str  # "white-female", "african-american-male", ...
+    constant_set: str  # "spreadsheet" | "printed"
+    individual_sum: float  # sum(beta * x): the linear predictor; equals the sum of the term contributions
+    mean_sum: float
+    baseline_survival: float
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class RangeViolation:
+    name: str
+    label: str
+    value: float
+    low: float
+    high: float
+    unit: str
+
+    @property
+    def message(self) -> str:
+        return (f"{self.label} {self.value:g} {self.unit} is outside the validated range "
+                f"{self.low:g}-{self.high:g} {self.unit}.")
+
+
+_RANGE_LABELS = {"age_years": "Age", "chol_total_mgdl": "Total cholesterol", "hdl_mgdl": "HDL cholesterol",
+                 "sbp_mmhg": "Systolic blood pressure"}
+
+
+def validated_range_violations(values: Mapping[str, float]) -> list[RangeViolation]:
+    """Which of the given inputs lie outside the range the equations were validated for (bounds inclusive)."""
+    ranges = coefficients()["validated_ranges"]
+    violations = []
+    for name, value in values.items():
+        bounds = ranges.get(name)
+        if bounds and not bounds["min"] <= value <= bounds["max"]:
+            violations.append(RangeViolation(name, _RANGE_LABELS.get(name, name), value,
+                                             bounds["min"], bounds["max"], bounds["unit"]))
+    return violations
+
+
+def pce_10y_ascvd_risk(
+    *,
+    age_years: float,
+    sex: str,
+    race: str,
+    chol_total_mgdl: float,
+    hdl_mgdl: float,
+    sbp_mmhg: float,
+    bp_treated: bool,
+    smoker_current: bool,
+    diabetes: bool,
+    constant_set: str | None = None,
+) -> PceResult:
+    """10-year hard ASCVD risk in percent, with every term of the linear predictor.
+
+    ``race`` selects the equation: "white" or "african-american" (callers map other races to
+    "white", as the guideline advises). The validated range is NOT enforced here - use
+    ``validated_range_violations`` first; only impossible values raise ValueError.
+    """
+    data = coefficients()
+    constant_set = constant_set or data["default_constant_set"]
+    if constant_set not in data["constant_sets"]:
+        raise ValueError(f"unknown constant set {constant_set!r}")
+    if sex not in SEXES:
+        raise ValueError("sex must be 'female' or 'male'")
+    if race not in RACE_EQUATIONS:
+        raise ValueError("race must be 'white' or 'african-american'")
+    for name, value in (("age_years", age_years), ("chol_total_mgdl", chol_total_mgdl),
+                        ("hdl_mgdl", hdl_mgdl), ("sbp_mmhg", sbp_mmhg)):
+        if not _is_finite_number(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number")
+
+    equation = f"{race}-{sex}"
+    params = data["constant_sets"][constant_set]["equations"][equation]
+    ln_age, ln_tc, ln_hdl, ln_sbp = (math.log(v) for v in (age_years, chol_total_mgdl, hdl_mgdl, sbp_mmhg))
+    treated, smoker, diabetic = float(bool(bp_treated)), float(bool(smoker_current)), float(bool(diabetes))
+    x = {
+        "ln_age": ln_age,
+        "ln_age_squared": ln_age * ln_age,
+        "ln_tc": ln_tc,
+        "ln_age_x_ln_tc": ln_age * ln_tc,
+        "ln_hdl": ln_hdl,
+        "ln_age_x_ln_hdl": ln_age * ln_hdl,
+        "ln_treated_sbp": ln_sbp * treated,
+        "ln_age_x_ln_treated_sbp": ln_age * ln_sbp * treated,
+        "ln_untreated_sbp": ln_sbp * (1.0 - treated),
+        "ln_age_x_ln_untreated_sbp": ln_age * ln_sbp * (1.0 - treated),
+        "smoker": smoker,
+        "ln_age_x_smoker": ln_age * smoker,
+        "diabetes": diabetic,
+    }
+    # Only the SBP branch that applies is shown; the other is structurally zero.
+    unused_branch = _UNTREATED_SBP_TERMS if bp_treated else _TREATED_SBP_TERMS
+    terms = tuple(
+        Term(f"{label} (beta {params['coefficients'][key]:g})", x[key], params["coefficients"][key] * x[key])
+        for key, label in _TERM_LABELS.items()
+        if key in params["coefficients"] and key not in unused_branch
+    )
+    individual_sum = math.fsum(term.contribution for term in terms)
+    s0, mean_sum = params["baseline_survival"], params["mean_sum"]
+    risk = 1.0 - s0 ** math.exp(individual_sum - mean_sum)
+    return PceResult(
+        risk_percent=100.0 * risk,
+        equation=equation,
+        constant_set=constant_set,
+        individual_sum=individual_sum,
+        mean_sum=mean_sum,
+        baseline_survival=s0,
+        terms=terms,
+    )
+
+
+def risk_category(risk_percent: float) -> str:
+    """2018 AHA/ACC cholesterol guideline band of an (unrounded) 10-year risk in percent."""
+    for band in coefficients()["categories"]["bands"]:
+        if band["below_percent"] is None or risk_percent < band["below_percent"]:
+            return band["name"]
+    raise AssertionError("the last band is open-ended")  # pragma: no cover
+
+
+def category_thresholds() -> tuple[str, ...]:
+    return tuple(band["text"] for band in coefficients()["categories"]["bands"])
+
+
+# Low and borderline are context; intermediate and high are where the guideline asks for a
+# statin discussion, hence a warning.
+_SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO,
+             "intermediate": Severity.WARNING, "high": Severity.WARNING}
+
+
+def lipid_panel_action(reason: str) -> Action:
+    """A draft FHIR R4 ServiceRequest proposing a lipid panel.
+
+    Engines do not know the patient id, so ``subject`` (1..1 in FHIR R4) is deliberately absent:
+    the service layer must add ``{"reference": "Patient/<id>"}`` before the card leaves the server.
+    """
+    return Action(
+        label="Order a lipid panel",
+        description=reason,
+        resource={
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "108252007",
+                                      "display": "Laboratory procedure"}]}],
+            "code": {
+                "coding": [{"system": "http://loinc.org", "code": "57698-3",
+                            "display": "Lipid panel with direct LDL - Serum or Plasma"}],
+                "text": "Lipid panel",
+            },
+            "reasonCode": [{"text": reason}],
+        },
+    )
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
+    """Present features whose value the equations cannot use, reported like missing ones."""
+    problems = []
+    for name in NUMERIC_FEATURES:
+        ev = features.get(name)
+        if ev is not None and not (_is_finite_number(ev.value) and ev.value > 0):
+            problems.append(MissingInput(name, ev.label, "recorded value is not a positive number"))
+    for name in BOOLEAN_FEATURES:
+        ev = features.get(name)
+        if ev is not None and not isinstance(ev.value, bool):
+            problems.append(MissingInput(name, ev.label, "recorded value is neither yes nor no"))
+    sex = features.get("sex")
+    if sex is not None and sex.value not in SEXES:
+        problems.append(MissingInput("sex", sex.label,
+                                     "the equations are sex-specific and need sex recorded as female or male"))
+    return problems
+
+
+@calculator
+class PooledCohortEquations(Engine):
+    id = "pce-2013"
+    version = "1.0.0"
+    title = "10-year ASCVD risk (Pooled Cohort Equations)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="Goff 2014 (ACC/AHA Pooled Cohort Equations)",
+        full=(
+            "Goff DC Jr, Lloyd-Jones DM, Bennett G, et al. 2013 ACC/AHA Guideline on the Assessment of "
+            "Cardiovascular Risk: a report of the American College of Cardiology/American Heart Association "
+            "Task Force on Practice Guidelines. Circulation. 2014;129(25 Suppl 2):S49-S73. Risk categories: "
+            "Grundy SM et al. 2018 AHA/ACC Guideline on the Management of Blood Cholesterol. Circulation. "
+            "2019;139:e1082-e1143."
+        ),
+        url="https://doi.org/10.1161/01.cir.0000437741.48606.98",
+        doi="10.1161/01.cir.0000437741.48606.98",
+        topic="Cardiovascular risk assessment (primary prevention)",
+    )
+    requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg",
+                "bp_treated", "smoker_current", "diabetes")
+    optional = ("race", "ascvd")
+    # None: the default set named in the data file ("spreadsheet").
+    constant_set: ClassVar[str | None] = None
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return [self._assess(features)]
+
+    @property
+    def finding_id(self) -> str:
+        return f"{self.id}:ascvd-10y"
+
+    def _assess(self, features: FeatureSet) -> Finding:
+        ascvd = features.get("ascvd")
+        if ascvd is not None and ascvd.value is True:
+            return self.not_applicable(
+                features, [ascvd], finding_id=self.finding_id,
+                message=("Clinical ASCVD is recorded: the Pooled Cohort Equations estimate primary-prevention "
+                         "risk and do not apply; manage as secondary prevention."),
+            )
+
+        present, missing = self.gather(features, self.requires)
+        unusable = unusable_inputs(features)
+        unusable_names = {m.name for m in unusable}
+        usable = [ev for ev in present if ev.name not in unusable_names]
+
+        violations = validated_range_violations(
+            {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES})
+        if violations:
+            return self.not_applicable(
+                features, usable, finding_id=self.finding_id,
+                message=" ".join(v.message for v in violations)
+                + " The Pooled Cohort Equations give no estimate outside their validated range.",
+                extra={"out_of_range": [v.name for v in violations]},
+            )
+
+        missing = missing + unusable
+        if missing:
+            actions = ()
+            if any(m.name in LIPID_FEATURES for m in missing):
+                actions = (lipid_panel_action(
+                    "Total and HDL cholesterol are needed to estimate 10-year ASCVD risk "
+                    "(Pooled Cohort Equations)."),)
+            return self.insufficient(features, usable, missing, finding_id=self.finding_id, actions=actions)
+
+        race_evidence = features.get("race")
+        race, race_assumption = self._race_equation(race_evidence)
+        result = pce_10y_ascvd_risk(
+            age_years=features.value("age_years"),
+            sex=features.value("sex"),
+            race=race,
+            chol_total_mgdl=features.value("chol_total_mgdl"),
+            hdl_mgdl=features.value("hdl_mgdl"),
+            sbp_mmhg=features.value("sbp_mmhg"),
+            bp_treated=features.value("bp_treated"),
+            smoker_current=features.value("smoker_current"),
+            diabetes=features.value("diabetes"),
+            constant_set=self.constant_set,
+        )
+        category = risk_category(result.risk_percent)
+        assumptions = [race_assumption] if race_assumption else []
+        if ascvd is None:
+            assumptions.append("No clinical ASCVD found in the record; primary prevention assumed.")
+        inputs = usable + [ev for ev in (race_evidence, ascvd) if ev is not None]
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=self.finding_id,
+            value=result.risk_percent,
+            unit="%",
+            category=category,
+            thresholds=category_thresholds(),
+            severity=_SEVERITY[category],
+            inputs=tuple(inputs),
+            assumptions=tuple(assumptions),
+            input_problems=self.relevant_problems(features),
+            explanation=result.terms,
+            method=(f"Pooled Cohort Equations, {result.equation} equation ({result.constant_set} constants): "
+                    f"risk = 1 - {result.baseline_survival:g}^exp(sum {result.individual_sum:.4f} "
+                    f"- mean {result.mean_sum:g})."),
+            extra={
+                "equation": result.equation,
+                "constant_set": result.constant_set,
+                "linear_predictor": result.individual_sum,
+                "mean_linear_predictor": result.mean_sum,
+                "baseline_survival": result.baseline_survival,
+            },
+        )
+
+    @staticmethod
+    def _race_equation(race_evidence: Evidence | None) -> tuple[str, str | None]:
+        """Equation to use and, when it is not the recorded race, the assumption that says so."""
+        if race_evidence is not None and race_evidence.value in RACE_EQUATIONS:
+            return race_evidence.value, None
+        if race_evidence is None:
+            why = "Race is not recorded"
+        else:
+            why = f"Race is recorded as {race_evidence.value!s}"
+        return "white", (
+            f"{why}: the equations for white individuals were used, as the 2013 guideline advises for "
+            "races other than African-American; they may overestimate risk in some groups (e.g. East Asian) "
+            "and underestimate it in others (e.g. South Asian)."
+        )
