@@ -33,6 +33,48 @@ FEATURE_LABELS: dict[str, tuple[str, str | None]] = {
     "creatinine_mgdl": ("Serum creatinine", "mg/dL"),
     "egfr_mlmin173m2": ("eGFR", "mL/min/1.73m2"),
     "bmi_kgm2": ("Body-mass index", "kg/m2"),
+    # -- diagnosis and risk scores (issue 3) -----------------------------------------------------------------------
+    "height_cm": ("Height", "cm"),
+    "weight_kg": ("Weight", "kg"),
+    "waist_cm": ("Waist circumference", "cm"),
+    "cystatin_c_mgl": ("Cystatin C", "mg/L"),
+    "uacr_mgg": ("Urine albumin/creatinine ratio", "mg/g"),
+    "glucose_fasting_mgdl": ("Fasting plasma glucose", "mg/dL"),
+    "glucose_ogtt_2h_mgdl": ("2-hour plasma glucose (75 g OGTT)", "mg/dL"),
+    "glucose_random_mgdl": ("Random plasma glucose", "mg/dL"),
+    "hemoglobin_gdl": ("Haemoglobin", "g/dL"),
+    "platelets_10e9l": ("Platelet count", "10^9/L"),
+    "ast_ul": ("AST", "U/L"),
+    "alt_ul": ("ALT", "U/L"),
+    "bilirubin_total_mgdl": ("Total bilirubin", "mg/dL"),
+    "inr": ("INR", None),
+    "respiratory_rate_min": ("Respiratory rate", "/min"),
+    "heart_rate_min": ("Heart rate", "/min"),
+    "temperature_c": ("Body temperature", "Cel"),
+    "spo2_pct": ("Oxygen saturation (SpO2)", "%"),
+    "on_supplemental_o2": ("On supplemental oxygen", None),
+    "consciousness_avpu": ("Level of consciousness (ACVPU)", None),  # "A" | "C" | "V" | "P" | "U"
+    "gcs_total": ("Glasgow Coma Scale total", None),
+    "hypercapnic_target": ("Documented hypercapnic respiratory failure SpO2 target (88-92 %)", None),
+    "atrial_fibrillation": ("Atrial fibrillation or flutter", None),
+    "heart_failure": ("Heart failure / LV dysfunction", None),
+    "stroke_tia_thromboembolism": ("Prior stroke, TIA or thromboembolism", None),
+    "vascular_disease": ("Vascular disease (MI, PAD, aortic plaque)", None),
+    "chronic_kidney_disease": ("Chronic kidney disease", None),
+    "dialysis_or_transplant": ("Chronic dialysis or kidney transplant", None),
+    "liver_disease": ("Chronic liver disease (cirrhosis)", None),
+    "bleeding_history": ("Major bleeding history or predisposition", None),
+    "alcohol_excess": ("Alcohol use >= 8 drinks/week", None),
+    "antiplatelet_or_nsaid": ("On antiplatelet or NSAID", None),
+    "anticoagulant": ("On oral anticoagulant", None),
+    "obesity": ("Obesity", None),
+    "familial_hypercholesterolemia": ("Familial hypercholesterolaemia", None),
+    "anemia": ("Anaemia", None),
+    "prediabetes": ("Prediabetes", None),
+    "pregnant": ("Pregnant", None),
+    "family_history_diabetes": ("Family history of diabetes", None),
+    "gestational_diabetes_history": ("History of gestational diabetes", None),
+    "physically_active": ("Physically active", None),
 }
 
 
@@ -52,6 +94,10 @@ class FeatureSet:
     values: dict[str, Evidence] = field(default_factory=dict)
     missing: dict[str, MissingInput] = field(default_factory=dict)
     problems: list[InputProblem] = field(default_factory=list)
+    # Every usable value per feature inside its look-back window, newest first (detectors need repeated results).
+    history: dict[str, list[Evidence]] = field(default_factory=dict)
+    # Active problem-list codes as (system, code) pairs, so detectors can tell "already diagnosed".
+    condition_codes: set[tuple[str, str]] = field(default_factory=set)
 
     def get(self, name: str) -> Evidence | None:
         return self.values.get(name)
@@ -62,6 +108,13 @@ class FeatureSet:
 
     def has(self, name: str) -> bool:
         return name in self.values
+
+    def series(self, name: str) -> list[Evidence]:
+        """All usable values of a feature, newest first; the latest alone when no history was recorded."""
+        if name in self.history:
+            return self.history[name]
+        latest = self.values.get(name)
+        return [latest] if latest is not None else []
 
     def put(self, evidence: Evidence) -> None:
         self.values[evidence.name] = evidence
