@@ -1,0 +1,418 @@
+"""JSON Schema checks for CDS Hooks 2.0.1 bodies: hook requests, responses, feedback and discovery.
+
+The schemas live in cds_hooks/schemas/*.json (package data) so they can be read, diffed and reused
+outside Python. They are loaded and compiled once, on first use.
+
+Every problem comes back as a SchemaIssue(pointer, message). Messages are written from the schema
+rule that failed, never from jsonschema's own text, because that text quotes the offending value
+and the value may be patient data or an access token.
+
+Speed: jsonschema builds a new validator object for every subschema it visits (5-10 µs each), so a
+response of three cards with suggestions took over 1 ms. Bodies are therefore first run through a
+yes/no checker compiled from the same schema (plain closures, about 20x faster). Only a body it
+rejects goes through Draft202012Validator, which stays the one authority for what the issues are;
+tests check that both always agree.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import numbers
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Callable, Iterable, NamedTuple
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+HOOK_REQUEST = "hook-request"
+CDS_RESPONSE = "cds-response"
+FEEDBACK = "feedback"
+DISCOVERY = "discovery"
+SCHEMA_NAMES = (HOOK_REQUEST, CDS_RESPONSE, FEEDBACK, DISCOVERY)
+
+# Hook contexts are $defs named "context-<hook>" in the hook-request schema; the schema is the
+# single place that says which hooks we know.
+_CONTEXT_DEF_PREFIX = "context-"
+_ROOT = ""  # key of the whole schema among its inlined definitions (no $defs name is empty)
+
+
+class SchemaIssue(NamedTuple):
+    pointer: str  # RFC 6901 JSON pointer; for a missing property it names that property
+    message: str  # the rule that was broken, never the value that broke it
+
+
+def validate_hook_request(body: Any) -> list[SchemaIssue]:
+    return _issues(_checker(HOOK_REQUEST, _ROOT), body)
+
+
+def validate_response(body: Any) -> list[SchemaIssue]:
+    return _issues(_checker(CDS_RESPONSE, _ROOT), body)
+
+
+def validate_feedback(body: Any) -> list[SchemaIssue]:
+    return _issues(_checker(FEEDBACK, _ROOT), body)
+
+
+def validate_discovery(body: Any) -> list[SchemaIssue]:
+    return _issues(_checker(DISCOVERY, _ROOT), body)
+
+
+def validate_fragment(schema_name: str, definition: str, body: Any) -> list[SchemaIssue]:
+    """Check a part of a body (e.g. one card, one action, a prefetch map) against a $defs entry.
+
+    Pointers are relative to the fragment. Raises ValueError for an unknown schema or definition:
+    that is a programming error, not bad input.
+    """
+    if schema_name not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {schema_name!r}; expected one of {SCHEMA_NAMES}")
+    if not definition or definition not in _schemas()[schema_name].get("$defs", {}):
+        raise ValueError(f"schema {schema_name!r} has no definition {definition!r}")
+    return _issues(_checker(schema_name, definition), body)
+
+
+def context_schema_known(hook: str) -> bool:
+    """True when the hook-request schema checks this hook's context; otherwise any object passes."""
+    return isinstance(hook, str) and hook in known_hooks()
+
+
+@functools.cache
+def known_hooks() -> frozenset[str]:
+    definitions = _schemas()[HOOK_REQUEST]["$defs"]
+    return frozenset(name[len(_CONTEXT_DEF_PREFIX):] for name in definitions
+                     if name.startswith(_CONTEXT_DEF_PREFIX))
+
+
+# --- loading and compiling ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Checker:
+    validator: Draft202012Validator  # the authority: finds and explains every issue
+    quick: Callable[[Any], bool] | None  # True only when the body is valid; None: not compiled
+
+
+@functools.cache
+def _schemas() -> dict[str, dict]:
+    folder = resources.files("cds_hooks").joinpath("schemas")
+    loaded = {}
+    for name in SCHEMA_NAMES:
+        schema = json.loads(folder.joinpath(f"{name}.schema.json").read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(schema)  # a broken schema file must fail loudly at start
+        loaded[name] = schema
+    return loaded
+
+
+@functools.cache
+def _inlined_definitions(schema_name: str) -> dict[str, Any]:
+    """Every $defs entry, and the root (key ""), with internal $refs replaced by their targets.
+
+    jsonschema resolves each $ref through the referencing registry on every use, which was about a
+    third of the validation time; the schemas have no recursive definitions, so inlining is exact.
+    """
+    definitions = _schemas()[schema_name].get("$defs", {})
+    done: dict[str, Any] = {}
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        rest = {key: inline(value) for key, value in node.items() if key not in ("$ref", "$defs")}
+        if "$ref" not in node:
+            return rest
+        target = resolve(node["$ref"])
+        return {"allOf": [target], **rest} if rest else target
+
+    def resolve(reference: str) -> Any:
+        prefix = "#/$defs/"
+        if not reference.startswith(prefix) or reference[len(prefix):] not in definitions:
+            raise ValueError(f"schema {schema_name!r}: only local $defs references are supported")
+        name = reference[len(prefix):]
+        if name not in done:
+            done[name] = inline(definitions[name])
+        return done[name]
+
+    for name in definitions:
+        resolve(f"#/$defs/{name}")
+    done[_ROOT] = inline(_schemas()[schema_name])
+    return done
+
+
+@functools.cache
+def _checker(schema_name: str, definition: str) -> _Checker:
+    schema = _inlined_definitions(schema_name)[definition]
+    format_checker = FormatChecker()
+    try:
+        quick = _compile(schema, format_checker)
+    except _NotCompilable:
+        quick = None  # a keyword the quick checker does not know: jsonschema alone decides
+    return _Checker(Draft202012Validator(schema, format_checker=format_checker), quick)
+
+
+def _issues(checker: _Checker, body: Any) -> list[SchemaIssue]:
+    try:
+        if checker.quick is not None and checker.quick(body):
+            return []
+    except Exception:  # noqa: BLE001 - odd input: let jsonschema (below) decide and explain
+        pass
+    found: set[SchemaIssue] = set()
+    try:
+        for error in checker.validator.iter_errors(body):
+            found.update(_describe(error))
+    except Exception:  # noqa: BLE001 - odd Python objects (not JSON) must not become a 500
+        return [SchemaIssue("", "the body is not a JSON value that can be checked")]
+    return sorted(found)
+
+
+# --- the quick yes/no checker -----------------------------------------------------------------
+# It covers exactly the keywords our schemas use, with jsonschema's Draft 2020-12 semantics
+# (bool is not a number, 3.0 is an integer, enum/const do not confuse true with 1). Any other
+# keyword makes compilation fail, so a schema change can never silently weaken validation.
+
+class _NotCompilable(Exception):
+    pass
+
+
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "$defs",
+                          "default", "examples", "then", "else", "minContains", "maxContains"})
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda x: isinstance(x, dict),
+    "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str),
+    "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+    "integer": lambda x: not isinstance(x, bool) and (
+        isinstance(x, int) or (isinstance(x, float) and x.is_integer())),
+    "number": lambda x: not isinstance(x, bool) and isinstance(x, numbers.Number),
+}
+
+
+def _same_scalar(instance: Any, expected: Any) -> bool:
+    if isinstance(instance, (dict, list)):
+        return False
+    if isinstance(instance, str) or isinstance(expected, str):
+        return instance == expected
+    if isinstance(instance, bool) or isinstance(expected, bool):
+        return type(instance) is type(expected) and instance == expected
+    return instance == expected
+
+
+def _compile(schema: Any, formats: FormatChecker) -> Callable[[Any], bool]:
+    if schema is True:
+        return lambda x: True
+    if schema is False:
+        return lambda x: False
+    if not isinstance(schema, dict):
+        raise _NotCompilable(repr(type(schema)))
+    checks: list[Callable[[Any], bool]] = []
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        build = _KEYWORDS.get(keyword)
+        if build is None:
+            raise _NotCompilable(keyword)
+        checks.append(build(value, schema, formats))
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(x: Any) -> bool:
+        for check in checks:
+            if not check(x):
+                return False
+        return True
+    return every
+
+
+def _k_type(value, schema, formats):
+    names = value if isinstance(value, list) else [value]
+    tests = [_TYPES[name] for name in names]
+    return lambda x: any(test(x) for test in tests)
+
+
+def _k_enum(value, schema, formats):
+    if any(isinstance(option, (dict, list)) for option in value):
+        raise _NotCompilable("enum of structures")
+    return lambda x: any(_same_scalar(x, option) for option in value)
+
+
+def _k_const(value, schema, formats):
+    if isinstance(value, (dict, list)):
+        raise _NotCompilable("const structure")
+    return lambda x: _same_scalar(x, value)
+
+
+def _k_pattern(value, schema, formats):
+    search = re.compile(value).search
+    return lambda x: not isinstance(x, str) or search(x) is not None
+
+
+def _k_format(value, schema, formats):
+    return lambda x: formats.conforms(x, value)
+
+
+def _k_min_length(value, schema, formats):
+    return lambda x: not isinstance(x, str) or len(x) >= value
+
+
+def _k_max_length(value, schema, formats):
+    return lambda x: not isinstance(x, str) or len(x) <= value
+
+
+def _k_min_items(value, schema, formats):
+    return lambda x: not isinstance(x, list) or len(x) >= value
+
+
+def _k_min_properties(value, schema, formats):
+    return lambda x: not isinstance(x, dict) or len(x) >= value
+
+
+def _k_minimum(value, schema, formats):
+    return lambda x: not _TYPES["number"](x) or x >= value
+
+
+def _k_required(value, schema, formats):
+    return lambda x: not isinstance(x, dict) or all(name in x for name in value)
+
+
+def _k_dependent_required(value, schema, formats):
+    pairs = list(value.items())
+    return lambda x: not isinstance(x, dict) or all(
+        name not in x or all(other in x for other in needs) for name, needs in pairs)
+
+
+def _k_properties(value, schema, formats):
+    props = [(name, _compile(sub, formats)) for name, sub in value.items()]
+
+    def properties(x: Any) -> bool:
+        if isinstance(x, dict):
+            for name, check in props:
+                if name in x and not check(x[name]):
+                    return False
+        return True
+    return properties
+
+
+def _k_additional_properties(value, schema, formats):
+    if "patternProperties" in schema:
+        raise _NotCompilable("patternProperties")
+    declared = frozenset(schema.get("properties", {}))
+    check = _compile(value, formats)
+    return lambda x: not isinstance(x, dict) or all(check(x[key]) for key in x if key not in declared)
+
+
+def _k_items(value, schema, formats):
+    if "prefixItems" in schema:
+        raise _NotCompilable("prefixItems")
+    check = _compile(value, formats)
+    return lambda x: not isinstance(x, list) or all(check(item) for item in x)
+
+
+def _k_if(value, schema, formats):
+    condition = _compile(value, formats)
+    then = _compile(schema.get("then", True), formats)
+    otherwise = _compile(schema.get("else", True), formats)
+    return lambda x: then(x) if condition(x) else otherwise(x)
+
+
+def _k_not(value, schema, formats):
+    check = _compile(value, formats)
+    return lambda x: not check(x)
+
+
+def _k_all_of(value, schema, formats):
+    checks = [_compile(sub, formats) for sub in value]
+    return lambda x: all(check(x) for check in checks)
+
+
+def _k_contains(value, schema, formats):
+    check = _compile(value, formats)
+    least = schema.get("minContains", 1)
+    most = schema.get("maxContains")
+
+    def contains(x):
+        if not isinstance(x, list):
+            return True
+        count = sum(1 for item in x if check(item))
+        return count >= least and (most is None or count <= most)
+    return contains
+
+
+_KEYWORDS: dict[str, Callable[[Any, dict, FormatChecker], Callable[[Any], bool]]] = {
+    "type": _k_type, "enum": _k_enum, "const": _k_const, "pattern": _k_pattern, "format": _k_format,
+    "minLength": _k_min_length, "maxLength": _k_max_length, "minItems": _k_min_items,
+    "minProperties": _k_min_properties, "minimum": _k_minimum, "required": _k_required,
+    "dependentRequired": _k_dependent_required, "properties": _k_properties,
+    "additionalProperties": _k_additional_properties, "items": _k_items, "if": _k_if, "not": _k_not,
+    "allOf": _k_all_of, "contains": _k_contains,
+}
+
+
+# --- turning jsonschema errors into issues -----------------------------------------------------
+
+def _describe(error: ValidationError) -> Iterable[SchemaIssue]:
+    here = _pointer(error.absolute_path)
+    keyword = error.validator
+    value = error.validator_value
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    rule = schema.get("description")
+
+    if keyword == "required":
+        missing = [name for name in value if name not in error.instance]
+        return [SchemaIssue(_child(here, name), f"required property '{name}' is missing")
+                for name in missing]
+    if keyword == "dependentRequired":
+        return [SchemaIssue(_child(here, needed), f"required when '{present}' is present")
+                for present, needs in value.items() if present in error.instance
+                for needed in needs if needed not in error.instance]
+    if keyword == "additionalProperties":
+        defined = set(schema.get("properties", {}))
+        return [SchemaIssue(_child(here, name), "is not a field defined for this object")
+                for name in error.instance if name not in defined]
+    return [SchemaIssue(here, _message(keyword, value, rule))]
+
+
+def _message(keyword: str | None, value: Any, rule: str | None) -> str:
+    if keyword == "type":
+        types = value if isinstance(value, list) else [value]
+        return "must be of type " + " or ".join(types)
+    if keyword == "enum":
+        return "must be one of: " + ", ".join(str(option) for option in value)
+    if keyword == "const":
+        return f"must be exactly {json.dumps(value)}"
+    if keyword in ("pattern", "format") and rule:
+        return f"must be {rule}"
+    if keyword == "pattern":
+        return f"must match the pattern {value}"
+    if keyword == "format":
+        return f"must be a valid {value}"
+    if keyword == "minLength":
+        return "must not be empty" if value == 1 else f"must be at least {value} characters long"
+    if keyword == "maxLength":
+        return f"must be at most {value} characters long"
+    if keyword == "minItems":
+        return "must not be an empty array" if value == 1 else f"must have at least {value} items"
+    if keyword == "maxItems":
+        return f"must have at most {value} items"
+    if keyword == "minProperties":
+        return "must not be an empty object" if value == 1 else f"must have at least {value} members"
+    if keyword == "minimum":
+        return f"must be at least {value}"
+    if keyword in ("not", None):  # None: a `false` schema
+        return rule or "is not allowed here"
+    if rule:  # contains/maxContains and anything else a description explains
+        return rule
+    return f"breaks the schema rule '{keyword}'"
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    return "".join("/" + _escape(str(part)) for part in path)
+
+
+def _child(pointer: str, name: Any) -> str:
+    return f"{pointer}/{_escape(str(name))}"
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
