@@ -96,5 +96,8 @@ def _fmt(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        value = value + 0.0  # no "-0" in a clinician's table
+        if abs(value) < 0.005:
+            return "0"
         return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
     return "" if value is None else str(value).replace("|", "/")

@@ -89,9 +89,9 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
         for m in f.missing:
             if m.label not in missing_labels:
                 missing_labels.append(m.label)
-    titles = ", ".join(f.title for f in findings)
-    summary = clip(f"Data needed for {titles}: " + ", ".join(missing_labels)) if missing_labels else clip(
-        f"Data needed for {titles}")
+    subject = findings[0].title if len(findings) == 1 else f"{len(findings)} assessments"
+    summary = clip(f"Data needed for {subject}: " + ", ".join(missing_labels)) if missing_labels else clip(
+        f"Data needed for {subject}")
     if len(findings) == 1:
         source = source_for(findings[0])
     else:

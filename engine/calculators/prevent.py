@@ -316,9 +316,9 @@ class PreventBase(Engine):
             bmi_kgm2=bmi_evidence.value if bmi_evidence is not None else None,
         )
 
-        measures = [Measure("10-year ASCVD risk (PREVENT)", result.ascvd.risk_percent, "%")]
+        measures = [Measure("10-year ASCVD", result.ascvd.risk_percent, "%")]
         if result.hf is not None:
-            measures.append(Measure("10-year heart-failure risk (PREVENT)", result.hf.risk_percent, "%"))
+            measures.append(Measure("10-year heart failure", result.hf.risk_percent, "%"))
         assumptions = ["Base model: urine albumin-to-creatinine ratio, HbA1c and social deprivation index "
                        "are not used."]
         if bmi_note:

@@ -66,7 +66,7 @@ def test_reference_case_finding():
     assert finding.category == "intermediate"
     assert finding.severity is Severity.WARNING
     assert round(measure(finding, "ASCVD").value, 1) == 9.2
-    assert round(measure(finding, "heart-failure").value, 1) == 8.1
+    assert round(measure(finding, "heart failure").value, 1) == 8.1
     assert all(m.unit == "%" for m in finding.measures)
     for name in REFERENCE:
         assert any(item is fs.get(name) for item in finding.inputs), name
@@ -134,7 +134,7 @@ def test_without_bmi_cvd_and_ascvd_are_still_given():
     assert finding.status is Status.COMPUTED
     assert round(finding.value, 1) == 14.7
     assert round(measure(finding, "ASCVD").value, 1) == 9.2
-    assert measure(finding, "heart-failure") is None
+    assert measure(finding, "heart failure") is None
     assert [m.name for m in finding.missing] == ["bmi_kgm2"]
     assert "no body weight recorded" in finding.missing[0].reason
     assert any("heart-failure risk is not estimated" in a for a in finding.assumptions)
@@ -145,7 +145,7 @@ def test_bmi_range_only_affects_heart_failure(bmi, hf_given):
     finding = evaluate(reference_features(bmi_kgm2=bmi))
     assert finding.status is Status.COMPUTED
     assert round(finding.value, 1) == 14.7
-    assert (measure(finding, "heart-failure") is not None) is hf_given
+    assert (measure(finding, "heart failure") is not None) is hf_given
     if not hf_given:
         assert any("18.5-39.9" in a for a in finding.assumptions)
 
@@ -203,7 +203,7 @@ def test_missing_lipids_propose_a_draft_lipid_panel():
 def test_unusable_values_never_raise(name, value):
     finding = evaluate(reference_features(**{name: value}))
     if name == "bmi_kgm2":
-        assert finding.status is Status.COMPUTED and measure(finding, "heart-failure") is None
+        assert finding.status is Status.COMPUTED and measure(finding, "heart failure") is None
     else:
         assert finding.status is Status.INSUFFICIENT_DATA
         assert [m.name for m in finding.missing] == [name]

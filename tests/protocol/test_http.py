@@ -1,0 +1,255 @@
+"""End-to-end CDS Hooks protocol tests through the Flask app: discovery, hook calls in every prefetch state, errors."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+import responses
+
+from cds_hooks.declaration import SERVICES
+from tests.conftest import load_fixture
+
+FHIR = "https://ehr.example.org/fhir"
+SERVICE = "/cds-services/cardiovascular-risk"
+
+
+def post_json(client, url, body, **kwargs):
+    return client.post(url, data=json.dumps(body), content_type="application/json", **kwargs)
+
+
+def cards_by_source(body) -> dict[str, dict]:
+    """Cards keyed by the engine id named in their source label."""
+    out = {}
+    for card in body["cards"]:
+        match = re.search(r"— ([a-z0-9-]+) v", card["source"]["label"])
+        out[match.group(1) if match else card["source"]["label"]] = card
+    return out
+
+
+def mock_fhir_server(rsps, *, patient_fixture="fhir-server-patient-a.json"):
+    data = load_fixture(f"hooks/{patient_fixture}")
+    patient = data["Patient"]
+    rsps.get(f"{FHIR}/Patient/{patient['id']}", json=patient)
+    rsps.get(re.compile(re.escape(f"{FHIR}/Observation?")), json=data["observations"])
+    rsps.get(re.compile(re.escape(f"{FHIR}/Condition?")), json=data["conditions"])
+    rsps.get(re.compile(re.escape(f"{FHIR}/MedicationRequest?")), json=data["medications"])
+
+
+# -- discovery --------------------------------------------------------------------------------------------------------
+def test_discovery_lists_every_declared_service_sorted(client):
+    body = client.get("/cds-services").get_json()
+    ids = [s["id"] for s in body["services"]]
+    assert ids == sorted(ids)
+    assert set(ids) == {s.id for s in SERVICES}
+    cv = next(s for s in body["services"] if s["id"] == "cardiovascular-risk")
+    assert cv["hook"] == "patient-view"
+    assert cv["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+    assert "http://loinc.org|2093-3" in cv["prefetch"]["observations"]
+    assert "usageRequirements" not in cv  # omitted when not set
+
+
+# -- hook calls --------------------------------------------------------------------------------------------------------
+def test_full_prefetch_gives_risk_cards_with_provenance(client):
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"))
+    assert resp.status_code == 200
+    cards = cards_by_source(resp.get_json())
+    pce = cards["pce-2013"]
+    assert re.search(r"\b5\.[34] %", pce["summary"]), pce["summary"]
+    assert "borderline" in pce["summary"]
+    assert pce["indicator"] == "info"
+    assert "Observation/a-tc" in pce["detail"] and "2026-03-02" in pce["detail"]
+    assert "Goff" in pce["detail"]
+    assert len(pce["summary"]) < 140
+
+
+def test_prevent_published_case_through_http(client):
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-prevent-example.json"))
+    assert resp.status_code == 200
+    prevent = cards_by_source(resp.get_json())["prevent-2024-base"]
+    assert "14.7 %" in prevent["summary"]
+    assert "9.2 %" in prevent["summary"] and "8.1 %" in prevent["summary"]
+    assert "MedicationRequest/b-lisinopril" in prevent["detail"]
+    assert "Condition/b-dm" in prevent["detail"]
+
+
+def test_cards_are_deterministic_per_hook_instance(client):
+    body = load_fixture("hooks/patient-view-prefetch.json")
+    first = post_json(client, SERVICE, body).get_json()
+    second = post_json(client, SERVICE, body).get_json()
+    assert first == second
+    uuids = [c["uuid"] for c in first["cards"]]
+    assert len(set(uuids)) == len(uuids)
+
+
+@responses.activate
+def test_absent_prefetch_is_fetched_with_bearer_token(client):
+    mock_fhir_server(responses)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-no-prefetch.json"))
+    assert resp.status_code == 200
+    assert len(responses.calls) == 4
+    for call in responses.calls:
+        assert call.request.headers["Authorization"] == "Bearer fixture-access-token-not-a-secret"
+    obs_call = next(c for c in responses.calls if "/Observation?" in c.request.url)
+    assert "patient=pce-example-man" in obs_call.request.url
+    with_prefetch = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json")).get_json()
+    assert [c["summary"] for c in resp.get_json()["cards"]] == [c["summary"] for c in with_prefetch["cards"]]
+
+
+@responses.activate
+def test_null_prefetch_is_known_empty_and_never_fetched(client):
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-null-prefetch.json"))
+    assert resp.status_code == 200
+    assert len(responses.calls) == 0
+    assert "pce-2013" in cards_by_source(resp.get_json())
+
+
+@responses.activate
+def test_operation_outcome_prefetch_is_refetched(client):
+    mock_fhir_server(responses)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-operationoutcome-prefetch.json"))
+    assert resp.status_code == 200
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [f"{FHIR}/Observation"]
+    assert "pce-2013" in cards_by_source(resp.get_json())
+
+
+def test_operation_outcome_prefetch_without_fhir_server_is_412(client):
+    body = load_fixture("hooks/patient-view-operationoutcome-prefetch.json")
+    del body["fhirServer"], body["fhirAuthorization"]
+    resp = post_json(client, SERVICE, body)
+    assert resp.status_code == 412
+    assert resp.get_json()["issue"][0]["expression"] == ["prefetch.observations"]
+
+
+@responses.activate
+def test_paginated_prefetch_follows_next_link(client):
+    page2 = load_fixture("hooks/fhir-server-observations-page2.json")
+    responses.get(f"{FHIR}/Observation", json=page2)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-paginated.json"))
+    assert resp.status_code == 200
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.headers["Authorization"].startswith("Bearer ")
+    pce = cards_by_source(resp.get_json())["pce-2013"]
+    assert "Observation/a-smk" in pce["detail"]  # smoking status came from page 2
+
+
+def test_missing_lipids_gives_one_data_needed_card_with_order_suggestion(client):
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-missing-lipids.json"))
+    assert resp.status_code == 200
+    cards = resp.get_json()["cards"]
+    needed = [c for c in cards if c["summary"].startswith("Data needed")]
+    assert len(needed) == 1
+    card = needed[0]
+    assert card["indicator"] == "info"
+    assert "cholesterol" in card["summary"].lower()
+    assert card["selectionBehavior"] == "any"
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["resourceType"] == "ServiceRequest"
+    assert resource["status"] == "draft"
+    assert resource["subject"] == {"reference": "Patient/no-lipids"}
+
+
+# -- errors -----------------------------------------------------------------------------------------------------------
+def test_unknown_service_is_404(client):
+    resp = post_json(client, "/cds-services/nope", load_fixture("hooks/patient-view-prefetch.json"))
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b"null", b"[" * 100000])
+def test_bad_json_is_400(client, raw):
+    resp = client.post(SERVICE, data=raw, content_type="application/json")
+    assert resp.status_code == 400
+
+
+def test_missing_context_field_is_400_naming_it(client):
+    body = load_fixture("hooks/patient-view-prefetch.json")
+    del body["context"]["patientId"]
+    resp = post_json(client, SERVICE, body)
+    assert resp.status_code == 400
+    expressions = [e for i in resp.get_json()["issue"] for e in i.get("expression", [])]
+    assert "context.patientId" in expressions
+
+
+def test_bad_hook_instance_is_400(client):
+    body = load_fixture("hooks/patient-view-prefetch.json")
+    body["hookInstance"] = "not-a-uuid"
+    resp = post_json(client, SERVICE, body)
+    assert resp.status_code == 400
+    assert any("hookInstance" in e for i in resp.get_json()["issue"] for e in i.get("expression", []))
+
+
+def test_fhir_authorization_without_fhir_server_is_400(client):
+    body = load_fixture("hooks/patient-view-no-prefetch.json")
+    del body["fhirServer"]
+    assert post_json(client, SERVICE, body).status_code == 400
+
+
+def test_wrong_hook_for_service_is_400(client):
+    body = load_fixture("hooks/patient-view-prefetch.json")
+    body["hook"] = "order-select"
+    body["context"].update({"selections": ["MedicationRequest/x"],
+                            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}})
+    resp = post_json(client, SERVICE, body)
+    assert resp.status_code == 400
+    assert resp.get_json()["issue"][0]["expression"] == ["hook"]
+
+
+def test_wrong_content_type_is_415(client):
+    resp = client.post(SERVICE, data="hello", content_type="text/plain")
+    assert resp.status_code == 415
+
+
+def test_body_over_limit_is_413(app):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    from tests.conftest import CheckedClient
+
+    client = CheckedClient(app.test_client())
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"))
+    assert resp.status_code == 413
+
+
+def test_get_on_hook_endpoint_is_405(client):
+    resp = client.get(SERVICE)
+    assert resp.status_code == 405
+
+
+def test_no_prefetch_and_no_fhir_server_is_412(client):
+    body = load_fixture("hooks/patient-view-no-prefetch.json")
+    del body["fhirServer"], body["fhirAuthorization"]
+    resp = post_json(client, SERVICE, body)
+    assert resp.status_code == 412
+
+
+@responses.activate
+def test_fhir_server_5xx_is_412(client):
+    responses.get(re.compile(r"https://ehr\.example\.org/.*"), status=503)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-no-prefetch.json"))
+    assert resp.status_code == 412
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+@responses.activate
+def test_fhir_server_timeout_is_412(client):
+    responses.get(re.compile(r"https://ehr\.example\.org/.*"), body=requests.exceptions.ReadTimeout("slow"))
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-no-prefetch.json"))
+    assert resp.status_code == 412
+
+
+@responses.activate
+def test_token_never_in_error_body(client):
+    responses.get(re.compile(r"https://ehr\.example\.org/.*"), status=500)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-no-prefetch.json"))
+    assert "fixture-access-token" not in resp.get_data(as_text=True)
+
+
+def test_engine_failure_does_not_fail_the_hook(client, monkeypatch):
+    from engine.registry import calculators
+
+    engine = calculators.get("pce-2013")
+    monkeypatch.setattr(type(engine), "evaluate", lambda self, features: 1 / 0)
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"))
+    assert resp.status_code == 200
+    cards = cards_by_source(resp.get_json())
+    assert "not available" in cards["pce-2013"]["summary"]
+    assert "prevent-2024-base" in cards
