@@ -1,0 +1,264 @@
+"""Parsing: walking Bundles, picking candidates, subject checks, validation without leaking values."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fhir_adapter import codes
+from fhir_adapter.parse import (
+    ConditionRecord,
+    MedicationRecord,
+    ObservationRecord,
+    iter_entries,
+    parse_fhir_datetime,
+    parse_resources,
+    validation_problem,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures" / "patients"
+LOINC = "http://loinc.org"
+
+
+def _obs(oid: str, code: str, value=None, *, subject="Patient/p1", **extra) -> dict:
+    res = {"resourceType": "Observation", "id": oid, "status": "final",
+           "code": {"coding": [{"system": LOINC, "code": code}]}, "effectiveDateTime": "2024-01-02"}
+    if subject is not None:
+        res["subject"] = {"reference": subject}
+    if value is not None:
+        res["valueQuantity"] = {"value": value, "unit": "mg/dL", "system": "http://unitsofmeasure.org",
+                                "code": "mg/dL"}
+    res.update(extra)
+    return res
+
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1960-01-01"}
+
+
+# -- codes ------------------------------------------------------------------------------------------
+def test_concept_lookup_exact_prefix_and_aliases():
+    assert codes.concept_of_coding(LOINC, "2093-3") == "chol_total"
+    assert codes.concept_of_coding("urn:oid:2.16.840.1.113883.6.1", "2085-9") == "hdl"
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E11.65") == "diabetes"
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E1165") == "diabetes"
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.213") == "ascvd"
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.0") is None  # aortic, not I70.2
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "G45.4") is None  # transient global amnesia
+    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "O24.410") is None  # gestational diabetes
+    assert codes.concept_of_coding("http://snomed.info/sct", "15777000") is None  # prediabetes
+    assert codes.concept_of_coding("http://www.whocc.no/atc", "C10AA05") == "statin"
+    assert codes.concept_of_coding(None, "2093-3") is None  # a code without a system is ambiguous
+
+
+def test_combination_product_has_both_concepts_by_text():
+    assert codes.medication_concepts_by_text("amlodipine 5 MG / atorvastatin 10 MG Oral Tablet") == {
+        "antihypertensive": "amlodipine", "statin": "atorvastatin"}
+    assert codes.medication_concepts_by_text("Acetaminophen 325 MG Oral Tablet") == {}
+
+
+def test_observation_codes_for_prefetch():
+    assert "14647-2" in codes.OBSERVATION_CODES["chol_total_mgdl"]
+    assert {"8480-6", "85354-9", "55284-4"} <= set(codes.OBSERVATION_CODES["sbp_mmhg"])
+    assert {"33914-3", "98979-8", "2160-0"} <= set(codes.OBSERVATION_CODES["egfr_mlmin173m2"])
+    assert {"39156-5", "8302-2", "29463-7"} <= set(codes.OBSERVATION_CODES["bmi_kgm2"])
+
+
+def test_every_value_set_names_source_and_version():
+    for name in codes.value_set_names():
+        vs = codes.value_set(name)
+        assert vs.source.strip() and vs.version.strip(), name
+        assert vs.codes, name
+
+
+# -- dates --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, expected", [
+    ("2024", date(2024, 1, 1)),
+    ("2024-03", date(2024, 3, 1)),
+    ("2024-03-10", date(2024, 3, 10)),
+    ("2024-03-10T08:15:00Z", datetime(2024, 3, 10, 8, 15, tzinfo=timezone.utc)),
+    ("2013-02-19T20:32:26.828+00:00", datetime(2013, 2, 19, 20, 32, 26, 828000, tzinfo=timezone.utc)),
+    ("not a date", None), ("2024-13-01", None), (None, None), (20240101, None),
+])
+def test_parse_fhir_datetime(raw, expected):
+    assert parse_fhir_datetime(raw) == expected
+
+
+# -- walking input --------------------------------------------------------------------------------------
+def test_iter_entries_bundles_lists_and_garbage():
+    inner = {"resourceType": "Bundle", "entry": [{"resource": _obs("b", "2085-9")}]}
+    outer = {"resourceType": "Bundle", "entry": [
+        {"fullUrl": "urn:uuid:a", "resource": _obs("a", "2093-3")},
+        {"resource": inner},
+        {"resource": "junk"},
+        {"search": {"mode": "outcome"}},
+        "not an entry",
+    ]}
+    problems = []
+    got = list(iter_entries([outer, 42, "str", None, {"no": "type"}], problems))
+    assert [(r["id"], url) for r, url in got] == [("a", "urn:uuid:a"), ("b", None)]
+    assert len(problems) == 4  # bad entry, 42, "str", object without resourceType
+
+
+def test_parse_keeps_only_candidates():
+    claim = {"resourceType": "Claim", "id": "c1", "patient": {"reference": "Patient/p1"}}
+    glucose = _obs("g", "2339-0", 99)
+    tc = _obs("tc", "2093-3", 200)
+    parsed = parse_resources([PATIENT, claim, glucose, tc])
+    assert [o.ref for o in parsed.observations] == ["Observation/tc"]
+    assert parsed.patient is not None and parsed.patient.ref == "Patient/p1"
+    assert parsed.problems == []
+
+
+def test_duplicates_are_read_once():
+    tc = _obs("tc", "2093-3", 200)
+    parsed = parse_resources([{"resourceType": "Bundle", "entry": [{"resource": tc}]}, tc])
+    assert len(parsed.observations) == 1
+
+
+# -- subject checks ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("subject", ["Patient/p1", "https://ehr.example.org/fhir/Patient/p1",
+                                     "Patient/p1/_history/3", "urn:uuid:p1"])
+def test_subject_forms_that_mean_this_patient(subject):
+    parsed = parse_resources([PATIENT, _obs("tc", "2093-3", 200, subject=subject)])
+    assert len(parsed.observations) == 1 and parsed.problems == []
+
+
+def test_other_patient_and_missing_subject_are_skipped_with_problems():
+    parsed = parse_resources([PATIENT, _obs("x", "2093-3", 200, subject="Patient/p2"),
+                              _obs("y", "2085-9", 50, subject=None)])
+    assert parsed.observations == []
+    assert [(p.source, p.name) for p in parsed.problems] == [("Observation/x", "chol_total_mgdl"),
+                                                              ("Observation/y", "hdl_mgdl")]
+    assert "different patient" in parsed.problems[0].reason
+    assert "no subject" in parsed.problems[1].reason
+
+
+def test_fullurl_subject_of_synthea_style_bundle():
+    bundle = {"resourceType": "Bundle", "entry": [
+        {"fullUrl": "urn:uuid:abc", "resource": {"resourceType": "Patient", "gender": "female"}},
+        {"fullUrl": "urn:uuid:o1", "resource": _obs("o1", "2093-3", 180, subject="urn:uuid:abc")},
+    ]}
+    parsed = parse_resources(bundle)
+    assert len(parsed.observations) == 1 and parsed.problems == []
+
+
+def test_patient_id_of_the_request_filters_without_a_patient_resource():
+    parsed = parse_resources([_obs("a", "2093-3", 180, subject="Patient/p1"),
+                              _obs("b", "2093-3", 190, subject="Patient/p2")], patient_id="p1")
+    assert [o.ref for o in parsed.observations] == ["Observation/a"]
+
+
+def test_patient_resource_of_another_patient_is_not_used():
+    parsed = parse_resources([PATIENT], patient_id="p9")
+    assert parsed.patient is None
+    assert "not the patient of the request" in parsed.problems[0].reason
+
+
+def test_no_patient_and_no_id_means_no_filter():
+    parsed = parse_resources([_obs("a", "2093-3", 180, subject="Patient/anyone")])
+    assert len(parsed.observations) == 1
+
+
+# -- validation ---------------------------------------------------------------------------------------
+def test_invalid_resource_problem_names_the_reference_not_the_value():
+    bad = _obs("bad", "2093-3")
+    bad["valueQuantity"] = {"value": "two hundred and thirteen", "unit": "mg/dL"}
+    bad["status"] = "final-ish-SECRET"
+    problem = validation_problem(bad, "Observation/bad")
+    assert problem is not None and problem.source == "Observation/bad"
+    assert "two hundred" not in problem.reason and "SECRET" not in problem.reason
+    assert "valueQuantity" in problem.reason or "status" in problem.reason
+
+
+def test_valid_resource_has_no_problem():
+    assert validation_problem(_obs("ok", "2093-3", 200)) is None
+
+
+def test_lazy_mode_validates_nothing_but_the_patient_until_asked():
+    parsed = parse_resources([PATIENT] + [_obs(f"o{i}", "2093-3", 200) for i in range(30)])
+    assert list(parsed._checked) == ["Patient/p1"]
+    assert parsed.check(parsed.observations[0], "chol_total_mgdl") is None
+    assert len(parsed._checked) == 2
+
+
+def test_eager_mode_drops_invalid_resources():
+    bad = _obs("bad", "2093-3")
+    bad["valueQuantity"] = {"value": "oops"}
+    parsed = parse_resources([PATIENT, bad, _obs("ok", "2093-3", 200)], validate="eager")
+    assert [o.ref for o in parsed.observations] == ["Observation/ok"]
+    assert parsed.problems[0].source == "Observation/bad" and parsed.problems[0].name == "chol_total_mgdl"
+
+
+def test_invalid_patient_is_not_used_for_demographics_but_still_filters():
+    bad_patient = dict(PATIENT, birthDate="1960-13-45")
+    parsed = parse_resources([bad_patient, _obs("x", "2093-3", 200, subject="Patient/p2")])
+    assert parsed.patient is None
+    reasons = [p.reason for p in parsed.problems]
+    assert any("not a valid FHIR R4 Patient" in r for r in reasons)
+    assert any("different patient" in r for r in reasons)
+
+
+# -- records ---------------------------------------------------------------------------------------------
+def test_bp_panel_components_are_read():
+    data = json.loads((FIXTURES / "adapter-synthea-style.json").read_text())
+    parsed = parse_resources(data)
+    panel = [o for o in parsed.observations if "bp_panel" in o.concepts][0]
+    assert isinstance(panel, ObservationRecord)
+    assert {c.concepts[0] for c in panel.components} == {"sbp", "dbp"}
+    assert parsed.observations_with("sbp") == [panel]
+
+
+def test_condition_and_medication_records_from_fixture():
+    data = json.loads((FIXTURES / "adapter-complete.json").read_text())
+    parsed = parse_resources(data)
+    conds = {c.ref: c for c in parsed.conditions}
+    assert isinstance(conds["Condition/ad-dm"], ConditionRecord)
+    assert conds["Condition/ad-dm"].concepts == ("diabetes",)
+    assert conds["Condition/ad-mi-refuted"].verification_status == "refuted"
+    meds = {m.ref: m for m in parsed.medications}
+    assert isinstance(meds["MedicationStatement/ad-atorva"], MedicationRecord)
+    assert meds["MedicationStatement/ad-atorva"].concepts == ("statin",)
+    assert meds["MedicationRequest/ad-lisinopril"].date == date(2023, 8, 1)
+
+
+def test_medication_reference_is_resolved_contained_and_in_bundle():
+    med = {"resourceType": "Medication", "id": "m1",
+           "code": {"coding": [{"system": codes.RXNORM, "code": "83367", "display": "atorvastatin"}]}}
+    req = {"resourceType": "MedicationRequest", "id": "r1", "status": "active", "intent": "order",
+           "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/m1"}}
+    contained = {"resourceType": "MedicationRequest", "id": "r2", "status": "active", "intent": "order",
+                 "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "#c"},
+                 "contained": [{"resourceType": "Medication", "id": "c", "code": {"text": "Losartan 50 mg tab"}}]}
+    parsed = parse_resources([PATIENT, req, med, contained])
+    by_ref = {m.ref: m for m in parsed.medications}
+    assert by_ref["MedicationRequest/r1"].concepts == ("statin",)
+    assert by_ref["MedicationRequest/r2"].text_matches == {"antihypertensive": "losartan"}
+
+
+# -- robustness --------------------------------------------------------------------------------------------
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["resourceType", "id", "code", "coding", "system", "subject", "reference", "entry",
+                         "resource", "valueQuantity", "value", "unit", "component", "status", "extension"]),
+        children, max_size=5),
+    max_leaves=20,
+)
+_types = st.sampled_from(["Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement",
+                          "Bundle", "Medication", 7, None])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(st.tuples(_types, _json), max_size=5))
+def test_parse_never_raises_on_arbitrary_json(items):
+    resources = []
+    for rtype, body in items:
+        res = dict(body) if isinstance(body, dict) else {"x": body}
+        res["resourceType"] = rtype
+        resources.append(res)
+    parse_resources(resources, validate="eager")
