@@ -12,40 +12,15 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cds_hooks.app import create_app  # noqa: E402
-from fhir_adapter.codes import OBSERVATION_CODES  # noqa: E402
-
-
-def hook_request_from_bundle(bundle: dict, features: tuple[str, ...]) -> dict:
-    """What an EHR would prefetch for cardiovascular-risk: the patient, the coded observations, conditions, meds."""
-    resources = [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
-    patient = next(r for r in resources if r["resourceType"] == "Patient")
-    wanted = {c for f in features for c in OBSERVATION_CODES.get(f, ())}
-
-    def searchset(items):
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in items]}
-
-    observations = [r for r in resources if r["resourceType"] == "Observation"
-                    and any(c.get("code") in wanted for c in r.get("code", {}).get("coding", []))]
-    observations.sort(key=lambda r: r.get("effectiveDateTime", ""), reverse=True)
-    return {
-        "hookInstance": str(uuid.uuid4()),
-        "hook": "patient-view",
-        "context": {"userId": "Practitioner/bench", "patientId": patient["id"]},
-        "prefetch": {
-            "patient": patient,
-            "observations": searchset(observations),
-            "conditions": searchset([r for r in resources if r["resourceType"] == "Condition"]),
-            "medications": searchset([r for r in resources if r["resourceType"] == "MedicationRequest"
-                                      and r.get("status") == "active"]),
-        },
-    }
+from cds_hooks.declaration import SERVICES  # noqa: E402
+from cds_hooks.evaluate import hook_request_from_resources  # noqa: E402
+from cds_hooks.services import load_all  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,16 +32,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthea", type=Path, default=ROOT.parent / "shared" / "data" / "synthea")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--as-of", default="2021-04-01", help="evaluation date (the Synthea records end in 2020-21)")
     args = parser.parse_args()
     files = sorted(args.synthea.glob("*.json"))
     if not files:
         sys.exit(f"no Synthea bundles in {args.synthea}")
 
-    from cds_hooks.services.cardiovascular import CARDIOVASCULAR_FEATURES
-
-    bodies = [json.dumps(hook_request_from_bundle(json.loads(f.read_text()), CARDIOVASCULAR_FEATURES)).encode()
-              for f in files]
-    client = create_app({"AS_OF": "2026-06-01"}).test_client()
+    load_all()
+    definition = SERVICES.get("cardiovascular-risk")
+    bodies = []
+    for f in files:
+        resources = [e["resource"] for e in json.loads(f.read_text()).get("entry", []) if "resource" in e]
+        bodies.append(json.dumps(hook_request_from_resources(resources, definition)).encode())
+    # In process, without client authentication: this measures the hook itself (auth is timed by the load script).
+    client = create_app({"AS_OF": args.as_of, "DEV_MODE": True}).test_client()
     for body in bodies:  # warm-up: imports, schema compilation, model classes
         assert client.post("/cds-services/cardiovascular-risk", data=body, content_type="application/json").status_code == 200
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import parse_qs
 
-from cards.render import RenderOptions, render_cards
-from cds_hooks.declaration import SERVICES
+from cds_hooks.declaration import SERVICES, ServiceDefinition
 from cds_hooks.errors import CdsError, operation_outcome
-from cds_hooks.pipeline import evaluate_resources
-from cds_hooks.processing import as_of_date, process_hook
+from cds_hooks.processing import process_hook
 from cds_hooks.services import load_all
 from engine.serialize import finding_to_dict
 
@@ -28,27 +28,64 @@ def evaluate_document(document: Any, *, service_id: str, config: Mapping[str, An
     definition = SERVICES.get(service_id)
     if definition is None:
         return {"error": f"unknown service {service_id!r}; known: {[s.id for s in SERVICES]}"}
-    if isinstance(document, dict) and "hook" in document:
-        try:
-            outcome = process_hook(definition, document, config)
-        except CdsError as exc:
-            return {"service": definition.id, "error": exc.diagnostics,
-                    "status": exc.status, "outcome": operation_outcome(exc.status, exc.diagnostics, exc.expressions, exc.issues)}
-        findings, cards = outcome.findings, outcome.response["cards"]
-    else:
+    if not (isinstance(document, dict) and "hook" in document):
         resources = _resources_of(document)
         if resources is None:
             return {"service": definition.id, "error": "input is neither a hook request nor a FHIR Bundle/resource"}
-        patient_id = next((r.get("id") for r in resources if r.get("resourceType") == "Patient"), None)
-        findings = evaluate_resources(definition.engine_objects(), resources, as_of=as_of_date(config),
-                                      patient_id=patient_id)
-        cards = [rc.card for rc in render_cards(findings, RenderOptions(
-            patient_id=patient_id, hook_instance=f"offline:{patient_id}", max_cards=int(config["MAX_CARDS"]),
-            show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"])))]
+        document = hook_request_from_resources(resources, definition)
+        if document is None:
+            return {"service": definition.id, "error": "the Bundle holds no Patient"}
+    try:
+        outcome = process_hook(definition, document, config)
+    except CdsError as exc:
+        return {"service": definition.id, "error": exc.diagnostics, "status": exc.status,
+                "outcome": operation_outcome(exc.status, exc.diagnostics, exc.expressions, exc.issues)}
+    findings, cards = outcome.findings, outcome.response["cards"]
     result: dict = {"service": definition.id, "findings": [finding_to_dict(f) for f in findings]}
     if include_cards:
         result["cards"] = cards
     return result
+
+
+def hook_request_from_resources(resources: list[dict], definition: ServiceDefinition) -> dict | None:
+    """Emulate the EHR: answer each prefetch template of the service from a patient's resources.
+
+    Read templates (``Patient/{{context.patientId}}``) get the Patient; search templates get that patient's
+    resources of the type, filtered by the ``code`` and ``status`` parameters when the template has them.
+    """
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    if patient is None or not patient.get("id"):
+        return None
+    prefetch: dict[str, Any] = {}
+    for key, template in definition.prefetch.items():
+        path, _, query = template.partition("?")
+        resource_type = path.split("/")[0]
+        if not query:
+            prefetch[key] = patient if resource_type == "Patient" else None
+            continue
+        params = parse_qs(query)
+        codes = {c.split("|")[-1] for value in params.get("code", []) for c in value.split(",")}
+        statuses = {s for value in params.get("status", []) for s in value.split(",")}
+        matches = [r for r in resources if r.get("resourceType") == resource_type
+                   and (not codes or any(c.get("code") in codes for c in (r.get("code") or {}).get("coding", [])))
+                   and (not statuses or r.get("status") in statuses)]
+        matches.sort(key=_effective_date, reverse=True)  # the templates ask for _sort=-date
+        prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+                         "entry": [{"resource": r} for r in matches]}
+    return {
+        "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"offline:{definition.id}:{patient['id']}")),
+        "hook": definition.hook,
+        "context": {"userId": "Practitioner/offline-evaluation", "patientId": patient["id"]},
+        "prefetch": prefetch,
+    }
+
+
+def _effective_date(resource: dict) -> str:
+    for key in ("effectiveDateTime", "issued", "authoredOn", "recordedDate", "onsetDateTime"):
+        if isinstance(resource.get(key), str):
+            return resource[key]
+    period = resource.get("effectivePeriod")
+    return period.get("end", period.get("start", "")) if isinstance(period, dict) else ""
 
 
 def _resources_of(document: Any) -> list[dict] | None:
