@@ -7,7 +7,7 @@ naming error, not a silent clinical one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from engine.finding import Evidence, InputProblem, MissingInput
@@ -98,6 +98,10 @@ class FeatureSet:
     history: dict[str, list[Evidence]] = field(default_factory=dict)
     # Active problem-list codes as (system, code) pairs, so detectors can tell "already diagnosed".
     condition_codes: set[tuple[str, str]] = field(default_factory=set)
+    # The moment of the request (timezone-aware), for scores that need recent vitals; None offline without a clock.
+    now: datetime | None = None
+    # Engine options from the service configuration (e.g. {"vitals_max_age_h": 24}); engines read them with defaults.
+    options: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> Evidence | None:
         return self.values.get(name)
