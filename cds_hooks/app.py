@@ -16,10 +16,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in spec order
     logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
 
-    from cds_hooks import discovery, errors, hooks, services
+    from cds_hooks import audit, auth, cors, discovery, errors, feedback, hooks, services, store
 
     services.load_all()
     errors.init_app(app)
+    store.init_app(app)  # lazy: the database is opened by the first request of each process
+    audit.init_app(app)  # before auth, so the audited latency includes authentication
+    auth.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(feedback.bp)
     return app

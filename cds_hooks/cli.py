@@ -67,3 +67,22 @@ def evaluate(paths: tuple[Path, ...], service_id: str, as_of: str | None, cards:
         indent = 2 if len(files) == 1 else None
         sys.stdout.write(json.dumps(result, indent=indent, ensure_ascii=False) + "\n")
     sys.exit(1 if failed else 0)
+
+
+@main.command("feedback-report")
+@click.option("--service", "service_id", default=None, help="Only feedback on this service.")
+@click.option("--since", default=None, help="Only feedback received on or after this ISO date/time (UTC).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def feedback_report(service_id: str | None, since: str | None, output: str) -> None:
+    """Acceptance and override rates of the cards per engine and finding (from CDS_DATABASE_URL / CDS_DATA_DIR)."""
+    from datetime import datetime
+
+    from cds_hooks.report import feedback_report as build, format_text
+    from cds_hooks.store import Store
+
+    try:
+        since_at = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise click.BadParameter("expected an ISO date or date-time", param_hint="--since") from None
+    report = build(Store.from_config(load_config()), service_id=service_id, since=since_at)
+    click.echo(json.dumps(report, indent=2) if output == "json" else format_text(report))

@@ -27,6 +27,23 @@ DEFAULTS: dict[str, Any] = {
     "AS_OF": None,  # ISO date to evaluate records at (tests, replays); default: today (UTC)
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
+    # Security (docs/security.md)
+    "DEV_MODE": False,  # True: no client authentication, http fhirServer allowed, loud warning; never in production
+    "PUBLIC_BASE_URL": None,  # URL under which /cds-services is reached (behind a proxy); the JWT aud is built from it
+    "TRUSTED_ISSUERS": {},  # {iss: {jwks|jwks_file|jwks_url, jku: [...], fhir_servers: [...], tenants, subjects}}
+    "TRUSTED_ISSUERS_FILE": None,  # a JSON file of the same shape (TRUSTED_ISSUERS entries win)
+    "JWT_ALGORITHMS": ["ES384", "RS384"],  # a subset of these two; nothing else is ever accepted
+    # exp at most this far ahead: 5 min, the ceiling SMART Backend Services (v2) sets for client authentication JWTs
+    "JWT_MAX_LIFETIME_S": 300,
+    "JWT_LEEWAY_S": 30,  # clock skew allowed on exp/iat
+    "JWKS_CACHE_S": 3600,  # JWK Sets fetched from jku/jwks_url are reused this long
+    "JWKS_REFRESH_MIN_INTERVAL_S": 60,  # an unknown kid refetches a JWK Set at most this often
+    "JWKS_FETCH_TIMEOUT_S": 3.0,
+    "CORS_ORIGINS": [],  # browser origins allowed to call the service; none by default
+    # Storage: feedback, audit, JWT replay
+    "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
+    "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
 }
 
 

@@ -66,8 +66,8 @@ def init_app(app: Flask) -> None:
     def _http_error(err: HTTPException):
         resp = outcome_response(err.code or 500, err.description or err.name)
         if err.code == 401:
-            # A bare 401: no detail about why authentication failed.
-            resp = Response(status=401)
+            # A bare 401: no detail about why authentication failed (RFC 6750 still asks for the challenge).
+            resp = Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         elif err.code == 405 and getattr(err, "valid_methods", None):
             resp.headers["Allow"] = ", ".join(err.valid_methods)
         return resp

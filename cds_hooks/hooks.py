@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
+from cds_hooks.fhir_server_policy import explain_refusal, guard_fhir_server
 from cds_hooks.processing import process_hook
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,12 @@ def call_service(service_id: str):
         raise CdsError(404, "No CDS service with this id; GET /cds-services lists the services.",
                        expressions=["service"])
     body = read_json_body()
-    outcome = process_hook(definition, body, current_app.config)
+    g.cds_hook_instance = body.get("hookInstance")  # for the audit record, even when the call fails
+    body, refusal = guard_fhir_server(body)  # no SSRF: a fhirServer not allowed for this client is never contacted
+    try:
+        outcome = process_hook(definition, body, current_app.config)
+    except CdsError as err:
+        raise explain_refusal(err, refusal) from None
     g.cds_outcome = outcome  # for audit/feedback linkage
     log.info("hook %s: %d cards in %.1f ms", definition.id, len(outcome.rendered), (time.perf_counter() - started) * 1000)
     return jsonify(outcome.response)

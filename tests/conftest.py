@@ -57,9 +57,11 @@ class CheckedClient:
 
 
 @pytest.fixture
-def app():
+def app(tmp_path):
+    # DEV_MODE: no client JWTs needed here; tests/security builds its apps with authentication on.
     return create_app({"AS_OF": TEST_AS_OF, "TESTING": True, "FHIR_RETRIES": 1, "FHIR_BACKOFF_S": 0.0,
-                       "FHIR_DEADLINE_S": 2.0, "FHIR_READ_TIMEOUT_S": 1.0})
+                       "FHIR_DEADLINE_S": 2.0, "FHIR_READ_TIMEOUT_S": 1.0, "DEV_MODE": True,
+                       "DATA_DIR": str(tmp_path / "data")})
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""One audit record per authenticated hook call: when, which service, hookInstance, issuer/tenant, HTTP status,
+latency, and the cards answered with the findings and engines behind each (the link feedback is reported by).
+
+Never patient data: no patient id, no resource, no value, no card text. Written and committed before the response
+leaves (Flask ``after_request``). A failing audit write is logged and the clinician still gets the cards: decision
+support must not go down with the audit database (feedback, by contrast, is refused when it cannot be stored).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timezone
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_hooks.declaration import SERVICES
+from cds_hooks.store import AuditCard, AuditRecord, store_of
+
+log = logging.getLogger(__name__)
+
+HOOK_ENDPOINT = "hooks.call_service"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def init_app(app: Flask) -> None:
+    """Register before the authentication hook so that latency covers authentication too."""
+
+    @app.before_request
+    def _start_clock():
+        g.cds_started = time.perf_counter()
+
+    @app.after_request
+    def _audit(response: Response) -> Response:
+        if request.endpoint != HOOK_ENDPOINT or request.method != "POST" or g.get("cds_client") is None:
+            return response  # refused before authentication: the reason is in the log, nothing to audit
+        try:
+            store_of(current_app).record_audit(audit_record(response.status_code))
+        except SQLAlchemyError as exc:
+            log.error("audit record not written (%s)", type(exc).__name__)
+        return response
+
+
+def audit_record(status: int) -> AuditRecord:
+    identity = g.get("cds_client")
+    started = g.get("cds_started")
+    latency_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    service_id = (request.view_args or {}).get("service_id")
+    outcome = g.get("cds_outcome")
+    cards = tuple(AuditCard(card_uuid=str(rc.card.get("uuid")), finding_ids=tuple(rc.finding_ids),
+                            engine_ids=tuple(rc.engine_ids))
+                  for rc in (outcome.rendered if outcome is not None else ()) if rc.card.get("uuid"))
+    hook_instance = g.get("cds_hook_instance")
+    return AuditRecord(
+        recorded_at=datetime.now(timezone.utc),
+        service_id=service_id if SERVICES.get(service_id) is not None else None,  # never an arbitrary path string
+        hook_instance=hook_instance if isinstance(hook_instance, str) and _UUID.match(hook_instance) else None,
+        issuer=identity.issuer if identity else None,
+        tenant=identity.tenant if identity else None,
+        status=int(status),
+        latency_ms=latency_ms,
+        cards=cards,
+    )

@@ -1,0 +1,147 @@
+"""Durability of feedback: concurrent posts from several threads and several processes are stored exactly once, and a
+server killed with SIGKILL right after answering 200 has lost nothing it acknowledged."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from cds_hooks.app import create_app
+from cds_hooks.store import Store, sqlite_url
+
+ROOT = Path(__file__).resolve().parents[2]
+FEEDBACK = "/cds-services/cardiovascular-risk/feedback"
+
+
+def feedback_item(card: str, minute: int = 0) -> dict:
+    return {"card": card, "outcome": "overridden", "outcomeTimestamp": f"2026-06-01T10:{minute:02d}:00Z",
+            "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"}}}
+
+
+def dev_app(data_dir):
+    return create_app({"DEV_MODE": True, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"})
+
+
+def stored_cards(data_dir) -> list[str]:
+    store = Store(sqlite_url(data_dir))
+    try:
+        return [row["card_uuid"] for row in store.feedback_rows()]
+    finally:
+        store.dispose()
+
+
+SHARED_CARDS = [str(uuid.UUID(int=i + 1)) for i in range(12)]  # every worker posts these
+
+
+def test_concurrent_threads_store_each_item_exactly_once(tmp_path):
+    app = dev_app(tmp_path)
+
+    def worker(index: int) -> list[int]:
+        client = app.test_client()
+        statuses = []
+        own = [str(uuid.uuid4()) for _ in range(5)]
+        for card in SHARED_CARDS + own:
+            body = {"feedback": [feedback_item(card)]}
+            statuses.append(client.post(FEEDBACK, data=json.dumps(body), content_type="application/json").status_code)
+        # The shared batch again, as one request: all duplicates.
+        batch = {"feedback": [feedback_item(c) for c in SHARED_CARDS]}
+        statuses.append(client.post(FEEDBACK, data=json.dumps(batch), content_type="application/json").status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(worker, range(8)))
+    assert all(status == 200 for statuses in results for status in statuses)
+    cards = stored_cards(tmp_path)
+    assert len(cards) == len(set(cards)) == len(SHARED_CARDS) + 8 * 5
+
+
+def _process_worker(data_dir: str, index: int, queue) -> None:
+    app = dev_app(data_dir)
+    client = app.test_client()
+    own = [str(uuid.UUID(int=1000 * (index + 1) + i)) for i in range(5)]
+    statuses = []
+    for card in SHARED_CARDS + own:
+        body = {"feedback": [feedback_item(card)]}
+        statuses.append(client.post(FEEDBACK, data=json.dumps(body), content_type="application/json").status_code)
+    queue.put(statuses)
+
+
+def test_concurrent_processes_store_each_item_exactly_once(tmp_path):
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_process_worker, args=(str(tmp_path), i, queue)) for i in range(4)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+        assert w.exitcode == 0
+    assert all(status == 200 for statuses in results for status in statuses)
+    cards = stored_cards(tmp_path)
+    assert len(cards) == len(set(cards)) == len(SHARED_CARDS) + 4 * 5
+
+
+SERVER_SCRIPT = """
+import sys
+from werkzeug.serving import make_server
+from cds_hooks.app import create_app
+
+app = create_app({"DEV_MODE": True, "DATA_DIR": sys.argv[1], "LOG_LEVEL": "WARNING"})
+server = make_server("127.0.0.1", 0, app, threaded=True)
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_sigkill_right_after_200_loses_nothing_acknowledged(tmp_path):
+    server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(tmp_path)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(server.stdout.readline())
+        url = f"http://127.0.0.1:{port}{FEEDBACK}"
+        acknowledged: list[str] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def post_until_stopped() -> None:
+            session = requests.Session()
+            while not stop.is_set():
+                card = str(uuid.uuid4())
+                try:
+                    resp = session.post(url, json={"feedback": [feedback_item(card)]}, timeout=5)
+                except requests.RequestException:
+                    return  # the server is gone
+                if resp.status_code == 200:
+                    with lock:
+                        acknowledged.append(card)
+                        if len(acknowledged) >= 40:
+                            # Kill the moment a 200 is in hand, while the other clients' posts are in flight.
+                            os.kill(server.pid, signal.SIGKILL)
+                            stop.set()
+                            return
+
+        clients = [threading.Thread(target=post_until_stopped) for _ in range(4)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(timeout=30)
+        server.wait(timeout=10)
+        assert server.returncode == -signal.SIGKILL
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    stored = set(stored_cards(tmp_path))
+    assert len(acknowledged) >= 40
+    assert set(acknowledged) <= stored  # nothing acknowledged was lost
