@@ -124,16 +124,25 @@ def _redact_query(query: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL fit for a log line: query values, user info and fragment removed; parameter names kept.
+    """The URL fit for a log line: query values, resource ids, user info and fragment removed; names kept.
 
     ``https://ehr/fhir/Observation?patient=123&code=4548-4`` → ``https://ehr/fhir/Observation?patient=<redacted>&code=<redacted>``
+    ``https://ehr/fhir/Patient/123`` → ``https://ehr/fhir/Patient/<redacted>`` (a logical id can identify a patient)
     """
     try:
         parts = urlsplit(str(url))
         netloc = parts.netloc.rpartition("@")[2]  # drop user:password@
-        return urlunsplit((parts.scheme, netloc, parts.path, _redact_query(parts.query), ""))
+        return urlunsplit((parts.scheme, netloc, _redact_path(parts.path), _redact_query(parts.query), ""))
     except ValueError:
         return REDACTED
+
+
+# ResourceType/id in a path: the id goes, the type stays (it tells what was read, not whose).
+_RESOURCE_ID_IN_PATH = re.compile(r"(/[A-Z][A-Za-z]+/)[^/?\s\"')]+(?=$|[?\s\"')]|/_history|/\$)")
+
+
+def _redact_path(path: str) -> str:
+    return _RESOURCE_ID_IN_PATH.sub(lambda m: m.group(1) + REDACTED, path)
 
 
 _QUERY_IN_TEXT = re.compile(r"\?[^\s\"')]*")
@@ -148,6 +157,7 @@ class _RedactQueryFilter(logging.Filter):
         except Exception:  # a broken log call is not ours to fix; let logging report it
             return True
         redacted = _QUERY_IN_TEXT.sub(lambda m: "?" + _redact_query(m.group(0)[1:]), message)
+        redacted = _RESOURCE_ID_IN_PATH.sub(lambda m: m.group(1) + REDACTED, redacted)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
@@ -384,6 +394,8 @@ class FhirClient:
             resource = response.json()
         except ValueError:
             raise FhirInvalidResponse("The FHIR server's answer is not JSON.") from None
+        except RecursionError:
+            raise FhirInvalidResponse("The FHIR server's answer is nested too deeply.") from None
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise FhirInvalidResponse("The FHIR server's answer is not a FHIR resource.")
         return resource
