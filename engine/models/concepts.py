@@ -1,0 +1,110 @@
+"""The curated chronic-condition list (engine/data/concepts.json) and its code logic.
+
+Each concept carries the codes a suggested Condition is written with (one SNOMED CT, one ICD-10-CM)
+and the wider code sets that mean "already documented": related SNOMED CT codes and ICD-10-CM
+categories (a problem list entry E11.65 documents type 2 diabetes even though the suggestion would
+be E11.9).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from engine.models.settings import DATA_DIR
+
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# ICD-10 (WHO) shares the category structure for everything we list, so its codes also count.
+ICD10_SYSTEMS = (ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90")
+
+CONCEPTS_PATH = DATA_DIR / "concepts.json"
+
+
+def _icd_key(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+@dataclass(frozen=True)
+class Concept:
+    id: str
+    name: str
+    snomed_code: str
+    snomed_display: str
+    icd10cm_code: str
+    icd10cm_display: str
+    snomed_also: tuple[str, ...] = ()
+    icd10cm_families: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+    abbreviations: tuple[str, ...] = ()
+    ambiguous_abbreviations: tuple[str, ...] = ()
+    context: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Concept":
+        return cls(
+            id=data["id"], name=data["name"],
+            snomed_code=data["snomed"]["code"], snomed_display=data["snomed"]["display"],
+            icd10cm_code=data["icd10cm"]["code"], icd10cm_display=data["icd10cm"]["display"],
+            snomed_also=tuple(data.get("snomed_also", ())),
+            icd10cm_families=tuple(data.get("icd10cm_families", ())),
+            synonyms=tuple(data.get("synonyms", ())),
+            abbreviations=tuple(data.get("abbreviations", ())),
+            ambiguous_abbreviations=tuple(data.get("ambiguous_abbreviations", ())),
+            context=data.get("context") or data["name"],
+        )
+
+    @property
+    def snomed_codes(self) -> frozenset[str]:
+        return frozenset((self.snomed_code, *self.snomed_also))
+
+    def codings(self) -> list[dict]:
+        """FHIR codings for a suggested Condition: SNOMED CT first, then ICD-10-CM."""
+        return [
+            {"system": SNOMED, "code": self.snomed_code, "display": self.snomed_display},
+            {"system": ICD10CM, "code": self.icd10cm_code, "display": self.icd10cm_display},
+        ]
+
+    def is_documented(self, codes: set[tuple[str, str]] | frozenset[tuple[str, str]]) -> bool:
+        """True when any (system, code) pair already stands for this concept."""
+        families = [_icd_key(f) for f in (*self.icd10cm_families, self.icd10cm_code)]
+        for system, code in codes:
+            if not code:
+                continue
+            if system == SNOMED and code in self.snomed_codes:
+                return True
+            if system in ICD10_SYSTEMS and any(_icd_key(code).startswith(f) for f in families):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class ConceptSet:
+    version: str
+    concepts: tuple[Concept, ...]
+    blocking_phrases: tuple[str, ...]
+
+    def get(self, concept_id: str) -> Concept:
+        for concept in self.concepts:
+            if concept.id == concept_id:
+                return concept
+        raise KeyError(concept_id)
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+
+def load_concepts(path: Path | str | None = None) -> ConceptSet:
+    """The concept list; the packaged one is parsed once per process."""
+    return _load(str(path or CONCEPTS_PATH))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> ConceptSet:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return ConceptSet(
+        version=str(data.get("version", "")),
+        concepts=tuple(Concept.from_json(c) for c in data["concepts"]),
+        blocking_phrases=tuple(data.get("blocking_phrases", ())),
+    )

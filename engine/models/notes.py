@@ -1,0 +1,301 @@
+"""Clinical notes -> suggested problem-list entries (DIAGNOSIS findings).
+
+Pipeline per note: split into sentences (with section headings) -> find concept mentions
+(lexical, plus embedding checks) -> decide each mention's assertion (NegEx/ConText rules) ->
+keep affirmed, current mentions of concepts that no active Condition already codes -> one finding
+per concept, whose evidence is every supporting sentence with its note, date and character span,
+and whose action creates a *provisional* FHIR R4 Condition for the clinician to confirm.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Iterable, Protocol, Sequence
+
+from engine.base import Engine
+from engine.finding import Action, Citation, Evidence, Finding, Kind, Severity, Status, Term
+from engine.models.assertion import Assertion, AssertionResult, classify, sentence_assertion
+from engine.models.concepts import Concept, load_concepts
+from engine.models.errors import ModelError
+from engine.models.matcher import ConceptMatcher
+from engine.models.sentences import split_sentences
+from engine.models.settings import ModelSettings
+
+log = logging.getLogger(__name__)
+
+ENGINE_ID = "note-diagnosis"
+ENGINE_VERSION = "1.0.0"
+MAX_EVIDENCE_PER_CONCEPT = 3
+
+CITATION = Citation(
+    short="NegEx/ConText",
+    full=(
+        "Chapman WW, Bridewell W, Hanbury P, Cooper GF, Buchanan BG. A simple algorithm for identifying negated "
+        "findings and diseases in discharge summaries. J Biomed Inform 2001;34(5):301-310. Harkema H, Dowling JN, "
+        "Thornblade T, Chapman WW. ConText: an algorithm for determining negation, experiencer, and temporal status "
+        "from clinical reports. J Biomed Inform 2009;42(5):839-851."
+    ),
+    doi="10.1006/jbin.2001.1029",
+    topic="Problem list completeness from clinical notes",
+)
+
+
+class NoteLike(Protocol):
+    """What the engine needs from a note; fhir_adapter.notes.NoteRecord satisfies it."""
+
+    source: str  # "DocumentReference/123"
+    date: date | datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
+class NoteMention:
+    concept: Concept
+    assertion: AssertionResult
+    source: str
+    date: date | datetime | None
+    sentence: str
+    sentence_start: int  # offsets into the note text
+    sentence_end: int
+    mention_start: int
+    mention_end: int
+    matched_text: str
+    method: str
+    score: float | None
+    section: str | None
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "date": self.date.isoformat() if self.date else None,
+            "sentence": self.sentence,
+            "sentence_start": self.sentence_start,
+            "sentence_end": self.sentence_end,
+            "mention_start": self.mention_start,
+            "mention_end": self.mention_end,
+            "matched_text": self.matched_text,
+            "method": self.method,
+            "score": self.score,
+            "assertion": self.assertion.label.value,
+            "assertion_trigger": self.assertion.trigger,
+            "section": self.section,
+        }
+
+
+def build_matcher(settings: ModelSettings | None = None, *, encoder=None, use_encoder: bool = True) -> ConceptMatcher:
+    """A matcher over the packaged concept list; the encoder is loaded lazily unless given.
+
+    When the encoder cannot be loaded the matcher falls back to lexical rules (and says so in the
+    findings' assumptions) rather than failing the hook.
+    """
+    from engine.models import loader
+
+    settings = settings or ModelSettings.from_env()
+    if encoder is None and use_encoder:
+        try:
+            encoder = loader.load_encoder(settings)
+        except ModelError as exc:
+            log.warning("note mining runs lexical-only: %s", exc)
+            encoder = None
+    return ConceptMatcher(load_concepts(), encoder, semantic=settings.notes_semantic,
+                          semantic_min=settings.semantic_min_similarity,
+                          ambiguous_min=settings.ambiguous_min_similarity)
+
+
+def extract_mentions(notes: Iterable[NoteLike], matcher: ConceptMatcher) -> list[NoteMention]:
+    """Every concept mention of every note, with its assertion and exact offsets."""
+    out: list[NoteMention] = []
+    for note in notes:
+        text = getattr(note, "text", None)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        sentences = split_sentences(text)
+        per_sentence = matcher.match([s.text for s in sentences], [s.section for s in sentences])
+        for sentence, mentions in zip(sentences, per_sentence):
+            for m in mentions:
+                if m.method == "embedding":  # no exact span: the whole sentence must be unqualified
+                    assertion = sentence_assertion(sentence.text, sentence.section)
+                else:
+                    assertion = classify(sentence.text, m.start, m.end, sentence.section)
+                out.append(NoteMention(
+                    concept=m.concept, assertion=assertion, source=str(getattr(note, "source", "") or ""),
+                    date=getattr(note, "date", None), sentence=sentence.text,
+                    sentence_start=sentence.start, sentence_end=sentence.end,
+                    mention_start=sentence.start + m.start, mention_end=sentence.start + m.end,
+                    matched_text=m.text, method=m.method, score=m.score, section=sentence.section,
+                ))
+    return out
+
+
+def _day(value: date | datetime | None) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def _sort_key(m: NoteMention) -> date:
+    return _day(m.date) or date.min
+
+
+def note_diagnosis_findings(
+    notes: Sequence[NoteLike],
+    active_condition_codes: set[tuple[str, str]],
+    as_of: date,
+    *,
+    matcher: ConceptMatcher | None = None,
+    settings: ModelSettings | None = None,
+) -> list[Finding]:
+    """DIAGNOSIS findings for conditions affirmed in notes but absent from the active problem list.
+
+    ``active_condition_codes`` holds (system, code) pairs of the patient's active Conditions.
+    Notes dated after ``as_of`` are ignored (a hook never looks into the future). A concept is
+    suggested when its most recent affirmed mention is not followed by a later note that negates
+    it or calls it resolved.
+    """
+    matcher = matcher or build_matcher(settings)
+    usable = [n for n in notes if _day(getattr(n, "date", None)) is None or _day(n.date) <= as_of]
+    by_concept: dict[str, list[NoteMention]] = {}
+    for mention in extract_mentions(usable, matcher):
+        by_concept.setdefault(mention.concept.id, []).append(mention)
+
+    findings: list[Finding] = []
+    for concept_id, mentions in by_concept.items():
+        concept = mentions[0].concept
+        if concept.is_documented(active_condition_codes):
+            continue
+        affirmed = [m for m in mentions if m.assertion.label is Assertion.AFFIRMED]
+        if not affirmed:
+            continue
+        latest_affirmed = max(_sort_key(m) for m in affirmed)
+        contradicted = any(
+            _sort_key(m) > latest_affirmed and m.assertion.label in (Assertion.NEGATED, Assertion.HISTORICAL)
+            for m in mentions
+        )
+        if contradicted:
+            continue
+        findings.append(_finding(concept, affirmed, matcher))
+    # More specific concepts first, then alphabetical, so cards read predictably.
+    findings = _drop_generic_duplicates(findings)
+    return sorted(findings, key=lambda f: f.title)
+
+
+# A specific concept makes its generic parent redundant ("type 2 diabetes" beats "diabetes").
+GENERIC_PARENT = {"type-2-diabetes": "diabetes-mellitus", "type-1-diabetes": "diabetes-mellitus",
+                  "alzheimers-disease": "dementia", "emphysema": "copd"}
+
+
+def _drop_generic_duplicates(findings: list[Finding]) -> list[Finding]:
+    present = {f.extra["concept"]["id"] for f in findings}
+    redundant = {GENERIC_PARENT[c] for c in present if c in GENERIC_PARENT}
+    return [f for f in findings if f.extra["concept"]["id"] not in redundant]
+
+
+def provisional_condition(concept: Concept, mentions: Sequence[NoteMention]) -> dict:
+    """A provisional, active FHIR R4 Condition citing the notes; the service layer adds the subject."""
+    sources = list(dict.fromkeys(m.source for m in mentions if m.source))
+    resource: dict = {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active", "display": "Active"}]},
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional",
+            "display": "Provisional"}]},
+        "category": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item",
+            "display": "Problem List Item"}]}],
+        "code": {"coding": concept.codings(), "text": concept.name},
+        "note": [{"text": "Suggested by precision-cds from clinical note text; confirm before use."}],
+    }
+    if sources:
+        resource["evidence"] = [{"detail": [{"reference": s} for s in sources]}]
+    return resource
+
+
+def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatcher) -> Finding:
+    ordered = sorted(affirmed, key=_sort_key, reverse=True)
+    shown = ordered[:MAX_EVIDENCE_PER_CONCEPT]
+    inputs = tuple(
+        Evidence(
+            name="note_sentence",
+            label=f"Note sentence mentioning {concept.name}",
+            value=m.sentence,
+            effective=m.date,
+            source=m.source or None,
+            note=(
+                f"sentence chars {m.sentence_start}-{m.sentence_end}; matched '{' '.join(m.matched_text.split())}' at chars "
+                f"{m.mention_start}-{m.mention_end} ({m.method}{'' if m.score is None else f', similarity {m.score:.2f}'}); "
+                f"assertion affirmed{f'; section {m.section}' if m.section else ''}"
+            ),
+        )
+        for m in shown
+    )
+    best = shown[0]
+    methods = sorted({m.method for m in affirmed})
+    assumptions = [
+        "Problem list compared by SNOMED CT code (with related codes) and ICD-10-CM category.",
+        "Assertion decided by NegEx/ConText-style rules; irony, copied-forward text and misattributed speakers are not detected.",
+    ]
+    if "embedding" in methods or "abbreviation-confirmed" in methods:
+        assumptions.append(
+            f"Embedding similarity from {getattr(matcher.encoder, 'name', 'the sentence encoder')}, a general-English "
+            "encoder (not a clinical model).")
+    resource = provisional_condition(concept, ordered)
+    when = best.date.isoformat()[:10] if best.date else "an undated note"
+    return Finding(
+        id=f"{ENGINE_ID}:{concept.id}",
+        engine_id=ENGINE_ID,
+        engine_version=ENGINE_VERSION,
+        kind=Kind.DIAGNOSIS,
+        status=Status.COMPUTED,
+        title=f"Possible undocumented problem: {concept.name}",
+        citation=CITATION,
+        value=concept.name,
+        category="suggested-from-notes",
+        severity=Severity.INFO,
+        inputs=inputs,
+        assumptions=tuple(assumptions),
+        explanation=(
+            Term("Matched text", " ".join(best.matched_text.split())),
+            Term("Match method", ", ".join(methods)),
+            Term("Mentions affirmed", float(len(affirmed))),
+            Term("Not on active problem list", f"SNOMED CT {concept.snomed_code} / ICD-10-CM {concept.icd10cm_code}"),
+        ),
+        method=("Sentence split; concept match (lexical rules, embedding checks); NegEx/ConText assertion; "
+                "suggest when an affirmed current mention has no matching active Condition."),
+        actions=(Action(
+            label=f"Add '{concept.name}' to the problem list (provisional)",
+            description=f"Creates a provisional Condition ({concept.name}) citing {best.source or 'the note'} of {when}.",
+            resource=resource,
+        ),),
+        message=f"{best.source or 'A note'} ({when}) states: \"{' '.join(best.sentence.split())}\"",
+        extra={
+            "concept": {"id": concept.id, "name": concept.name, "codings": concept.codings()},
+            "mentions": [m.as_dict() for m in ordered],
+        },
+    )
+
+
+class NoteDiagnosisEngine(Engine):
+    """Engine-shaped wrapper: notes are not features, so it is called with notes, not a FeatureSet."""
+
+    id = ENGINE_ID
+    version = ENGINE_VERSION
+    title = "Possible undocumented problems in clinical notes"
+    kind = Kind.DIAGNOSIS
+    citation = CITATION
+
+    def __init__(self, matcher: ConceptMatcher | None = None):
+        self._matcher = matcher
+
+    def evaluate(self, features) -> list[Finding]:
+        """Nothing to do from features alone; use evaluate_notes()."""
+        return []
+
+    def evaluate_notes(self, notes: Sequence[NoteLike], active_condition_codes: set[tuple[str, str]],
+                       as_of: date) -> list[Finding]:
+        try:
+            return note_diagnosis_findings(notes, active_condition_codes, as_of, matcher=self._matcher)
+        except Exception as exc:  # noqa: BLE001 - a note we cannot read must not fail the hook
+            log.error("note mining failed: %s", type(exc).__name__)
+            return [self.finding(Status.ERROR, message="Clinical notes could not be analysed (internal error).")]

@@ -1,0 +1,149 @@
+"""The trained tabular model as a registered engine (engine.registry.models).
+
+The model directory (CDS_MODEL_DIR_TRAINED, default engine/data/trained/uci-heart-mlp) holds
+model.json (manifest: preprocessing, feature map, metrics, weights sha256) and model.safetensors.
+Scoring is a numpy forward pass of the torch-trained MLP, so serving needs neither torch nor
+scikit-learn. The weights file is hashed when loaded and must match the manifest: a swapped or
+corrupted file is refused rather than silently scored. Every finding carries model id, version,
+weights checksum and the raw score.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from engine.base import Engine
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import model
+from engine.models.settings import ENV_TRAINED, ModelSettings
+
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, float], "LoadedModel"] = {}
+
+
+class TrainedModelError(RuntimeError):
+    pass
+
+
+class LoadedModel:
+    def __init__(self, directory: Path):
+        from engine.models.training.data import Preprocessor
+        from engine.models.training.pipeline import MANIFEST, sha256_file
+        from engine.models.training.tabular import load_weights
+
+        manifest_path = directory / MANIFEST
+        if not manifest_path.is_file():
+            raise TrainedModelError(f"no {MANIFEST} in {directory} (set {ENV_TRAINED})")
+        self.manifest = json.loads(manifest_path.read_text())
+        if self.manifest.get("task") != "tabular-binary-classification":
+            raise TrainedModelError(f"{directory} is not a tabular model")
+        weights_path = directory / self.manifest["weights_file"]
+        if not weights_path.is_file():
+            raise TrainedModelError(f"weights file {weights_path.name} missing in {directory}")
+        digest = sha256_file(weights_path)
+        if digest != self.manifest.get("weights_sha256"):
+            raise TrainedModelError(f"weights checksum mismatch in {directory}: refusing to score")
+        self.sha256 = digest
+        self.weights = load_weights(directory)
+        self.preprocessor = Preprocessor.from_json(self.manifest["preprocessor"])
+        self.directory = directory
+
+    def predict(self, row: dict) -> float:
+        from engine.models.training.tabular import mlp_predict_numpy
+
+        x = np.asarray([self.preprocessor.transform_row(row)], dtype=np.float32)
+        return float(mlp_predict_numpy(self.weights, x)[0])
+
+
+def load_trained(directory: Path) -> LoadedModel:
+    """Once per process per (directory, manifest mtime)."""
+    manifest = directory / "model.json"
+    key = (str(directory.resolve()), manifest.stat().st_mtime if manifest.is_file() else 0.0)
+    with _LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = LoadedModel(directory)
+        return _LOADED[key]
+
+
+def _as_category(value, mapping: dict | None):
+    if mapping is None:
+        return value
+    key = str(value).strip().lower() if not isinstance(value, bool) else ("true" if value else "false")
+    return mapping.get(key)
+
+
+@model
+class TrainedTabularModel(Engine):
+    id = "trained-tabular-model"
+    version = "1.0.0"
+    title = "Trained model (demonstration, not for clinical use)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="Detrano 1989 (UCI Heart Disease)",
+        full=("Detrano R, Janosi A, Steinbrunn W, et al. International application of a new probability algorithm for "
+              "the diagnosis of coronary artery disease. Am J Cardiol 1989;64(5):304-310. Model trained by precision-cds "
+              "on the UCI Heart Disease data (doi:10.24432/C52P4X); see its model card."),
+        doi="10.1016/0002-9149(89)90524-9",
+        topic="Trained model demonstration",
+    )
+    requires = ("age_years", "sex")
+    optional = ("sbp_mmhg", "chol_total_mgdl", "diabetes")
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        settings = ModelSettings.from_env()
+        try:
+            loaded = load_trained(settings.trained_dir)
+        except (TrainedModelError, OSError, ValueError, KeyError) as exc:
+            return [self.finding(Status.ERROR, message=f"Trained model unavailable: {exc}")]
+        manifest = loaded.manifest
+        row: dict = {}
+        inputs: list[Evidence] = []
+        missing = []
+        assumptions: list[str] = []
+        for column, spec in manifest.get("feature_map", {}).items():
+            ev = features.get(spec["feature"])
+            value = None if ev is None else _as_category(ev.value, spec.get("map"))
+            if ev is None or value is None:
+                if spec.get("required"):
+                    missing.append(features.missing_reason(spec["feature"]))
+                else:
+                    assumptions.append(f"{spec['feature']} missing: imputed with the training median/most common value.")
+                continue
+            inputs.append(ev)
+            row[column] = value
+            lo_hi = manifest.get("training_ranges", {}).get(column)
+            if lo_hi and isinstance(value, (int, float)) and not isinstance(value, bool) and not lo_hi[0] <= value <= lo_hi[1]:
+                if spec["feature"] == "age_years":
+                    return [self.not_applicable(features, inputs, f"Age {value} is outside the training range "
+                                                                   f"{lo_hi[0]:g}-{lo_hi[1]:g} years.")]
+                assumptions.append(f"{spec['feature']} {value} outside the training range {lo_hi[0]:g}-{lo_hi[1]:g}.")
+        if missing:
+            return [self.insufficient(features, inputs, missing)]
+        score = loaded.predict(row)
+        metrics = manifest.get("metrics", {}).get("MLP (torch)", {})
+        auroc = metrics.get("auroc")
+        return [self.finding(
+            Status.COMPUTED,
+            finding_id=f"{self.id}:{manifest['model_id']}",
+            title=f"{manifest['dataset']['outcome'].split('(')[0].strip().capitalize()} - demo model {manifest['model_id']}",
+            value=round(score * 100, 1),
+            unit="%",
+            category="demonstration-only",
+            severity=Severity.INFO,
+            inputs=tuple(inputs),
+            input_problems=self.relevant_problems(features),
+            assumptions=tuple(assumptions) + ("Demonstration model: NOT FOR CLINICAL USE.",
+                                              f"Trained on {manifest['dataset']['name']}; see the model card."),
+            explanation=(Term("Model", f"{manifest['model_id']} {manifest['version']}"),
+                         Term("Weights sha256", loaded.sha256[:16] + "..."),
+                         Term("Test AUROC", "n/a" if auroc is None else f"{auroc:.3f}")),
+            method="MLP trained with torch on the UCI Heart Disease data; scored with a numpy forward pass.",
+            measures=(Measure("Model score", round(score, 4), "probability"),),
+            message="Demonstration of a trained model served by the engine; not for clinical use.",
+            extra={"model_id": manifest["model_id"], "model_version": manifest["version"],
+                   "weights_sha256": loaded.sha256, "score": score, "not_for_clinical_use": True},
+        )]

@@ -1,0 +1,77 @@
+import json
+import shutil
+import subprocess
+import sys
+from datetime import date
+
+from engine.finding import Evidence, Status
+from engine.inputs import FeatureSet
+from engine.models.settings import DEFAULT_TRAINED_DIR
+from engine.models.training.pipeline import sha256_file
+from engine.registry import models
+import engine.models  # noqa: F401 - registers the engine
+
+
+def features(**values) -> FeatureSet:
+    fs = FeatureSet(as_of=date(2024, 1, 1))
+    for name, value in values.items():
+        fs.put(Evidence(name, name, value, source=f"Observation/{name}"))
+    return fs
+
+
+ENGINE = models.get("trained-tabular-model")
+
+
+def test_committed_demo_model_is_intact():
+    manifest = json.loads((DEFAULT_TRAINED_DIR / "model.json").read_text())
+    assert manifest["model_id"] == "uci-heart-mlp" and manifest["not_for_clinical_use"] is True
+    assert manifest["weights_sha256"] == sha256_file(DEFAULT_TRAINED_DIR / "model.safetensors")
+    assert "CC BY 4.0" in manifest["dataset"]["licence"]
+    mlp = manifest["metrics"]["MLP (torch)"]
+    assert 0.70 < mlp["auroc"] < 0.80 and mlp["n"] == 230  # figures reported in docs/models.md
+    assert (DEFAULT_TRAINED_DIR / "MODEL_CARD.md").stat().st_size < 10_000
+    assert sum(p.stat().st_size for p in DEFAULT_TRAINED_DIR.iterdir()) < 5_000_000
+
+
+def test_finding_carries_model_identity_and_score(monkeypatch):
+    monkeypatch.delenv("CDS_MODEL_DIR_TRAINED", raising=False)
+    (f,) = ENGINE.evaluate(features(age_years=63, sex="male", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True))
+    assert f.status is Status.COMPUTED and f.unit == "%"
+    assert f.extra["model_id"] == "uci-heart-mlp" and f.extra["model_version"] == "1.0.0"
+    assert f.extra["weights_sha256"] == sha256_file(DEFAULT_TRAINED_DIR / "model.safetensors")
+    assert 0 < f.extra["score"] < 1 and f.value == round(f.extra["score"] * 100, 1)
+    assert "NOT FOR CLINICAL USE" in " ".join(f.assumptions)
+    (female,) = ENGINE.evaluate(features(age_years=63, sex="female", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True))
+    assert female.extra["score"] < f.extra["score"]  # the data's strongest signal after chest-pain type is sex
+
+
+def test_missing_and_out_of_range_inputs():
+    (f,) = ENGINE.evaluate(features(sex="male"))
+    assert f.status is Status.INSUFFICIENT_DATA and [m.name for m in f.missing] == ["age_years"]
+    (f,) = ENGINE.evaluate(features(age_years=95, sex="female"))
+    assert f.status is Status.NOT_APPLICABLE and "training range" in f.message
+    (f,) = ENGINE.evaluate(features(age_years=50, sex="female"))
+    assert f.status is Status.COMPUTED and any("imputed" in a for a in f.assumptions)
+
+
+def test_tampered_weights_are_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "model"
+    shutil.copytree(DEFAULT_TRAINED_DIR, copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    monkeypatch.setenv("CDS_MODEL_DIR_TRAINED", str(copy))
+    (f,) = ENGINE.evaluate(features(age_years=60, sex="male"))
+    assert f.status is Status.ERROR and "checksum" in f.message
+    monkeypatch.setenv("CDS_MODEL_DIR_TRAINED", str(tmp_path / "absent"))
+    assert ENGINE.evaluate(features(age_years=60, sex="male"))[0].status is Status.ERROR
+
+
+def test_importing_the_engine_does_not_import_torch():
+    """The service imports engine.models at start-up; torch (about 2 s) must wait for first use."""
+    code = ("import sys, engine.models, engine.models.notes, engine.models.qa, fhir_adapter.notes;"
+            "from engine.registry import models;"
+            "print('torch' in sys.modules or 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
