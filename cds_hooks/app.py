@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in spec order
     logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
 
-    from cds_hooks import audit, auth, cors, discovery, errors, feedback, hooks, services, store
+    from cds_hooks import audit, auth, cors, discovery, errors, feedback, hooks, qa, services, store
 
     services.load_all()
     errors.init_app(app)
@@ -27,4 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(qa.bp)
+    if app.config["WARM_MODELS"]:
+        services.warm_models()
     return app

@@ -86,3 +86,13 @@ def feedback_report(service_id: str | None, since: str | None, output: str) -> N
         raise click.BadParameter("expected an ISO date or date-time", param_hint="--since") from None
     report = build(Store.from_config(load_config()), service_id=service_id, since=since_at)
     click.echo(json.dumps(report, indent=2) if output == "json" else format_text(report))
+
+
+def _mount_model_commands() -> None:
+    """`precision-cds models train|ask|notes|calibrate|info` (engine/models/cli.py; torch loads only when used)."""
+    from engine.models.cli import cli as models_cli
+
+    main.add_command(models_cli, name="models")
+
+
+_mount_model_commands()

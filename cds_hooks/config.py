@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "AS_OF": None,  # ISO date to evaluate records at (tests, replays); default: today (UTC)
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
+    # Load the sentence encoder and embed the knowledge base at start-up (seconds, once per process) instead of
+    # on the first note or question; off in tests and for the offline CLI.
+    "WARM_MODELS": True,
     # Security (docs/security.md)
     "DEV_MODE": False,  # True: no client authentication, http fhirServer allowed, loud warning; never in production
     "PUBLIC_BASE_URL": None,  # URL under which /cds-services is reached (behind a proxy); the JWT aud is built from it

@@ -3,12 +3,16 @@ responses against the CDS Hooks response schema and error responses as Operation
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from cds_hooks.app import create_app
 from cds_hooks.validation import validate_discovery, validate_response
+
+# Apps built by tests don't load the sentence encoder at start-up (tests/models and the notes tests load it lazily).
+os.environ.setdefault("CDS_WARM_MODELS", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -1,0 +1,90 @@
+"""The transformer engine through HTTP: the note-diagnosis-gaps service and the /qa endpoint."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+
+pytest.importorskip("torch", reason="the models extra (torch, transformers) is not installed")
+
+NOTE = (
+    "Assessment: 58-year-old man seen for follow-up. He has obstructive sleep apnea, diagnosed on a sleep study "
+    "last year, and uses CPAP nightly. No history of atrial fibrillation. His mother had breast cancer. "
+    "Plan: continue CPAP."
+)
+
+
+def note_request(conditions):
+    patient_id = "notes-patient"
+    doc = {
+        "resourceType": "DocumentReference", "id": "note-1", "status": "current",
+        "subject": {"reference": f"Patient/{patient_id}"}, "date": "2026-05-02T10:00:00Z",
+        "content": [{"attachment": {"contentType": "text/plain",
+                                    "data": base64.b64encode(NOTE.encode()).decode()}}],
+    }
+    def searchset(items):
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in items]}
+    return {
+        "hookInstance": str(uuid.uuid4()), "hook": "patient-view",
+        "context": {"userId": "Practitioner/dr-lee", "patientId": patient_id},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": patient_id, "gender": "male", "birthDate": "1968-01-01"},
+            "documents": searchset([doc]), "reports": None, "conditions": searchset(conditions),
+        },
+    }
+
+
+def post(client, url, body):
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+def test_note_affirmed_condition_missing_from_problem_list_becomes_a_card(client):
+    resp = post(client, "/cds-services/note-diagnosis-gaps", note_request([]))
+    assert resp.status_code == 200
+    cards = resp.get_json()["cards"]
+    apnea = [c for c in cards if "sleep apnea" in c["summary"].lower()]
+    assert len(apnea) == 1, [c["summary"] for c in cards]
+    card = apnea[0]
+    assert "DocumentReference/note-1" in card["detail"]
+    assert "obstructive sleep apnea" in card["detail"].lower()
+    condition = card["suggestions"][0]["actions"][0]["resource"]
+    assert condition["resourceType"] == "Condition"
+    assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
+    assert condition["subject"] == {"reference": "Patient/notes-patient"}
+    # negated (atrial fibrillation) and family (breast cancer) mentions give no card
+    summaries = " ".join(c["summary"].lower() for c in cards)
+    assert "atrial fibrillation" not in summaries and "breast cancer" not in summaries
+
+
+def test_no_card_when_condition_already_on_problem_list(client):
+    existing = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/notes-patient"},
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                               "code": "active"}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "78275009",
+                                     "display": "Obstructive sleep apnea syndrome"}]}}
+    resp = post(client, "/cds-services/note-diagnosis-gaps", note_request([existing]))
+    assert resp.status_code == 200
+    assert not [c for c in resp.get_json()["cards"] if "sleep apnea" in c["summary"].lower()]
+
+
+def test_qa_answers_from_the_knowledge_base_with_sources(client):
+    resp = post(client, "/qa", {"question": "At what HbA1c is diabetes diagnosed?"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["status"] == "answered"
+    assert "6.5" in body["answer"]
+    assert body["supports"] and body["supports"][0].get("citation")
+
+
+def test_qa_refuses_unrelated_questions(client):
+    body = post(client, "/qa", {"question": "Who won the football world cup in 1966?"}).get_json()
+    assert body["status"] == "refused"
+    assert body["message"]
+
+
+@pytest.mark.parametrize("body", [{}, {"question": ""}, {"question": 5}, {"question": "x" * 1001},
+                                  {"question": "ok?", "record": "text"}])
+def test_qa_bad_input_is_400(client, body):
+    assert post(client, "/qa", body).status_code == 400
