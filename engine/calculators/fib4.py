@@ -1,0 +1,152 @@
+"""FIB-4 index (Sterling 2006, Hepatology 43:1317) with NAFLD cut-offs (Shah 2009; McPherson 2017).
+
+FIB-4 = age x AST / (platelets x sqrt(ALT)); < 1.30 low (< 2.0 from age 65), > 2.67 high, between them
+indeterminate. Not interpreted at age 35 or younger (McPherson 2017): the engine then gives no number
+(not applicable), because an uninterpretable value invites interpretation.
+Cut-offs: ``engine/data/fib4.json``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.base import Engine
+from engine.calculators.common import different_days_note, is_finite_number, load_data, positive_number, round_half_up
+from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import calculator
+
+DATA_FILE = "fib4.json"
+LAB_FEATURES = ("ast_ul", "alt_ul", "platelets_10e9l")
+
+
+def coefficients() -> dict:
+    return load_data(DATA_FILE)
+
+
+@dataclass(frozen=True)
+class Fib4Result:
+    fib4: float
+    terms: tuple[Term, ...]  # multiplicative factors; contributions are ln(factor) and sum to ln(FIB-4)
+
+
+def fib4_detail(*, age_years: float, ast_ul: float, alt_ul: float, platelets_10e9l: float) -> Fib4Result:
+    """FIB-4 with its factors. Raises ValueError on non-positive input (the age limit is the caller's)."""
+    for name, value in (("age_years", age_years), ("ast_ul", ast_ul), ("alt_ul", alt_ul),
+                        ("platelets_10e9l", platelets_10e9l)):
+        if not is_finite_number(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number")
+    factors = (("Age (years)", age_years), ("AST (U/L)", ast_ul), ("1 / platelets (10^9/L)", 1.0 / platelets_10e9l),
+               ("1 / sqrt(ALT (U/L))", 1.0 / math.sqrt(alt_ul)))
+    value = age_years * ast_ul / (platelets_10e9l * math.sqrt(alt_ul))
+    return Fib4Result(value, tuple(Term(label, factor, math.log(factor)) for label, factor in factors))
+
+
+def fib4(*, age_years: float, ast_ul: float, alt_ul: float, platelets_10e9l: float) -> float:
+    return fib4_detail(age_years=age_years, ast_ul=ast_ul, alt_ul=alt_ul, platelets_10e9l=platelets_10e9l).fib4
+
+
+def lower_cutoff(age_years: float) -> float:
+    cut = coefficients()["cutoffs"]
+    return cut["low_below_from_age_65"] if age_years >= cut["older_from_years"] else cut["low_below"]
+
+
+def fib4_category(fib4_value: float, age_years: float) -> str:
+    """'low', 'indeterminate' or 'high' for a FIB-4 compared at 2 decimals (1.295 -> 1.30 -> indeterminate)."""
+    cut = coefficients()["cutoffs"]
+    reported = round_half_up(fib4_value, 2)
+    if reported < lower_cutoff(age_years):
+        return "low"
+    if reported > cut["high_above"]:
+        return "high"
+    return "indeterminate"
+
+
+_SEVERITY = {"low": Severity.INFO, "indeterminate": Severity.INFO, "high": Severity.WARNING}
+_MEANING = {"low": "advanced fibrosis unlikely",
+            "indeterminate": "advanced fibrosis neither excluded nor likely: a second-line test (e.g. vibration-"
+                             "controlled transient elastography or ELF) is usually advised",
+            "high": "advanced fibrosis likely: specialist assessment is usually advised"}
+
+
+@calculator
+class Fib4(Engine):
+    id = "fib-4"
+    version = "1.0.0"
+    title = "Liver fibrosis risk (FIB-4)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="Sterling 2006 (FIB-4); Shah 2009, McPherson 2017 (cut-offs)",
+        full=("Sterling RK, Lissen E, Clumeck N, et al. Development of a simple noninvasive index to predict "
+              "significant fibrosis in patients with HIV/HCV coinfection. Hepatology. 2006;43(6):1317-1325. "
+              "Shah AG, et al. Clin Gastroenterol Hepatol. 2009;7(10):1104-1112. McPherson S, et al. Am J "
+              "Gastroenterol. 2017;112(5):740-751."),
+        url="https://doi.org/10.1002/hep.21178",
+        doi="10.1002/hep.21178",
+        topic="Chronic liver disease: fibrosis risk",
+    )
+    requires = ("age_years",) + LAB_FEATURES
+
+    @property
+    def finding_id(self) -> str:
+        return f"{self.id}:score"
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return [self._assess(features)]
+
+    def _assess(self, features: FeatureSet) -> Finding:
+        age = features.get("age_years")
+        age_missing = None
+        if age is None:
+            age_missing = features.missing_reason("age_years")
+        elif not is_finite_number(age.value):
+            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        labs, missing = {}, [age_missing] if age_missing else []
+        for name in LAB_FEATURES:
+            evidence, why = positive_number(features, name)
+            if evidence is not None:
+                labs[name] = evidence
+            else:
+                missing.append(why)
+        usable = ([age] if age is not None else []) + list(labs.values())
+
+        minimum_age = coefficients()["applicability"]["minimum_age_years"]
+        if age is not None and age.value < minimum_age:
+            return self.not_applicable(
+                features, usable, finding_id=self.finding_id,
+                message=(f"Age {age.value:g} years: FIB-4 is not interpreted below {minimum_age} years (McPherson "
+                         "2017); use elastography or specialist assessment if fibrosis is suspected."))
+        if missing:
+            return self.insufficient(features, usable, missing, finding_id=self.finding_id)
+
+        result = fib4_detail(age_years=age.value, ast_ul=labs["ast_ul"].value, alt_ul=labs["alt_ul"].value,
+                             platelets_10e9l=labs["platelets_10e9l"].value)
+        category = fib4_category(result.fib4, age.value)
+        low = lower_cutoff(age.value)
+        assumptions = [
+            "Cut-offs are those validated for NAFLD/MASLD (Shah 2009; McPherson 2017); in viral hepatitis other "
+            "cut-offs apply (Sterling 2006: <1.45 / >3.25).",
+            "Acute liver injury, a recent raised AST/ALT from another cause, or thrombocytopenia from another cause "
+            "make FIB-4 unreliable.",
+        ]
+        if low != coefficients()["cutoffs"]["low_below"]:
+            assumptions.append(f"Age {age.value:g}: lower cut-off {low:g} (McPherson 2017), which keeps specificity "
+                               "in older people.")
+        timing = different_days_note(labs.values(), "AST, ALT and platelets")
+        if timing:
+            assumptions.append(timing)
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=self.finding_id,
+            value=result.fib4,
+            category=category,
+            thresholds=tuple(coefficients()["cutoffs"]["text"]),
+            severity=_SEVERITY[category],
+            inputs=tuple(usable),
+            assumptions=tuple(assumptions),
+            input_problems=self.relevant_problems(features),
+            explanation=result.terms,
+            message=f"FIB-4 {round_half_up(result.fib4, 2):.2f}: {_MEANING[category]}.",
+            method=(f"FIB-4 = age x AST / (platelets x sqrt(ALT)); compared at 2 decimals with <{low:g} low and "
+                    ">2.67 high."),
+        )

@@ -1,0 +1,206 @@
+"""KDIGO 2012 CKD staging: GFR (G1-G5) and albuminuria (A1-A3) categories and the prognosis heat map.
+
+The heat map (KDIGO 2012, Kidney Int Suppl 2013;3:1-150) ranks the risk of adverse outcomes as low,
+moderately increased, high or very high from the G and A categories together. Bands and the map are
+data (``engine/data/kdigo_2012_ckd.json``); the G bands are shared with the creatinine equation.
+
+eGFR: the creatinine-cystatin C estimate when both markers are usable (more accurate, KDIGO 2012
+rec. 1.4.3.5), otherwise the record's eGFR feature (reported, or derived by the adapter from creatinine).
+"""
+from __future__ import annotations
+
+from engine.base import Engine
+from engine.calculators.ckd_epi import coefficients as creatinine_coefficients
+from engine.calculators.ckd_epi import kdigo_g_category
+from engine.calculators.ckd_epi_cr_cys import ckd_epi_2021_cr_cys
+from engine.calculators.ckd_epi_cr_cys import coefficients as cr_cys_coefficients
+from engine.calculators.common import (
+    creatinine_action,
+    is_finite_number,
+    load_data,
+    positive_number,
+    round_half_up,
+    sex_of,
+    uacr_action,
+)
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Status
+from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.registry import calculator
+
+DATA_FILE = "kdigo_2012_ckd.json"
+G_CATEGORIES = ("G1", "G2", "G3a", "G3b", "G4", "G5")
+A_CATEGORIES = ("A1", "A2", "A3")
+REDUCED_GFR = ("G3a", "G3b", "G4", "G5")
+
+
+def coefficients() -> dict:
+    return load_data(DATA_FILE)
+
+
+def albuminuria_category(uacr_mgg: float) -> str:
+    """KDIGO A category of a urine albumin-to-creatinine ratio in mg/g (A3 from 300 mg/g, KDIGO 2024 wording)."""
+    if not is_finite_number(uacr_mgg) or uacr_mgg < 0:
+        raise ValueError("uacr_mgg must be a non-negative number")
+    category = "A1"
+    for band in coefficients()["albuminuria"]["bands"]:
+        if band["min_mgg"] is None or uacr_mgg >= band["min_mgg"]:
+            category = band["name"]
+    return category
+
+
+def heat_map_risk(g_category: str, a_category: str) -> str:
+    """KDIGO heat-map risk: 'low', 'moderately increased', 'high' or 'very high'."""
+    try:
+        return coefficients()["heat_map"][g_category][a_category]
+    except KeyError:
+        raise ValueError(f"unknown KDIGO category pair {g_category!r}/{a_category!r}") from None
+
+
+def heat_map_risk_without_albuminuria(g_category: str) -> str | None:
+    """The risk when every A category gives the same answer (G4, G5: very high), else None."""
+    risks = {heat_map_risk(g_category, a) for a in A_CATEGORIES}
+    return risks.pop() if len(risks) == 1 else None
+
+
+def thresholds() -> tuple[str, ...]:
+    g_texts = tuple(band["text"] for band in creatinine_coefficients()["categories"]["bands"])
+    a_texts = tuple(band["text"] for band in coefficients()["albuminuria"]["bands"])
+    return g_texts + a_texts
+
+
+# Heat-map colours as card indicators; G5 (kidney failure) is critical as in the eGFR calculators.
+_SEVERITY = {"low": Severity.INFO, "moderately increased": Severity.WARNING, "high": Severity.WARNING,
+             "very high": Severity.WARNING}
+
+
+@calculator
+class KdigoCkdStage(Engine):
+    id = "kdigo-2012-ckd-stage"
+    version = "1.0.0"
+    title = "CKD stage and risk (KDIGO 2012 GFR and albuminuria categories)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="KDIGO 2012 (CKD classification and prognosis)",
+        full=("Kidney Disease: Improving Global Outcomes (KDIGO) CKD Work Group. KDIGO 2012 Clinical Practice "
+              "Guideline for the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. "
+              "2013;3(1):1-150. Confirmed in the KDIGO 2024 CKD guideline, Kidney Int. 2024;105(4S):S117-S314."),
+        url="https://kdigo.org/guidelines/ckd-evaluation-and-management/",
+        topic="Chronic kidney disease: GFR estimation and staging",
+    )
+    requires = ("egfr_mlmin173m2", "uacr_mgg")
+    optional = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex", "diabetes", "hypertension")
+
+    @property
+    def finding_id(self) -> str:
+        return f"{self.id}:risk"
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return [self._assess(features)]
+
+    def _assess(self, features: FeatureSet) -> Finding:
+        egfr, egfr_inputs, egfr_missing, egfr_method = self._egfr(features)
+        uacr, uacr_missing = self._uacr(features)
+        inputs = egfr_inputs + ([uacr] if uacr is not None else [])
+        g_category = kdigo_g_category(round_half_up(egfr.value)) if egfr is not None else None
+        a_category = albuminuria_category(uacr.value) if uacr is not None else None
+        extra = {"g_category": g_category, "a_category": a_category, "egfr_method": egfr_method}
+        measures = self._measures(egfr, g_category, uacr, a_category)
+        actions = self._actions(features, g_category, a_category, uacr is None, egfr is None)
+
+        if g_category is not None and a_category is not None:
+            risk = heat_map_risk(g_category, a_category)
+            return self._computed(features, f"{g_category} {a_category}", risk, g_category, inputs, measures,
+                                  (), (), extra, actions)
+        if g_category is not None and heat_map_risk_without_albuminuria(g_category) is not None:
+            risk = heat_map_risk_without_albuminuria(g_category)
+            assumption = (f"Albuminuria not known: the KDIGO heat map is '{risk}' for {g_category} whatever the "
+                          "A category; UACR still refines prognosis and the Kidney Failure Risk Equation needs it.")
+            return self._computed(features, g_category, risk, g_category, inputs, measures, (uacr_missing,),
+                                  (assumption,), extra, actions)
+
+        missing = [m for m in (egfr_missing, uacr_missing) if m is not None]
+        known = []
+        if g_category is not None:
+            known.append(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2 is {g_category}")
+        if a_category is not None:
+            known.append(f"UACR {uacr.value:g} mg/g is {a_category}")
+        labels = ", ".join(m.label for m in missing)
+        message = f"Cannot place on the KDIGO heat map: missing {labels}."
+        if known:
+            message += " Known: " + "; ".join(known) + "."
+        return self.insufficient(features, inputs, missing, finding_id=self.finding_id, message=message,
+                                 measures=measures, actions=actions, extra=extra)
+
+    def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, extra, actions):
+        severity = Severity.CRITICAL if g_category == "G5" else _SEVERITY[risk]
+        notes = list(assumptions)
+        if risk == "low":
+            notes.append("G1-G2 with A1 is CKD only if other markers of kidney damage exist (KDIGO 2012).")
+        notes.append("A single set of results: CKD needs abnormalities present for more than 3 months (KDIGO 2012).")
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=self.finding_id,
+            value=value,
+            category=risk,
+            thresholds=thresholds(),
+            severity=severity,
+            inputs=tuple(inputs),
+            missing=tuple(missing),
+            assumptions=tuple(notes),
+            input_problems=self.relevant_problems(features),
+            measures=measures,
+            actions=actions,
+            method=(f"{extra['egfr_method']}; G category from eGFR rounded to a whole number, A category from "
+                    "UACR in mg/g; risk from the KDIGO 2012 heat map."),
+            extra=extra,
+        )
+
+    @staticmethod
+    def _egfr(features: FeatureSet) -> tuple[Evidence | None, list[Evidence], MissingInput | None, str]:
+        """The eGFR to stage with, the evidence behind it, or why there is none."""
+        creatinine, _ = positive_number(features, "creatinine_mgdl")
+        cystatin, _ = positive_number(features, "cystatin_c_mgl")
+        sex, _ = sex_of(features)
+        age = features.get("age_years")
+        if (creatinine is not None and cystatin is not None and sex is not None and age is not None
+                and is_finite_number(age.value) and age.value >= cr_cys_coefficients()["minimum_age_years"]):
+            value = ckd_epi_2021_cr_cys(creatinine_mgdl=creatinine.value, cystatin_c_mgl=cystatin.value,
+                                        age_years=age.value, sex=sex.value)
+            derived = Evidence(name="egfr_mlmin173m2", label="eGFR (CKD-EPI 2021 creatinine-cystatin C)",
+                               value=value, unit=feature_unit("egfr_mlmin173m2"), effective=cystatin.effective,
+                               derived_from=(creatinine, cystatin, age, sex), note="CKD-EPI 2021 creatinine-cystatin C")
+            return derived, [derived], None, "eGFR from creatinine and cystatin C (CKD-EPI 2021)"
+        egfr, missing = positive_number(features, "egfr_mlmin173m2")
+        if egfr is None:
+            return None, [], missing, "eGFR not available"
+        return egfr, [egfr], None, "eGFR as recorded or derived from creatinine"
+
+    @staticmethod
+    def _uacr(features: FeatureSet) -> tuple[Evidence | None, MissingInput | None]:
+        uacr = features.get("uacr_mgg")
+        if uacr is None:
+            return None, features.missing_reason("uacr_mgg")
+        if not (is_finite_number(uacr.value) and uacr.value >= 0):
+            return None, MissingInput("uacr_mgg", uacr.label, "recorded value is not a non-negative number in mg/g")
+        return uacr, None
+
+    @staticmethod
+    def _measures(egfr, g_category, uacr, a_category) -> tuple[Measure, ...]:
+        measures = []
+        if egfr is not None:
+            measures.append(Measure(egfr.label, egfr.value, "mL/min/1.73m2", g_category))
+        if uacr is not None:
+            measures.append(Measure(feature_label("uacr_mgg"), uacr.value, "mg/g", a_category))
+        return tuple(measures)
+
+    @staticmethod
+    def _actions(features: FeatureSet, g_category, a_category, uacr_missing: bool, egfr_missing: bool) -> tuple:
+        at_risk = features.value("diabetes") is True or features.value("hypertension") is True
+        actions = []
+        if uacr_missing and (at_risk or g_category in REDUCED_GFR):
+            actions.append(uacr_action("Albuminuria (A category) is needed to stage CKD and grade its risk "
+                                       "(KDIGO 2012); UACR is recommended at least yearly in diabetes, "
+                                       "hypertension and CKD."))
+        if egfr_missing and (at_risk or a_category in ("A2", "A3")):
+            actions.append(creatinine_action("An eGFR is needed to stage CKD (KDIGO 2012 GFR category)."))
+        return tuple(actions)

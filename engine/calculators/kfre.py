@@ -1,0 +1,199 @@
+"""Kidney Failure Risk Equation, 4-variable (Tangri 2011, JAMA 305:1553; recalibrated Tangri 2016, JAMA 315:164).
+
+risk(t) = 1 - S0(region, t) ^ exp(-0.2201 (age/10 - 7.036) + 0.2467 (male - 0.5642)
+                                  - 0.5567 (eGFR/5 - 7.222) + 0.4510 (ln ACR[mg/g] - 5.137))
+
+2- and 5-year risks of treated kidney failure for adults with eGFR < 60 not on dialysis. The region
+(baseline survival) is the engine option ``kfre_region``: "north-american" (default) or
+"non-north-american". Coefficients, baseline survivals and bands: ``engine/data/kfre_4v.json``.
+ACR is taken in mg/g only; converting mg/mmol is the FHIR adapter's job.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.base import Engine
+from engine.calculators.common import (
+    is_finite_number,
+    load_data,
+    positive_number,
+    round_half_up,
+    sex_of,
+    uacr_action,
+)
+from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import calculator
+
+DATA_FILE = "kfre_4v.json"
+REGIONS = ("north-american", "non-north-american")
+HORIZONS_YEARS = (2, 5)
+
+
+def coefficients() -> dict:
+    return load_data(DATA_FILE)
+
+
+@dataclass(frozen=True)
+class KfreResult:
+    region: str
+    risk_2y_percent: float
+    risk_5y_percent: float
+    linear_predictor: float  # sum of the centred terms; equals the sum of the term contributions
+    terms: tuple[Term, ...]
+
+
+def kfre_4v(*, age_years: float, sex: str, egfr_mlmin173m2: float, uacr_mgg: float,
+            region: str = "north-american") -> KfreResult:
+    """2- and 5-year kidney-failure risk in percent. Applicability (eGFR < 60, adults, not on dialysis) is the
+    caller's business; only impossible values raise ValueError."""
+    data = coefficients()
+    if region not in data["baseline_survival"]:
+        raise ValueError(f"region must be one of {REGIONS}")
+    if sex not in ("female", "male"):
+        raise ValueError("sex must be 'female' or 'male'")
+    for name, value in (("age_years", age_years), ("egfr_mlmin173m2", egfr_mlmin173m2), ("uacr_mgg", uacr_mgg)):
+        if not is_finite_number(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number (ln ACR needs ACR > 0)")
+
+    terms_data = data["terms"]
+    x = {"age": age_years / 10.0, "male": 1.0 if sex == "male" else 0.0, "egfr": egfr_mlmin173m2 / 5.0,
+         "ln_acr": math.log(uacr_mgg)}
+    labels = {"age": "Age / 10", "male": "Male sex", "egfr": "eGFR / 5", "ln_acr": "ln(urine ACR, mg/g)"}
+    terms = tuple(
+        Term(f"{labels[key]} (beta {t['beta']:g}, centred at {t['mean']:g})", x[key],
+             t["beta"] * (x[key] - t["mean"]))
+        for key, t in terms_data.items()
+    )
+    linear_predictor = math.fsum(term.contribution for term in terms)
+    survival = data["baseline_survival"][region]
+    risks = {years: 100.0 * (1.0 - survival[str(years)] ** math.exp(linear_predictor)) for years in HORIZONS_YEARS}
+    return KfreResult(region, risks[2], risks[5], linear_predictor, terms)
+
+
+def risk_category(risk_2y_percent: float, risk_5y_percent: float) -> str:
+    """Band of a pair of (unrounded) risks: 'very high', 'high', 'elevated' or 'low' (thresholds are strict '>')."""
+    risks = {2: risk_2y_percent, 5: risk_5y_percent}
+    for band in coefficients()["categories"]["bands"]:
+        if band["above_percent"] is None or risks[band["horizon_years"]] > band["above_percent"]:
+            return band["name"]
+    raise AssertionError("the last band is open-ended")  # pragma: no cover
+
+
+def category_thresholds() -> tuple[str, ...]:
+    return tuple(band["text"] for band in coefficients()["categories"]["bands"])
+
+
+# KRT planning (2-year > 40 %) is the kidney-failure equivalent of G5 in the eGFR calculators.
+_SEVERITY = {"low": Severity.INFO, "elevated": Severity.WARNING, "high": Severity.WARNING,
+             "very high": Severity.CRITICAL}
+
+
+@calculator
+class KidneyFailureRiskEquation(Engine):
+    id = "kfre-4v"
+    version = "1.0.0"
+    title = "Kidney failure risk (KFRE, 4-variable)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="Tangri 2011/2016 (Kidney Failure Risk Equation)",
+        full=("Tangri N, Stevens LA, Griffith J, et al. A predictive model for progression of chronic kidney "
+              "disease to kidney failure. JAMA. 2011;305(15):1553-1559. Tangri N, Grams ME, Levey AS, et al. "
+              "Multinational Assessment of Accuracy of Equations for Predicting Risk of Kidney Failure: A "
+              "Meta-analysis. JAMA. 2016;315(2):164-174. Thresholds: NICE NG203 (2021); KDIGO 2024 CKD guideline."),
+        url="https://doi.org/10.1001/jama.2015.18202",
+        doi="10.1001/jama.2015.18202",
+        topic="Chronic kidney disease: prognosis and referral",
+    )
+    requires = ("age_years", "sex", "egfr_mlmin173m2", "uacr_mgg")
+    optional = ("dialysis_or_transplant",)
+
+    @property
+    def finding_id(self) -> str:
+        return f"{self.id}:kidney-failure-5y"
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return [self._assess(features)]
+
+    def _assess(self, features: FeatureSet) -> Finding:
+        rules = coefficients()["applicability"]
+        dialysis = features.get("dialysis_or_transplant")
+        if dialysis is not None and dialysis.value is True:
+            return self.not_applicable(
+                features, [dialysis], finding_id=self.finding_id,
+                message="Chronic dialysis or a kidney transplant is recorded: the KFRE predicts kidney failure in "
+                        "people not yet receiving kidney replacement therapy.")
+
+        age = features.get("age_years")
+        age_missing = None
+        if age is None:
+            age_missing = features.missing_reason("age_years")
+        elif not is_finite_number(age.value):
+            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        sex, sex_missing = sex_of(features)
+        egfr, egfr_missing = positive_number(features, "egfr_mlmin173m2")
+        uacr, uacr_missing = positive_number(features, "uacr_mgg")
+        if uacr_missing is not None and features.get("uacr_mgg") is not None:
+            uacr_missing = MissingInput("uacr_mgg", uacr_missing.label,
+                                        "recorded ACR is not a positive number in mg/g (the equation uses ln ACR)")
+        usable = [ev for ev in (age, sex, egfr, uacr) if ev is not None]
+
+        if age is not None and age.value < rules["minimum_age_years"]:
+            return self.not_applicable(features, usable, finding_id=self.finding_id,
+                                       message=f"Age {age.value:g} years: the KFRE is validated in adults only.")
+        if egfr is not None and round_half_up(egfr.value) >= rules["egfr_below"]:
+            return self.not_applicable(
+                features, usable, finding_id=self.finding_id,
+                message=(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
+                         f"(eGFR below {rules['egfr_below']})."),
+            )
+
+        missing = [m for m in (age_missing, sex_missing, egfr_missing, uacr_missing) if m is not None]
+        if missing:
+            actions = ()
+            if uacr is None and egfr is not None:
+                actions = (uacr_action("Urine ACR is needed for the Kidney Failure Risk Equation (eGFR below 60) "
+                                       "and for the KDIGO albuminuria category."),)
+            return self.insufficient(features, usable, missing, finding_id=self.finding_id, actions=actions)
+
+        region, region_note = self._region(features)
+        result = kfre_4v(age_years=age.value, sex=sex.value, egfr_mlmin173m2=egfr.value, uacr_mgg=uacr.value,
+                         region=region)
+        category = risk_category(result.risk_2y_percent, result.risk_5y_percent)
+        survival = coefficients()["baseline_survival"][region]
+        assumptions = [f"Baseline survival for {region} populations (engine option kfre_region)."]
+        if region_note:
+            assumptions.append(region_note)
+        if round_half_up(egfr.value) < 15:
+            assumptions.append("eGFR below 15 (G5): kidney failure may already be present; the KFRE predicts "
+                               "the start of dialysis or transplantation.")
+        assumptions.append("Assumes stable kidney function (not acute kidney injury) and no dialysis or transplant.")
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=self.finding_id,
+            value=result.risk_5y_percent,
+            unit="%",
+            category=category,
+            thresholds=category_thresholds(),
+            severity=_SEVERITY[category],
+            inputs=tuple(usable + ([dialysis] if dialysis is not None else [])),
+            assumptions=tuple(assumptions),
+            input_problems=self.relevant_problems(features),
+            explanation=result.terms,
+            measures=(Measure("2-year kidney failure risk", result.risk_2y_percent, "%"),),
+            method=(f"KFRE 4-variable: risk = 1 - S0^exp({result.linear_predictor:.4f}); S0 = {survival['5']:g} "
+                    f"(5-year) and {survival['2']:g} (2-year), {region}."),
+            extra={"region": region, "linear_predictor": result.linear_predictor,
+                   "risk_2y_percent": result.risk_2y_percent},
+        )
+
+    @staticmethod
+    def _region(features: FeatureSet) -> tuple[str, str | None]:
+        default = coefficients()["default_region"]
+        option = features.options.get("kfre_region")
+        if option is None:
+            return default, None
+        if option in REGIONS:
+            return option, None
+        return default, f"Engine option kfre_region={option!r} is not recognised; {default} used."

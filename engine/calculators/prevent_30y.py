@@ -1,0 +1,347 @@
+"""AHA PREVENT (Khan SS et al., Circulation 2024;149:430-449): 30-year base model and the 10-year models that
+add urine albumin-to-creatinine ratio (UACR) and/or HbA1c.
+
+Same logistic form, centring and splines as the 10-year base model (``engine.calculators.prevent``); the
+30-year equations add ((age - 55)/10)^2, the add-on equations ln(UACR) and HbA1c - 5.3 (separately with and
+without diabetes). With both UACR and HbA1c the full model is used with its 'SDI missing' indicator, as the
+PREVENT authors specify for absent optional predictors. Coefficients: ``engine/data/prevent_2024_30y_addon.json``.
+
+The engine emits up to two findings: 30-year total CVD (ages 30-59) always, and 10-year total CVD from the
+add-on model only when the record has a usable UACR or HbA1c (otherwise ``prevent-2024-base`` covers it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+from engine.base import Engine
+from engine.calculators.common import is_finite_number, load_data
+from engine.calculators.pce import lipid_panel_action
+from engine.calculators.prevent import (
+    OutcomeRisk,
+    category_thresholds,
+    risk_category,
+    unusable_inputs,
+    validated_range_violations,
+)
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.registry import calculator
+
+DATA_FILE = "prevent_2024_30y_addon.json"
+SEXES = ("female", "male")
+NUMERIC_FEATURES = ("age_years", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "egfr_mlmin173m2")
+BASE_FEATURES = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin", "diabetes",
+                 "smoker_current", "egfr_mlmin173m2")
+LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
+
+_TERM_LABELS = {
+    "constant": "Intercept",
+    "age": "Age, per 10 years from 55",
+    "age_squared": "Age squared ((age - 55)/10)^2",
+    "non_hdl": "Non-HDL-C, per mmol/L from 3.5",
+    "hdl": "HDL-C, per 0.3 mmol/L from 1.3",
+    "sbp_lt_110": "SBP below 110, per 20 mmHg",
+    "sbp_gte_110": "SBP 110 and over, per 20 mmHg from 130",
+    "diabetes": "Diabetes",
+    "smoker": "Current smoker",
+    "bmi_lt_30": "BMI below 30, per 5 kg/m2 from 25",
+    "bmi_gte_30": "BMI 30 and over, per 5 kg/m2 from 30",
+    "egfr_lt_60": "eGFR below 60, per 15 mL/min/1.73m2 lower",
+    "egfr_gte_60": "eGFR 60 and over, per 15 mL/min/1.73m2 below 90",
+    "bp_treated": "Antihypertensive treatment",
+    "statin": "Statin",
+    "bp_treated_x_sbp_gte_110": "Antihypertensive treatment x SBP (110 and over)",
+    "statin_x_non_hdl": "Statin x non-HDL-C",
+    "age_x_non_hdl": "Age x non-HDL-C",
+    "age_x_hdl": "Age x HDL-C",
+    "age_x_sbp_gte_110": "Age x SBP (110 and over)",
+    "age_x_diabetes": "Age x diabetes",
+    "age_x_smoker": "Age x current smoker",
+    "age_x_bmi_gte_30": "Age x BMI (30 and over)",
+    "age_x_egfr_lt_60": "Age x eGFR (below 60)",
+    "ln_uacr": "ln(UACR, mg/g)",
+    "hba1c_x_diabetes": "HbA1c - 5.3 % (with diabetes)",
+    "hba1c_x_no_diabetes": "HbA1c - 5.3 % (without diabetes)",
+    "sdi_4_to_6": "Social Deprivation Index decile 4-6",
+    "sdi_7_to_10": "Social Deprivation Index decile 7-10",
+    "sdi_missing": "Social Deprivation Index not known",
+}
+_MODEL_LABELS = {"base_30y": "30-year base model", "uacr_10y": "10-year model adding UACR",
+                 "hba1c_10y": "10-year model adding HbA1c", "full_10y": "10-year full model (UACR and HbA1c)"}
+
+
+_TITLES = {"base_30y": "30-year cardiovascular risk (AHA PREVENT)",
+           "uacr_10y": "10-year cardiovascular risk (AHA PREVENT with UACR)",
+           "hba1c_10y": "10-year cardiovascular risk (AHA PREVENT with HbA1c)",
+           "full_10y": "10-year cardiovascular risk (AHA PREVENT with UACR and HbA1c)"}
+
+
+def coefficients() -> dict:
+    return load_data(DATA_FILE)
+
+
+@dataclass(frozen=True)
+class PreventModelResult:
+    model: str  # "base_30y" | "uacr_10y" | "hba1c_10y" | "full_10y"
+    horizon_years: int
+    sex: str
+    cvd: OutcomeRisk
+    ascvd: OutcomeRisk
+    hf: OutcomeRisk | None  # None when BMI was not given
+
+
+def prevent_terms(*, age_years: float, chol_total_mgdl: float, hdl_mgdl: float, sbp_mmhg: float, bp_treated: bool,
+                  statin: bool, diabetes: bool, smoker_current: bool, egfr_mlmin173m2: float,
+                  bmi_kgm2: float | None = None, uacr_mgg: float | None = None, hba1c_pct: float | None = None,
+                  sdi_decile: int | None = None) -> dict[str, float]:
+    """Every centred, spline-knotted or interaction term any PREVENT model here can use."""
+    data = coefficients()
+    to_mmol = data["cholesterol_mgdl_to_mmoll"]
+    age = (age_years - 55.0) / 10.0
+    non_hdl = (chol_total_mgdl - hdl_mgdl) * to_mmol - 3.5
+    hdl = (hdl_mgdl * to_mmol - 1.3) / 0.3
+    sbp_gte_110 = (max(sbp_mmhg, 110.0) - 130.0) / 20.0
+    egfr_lt_60 = (min(egfr_mlmin173m2, 60.0) - 60.0) / -15.0
+    treated, on_statin = float(bool(bp_treated)), float(bool(statin))
+    dm, smoker = float(bool(diabetes)), float(bool(smoker_current))
+    x = {
+        "constant": 1.0, "age": age, "age_squared": age * age, "non_hdl": non_hdl, "hdl": hdl,
+        "sbp_lt_110": (min(sbp_mmhg, 110.0) - 110.0) / 20.0, "sbp_gte_110": sbp_gte_110,
+        "diabetes": dm, "smoker": smoker, "egfr_lt_60": egfr_lt_60,
+        "egfr_gte_60": (max(egfr_mlmin173m2, 60.0) - 90.0) / -15.0, "bp_treated": treated, "statin": on_statin,
+        "bp_treated_x_sbp_gte_110": treated * sbp_gte_110, "statin_x_non_hdl": on_statin * non_hdl,
+        "age_x_non_hdl": age * non_hdl, "age_x_hdl": age * hdl, "age_x_sbp_gte_110": age * sbp_gte_110,
+        "age_x_diabetes": age * dm, "age_x_smoker": age * smoker, "age_x_egfr_lt_60": age * egfr_lt_60,
+        "sdi_4_to_6": 1.0 if sdi_decile is not None and 4 <= sdi_decile <= 6 else 0.0,
+        "sdi_7_to_10": 1.0 if sdi_decile is not None and sdi_decile >= 7 else 0.0,
+        "sdi_missing": 1.0 if sdi_decile is None else 0.0,
+    }
+    if bmi_kgm2 is not None:
+        bmi_gte_30 = (max(bmi_kgm2, 30.0) - 30.0) / 5.0
+        x.update(bmi_lt_30=(min(bmi_kgm2, 30.0) - 25.0) / 5.0, bmi_gte_30=bmi_gte_30, age_x_bmi_gte_30=age * bmi_gte_30)
+    if uacr_mgg is not None:
+        x["ln_uacr"] = math.log(uacr_mgg)
+    if hba1c_pct is not None:
+        centred = hba1c_pct - data["hba1c_centre_pct"]
+        x["hba1c_x_diabetes"] = centred * dm
+        x["hba1c_x_no_diabetes"] = centred * (1.0 - dm)
+    return x
+
+
+def _outcome(outcome: str, beta: Mapping[str, float], x: Mapping[str, float]) -> OutcomeRisk:
+    terms = tuple(Term(_TERM_LABELS[key], x[key], coef * x[key]) for key, coef in beta.items())
+    log_odds = math.fsum(term.contribution for term in terms)
+    return OutcomeRisk(outcome, 100.0 / (1.0 + math.exp(-log_odds)), log_odds, terms)
+
+
+def prevent_model(model: str, *, sex: str, age_years: float, chol_total_mgdl: float, hdl_mgdl: float,
+                  sbp_mmhg: float, bp_treated: bool, statin: bool, diabetes: bool, smoker_current: bool,
+                  egfr_mlmin173m2: float, bmi_kgm2: float | None = None, uacr_mgg: float | None = None,
+                  hba1c_pct: float | None = None, sdi_decile: int | None = None) -> PreventModelResult:
+    """Risks in percent from one named model. Validated ranges are NOT enforced (see the engine); impossible
+    values, or a model whose optional predictor is not given, raise ValueError."""
+    models = coefficients()["models"]
+    if model not in models:
+        raise ValueError(f"unknown PREVENT model {model!r}")
+    if sex not in SEXES:
+        raise ValueError("sex must be 'female' or 'male'")
+    numbers = {"age_years": age_years, "chol_total_mgdl": chol_total_mgdl, "hdl_mgdl": hdl_mgdl,
+               "sbp_mmhg": sbp_mmhg, "egfr_mlmin173m2": egfr_mlmin173m2, "bmi_kgm2": bmi_kgm2,
+               "uacr_mgg": uacr_mgg, "hba1c_pct": hba1c_pct}
+    for name, value in numbers.items():
+        if value is not None and (not is_finite_number(value) or value <= 0):
+            raise ValueError(f"{name} must be a positive number")
+    if hdl_mgdl >= chol_total_mgdl:
+        raise ValueError("HDL cholesterol must be lower than total cholesterol")
+    if model in ("uacr_10y", "full_10y") and uacr_mgg is None:
+        raise ValueError(f"the {model} model needs uacr_mgg")
+    if model in ("hba1c_10y", "full_10y") and hba1c_pct is None:
+        raise ValueError(f"the {model} model needs hba1c_pct")
+    x = prevent_terms(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
+                      bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
+                      egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2, uacr_mgg=uacr_mgg, hba1c_pct=hba1c_pct,
+                      sdi_decile=sdi_decile)
+    equations = models[model]["equations"][sex]
+    return PreventModelResult(
+        model=model, horizon_years=models[model]["horizon_years"], sex=sex,
+        cvd=_outcome("cvd", equations["cvd"], x), ascvd=_outcome("ascvd", equations["ascvd"], x),
+        hf=_outcome("hf", equations["hf"], x) if bmi_kgm2 is not None else None)
+
+
+def addon_model_for(*, has_uacr: bool, has_hba1c: bool) -> str | None:
+    """Which 10-year add-on model the available optional predictors call for (None: neither is available)."""
+    choice = coefficients()["model_choice"]
+    if has_uacr and has_hba1c:
+        return choice["both"]
+    if has_uacr:
+        return choice["uacr_only"]
+    if has_hba1c:
+        return choice["hba1c_only"]
+    return None
+
+
+def _terms_as_dicts(terms: tuple[Term, ...]) -> list[dict]:
+    return [{"label": t.label, "value": t.value, "contribution": t.contribution} for t in terms]
+
+
+_SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO, "intermediate": Severity.WARNING,
+             "high": Severity.WARNING}
+
+
+@calculator
+class Prevent30yAndAddOns(Engine):
+    id = "prevent-2024-30y"
+    version = "1.0.0"
+    title = "30-year cardiovascular risk (AHA PREVENT)"
+    kind = Kind.RISK
+    citation = Citation(
+        short="Khan 2024 (AHA PREVENT)",
+        full=("Khan SS, Matsushita K, Sang Y, et al. Development and Validation of the American Heart "
+              "Association's Predicting Risk of Cardiovascular Disease EVENTs (PREVENT) Equations. Circulation. "
+              "2024;149(6):430-449 (Supplemental Tables S12B, S12C, S12E, S12F)."),
+        url="https://doi.org/10.1161/CIRCULATIONAHA.123.067626",
+        doi="10.1161/CIRCULATIONAHA.123.067626",
+        topic="Cardiovascular risk assessment (primary prevention)",
+    )
+    requires = BASE_FEATURES
+    optional = ("bmi_kgm2", "ascvd", "uacr_mgg", "hba1c_pct")
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        uacr, hba1c, optional_notes = self._optional_predictors(features)
+        findings = [self._assess(features, "base_30y", None, None, optional_notes=())]
+        model = addon_model_for(has_uacr=uacr is not None, has_hba1c=hba1c is not None)
+        if model is not None:
+            findings.append(self._assess(features, model, uacr, hba1c, optional_notes=optional_notes))
+        return findings
+
+    @staticmethod
+    def _finding_id(model: str) -> str:
+        return "prevent-2024-30y:cvd-30y" if model == "base_30y" else "prevent-2024-30y:cvd-10y-addon"
+
+    def _assess(self, features: FeatureSet, model: str, uacr: Evidence | None, hba1c: Evidence | None,
+                *, optional_notes: tuple[str, ...]) -> Finding:
+        finding_id = self._finding_id(model)
+        horizon = coefficients()["models"][model]["horizon_years"]
+        title = _TITLES[model]
+        ascvd = features.get("ascvd")
+        if ascvd is not None and ascvd.value is True:
+            return self.not_applicable(
+                features, [ascvd], finding_id=finding_id, title=title,
+                message=("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in people "
+                         "without CVD and do not apply; manage as secondary prevention."))
+
+        present, missing = self.gather(features, BASE_FEATURES)
+        unusable = unusable_inputs(features)
+        unusable_names = {m.name for m in unusable}
+        usable = [ev for ev in present if ev.name not in unusable_names]
+        numbers = {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES}
+        violations = [v.message for v in validated_range_violations(numbers)]
+        age_range = coefficients()["validated_ranges"]["age_years_30y"]
+        if model == "base_30y" and "age_years" in numbers and not violations and not (
+                age_range["min"] <= numbers["age_years"] <= age_range["max"]):
+            violations.append(f"Age {numbers['age_years']:g} years is outside the {age_range['min']}-"
+                              f"{age_range['max']} year range of the 30-year equations.")
+        if violations:
+            return self.not_applicable(
+                features, usable, finding_id=finding_id, title=title,
+                message=" ".join(violations) + " The PREVENT equations give no estimate outside their validated range.")
+
+        missing = missing + unusable
+        if missing:
+            actions = ()
+            if any(m.name in LIPID_FEATURES for m in missing):
+                actions = (lipid_panel_action(
+                    f"Total and HDL cholesterol are needed to estimate {horizon}-year cardiovascular risk "
+                    "(AHA PREVENT)."),)
+            return self.insufficient(features, usable, missing, finding_id=finding_id, title=title, actions=actions)
+
+        bmi, bmi_missing, bmi_note = self._bmi(features)
+        result = prevent_model(
+            model, sex=features.value("sex"), age_years=features.value("age_years"),
+            chol_total_mgdl=features.value("chol_total_mgdl"), hdl_mgdl=features.value("hdl_mgdl"),
+            sbp_mmhg=features.value("sbp_mmhg"), bp_treated=features.value("bp_treated"),
+            statin=features.value("statin"), diabetes=features.value("diabetes"),
+            smoker_current=features.value("smoker_current"), egfr_mlmin173m2=features.value("egfr_mlmin173m2"),
+            bmi_kgm2=bmi.value if bmi is not None else None, uacr_mgg=uacr.value if uacr is not None else None,
+            hba1c_pct=hba1c.value if hba1c is not None else None)
+        measures = [Measure(f"{horizon}-year ASCVD", result.ascvd.risk_percent, "%")]
+        if result.hf is not None:
+            measures.append(Measure(f"{horizon}-year heart failure", result.hf.risk_percent, "%"))
+        assumptions = list(optional_notes)
+        if model == "base_30y":
+            assumptions.append("Base model: UACR, HbA1c and social deprivation index are not used. No guideline "
+                               "sets treatment thresholds on 30-year risk; it is shown to communicate long-term risk.")
+        elif model == "full_10y":
+            assumptions.append("Full model with the 'social deprivation index not known' term (no address-based "
+                               "SDI is used).")
+        if bmi_note:
+            assumptions.append(bmi_note)
+        if ascvd is None:
+            assumptions.append("No clinical cardiovascular disease found in the record; primary prevention assumed.")
+        inputs = usable + [ev for ev in (bmi, uacr, hba1c, ascvd) if ev is not None]
+        category = risk_category(result.cvd.risk_percent) if horizon == 10 else None
+        extra = {
+            "model": model,
+            "log_odds": {o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
+            "explanation_ascvd": _terms_as_dicts(result.ascvd.terms),
+        }
+        if result.hf is not None:
+            extra["explanation_hf"] = _terms_as_dicts(result.hf.terms)
+        return self.finding(
+            Status.COMPUTED,
+            finding_id=finding_id,
+            title=title,
+            value=result.cvd.risk_percent,
+            unit="%",
+            category=category,
+            thresholds=category_thresholds() if category else (),
+            severity=_SEVERITY[category] if category else Severity.INFO,
+            inputs=tuple(inputs),
+            missing=tuple(bmi_missing),
+            assumptions=tuple(assumptions),
+            input_problems=self.relevant_problems(features),
+            explanation=result.cvd.terms,
+            measures=tuple(measures),
+            method=(f"AHA PREVENT {_MODEL_LABELS[model]}, {result.sex} equations: risk = 1 / (1 + exp(-x)); "
+                    f"x(total CVD) = {result.cvd.log_odds:.4f}."),
+            extra=extra,
+        )
+
+    @staticmethod
+    def _optional_predictors(features: FeatureSet) -> tuple[Evidence | None, Evidence | None, tuple[str, ...]]:
+        """UACR and HbA1c when usable and inside the equations' range; notes on any left out."""
+        ranges = coefficients()["validated_ranges"]
+        chosen, notes = {}, []
+        for name, label in (("uacr_mgg", "UACR"), ("hba1c_pct", "HbA1c")):
+            evidence = features.get(name)
+            if evidence is None:
+                chosen[name] = None
+                continue
+            bounds = ranges[name]
+            if is_finite_number(evidence.value) and bounds["min"] <= evidence.value <= bounds["max"]:
+                chosen[name] = evidence
+            else:
+                chosen[name] = None
+                notes.append(f"{label} {evidence.value!s} is not a number within {bounds['min']:g}-{bounds['max']:g} "
+                             f"{bounds['unit']}; it was not used.")
+        return chosen["uacr_mgg"], chosen["hba1c_pct"], tuple(notes)
+
+    @staticmethod
+    def _bmi(features: FeatureSet) -> tuple[Evidence | None, list[MissingInput], str | None]:
+        """BMI for the heart-failure equation only, with the same rules as the 10-year base model."""
+        evidence = features.get("bmi_kgm2")
+        if evidence is None:
+            reason = features.missing_reason("bmi_kgm2")
+            missing = MissingInput(reason.name, reason.label,
+                                   f"{reason.reason} (needed for the heart-failure estimate only)")
+            return None, [missing], "BMI not available: heart-failure risk is not estimated."
+        if not (is_finite_number(evidence.value) and evidence.value > 0):
+            missing = MissingInput("bmi_kgm2", evidence.label,
+                                   "recorded value is not a positive number (needed for the heart-failure estimate)")
+            return None, [missing], "BMI unusable: heart-failure risk is not estimated."
+        violations = validated_range_violations({"bmi_kgm2": evidence.value})
+        if violations:
+            return None, [], f"{violations[0].message} Heart-failure risk is not estimated."
+        return evidence, [], None

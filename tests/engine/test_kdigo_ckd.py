@@ -1,0 +1,170 @@
+"""KDIGO 2012 G and A categories and the prognosis heat map; missing albuminuria; which eGFR is staged."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+import engine.calculators  # noqa: F401 - registers the calculators
+from engine.calculators.kdigo_ckd import (
+    KdigoCkdStage,
+    albuminuria_category,
+    heat_map_risk,
+    heat_map_risk_without_albuminuria,
+)
+from engine.finding import Evidence, Severity, Status
+from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.registry import calculators
+from engine.runner import run_engines
+
+AS_OF = date(2024, 6, 1)
+
+
+def ev(name: str, value) -> Evidence:
+    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
+                    effective=date(2024, 5, 1), source=f"Observation/{name}")
+
+
+def features(**values) -> FeatureSet:
+    fs = FeatureSet(as_of=AS_OF)
+    for name, value in values.items():
+        if value is not None:
+            fs.put(ev(name, value))
+    return fs
+
+
+def evaluate(fs: FeatureSet):
+    findings = KdigoCkdStage().evaluate(fs)
+    assert len(findings) == 1
+    return findings[0]
+
+
+# -- categories and the heat map (KDIGO 2012, prognosis figure) -------------------------------------------
+
+@pytest.mark.parametrize("uacr,category", [(0, "A1"), (29.9, "A1"), (30, "A2"), (299.9, "A2"), (300, "A3"),
+                                           (3000, "A3")])
+def test_albuminuria_boundaries(uacr, category):
+    assert albuminuria_category(uacr) == category
+
+
+HEAT_MAP = {
+    "G1": ("low", "moderately increased", "high"),
+    "G2": ("low", "moderately increased", "high"),
+    "G3a": ("moderately increased", "high", "very high"),
+    "G3b": ("high", "very high", "very high"),
+    "G4": ("very high", "very high", "very high"),
+    "G5": ("very high", "very high", "very high"),
+}
+
+
+@pytest.mark.parametrize("g", list(HEAT_MAP))
+def test_every_cell_of_the_heat_map(g):
+    assert tuple(heat_map_risk(g, a) for a in ("A1", "A2", "A3")) == HEAT_MAP[g]
+
+
+@pytest.mark.parametrize("g,risk", [("G3b", None), ("G4", "very high"), ("G5", "very high"), ("G1", None)])
+def test_risk_known_without_albuminuria_only_for_g4_and_g5(g, risk):
+    assert heat_map_risk_without_albuminuria(g) == risk
+
+
+def test_invalid_inputs_raise():
+    with pytest.raises(ValueError):
+        albuminuria_category(-1)
+    with pytest.raises(ValueError):
+        heat_map_risk("G6", "A1")
+
+
+# -- the engine ------------------------------------------------------------------------------------------
+
+def test_registered():
+    assert isinstance(calculators.get("kdigo-2012-ckd-stage"), KdigoCkdStage)
+
+
+def test_g3a_a2_is_high():
+    fs = features(egfr_mlmin173m2=52, uacr_mgg=120)
+    finding = evaluate(fs)
+    assert finding.status is Status.COMPUTED
+    assert finding.id == "kdigo-2012-ckd-stage:risk"
+    assert (finding.value, finding.category, finding.severity) == ("G3a A2", "high", Severity.WARNING)
+    assert [(m.category, m.unit) for m in finding.measures] == [("G3a", "mL/min/1.73m2"), ("A2", "mg/g")]
+    assert finding.extra["g_category"] == "G3a" and finding.extra["a_category"] == "A2"
+    assert {id(i) for i in finding.inputs} == {id(fs.get("egfr_mlmin173m2")), id(fs.get("uacr_mgg"))}
+    assert len(finding.thresholds) == 9
+
+
+@pytest.mark.parametrize("egfr,value,risk", [(59.4, "G3a A1", "moderately increased"), (59.5, "G2 A1", "low"),
+                                             (60, "G2 A1", "low")])
+def test_egfr_59_9_boundary_uses_the_reported_whole_number(egfr, value, risk):
+    finding = evaluate(features(egfr_mlmin173m2=egfr, uacr_mgg=10))
+    assert (finding.value, finding.category) == (value, risk)
+
+
+def test_low_risk_says_it_is_ckd_only_with_other_markers():
+    finding = evaluate(features(egfr_mlmin173m2=95, uacr_mgg=5))
+    assert (finding.category, finding.severity) == ("low", Severity.INFO)
+    assert any("other markers of kidney damage" in a for a in finding.assumptions)
+
+
+def test_g5_is_critical_whatever_the_albuminuria():
+    finding = evaluate(features(egfr_mlmin173m2=12, uacr_mgg=10))
+    assert (finding.category, finding.severity) == ("very high", Severity.CRITICAL)
+
+
+def test_g4_without_uacr_is_still_very_high_and_asks_for_uacr():
+    finding = evaluate(features(egfr_mlmin173m2=25))
+    assert finding.status is Status.COMPUTED
+    assert (finding.value, finding.category) == ("G4", "very high")
+    assert [m.name for m in finding.missing] == ["uacr_mgg"]
+    assert finding.actions[0].resource["code"]["coding"][0]["code"] == "9318-7"
+    assert any("whatever the A category" in a for a in finding.assumptions)
+
+
+def test_g3a_without_uacr_is_insufficient_and_asks_for_uacr():
+    fs = features(egfr_mlmin173m2=50)
+    fs.mark_missing("uacr_mgg", "no urine ACR in the last 12 months")
+    finding = evaluate(fs)
+    assert finding.status is Status.INSUFFICIENT_DATA
+    assert [m.name for m in finding.missing] == ["uacr_mgg"]
+    assert finding.missing[0].reason == "no urine ACR in the last 12 months"
+    assert "G3a" in finding.message
+    assert finding.actions and "subject" not in finding.actions[0].resource
+
+
+@pytest.mark.parametrize("diabetes,suggested", [(False, False), (True, True)])
+def test_uacr_suggested_for_g1_only_when_at_risk(diabetes, suggested):
+    finding = evaluate(features(egfr_mlmin173m2=95, diabetes=diabetes))
+    assert finding.status is Status.INSUFFICIENT_DATA
+    assert bool(finding.actions) is suggested
+
+
+def test_albuminuria_without_egfr_asks_for_creatinine():
+    finding = evaluate(features(uacr_mgg=450))
+    assert finding.status is Status.INSUFFICIENT_DATA
+    assert [m.name for m in finding.missing] == ["egfr_mlmin173m2"]
+    assert "A3" in finding.message
+    assert finding.actions[0].resource["code"]["coding"][0]["code"] == "2160-0"
+
+
+def test_creatinine_and_cystatin_c_are_preferred_to_the_creatinine_egfr():
+    """Man 60, Scr 1.4, Scys 0.8: eGFRcr-cys 84.0 (G2) although the recorded creatinine eGFR is 58 (G3a)."""
+    fs = features(egfr_mlmin173m2=58, creatinine_mgdl=1.4, cystatin_c_mgl=0.8, age_years=60, sex="male", uacr_mgg=10)
+    finding = evaluate(fs)
+    assert (finding.value, finding.category) == ("G2 A1", "low")
+    assert "cystatin C" in finding.extra["egfr_method"]
+    assert finding.measures[0].value == pytest.approx(83.97, abs=0.01)
+    derived = finding.inputs[0]
+    assert derived.derived_from and any(d is fs.get("cystatin_c_mgl") for d in derived.derived_from)
+
+
+@pytest.mark.parametrize("uacr", [-5, "trace", float("nan")])
+def test_unusable_uacr_is_missing_not_an_error(uacr):
+    finding = evaluate(features(egfr_mlmin173m2=50, uacr_mgg=uacr))
+    assert finding.status is Status.INSUFFICIENT_DATA
+    assert [m.name for m in finding.missing] == ["uacr_mgg"]
+
+
+def test_empty_feature_set_through_runner_is_not_an_error():
+    findings = run_engines([calculators.get("kdigo-2012-ckd-stage")], FeatureSet(as_of=AS_OF))
+    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
+    assert {m.name for m in findings[0].missing} == {"egfr_mlmin173m2", "uacr_mgg"}
+    assert findings[0].actions == ()
