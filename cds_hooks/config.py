@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 5 * 1024 * 1024,
     "VALIDATE_RESPONSES": True,  # check every response against the CDS Hooks response schema before sending
     "AS_OF": None,  # ISO date to evaluate records at (tests, replays); default: today (UTC)
+    "NOW": None,  # ISO date-time of the request clock for recency rules (replays); default: now (UTC)
+    # Engine options: vitals recency for NEWS2/qSOFA, KFRE baseline region ("north-american" | "non-north-american").
+    "ENGINE_OPTIONS": {"vitals_max_age_h": 24, "kfre_region": "north-american"},
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
     # Load the sentence encoder and embed the knowledge base at start-up (seconds, once per process) instead of

@@ -10,7 +10,7 @@ The decorated function receives a HookCall whose prefetch has been resolved befo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 from engine.base import Engine
@@ -70,6 +70,8 @@ class HookCall:
     prefetch: dict[str, Any]
     as_of: date
     notes: list[str] = field(default_factory=list)
+    now: datetime | None = None  # the request time (tz-aware); None when replaying a fixed date
+    options: dict[str, Any] = field(default_factory=dict)  # engine options from the configuration
 
     @property
     def context(self) -> dict:
@@ -96,7 +98,8 @@ class HookCall:
     def run_engines(self) -> list[Finding]:
         from cds_hooks.pipeline import evaluate_resources
 
-        return evaluate_resources(self.service.engine_objects(), self.resources(), as_of=self.as_of, patient_id=self.patient_id)
+        return evaluate_resources(self.service.engine_objects(), self.resources(), as_of=self.as_of,
+                                  patient_id=self.patient_id, now=self.now, options=self.options)
 
 
 class ServiceRegistry:

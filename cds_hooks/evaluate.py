@@ -72,10 +72,17 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
         matches.sort(key=_effective_date, reverse=True)  # the templates ask for _sort=-date
         prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
                          "entry": [{"resource": r} for r in matches]}
+    context = {"userId": "Practitioner/offline-evaluation", "patientId": patient["id"]}
+    encounters = sorted((r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")),
+                        key=lambda r: (r.get("period") or {}).get("start", ""), reverse=True)
+    if encounters:
+        context["encounterId"] = encounters[0]["id"]  # the latest encounter stands for "this visit"
+    elif definition.hook.startswith("encounter-"):
+        context["encounterId"] = "offline-encounter"
     return {
         "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"offline:{definition.id}:{patient['id']}")),
         "hook": definition.hook,
-        "context": {"userId": "Practitioner/offline-evaluation", "patientId": patient["id"]},
+        "context": context,
         "prefetch": prefetch,
     }
 

@@ -43,7 +43,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
                        expressions=[f"prefetch.{exc.key}"]) from None
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
-                    notes=list(resolved.notes))
+                    notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]))
     result = definition.handler(call)
     if not isinstance(result, ServiceResult):
         result = ServiceResult(findings=list(result))
@@ -82,6 +82,18 @@ def as_of_date(config: Mapping[str, Any]) -> date:
     if configured:
         return date.fromisoformat(str(configured))
     return datetime.now(timezone.utc).date()
+
+
+def request_time(config: Mapping[str, Any]) -> datetime | None:
+    """The clock engines compare recency against: NOW when configured, none when replaying a fixed AS_OF date
+    (engines then use the end of that day), else the current UTC time."""
+    configured = config.get("NOW")
+    if configured:
+        moment = datetime.fromisoformat(str(configured))
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if config.get("AS_OF"):
+        return None
+    return datetime.now(timezone.utc)
 
 
 def fhirpath(pointer: str) -> str:

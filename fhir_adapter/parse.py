@@ -4,8 +4,10 @@ Two stages, because full model validation is the expensive part of the hook:
 
 1. :func:`parse_resources` walks the input (resources, lists, Bundles, nested Bundles), keeps
    only *candidates* - the Patient and the Observations / Conditions / MedicationRequests /
-   MedicationStatements whose codes (or medication text) are in our value sets and whose subject
-   is the patient - and reads them into frozen dataclasses with plain dict access (microseconds).
+   MedicationStatements / Procedures / FamilyMemberHistories / Goals whose codes (or medication
+   text) are in our value sets and whose subject is the patient - and reads them into frozen
+   dataclasses with plain dict access (microseconds). Every Condition of the patient is read
+   (cheaply) so that ``ParsedRecord.condition_codes`` lists the whole active problem list.
 2. :meth:`ParsedRecord.check` validates one record against the ``fhir.resources.R4B`` pydantic
    model on demand, cached per resource. The feature builder only checks the records it is about
    to use (newest first), so a patient with ten years of vitals pays for a handful of
@@ -18,6 +20,7 @@ may be patient data.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Iterator, Mapping
@@ -25,7 +28,8 @@ from typing import Any, Iterable, Iterator, Mapping
 from engine.finding import InputProblem
 from fhir_adapter import codes
 
-CANDIDATE_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement")
+CANDIDATE_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "Procedure",
+                   "FamilyMemberHistory", "Goal")
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
@@ -51,12 +55,73 @@ CONCEPT_FEATURES: dict[str, tuple[str, ...]] = {
     "ascvd": ("ascvd",),
     "antihypertensive": ("bp_treated",),
     "statin": ("statin",),
+    "waist_circumference": ("waist_cm",),
+    "cystatin_c": ("cystatin_c_mgl",),
+    "uacr": ("uacr_mgg",),
+    "glucose_fasting": ("glucose_fasting_mgdl",),
+    "glucose_ogtt_2h": ("glucose_ogtt_2h_mgdl",),
+    "glucose_random": ("glucose_random_mgdl",),
+    "hemoglobin": ("hemoglobin_gdl",),
+    "platelets": ("platelets_10e9l",),
+    "ast": ("ast_ul",),
+    "alt": ("alt_ul",),
+    "bilirubin_total": ("bilirubin_total_mgdl",),
+    "inr": ("inr",),
+    "respiratory_rate": ("respiratory_rate_min",),
+    "heart_rate": ("heart_rate_min",),
+    "body_temperature": ("temperature_c",),
+    "spo2": ("spo2_pct", "on_supplemental_o2"),
+    "o2_flow": ("on_supplemental_o2",),
+    "fio2": ("on_supplemental_o2",),
+    "o2_device": ("on_supplemental_o2",),
+    "vital_signs_panel": ("respiratory_rate_min", "heart_rate_min", "temperature_c", "spo2_pct"),
+    "consciousness": ("consciousness_avpu",),
+    "gcs_total": ("gcs_total",),
+    "news2_spo2_scale2": ("hypercapnic_target",),
+    "pregnancy_status": ("pregnant",),
+    "pa_minutes_per_week": ("physically_active",),
+    "pa_days_per_week": ("physically_active",),
+    "pa_minutes_per_day": ("physically_active",),
+    "atrial_fibrillation": ("atrial_fibrillation",),
+    "heart_failure": ("heart_failure",),
+    "stroke_tia_thromboembolism": ("stroke_tia_thromboembolism",),
+    "vascular_disease": ("vascular_disease",),
+    "chronic_kidney_disease": ("chronic_kidney_disease",),
+    "dialysis_or_transplant": ("dialysis_or_transplant",),
+    "liver_disease": ("liver_disease",),
+    "bleeding_history": ("bleeding_history",),
+    "alcohol_excess": ("alcohol_excess",),
+    "obesity": ("obesity",),
+    "familial_hypercholesterolemia": ("familial_hypercholesterolemia",),
+    "anemia": ("anemia",),
+    "prediabetes": ("prediabetes",),
+    "pregnancy": ("pregnant",),
+    "gestational_diabetes": ("gestational_diabetes_history",),
+    "hypercapnic_respiratory_failure": ("hypercapnic_target",),
+    "family_history_diabetes_finding": ("family_history_diabetes",),
+    "no_family_history_diabetes_finding": ("family_history_diabetes",),
+    "antiplatelet": ("antiplatelet_or_nsaid",),
+    "nsaid": ("antiplatelet_or_nsaid",),
+    "anticoagulant": ("anticoagulant",),
+    "dialysis_procedure": ("dialysis_or_transplant",),
+    "kidney_transplant_procedure": ("dialysis_or_transplant",),
+    "family_history": ("family_history_diabetes",),
+    "spo2_goal": ("hypercapnic_target",),
 }
 
 _OBSERVATION_CONCEPTS = frozenset(codes.OBSERVATION_CONCEPTS)
 _CONDITION_CONCEPTS = frozenset(codes.CONDITION_CONCEPTS)
 _MEDICATION_CONCEPTS = frozenset(codes.MEDICATION_CONCEPTS)
+_PROCEDURE_CONCEPTS = frozenset(codes.PROCEDURE_CONCEPTS)
+_FAMILY_HISTORY_CONCEPTS = frozenset(codes.FAMILY_HISTORY_CONCEPTS)
 _MAX_BUNDLE_DEPTH = 4
+
+# Clinical statuses that put a Condition on the active problem list (HL7 condition-clinical).
+ACTIVE_CLINICAL_STATUS = frozenset({"active", "recurrence", "relapse"})
+# Verification statuses that take a Condition off the record altogether (HL7 condition-ver-status).
+DROPPED_VERIFICATION_STATUS = frozenset({"refuted", "entered-in-error"})
+# A Goal whose description reads like an 88-92 % oxygen-saturation target (e.g. "SpO2 target 88-92%").
+SPO2_TARGET_TEXT = re.compile(r"\b88\s*(?:%\s*)?(?:-|\u2013|to)\s*92\s*%?", re.IGNORECASE)
 
 
 # -- records ---------------------------------------------------------------------------------------
@@ -93,6 +158,8 @@ class Component:
     concepts: tuple[str, ...]
     quantity: Quantity | None
     absent_reason: str | None
+    value_codes: tuple[Coding, ...] = ()
+    value_text: str | None = None  # valueString, else valueCodeableConcept.text
 
 
 @dataclass(frozen=True)
@@ -120,6 +187,7 @@ class ObservationRecord:
     absent_reason: str | None
     subject: str | None
     raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+    value_text: str | None = None  # valueString, else valueCodeableConcept.text
 
 
 @dataclass(frozen=True)
@@ -155,7 +223,73 @@ class MedicationRecord:
         return tuple(dict.fromkeys([*self.concepts, *self.text_matches]))
 
 
-Record = PatientRecord | ObservationRecord | ConditionRecord | MedicationRecord
+@dataclass(frozen=True)
+class ProcedureRecord:
+    ref: str
+    status: str | None
+    codes: tuple[Coding, ...]
+    concepts: tuple[str, ...]
+    performed: date | datetime | None  # performedDateTime, else performedPeriod end / start
+    subject: str | None
+    raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RelativeCondition:
+    codes: tuple[Coding, ...]
+    concepts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FamilyHistoryRecord:
+    ref: str
+    status: str | None
+    relationship: tuple[Coding, ...]
+    relationship_concepts: tuple[str, ...]  # family_first_degree / family_second_degree
+    relationship_text: str | None
+    conditions: tuple[RelativeCondition, ...]
+    date: date | datetime | None
+    subject: str | None  # FamilyMemberHistory.patient
+    raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+
+    @property
+    def concepts(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for cond in self.conditions:
+            out.extend(c for c in cond.concepts if c not in out)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class GoalTarget:
+    measure: tuple[Coding, ...]
+    concepts: tuple[str, ...]
+    low: Quantity | None  # detailRange.low
+    high: Quantity | None  # detailRange.high
+    quantity: Quantity | None  # detailQuantity
+
+
+@dataclass(frozen=True)
+class GoalRecord:
+    ref: str
+    lifecycle_status: str | None
+    description: str | None
+    targets: tuple[GoalTarget, ...]
+    start: date | datetime | None  # startDate, else statusDate
+    subject: str | None
+    raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+
+    @property
+    def concepts(self) -> tuple[str, ...]:
+        # "spo2_goal": a Goal this adapter reads (an oxygen-saturation target by measure code or by text).
+        if any("spo2" in t.concepts for t in self.targets) or (self.description and
+                                                               SPO2_TARGET_TEXT.search(self.description)):
+            return ("spo2_goal",)
+        return ()
+
+
+Record = (PatientRecord | ObservationRecord | ConditionRecord | MedicationRecord | ProcedureRecord
+          | FamilyHistoryRecord | GoalRecord)
 
 
 @dataclass
@@ -166,14 +300,28 @@ class ParsedRecord:
     observations: list[ObservationRecord] = field(default_factory=list)
     conditions: list[ConditionRecord] = field(default_factory=list)
     medications: list[MedicationRecord] = field(default_factory=list)
+    procedures: list[ProcedureRecord] = field(default_factory=list)
+    family_history: list[FamilyHistoryRecord] = field(default_factory=list)
+    goals: list[GoalRecord] = field(default_factory=list)
+    # (system, code) of every Condition of the patient that is on the active problem list (any concept,
+    # not only ours): clinical status active / recurrence / relapse (or absent without an abatement) and
+    # not refuted / entered in error. Read without model validation (see docs/features.md).
+    condition_codes: set[tuple[str, str]] = field(default_factory=set)
     problems: list[InputProblem] = field(default_factory=list)
     _checked: dict[str, InputProblem | None] = field(default_factory=dict, repr=False)
 
     def check(self, record: Record, feature: str | None = None) -> InputProblem | None:
         """Validate a record's resource (cached); the problem, if any, is attributed to ``feature``."""
         if record.ref not in self._checked:
-            self._checked[record.ref] = validation_problem(record.raw, record.ref)
+            self._checked[record.ref] = validation_problem(read_elements(record.raw), record.ref)
         problem = self._checked[record.ref]
+        if problem is None:
+            return None
+        return InputProblem(source=problem.source, name=feature, reason=problem.reason)
+
+    def known_problem(self, record: Record, feature: str | None = None) -> InputProblem | None:
+        """The validation problem of a record already validated, without validating it now."""
+        problem = self._checked.get(record.ref)
         if problem is None:
             return None
         return InputProblem(source=problem.source, name=feature, reason=problem.reason)
@@ -330,7 +478,8 @@ def parse_observation(resource: Mapping, full_url: str | None = None) -> Observa
         comp = _dict(comp)
         comp_codes = _codings(comp.get("code"))
         components.append(Component(comp_codes, _concepts(comp_codes), _quantity(comp.get("valueQuantity")),
-                                    _first_code(comp.get("dataAbsentReason"))))
+                                    _first_code(comp.get("dataAbsentReason")),
+                                    _codings(comp.get("valueCodeableConcept")), _value_text(comp)))
     return ObservationRecord(
         ref=resource_ref(resource, full_url),
         status=_str(resource.get("status")),
@@ -343,7 +492,12 @@ def parse_observation(resource: Mapping, full_url: str | None = None) -> Observa
         absent_reason=_first_code(resource.get("dataAbsentReason")),
         subject=_subject_ref(resource),
         raw=resource,
+        value_text=_value_text(resource),
     )
+
+
+def _value_text(element: Mapping) -> str | None:
+    return _str(element.get("valueString")) or _str(_dict(element.get("valueCodeableConcept")).get("text"))
 
 
 def parse_condition(resource: Mapping, full_url: str | None = None) -> ConditionRecord:
@@ -404,6 +558,73 @@ def parse_medication(resource: Mapping, full_url: str | None = None,
     )
 
 
+def parse_procedure(resource: Mapping, full_url: str | None = None) -> ProcedureRecord:
+    proc_codes = _codings(resource.get("code"))
+    period = _dict(resource.get("performedPeriod"))
+    performed = (parse_fhir_datetime(resource.get("performedDateTime"))
+                 or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))
+    return ProcedureRecord(
+        ref=resource_ref(resource, full_url),
+        status=_str(resource.get("status")),
+        codes=proc_codes,
+        concepts=tuple(c for c in _concepts(proc_codes) if c in _PROCEDURE_CONCEPTS),
+        performed=performed,
+        subject=_subject_ref(resource),
+        raw=resource,
+    )
+
+
+def parse_family_history(resource: Mapping, full_url: str | None = None) -> FamilyHistoryRecord:
+    relationship = _codings(resource.get("relationship"))
+    conditions = []
+    for cond in _list(resource.get("condition")):
+        cond_codes = _codings(_dict(cond).get("code"))
+        conditions.append(RelativeCondition(cond_codes, tuple(c for c in _concepts(cond_codes)
+                                                              if c in _FAMILY_HISTORY_CONCEPTS)))
+    return FamilyHistoryRecord(
+        ref=resource_ref(resource, full_url),
+        status=_str(resource.get("status")),
+        relationship=relationship,
+        relationship_concepts=tuple(c for c in _concepts(relationship) if c in codes.RELATIONSHIP_CONCEPTS),
+        relationship_text=_str(_dict(resource.get("relationship")).get("text")),
+        conditions=tuple(conditions),
+        date=parse_fhir_datetime(resource.get("date")),
+        # FamilyMemberHistory names its patient in `patient`, not `subject`.
+        subject=_str(_dict(resource.get("patient")).get("reference")),
+        raw=resource,
+    )
+
+
+def parse_goal(resource: Mapping, full_url: str | None = None) -> GoalRecord:
+    targets = []
+    for target in _list(resource.get("target")):
+        target = _dict(target)
+        measure = _codings(target.get("measure"))
+        detail_range = _dict(target.get("detailRange"))
+        targets.append(GoalTarget(measure, _concepts(measure), _quantity(detail_range.get("low")),
+                                  _quantity(detail_range.get("high")), _quantity(target.get("detailQuantity"))))
+    description = _dict(resource.get("description"))
+    text = _str(description.get("text")) or " ".join(filter(None, (c.display for c in _codings(description)))) or None
+    return GoalRecord(
+        ref=resource_ref(resource, full_url),
+        lifecycle_status=_str(resource.get("lifecycleStatus")),
+        description=text,
+        targets=tuple(targets),
+        start=parse_fhir_datetime(resource.get("startDate")) or parse_fhir_datetime(resource.get("statusDate")),
+        subject=_subject_ref(resource),
+        raw=resource,
+    )
+
+
+def on_problem_list(record: ConditionRecord) -> bool:
+    """Active (active / recurrence / relapse, or no clinical status and no abatement) and not refuted."""
+    if record.verification_status in DROPPED_VERIFICATION_STATUS:
+        return False
+    if record.clinical_status is None:
+        return not record.abated
+    return record.clinical_status in ACTIVE_CLINICAL_STATUS
+
+
 def _resolve_medication(ref: str | None, resource: Mapping, medications: Mapping[str, Mapping]) -> Mapping | None:
     if not ref:
         return None
@@ -430,6 +651,9 @@ _MODEL_MODULES = {
     "Condition": "fhir.resources.R4B.condition",
     "MedicationRequest": "fhir.resources.R4B.medicationrequest",
     "MedicationStatement": "fhir.resources.R4B.medicationstatement",
+    "Procedure": "fhir.resources.R4B.procedure",
+    "FamilyMemberHistory": "fhir.resources.R4B.familymemberhistory",
+    "Goal": "fhir.resources.R4B.goal",
 }
 _model_cache: dict[str, Any] = {}
 
@@ -439,6 +663,47 @@ def _model(resource_type: str):
         module = importlib.import_module(_MODEL_MODULES[resource_type])
         _model_cache[resource_type] = getattr(module, resource_type)
     return _model_cache[resource_type]
+
+
+# The elements the adapter reads, per resource type (with their `_element` primitive extensions). The
+# record check validates these: an error in an element nothing here reads (narrative, telecom, an extension
+# we ignore) does not make a value unusable, and validating a whole Synthea Patient costs ~1.7 ms against
+# ~0.5 ms for the elements read (see docs/features.md).
+_READ_ELEMENTS: dict[str, frozenset[str]] = {
+    "Patient": frozenset({"id", "gender", "birthDate"}),
+    "Observation": frozenset({"id", "status", "code", "subject", "effectiveDateTime", "effectiveInstant",
+                              "effectivePeriod", "effectiveTiming", "issued", "valueQuantity", "valueCodeableConcept",
+                              "valueString", "dataAbsentReason", "component"}),
+    "Condition": frozenset({"id", "subject", "code", "clinicalStatus", "verificationStatus", "onsetDateTime",
+                            "onsetAge", "onsetPeriod", "onsetRange", "onsetString", "abatementDateTime",
+                            "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "recordedDate"}),
+    "MedicationRequest": frozenset({"id", "status", "intent", "doNotPerform", "subject", "medicationCodeableConcept",
+                                    "medicationReference", "authoredOn", "contained"}),
+    "MedicationStatement": frozenset({"id", "status", "subject", "medicationCodeableConcept", "medicationReference",
+                                      "effectiveDateTime", "effectivePeriod", "dateAsserted", "contained"}),
+    "Procedure": frozenset({"id", "status", "subject", "code", "performedDateTime", "performedPeriod",
+                            "performedString", "performedAge", "performedRange"}),
+    "FamilyMemberHistory": frozenset({"id", "status", "patient", "relationship", "condition", "date"}),
+    "Goal": frozenset({"id", "lifecycleStatus", "subject", "description", "target", "startDate", "startCodeableConcept",
+                       "statusDate"}),
+}
+
+
+def read_elements(resource: Mapping) -> Mapping:
+    """The part of ``resource`` the adapter reads (plus resourceType), for validation; unknown types unchanged."""
+    if not isinstance(resource, dict):
+        return resource
+    keep = _READ_ELEMENTS.get(resource.get("resourceType"))  # type: ignore[arg-type]
+    if keep is None:
+        return resource
+    out = {k: v for k, v in resource.items() if k in keep or (k[:1] == "_" and k[1:] in keep)}
+    out["resourceType"] = resource.get("resourceType")
+    if out["resourceType"] == "Patient":
+        ext = [e for e in _list(resource.get("extension"))
+               if type(e) is dict and e.get("url") in (US_CORE_RACE, US_CORE_ETHNICITY)]
+        if ext:
+            out["extension"] = ext
+    return out
 
 
 def validation_problem(resource: Mapping, ref: str | None = None) -> InputProblem | None:
@@ -526,6 +791,17 @@ def warm_up() -> None:
         {"resourceType": "MedicationStatement", "id": "warm", "status": "active", "subject": ref,
          "medicationReference": ref, "effectivePeriod": period, "dateAsserted": "2020-01-01",
          "dosage": [{"text": "x"}]},
+        {"resourceType": "Procedure", "id": "warm", "status": "completed", "code": concept, "subject": ref,
+         "performedDateTime": "2020-01-01T00:00:00+00:00"},
+        {"resourceType": "Procedure", "id": "warm2", "status": "completed", "code": concept, "subject": ref,
+         "performedPeriod": period},
+        {"resourceType": "FamilyMemberHistory", "id": "warm", "status": "completed", "patient": ref,
+         "relationship": concept, "date": "2020-01-01", "condition": [{"code": concept}]},
+        {"resourceType": "Goal", "id": "warm", "lifecycleStatus": "active", "description": concept, "subject": ref,
+         "startDate": "2020-01-01", "target": [{"measure": concept, "detailRange": {"low": quantity, "high": quantity}},
+                                               {"measure": concept, "detailQuantity": quantity}]},
+        {"resourceType": "Observation", "id": "warm3", "status": "final", "code": concept, "subject": ref,
+         "effectiveDateTime": "2020-01-01", "valueString": "x"},
     ]
     for sample in samples:
         validation_problem(sample)
@@ -632,27 +908,43 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         if record is None or record.ref in seen:
             continue  # not a candidate, or the same resource twice (e.g. in two prefetch bundles)
         seen.add(record.ref)
-        features = _features_of(record.matched_concepts() if isinstance(record, MedicationRecord)
-                                else _record_concepts(record))
+        concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
+                    else _record_concepts(record))
+        features = _features_of(concepts)
+        # Conditions are read even when no concept of ours matches, for the problem-list codes; only the
+        # ones we use become candidates (validated, attributed to features).
+        candidate = not isinstance(record, ConditionRecord) or any(c in _CONDITION_CONCEPTS for c in concepts)
         if allowed_refs is not None:
             reason = _subject_problem(record.subject, allowed_refs)
             if reason:
-                for f in features or (None,):
-                    problems.append(InputProblem(record.ref, f, reason))
+                if candidate:
+                    for f in features or (None,):
+                        problems.append(InputProblem(record.ref, f, reason))
                 continue
-        if validate == "eager":
+        if validate == "eager" and candidate:
             problem = parsed.check(record)
             if problem is not None:
                 for f in features or (None,):
                     problems.append(InputProblem(problem.source, f, problem.reason))
                 continue
-        if isinstance(record, ObservationRecord):
-            parsed.observations.append(record)
-        elif isinstance(record, ConditionRecord):
-            parsed.conditions.append(record)
+        if isinstance(record, ConditionRecord):
+            if on_problem_list(record):
+                parsed.condition_codes.update((c.system, c.code.strip()) for c in record.codes
+                                              if c.system and c.code and c.code.strip())
+            if candidate:
+                parsed.conditions.append(record)
         else:
-            parsed.medications.append(record)
+            _RECORD_LISTS[type(record)](parsed).append(record)
     return parsed
+
+
+_RECORD_LISTS = {
+    ObservationRecord: lambda p: p.observations,
+    MedicationRecord: lambda p: p.medications,
+    ProcedureRecord: lambda p: p.procedures,
+    FamilyHistoryRecord: lambda p: p.family_history,
+    GoalRecord: lambda p: p.goals,
+}
 
 
 def _record_concepts(record: Record) -> tuple[str, ...]:
@@ -661,6 +953,8 @@ def _record_concepts(record: Record) -> tuple[str, ...]:
         for comp in record.components:
             out.extend(c for c in comp.concepts if c not in out)
         return tuple(out)
+    if isinstance(record, FamilyHistoryRecord):
+        return ("family_history",) if record.concepts else ()
     return getattr(record, "concepts", ())
 
 
@@ -672,13 +966,19 @@ def _parse_candidate(res: Mapping, full_url: str | None,
             return None
         return parse_observation(res, full_url)
     if rtype == "Condition":
-        record = parse_condition(res, full_url)
-        if not any(c in _CONDITION_CONCEPTS for c in record.concepts):
-            return None
-        return record
+        return parse_condition(res, full_url)  # every Condition: see ParsedRecord.condition_codes
     if rtype in ("MedicationRequest", "MedicationStatement"):
         record = parse_medication(res, full_url, medications)
         return record if record.matched_concepts() else None
+    if rtype == "Procedure":
+        proc = parse_procedure(res, full_url)
+        return proc if proc.concepts else None
+    if rtype == "FamilyMemberHistory":
+        fmh = parse_family_history(res, full_url)
+        return fmh if fmh.concepts else None
+    if rtype == "Goal":
+        goal = parse_goal(res, full_url)
+        return goal if goal.concepts else None
     return None
 
 

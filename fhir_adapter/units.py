@@ -17,6 +17,22 @@ Conversion factors (each cited where it is used):
   Pound Agreement, 1959).
 * pressure: 1 mmHg = 133.322387415 Pa (conventional millimetre of mercury, BIPM SI Brochure
   9th ed. 2019, Table 8), so 1 kPa = 7.50062 mmHg.
+* glucose: 1 mmol/L = 18.016 mg/dL (glucose C6H12O6 molar mass 180.16 g/mol from IUPAC standard
+  atomic weights; the factor used by the ADA Standards of Care tables, 126 mg/dL = 7.0 mmol/L).
+* urine albumin/creatinine ratio: 1 mg/mmol = 8.842 mg/g, i.e. 1000 mg per g divided by the
+  creatinine molar mass 113.1 g/mol implied by the 88.42 umol/L per mg/dL factor above (KDIGO 2012
+  CKD guideline, Kidney Int Suppl 2013;3:1, Table 5: 3 mg/mmol ~ 30 mg/g, 30 mg/mmol ~ 300 mg/g).
+* haemoglobin: 1 mmol/L (Hb monomer) = 1.6114 g/dL (monomer molar mass 16 114.5 g/mol; the ICSH /
+  IFCC convention, conventional factor g/dL x 0.6206 = mmol/L); 1 g/L = 0.1 g/dL exactly.
+* total bilirubin: 1 mg/dL = 17.1 umol/L (bilirubin molar mass 584.66 g/mol; the conventional SI
+  conversion factor, e.g. AMA Manual of Style SI conversion table).
+* cystatin C: 1 mg/dL = 10 mg/L, 1 ug/mL = 1 mg/L (exact).
+* enzyme activity (AST, ALT): 1 U = 1 umol/min (IUB 1961) and 1 kat = 1 mol/s (SI 1999), so
+  1 ukat/L = 60 U/L exactly; IU/L is the same unit as U/L.
+* counts: 10^3/uL = 10^9/L exactly (1 L = 10^6 uL); a plain per-microlitre count is divided by 1000.
+* temperature: degC = (degF - 32) x 5/9 and degC = K - 273.15 (exact, SI definitions).
+* oxygen: FiO2 as a fraction x 100 = percent; flow 1 L/min = 1000 mL/min (exact).
+* time: 1 h = 60 min (exact).
 """
 from __future__ import annotations
 
@@ -34,6 +50,11 @@ HBA1C_NGSP_INTERCEPT = 2.152
 CM_PER_INCH = 2.54
 KG_PER_POUND = 0.45359237
 PA_PER_MMHG = 133.322387415
+GLUCOSE_MGDL_PER_MMOLL = 18.016
+UACR_MGG_PER_MGMMOL = CREATININE_UMOLL_PER_MGDL / 10.0  # 8.842: 1000 / (creatinine 113.1 g/mol)
+HEMOGLOBIN_GDL_PER_MMOLL = 1.6114
+BILIRUBIN_UMOLL_PER_MGDL = 17.1
+UL_PER_UKATL = 60.0
 
 # Canonical units per quantity kind (matching the feature units in engine/inputs.py).
 CANONICAL_UNIT: dict[str, str] = {
@@ -45,7 +66,27 @@ CANONICAL_UNIT: dict[str, str] = {
     "egfr": "mL/min/1.73m2",
     "length": "cm",
     "mass": "kg",
+    "glucose": "mg/dL",
+    "uacr": "mg/g",
+    "cystatin_c": "mg/L",
+    "hemoglobin": "g/dL",
+    "platelets": "10^9/L",
+    "enzyme": "U/L",
+    "bilirubin": "mg/dL",
+    "ratio": "1",  # INR: dimensionless
+    "score": "1",  # GCS: dimensionless points
+    "rate": "/min",
+    "temperature": "Cel",
+    "percent": "%",
+    "fio2": "%",
+    "o2_flow": "L/min",
+    "minutes_per_week": "min/wk",
+    "minutes_per_day": "min/d",
+    "days_per_week": "d/wk",
 }
+
+# Kinds whose values are dimensionless: a missing unit is accepted (INR and GCS are often sent without one).
+UNITLESS_KINDS = frozenset({"ratio", "score"})
 
 
 class UnitError(ValueError):
@@ -116,6 +157,96 @@ _ALIASES: dict[str, str] = {
     "lbs": "lb",
     "pound": "lb",
     "pounds": "lb",
+    # Spellings of the same unit (identical by definition, so they map to the canonical spelling: no conversion note).
+    "mg/g": "mg/g",
+    "mg/g{creat}": "mg/g",
+    "mg/g{creatinine}": "mg/g",
+    "ug/mg": "mg/g",
+    "ug/mg{creat}": "mg/g",
+    "mcg/mg": "mg/g",
+    "mg/mmol": "mg/mmol",
+    "mg/mmol{creat}": "mg/mmol",
+    "mg/mmol{creatinine}": "mg/mmol",
+    "g/mol": "mg/mmol",
+    "g/mol{creat}": "mg/mmol",
+    "g/g": "g/g",
+    "g/g{creat}": "g/g",
+    "ug/ml": "mg/L",
+    "mcg/ml": "mg/L",
+    "g/dl": "g/dL",
+    "10*9/l": "10^9/L",
+    "10^9/l": "10^9/L",
+    "x10^9/l": "10^9/L",
+    "x10*9/l": "10^9/L",
+    "10e9/l": "10^9/L",
+    "g/l{cells}": "10^9/L",
+    "/nl": "10^9/L",
+    "10*3/ul": "10^9/L",
+    "10^3/ul": "10^9/L",
+    "x10^3/ul": "10^9/L",
+    "x10*3/ul": "10^9/L",
+    "10*3/mm3": "10^9/L",
+    "10^3/mm3": "10^9/L",
+    "k/ul": "10^9/L",
+    "k/mm3": "10^9/L",
+    "thou/ul": "10^9/L",
+    "/ul": "/uL",
+    "1/ul": "/uL",
+    "/mm3": "/uL",
+    "u/l": "U/L",
+    "iu/l": "U/L",
+    "[iu]/l": "U/L",
+    "units/l": "U/L",
+    "ukat/l": "ukat/L",
+    "1": "1",
+    "{inr}": "1",
+    "inr": "1",
+    "{ratio}": "1",
+    "ratio": "1",
+    "{index}": "1",
+    "{score}": "1",
+    "score": "1",
+    "{points}": "1",
+    "points": "1",
+    "/min": "/min",
+    "1/min": "/min",
+    "{beats}/min": "/min",
+    "{beat}/min": "/min",
+    "beats/min": "/min",
+    "beat/min": "/min",
+    "bpm": "/min",
+    "{breaths}/min": "/min",
+    "{breath}/min": "/min",
+    "breaths/min": "/min",
+    "br/min": "/min",
+    "{counts}/min": "/min",
+    "permin": "/min",
+    "cel": "Cel",
+    "degc": "Cel",
+    "\u00b0c": "Cel",
+    "c": "Cel",
+    "[degf]": "degF",
+    "degf": "degF",
+    "\u00b0f": "degF",
+    "f": "degF",
+    "k": "K",
+    "l/min": "L/min",
+    "lpm": "L/min",
+    "liters/min": "L/min",
+    "litres/min": "L/min",
+    "min/wk": "min/wk",
+    "min/(7.d)": "min/wk",
+    "min/week": "min/wk",
+    "h/wk": "h/wk",
+    "min/d": "min/d",
+    "min/(24.h)": "min/d",
+    "min/day": "min/d",
+    "h/d": "h/d",
+    "d/wk": "d/wk",
+    "d/(7.d)": "d/wk",
+    "/wk": "d/wk",
+    "{days}/wk": "d/wk",
+    "days/week": "d/wk",
 }
 
 
@@ -182,10 +313,68 @@ _CONVERSIONS: dict[str, dict[str, tuple[Callable[[float], float], Callable[[floa
         "g": _linear(0.001),
         "lb": _linear(KG_PER_POUND),
     },
+    "glucose": {
+        "mg/dL": _linear(1.0),
+        "mmol/L": _linear(GLUCOSE_MGDL_PER_MMOLL),
+        "g/L": _linear(100.0),
+    },
+    "uacr": {
+        "mg/g": _linear(1.0),
+        "mg/mmol": _linear(UACR_MGG_PER_MGMMOL),
+        "g/g": _linear(1000.0),
+    },
+    "cystatin_c": {
+        "mg/L": _linear(1.0),
+        "mg/dL": _linear(10.0),
+    },
+    "hemoglobin": {
+        "g/dL": _linear(1.0),
+        "g/L": _linear(0.1),
+        "mmol/L": _linear(HEMOGLOBIN_GDL_PER_MMOLL),
+    },
+    "platelets": {
+        "10^9/L": _linear(1.0),
+        "/uL": _linear(0.001),
+    },
+    "enzyme": {
+        "U/L": _linear(1.0),
+        "ukat/L": _linear(UL_PER_UKATL),
+    },
+    "bilirubin": {
+        "mg/dL": _linear(1.0),
+        "umol/L": _linear(1.0 / BILIRUBIN_UMOLL_PER_MGDL),
+        "mg/L": _linear(0.1),
+    },
+    "ratio": {"1": _linear(1.0)},
+    "score": {"1": _linear(1.0)},
+    "rate": {"/min": _linear(1.0)},
+    "temperature": {
+        "Cel": _linear(1.0),
+        "degF": (lambda v: (v - 32.0) * 5.0 / 9.0, lambda v: v * 9.0 / 5.0 + 32.0),
+        "K": (lambda v: v - 273.15, lambda v: v + 273.15),
+    },
+    "percent": {"%": _linear(1.0)},
+    "fio2": {
+        "%": _linear(1.0),
+        "1": _linear(100.0),  # a fraction (0.21-1.0)
+    },
+    "o2_flow": {
+        "L/min": _linear(1.0),
+        "mL/min": _linear(0.001),
+    },
+    "minutes_per_week": {
+        "min/wk": _linear(1.0),
+        "h/wk": _linear(60.0),
+    },
+    "minutes_per_day": {
+        "min/d": _linear(1.0),
+        "h/d": _linear(60.0),
+    },
+    "days_per_week": {"d/wk": _linear(1.0)},
 }
 
 # Display spellings for source units in notes.
-_DISPLAY = {"umol/L": "\u00b5mol/L"}
+_DISPLAY = {"umol/L": "\u00b5mol/L", "ukat/L": "\u00b5kat/L", "degF": "\u00b0F", "1": "(fraction)", "/uL": "/\u00b5L"}
 
 
 def _fmt(value: float) -> str:
@@ -207,7 +396,9 @@ def to_canonical(value: object, unit: str | None, kind: str) -> Converted:
         raise UnitError(f"unknown quantity kind {kind!r}")
     v = _check_number(value)
     if unit is None or not str(unit).strip():
-        raise UnitError(f"no unit given; expected {CANONICAL_UNIT[kind]}")
+        if kind not in UNITLESS_KINDS:
+            raise UnitError(f"no unit given; expected {CANONICAL_UNIT[kind]}")
+        unit = "1"
     norm = normalise_unit(str(unit))
     table = _CONVERSIONS[kind]
     if norm is None or norm not in table:

@@ -47,10 +47,12 @@ def test_concept_lookup_exact_prefix_and_aliases():
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E11.65") == "diabetes"
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E1165") == "diabetes"
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.213") == "ascvd"
-    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.0") is None  # aortic, not I70.2
+    # aortic atherosclerosis: not ASCVD (not I70.2) but CHA2DS2-VASc vascular disease (aortic plaque)
+    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.0") == ("vascular_disease",)
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "G45.4") is None  # transient global amnesia
-    assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "O24.410") is None  # gestational diabetes
-    assert codes.concept_of_coding("http://snomed.info/sct", "15777000") is None  # prediabetes
+    # gestational diabetes and prediabetes are their own concepts, never diabetes
+    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "O24.410") == ("gestational_diabetes",)
+    assert codes.concepts_of_coding("http://snomed.info/sct", "15777000") == ("prediabetes",)
     assert codes.concept_of_coding("http://www.whocc.no/atc", "C10AA05") == "statin"
     assert codes.concept_of_coding(None, "2093-3") is None  # a code without a system is ambiguous
 
@@ -106,9 +108,9 @@ def test_iter_entries_bundles_lists_and_garbage():
 
 def test_parse_keeps_only_candidates():
     claim = {"resourceType": "Claim", "id": "c1", "patient": {"reference": "Patient/p1"}}
-    glucose = _obs("g", "2339-0", 99)
+    triglycerides = _obs("g", "2571-8", 99)  # a lab no feature reads
     tc = _obs("tc", "2093-3", 200)
-    parsed = parse_resources([PATIENT, claim, glucose, tc])
+    parsed = parse_resources([PATIENT, claim, triglycerides, tc])
     assert [o.ref for o in parsed.observations] == ["Observation/tc"]
     assert parsed.patient is not None and parsed.patient.ref == "Patient/p1"
     assert parsed.problems == []
@@ -250,7 +252,7 @@ _json = st.recursive(
     max_leaves=20,
 )
 _types = st.sampled_from(["Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement",
-                          "Bundle", "Medication", 7, None])
+                          "Procedure", "FamilyMemberHistory", "Goal", "Bundle", "Medication", 7, None])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -262,3 +264,63 @@ def test_parse_never_raises_on_arbitrary_json(items):
         res["resourceType"] = rtype
         resources.append(res)
     parse_resources(resources, validate="eager")
+
+
+# -- issue 3 resource types ------------------------------------------------------------------------------
+def test_procedure_family_history_and_goal_records():
+    proc = {"resourceType": "Procedure", "id": "hd", "status": "completed", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": codes.SNOMED, "code": "302497006"}]},
+            "performedPeriod": {"start": "2024-05-01T08:00:00Z", "end": "2024-05-01T12:00:00Z"}}
+    fmh = {"resourceType": "FamilyMemberHistory", "id": "f", "status": "completed",
+           "patient": {"reference": "Patient/p1"},
+           "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "FTH"}]},
+           "condition": [{"code": {"coding": [{"system": codes.ICD10CM, "code": "E11.9"}]}}]}
+    goal = {"resourceType": "Goal", "id": "g", "lifecycleStatus": "active", "subject": {"reference": "Patient/p1"},
+            "description": {"text": "Keep SpO2 88 to 92 %"}}
+    unrelated = {"resourceType": "Procedure", "id": "colo", "status": "completed",
+                 "subject": {"reference": "Patient/p1"},
+                 "code": {"coding": [{"system": codes.SNOMED, "code": "73761001"}]}}
+    parsed = parse_resources([PATIENT, proc, fmh, goal, unrelated])
+    assert [p.ref for p in parsed.procedures] == ["Procedure/hd"]
+    assert parsed.procedures[0].concepts == ("dialysis_procedure",)
+    assert parsed.procedures[0].performed == datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    assert parsed.family_history[0].relationship_concepts == ("family_first_degree",)
+    assert parsed.family_history[0].concepts == ("diabetes",)
+    assert parsed.goals[0].concepts == ("spo2_goal",)
+    assert parsed.problems == []
+
+
+def test_family_history_of_another_patient_is_skipped():
+    fmh = {"resourceType": "FamilyMemberHistory", "id": "f", "status": "completed",
+           "patient": {"reference": "Patient/p2"},
+           "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]},
+           "condition": [{"code": {"coding": [{"system": codes.SNOMED, "code": "44054006"}]}}]}
+    parsed = parse_resources([PATIENT, fmh])
+    assert parsed.family_history == []
+    assert [(p.source, p.name) for p in parsed.problems] == [("FamilyMemberHistory/f", "family_history_diabetes")]
+
+
+def test_check_validates_the_elements_the_adapter_reads():
+    outside = _obs("o", "2093-3", 200, interpretation="H")  # malformed, but not read by the adapter
+    inside = _obs("i", "2093-3", 200, issued="not a time")  # read (effective date fallback)
+    parsed = parse_resources([PATIENT, outside, inside])
+    by_ref = {o.ref: o for o in parsed.observations}
+    assert parsed.check(by_ref["Observation/o"]) is None
+    assert "issued" in parsed.check(by_ref["Observation/i"]).reason
+    assert validation_problem(outside) is not None  # the public function still checks the whole resource
+
+
+def test_read_elements_keeps_race_and_ethnicity_of_the_patient_only():
+    from fhir_adapter.parse import US_CORE_RACE, read_elements
+    patient = dict(PATIENT, telecom="bad", extension=[{"url": US_CORE_RACE, "extension": []},
+                                                      {"url": "http://example.org/other", "valueString": "x"}])
+    projected = read_elements(patient)
+    assert set(projected) == {"resourceType", "id", "gender", "birthDate", "extension"}
+    assert [e["url"] for e in projected["extension"]] == [US_CORE_RACE]
+
+
+def test_every_condition_is_read_for_problem_list_codes():
+    asthma = {"resourceType": "Condition", "id": "a", "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": codes.SNOMED, "code": "195967001"}]}}
+    parsed = parse_resources([PATIENT, asthma])
+    assert parsed.conditions == [] and parsed.condition_codes == {(codes.SNOMED, "195967001")}

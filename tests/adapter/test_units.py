@@ -120,6 +120,133 @@ def test_mass_both_ways(value, unit, kg):
     assert from_canonical(kg, unit, "mass") == pytest.approx(value)
 
 
+# -- glucose: 1 mmol/L = 18.016 mg/dL (molar mass 180.16 g/mol; ADA 126 mg/dL = 7.0 mmol/L) ---------
+@pytest.mark.parametrize("mmol, mgdl", [(7.0, 126.112), (11.1, 199.98), (5.6, 100.89)])
+def test_glucose_mmol_to_mgdl(mmol, mgdl):
+    c = to_canonical(mmol, "mmol/L", "glucose")
+    assert c.value == pytest.approx(mgdl, abs=0.01) and c.unit == "mg/dL"
+    assert c.note == f"converted from {mmol:g} mmol/L"
+
+
+def test_glucose_mgdl_to_mmol_matches_ada_table():
+    # ADA Standards of Care: FPG 126 mg/dL = 7.0 mmol/L, 2-h OGTT 200 mg/dL = 11.1 mmol/L
+    assert from_canonical(126, "mmol/L", "glucose") == pytest.approx(7.0, abs=0.01)
+    assert from_canonical(200, "mmol/L", "glucose") == pytest.approx(11.1, abs=0.01)
+    assert to_canonical(1.26, "g/L", "glucose").value == pytest.approx(126.0)
+
+
+# -- UACR: 1 mg/mmol = 8.842 mg/g (creatinine 113.1 g/mol; KDIGO 3 mg/mmol ~ 30 mg/g) ---------------
+@pytest.mark.parametrize("unit", ["mg/mmol", "mg/mmol{creat}", "g/mol{creat}"])
+def test_uacr_mg_per_mmol_to_mg_per_g(unit):
+    c = to_canonical(3.0, unit, "uacr")
+    assert c.value == pytest.approx(26.53, abs=0.01)  # KDIGO rounds A2's lower bound to "3 mg/mmol ~ 30 mg/g"
+    assert c.unit == "mg/g"
+
+
+def test_uacr_both_ways_and_equivalent_spellings():
+    assert from_canonical(300.0, "mg/mmol", "uacr") == pytest.approx(33.93, abs=0.01)
+    assert to_canonical(33.93, "mg/mmol", "uacr").value == pytest.approx(300.0, abs=0.1)
+    for unit in ("mg/g", "mg/g{creat}", "ug/mg", "ug/mg{creat}"):
+        c = to_canonical(41, unit, "uacr")
+        assert c.value == 41 and c.note is None
+    assert to_canonical(0.03, "g/g", "uacr").value == pytest.approx(30.0)
+
+
+# -- haemoglobin: 1 mmol/L (monomer) = 1.6114 g/dL; g/L / 10 --------------------------------------
+def test_hemoglobin_conversions_both_ways():
+    assert to_canonical(118, "g/L", "hemoglobin").value == pytest.approx(11.8)
+    assert from_canonical(11.8, "g/L", "hemoglobin") == pytest.approx(118)
+    # conventional factor g/dL x 0.6206 = mmol/L: 12 g/dL = 7.45 mmol/L
+    assert from_canonical(12.0, "mmol/L", "hemoglobin") == pytest.approx(7.447, abs=0.005)
+    assert to_canonical(7.45, "mmol/L", "hemoglobin").value == pytest.approx(12.0, abs=0.01)
+
+
+# -- bilirubin: 1 mg/dL = 17.1 umol/L ----------------------------------------------------------------
+@pytest.mark.parametrize("unit", ["umol/L", "\u00b5mol/L", "micromol/L"])
+def test_bilirubin_umol_to_mgdl(unit):
+    c = to_canonical(34.2, unit, "bilirubin")
+    assert c.value == pytest.approx(2.0) and c.note == "converted from 34.2 \u00b5mol/L"
+
+
+def test_bilirubin_mgdl_to_umol_and_mg_per_l():
+    assert from_canonical(1.2, "umol/L", "bilirubin") == pytest.approx(20.52)
+    assert to_canonical(12, "mg/L", "bilirubin").value == pytest.approx(1.2)
+
+
+# -- cystatin C, enzymes, platelets -------------------------------------------------------------------
+def test_cystatin_c_both_ways():
+    assert to_canonical(0.14, "mg/dL", "cystatin_c").value == pytest.approx(1.4)
+    assert from_canonical(1.4, "mg/dL", "cystatin_c") == pytest.approx(0.14)
+    assert to_canonical(1.4, "ug/mL", "cystatin_c").value == 1.4
+
+
+@pytest.mark.parametrize("unit", ["U/L", "IU/L", "[IU]/L", "u/l"])
+def test_enzyme_units_are_the_same_unit(unit):
+    c = to_canonical(40, unit, "enzyme")
+    assert c.value == 40 and c.unit == "U/L" and c.note is None
+
+
+def test_enzyme_microkatal_both_ways():
+    # 1 U = 1 umol/min and 1 kat = 1 mol/s, so 1 ukat/L = 60 U/L
+    assert to_canonical(0.5, "ukat/L", "enzyme").value == pytest.approx(30.0)
+    assert from_canonical(30.0, "ukat/L", "enzyme") == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("unit", ["10*9/L", "10^9/L", "10*3/uL", "10^3/\u00b5L", "K/uL", "/nL"])
+def test_platelet_units_equal_to_10e9_per_litre(unit):
+    c = to_canonical(250, unit, "platelets")
+    assert c.value == 250 and c.unit == "10^9/L" and c.note is None
+
+
+def test_platelets_per_microlitre_both_ways():
+    assert to_canonical(250000, "/uL", "platelets").value == pytest.approx(250.0)
+    assert from_canonical(250.0, "/mm3", "platelets") == pytest.approx(250000.0)
+
+
+# -- vital signs --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("unit", ["/min", "{beats}/min", "beats/min", "{breaths}/min", "bpm", "1/min"])
+def test_rate_spellings(unit):
+    assert to_canonical(88, unit, "rate").value == 88 and to_canonical(88, unit, "rate").note is None
+
+
+@pytest.mark.parametrize("value, unit, celsius", [(98.6, "[degF]", 37.0), (101.3, "\u00b0F", 38.5),
+                                                   (32, "degF", 0.0), (310.15, "K", 37.0), (37.2, "Cel", 37.2),
+                                                   (37.2, "\u00b0C", 37.2)])
+def test_temperature_both_ways(value, unit, celsius):
+    assert to_canonical(value, unit, "temperature").value == pytest.approx(celsius)
+    assert from_canonical(celsius, unit, "temperature") == pytest.approx(value)
+
+
+def test_fio2_fraction_and_percent():
+    assert to_canonical(0.4, "1", "fio2").value == pytest.approx(40.0)
+    assert from_canonical(40.0, "1", "fio2") == pytest.approx(0.4)
+    assert to_canonical(28, "%", "fio2").value == 28
+
+
+def test_oxygen_flow_both_ways():
+    assert to_canonical(2, "L/min", "o2_flow").value == 2
+    assert to_canonical(500, "mL/min", "o2_flow").value == pytest.approx(0.5)
+    assert from_canonical(0.5, "mL/min", "o2_flow") == pytest.approx(500)
+
+
+@pytest.mark.parametrize("kind", ["ratio", "score"])
+@pytest.mark.parametrize("unit", [None, "", "1", "{INR}", "{ratio}", "{score}"])
+def test_unitless_kinds_accept_missing_unit(kind, unit):
+    assert to_canonical(2.5, unit, kind).value == 2.5
+
+
+def test_unitless_kind_rejects_a_real_unit():
+    with pytest.raises(UnitError):
+        to_canonical(2.5, "mg/dL", "ratio")
+
+
+def test_activity_minutes_both_ways():
+    assert to_canonical(2.5, "h/wk", "minutes_per_week").value == pytest.approx(150)
+    assert from_canonical(150, "h/wk", "minutes_per_week") == pytest.approx(2.5)
+    assert to_canonical(0.5, "h/d", "minutes_per_day").value == pytest.approx(30)
+    assert to_canonical(5, "d/wk", "days_per_week").value == 5
+
+
 # -- errors ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value, unit, kind, fragment", [
     (5.5, "mg", "cholesterol", "cannot be converted to mg/dL"),
@@ -133,6 +260,10 @@ def test_mass_both_ways(value, unit, kg):
     (float("nan"), "mg/dL", "cholesterol", "finite"),
     (float("inf"), "mg/dL", "cholesterol", "finite"),
     (5.5, "mmol/L", "potassium", "unknown quantity kind"),
+    (7.0, "mmol/mol", "glucose", "cannot be converted to mg/dL"),
+    (12, "g/L", "platelets", "cannot be converted"),
+    (37, "mmHg", "temperature", "cannot be converted to Cel"),
+    (90, None, "percent", "no unit"),
 ])
 def test_unconvertible_raises_with_reason(value, unit, kind, fragment):
     with pytest.raises(UnitError) as err:
