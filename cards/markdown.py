@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from engine.finding import Evidence, Finding
+from engine.finding import Evidence, Finding, Kind
 
 
 def detail_markdown(finding: Finding) -> str:
@@ -14,8 +14,10 @@ def detail_markdown(finding: Finding) -> str:
         rows = [f"| {finding.title} | {_fmt(finding.value)} {finding.unit or ''} | {finding.category or ''} |"]
         rows += [f"| {m.label} | {_fmt(m.value)} {m.unit} | {m.category or ''} |" for m in finding.measures]
         parts.append("| Result | Value | Category |\n|---|---|---|\n" + "\n".join(rows))
+    # A suggested diagnosis (it names the condition it is about) shows its thresholds and the criteria it met.
+    diagnosis = finding.kind is Kind.DIAGNOSIS and isinstance((finding.extra or {}).get("concept"), dict)
     if finding.thresholds:
-        parts.append("**Categories:** " + "; ".join(finding.thresholds))
+        parts.append(("**Thresholds:** " if diagnosis else "**Categories:** ") + "; ".join(finding.thresholds))
     if finding.inputs:
         parts.append("**Inputs used**\n\n" + inputs_table(finding.inputs))
     if finding.missing:
@@ -25,7 +27,10 @@ def detail_markdown(finding: Finding) -> str:
     if finding.input_problems:
         parts.append("**Values not used**\n\n" + "\n".join(
             f"- {p.source + ': ' if p.source else ''}{p.reason}" for p in finding.input_problems))
-    if finding.explanation:
+    if finding.explanation and diagnosis and all(t.contribution is None for t in finding.explanation):
+        rows = "\n".join(f"| {t.label} | {_fmt(t.value)} |" for t in finding.explanation)
+        parts.append("**Criteria and the results that meet them**\n\n| Criterion | Results |\n|---|---|\n" + rows)
+    elif finding.explanation:
         rows = "\n".join(
             f"| {t.label} | {_fmt(t.value)} | {'' if t.contribution is None else f'{t.contribution:+.3f}'} |"
             for t in finding.explanation)

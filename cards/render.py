@@ -4,6 +4,12 @@ Cards are rendered only from findings: everything a card says is in the finding 
 is omitted when it would be empty; summaries are kept under 140 characters; suggestions always come with
 ``selectionBehavior``; card and suggestion uuids are derived (uuid5) from the hook instance and finding id, so the
 same call renders the same uuids and feedback can be traced back to the finding.
+
+Hygiene across engines: computed findings about the same condition (``extra["concept"]``: same concept id, a related
+id, or the same first SNOMED CT coding) become one card - the most severe finding leads, the others are listed in its
+detail and their extra suggestions are kept; diagnosis cards offer ``overrideReasons``; cards are ordered by severity
+and capped at ``max_cards``; all not-computable findings share one "data needed" card, and two or more
+not-applicable findings share one "not applicable here" card.
 """
 from __future__ import annotations
 
@@ -13,10 +19,20 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from cards.markdown import detail_markdown, insufficient_markdown
-from engine.finding import Action, Finding, Severity, Status
+from engine.finding import Action, Finding, Kind, Severity, Status
 
 SUMMARY_MAX = 139  # CDS Hooks 2.0.1: "<140 characters"
 TOPIC_SYSTEM = "urn:precision-cds:topic"
+OVERRIDE_REASON_SYSTEM = "urn:precision-cds:override-reason"
+# Offered on every diagnosis card (CDS Hooks 2.0.1 Card.overrideReasons); the feedback endpoint stores the chosen one.
+DIAGNOSIS_OVERRIDE_REASONS: tuple[dict, ...] = (
+    {"system": OVERRIDE_REASON_SYSTEM, "code": "already-addressed",
+     "display": "Already addressed (diagnosed or documented elsewhere)"},
+    {"system": OVERRIDE_REASON_SYSTEM, "code": "not-applicable", "display": "Not applicable to this patient"},
+    {"system": OVERRIDE_REASON_SYSTEM, "code": "patient-declined", "display": "Patient declined"},
+    {"system": OVERRIDE_REASON_SYSTEM, "code": "data-error", "display": "Result is wrong or mislabelled"},
+)
+_SNOMED = "http://snomed.info/sct"
 _NAMESPACE = uuid.UUID("8f0e5b1a-3c6d-4e2f-9a7b-1d2c3e4f5a6b")
 
 
@@ -36,17 +52,26 @@ class RenderedCard:
 
 
 def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOptions()) -> list[RenderedCard]:
-    """Render findings into cards: computed ones first by severity, then one combined 'data needed' card."""
+    """Render findings into cards: computed ones first by severity, then one combined 'data needed' card.
+
+    Several not-applicable findings share one card too (one "not applicable here" card instead of a card per score).
+    """
     findings = list(findings)
     rendered: list[RenderedCard] = []
     insufficient = [f for f in findings if f.status is Status.INSUFFICIENT_DATA]
+    not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE] if options.show_not_applicable else []
+    groups = {id(group[0]): group for group in same_condition_groups(
+        [f for f in findings if f.status is Status.COMPUTED])}
     for finding in findings:
         if finding.status is Status.COMPUTED:
-            rendered.append(_computed_card(finding, options))
-        elif finding.status is Status.NOT_APPLICABLE and options.show_not_applicable:
+            if id(finding) in groups:
+                rendered.append(_computed_card(groups[id(finding)], options))
+        elif finding.status is Status.NOT_APPLICABLE and len(not_applicable) == 1:
             rendered.append(_message_card(finding, options, "not applicable"))
         elif finding.status is Status.ERROR:
             rendered.append(_message_card(finding, options, "not available"))
+    if len(not_applicable) > 1:
+        rendered.append(_not_applicable_card(not_applicable, options))
     if insufficient:
         rendered.append(_data_needed_card(insufficient, options))
     rendered.sort(key=lambda rc: -_INDICATOR_RANK[rc.card["indicator"]])  # stable: keeps engine order within a rank
@@ -56,18 +81,75 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
 _INDICATOR_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
-# -- one card per computed finding ------------------------------------------------------------------------------------
-def _computed_card(finding: Finding, options: RenderOptions) -> RenderedCard:
+# -- de-duplication across engines ------------------------------------------------------------------------------------
+def condition_keys(finding: Finding) -> frozenset[tuple[str, str]]:
+    """What condition a finding is about, from ``extra["concept"]``; empty when it names none (never merged)."""
+    concept = finding.extra.get("concept") if isinstance(finding.extra, dict) else None
+    if not isinstance(concept, dict):
+        return frozenset()
+    keys: set[tuple[str, str]] = set()
+    for key in [concept.get("id"), *(concept.get("related_ids") or [])]:
+        if isinstance(key, str) and key:
+            keys.add(("id", key))
+    codings = concept.get("codings") or []
+    first_snomed = next((c.get("code") for c in codings
+                         if isinstance(c, dict) and c.get("system") == _SNOMED and c.get("code")), None)
+    if isinstance(first_snomed, str):
+        keys.add(("snomed", first_snomed))
+    return frozenset(keys)
+
+
+def same_condition_groups(findings: list[Finding]) -> list[list[Finding]]:
+    """Computed findings grouped by condition, each group led by its most severe finding (first one on a tie)."""
+    groups: list[tuple[set, list[Finding]]] = []
+    for finding in findings:
+        keys = condition_keys(finding)
+        home = next((g for g in groups if keys and g[0] & keys), None)
+        if home is None:
+            groups.append((set(keys), [finding]))
+        else:
+            home[0].update(keys)
+            home[1].append(finding)
+    out = []
+    for _, members in groups:
+        lead = max(members, key=lambda f: f.severity.rank)  # max keeps the first of equals
+        out.append([lead] + [f for f in members if f is not lead])
+    return out
+
+
+# -- one card per computed finding (or per group of findings about one condition) --------------------------------------
+def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard:
+    finding, others = group[0], group[1:]
     card_uuid = _uuid(options.hook_instance, finding.id)
+    detail = detail_markdown(finding)
+    if others:
+        detail += "\n\n**Also found by**\n\n" + "\n".join(
+            f"- {summary_for(o)} — {o.citation.short} ({o.engine_id} v{o.engine_version})" for o in others)
     card = {
         "uuid": card_uuid,
         "summary": summary_for(finding),
-        "detail": detail_markdown(finding),
+        "detail": detail,
         "indicator": finding.severity.value,
         "source": source_for(finding),
     }
-    _add_suggestions(card, card_uuid, finding.actions, options)
-    return RenderedCard(_prune(card), (finding.id,), (finding.engine_id,))
+    if any(f.kind is Kind.DIAGNOSIS for f in group):
+        card["overrideReasons"] = [dict(reason) for reason in DIAGNOSIS_OVERRIDE_REASONS]
+    _add_suggestions(card, card_uuid, _merged_actions(group), options)
+    return RenderedCard(_prune(card), tuple(f.id for f in group), tuple(dict.fromkeys(f.engine_id for f in group)))
+
+
+def _merged_actions(group: list[Finding]) -> tuple[Action, ...]:
+    """The lead finding's actions, then the others' - minus repeats and minus a second problem-list Condition."""
+    actions: list[Action] = []
+    for finding in group:
+        for action in finding.actions:
+            kind = action.resource.get("resourceType")
+            if any(a.label == action.label for a in actions):
+                continue
+            if kind == "Condition" and any(a.resource.get("resourceType") == "Condition" for a in actions):
+                continue
+            actions.append(action)
+    return tuple(actions)
 
 
 def _message_card(finding: Finding, options: RenderOptions, what: str) -> RenderedCard:
@@ -81,6 +163,21 @@ def _message_card(finding: Finding, options: RenderOptions, what: str) -> Render
     return RenderedCard(_prune(card), (finding.id,), (finding.engine_id,))
 
 
+def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
+    ids = tuple(f.id for f in findings)
+    detail = "\n\n".join(
+        f"**{f.title}** — {f.message or 'not applicable to this patient.'}\n\n"
+        f"_Source: {f.citation.short}; engine {f.engine_id} v{f.engine_version}._" for f in findings)
+    card = {
+        "uuid": _uuid(options.hook_instance, "not-applicable:" + ",".join(ids)),
+        "summary": _listing_summary("Not applicable here", [f.title for f in findings]),
+        "detail": detail,
+        "indicator": Severity.INFO.value,
+        "source": {"label": "Precision CDS — applicability"},
+    }
+    return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)))
+
+
 def _data_needed_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
     ids = tuple(f.id for f in findings)
     card_uuid = _uuid(options.hook_instance, "data-needed:" + ",".join(ids))
@@ -90,8 +187,7 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
             if m.label not in missing_labels:
                 missing_labels.append(m.label)
     subject = findings[0].title if len(findings) == 1 else f"{len(findings)} assessments"
-    summary = clip(f"Data needed for {subject}: " + ", ".join(missing_labels)) if missing_labels else clip(
-        f"Data needed for {subject}")
+    summary = _listing_summary(f"Data needed for {subject}", missing_labels)
     if len(findings) == 1:
         source = source_for(findings[0])
     else:
@@ -113,6 +209,20 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
 
 
 # -- pieces ----------------------------------------------------------------------------------------------------------
+def _listing_summary(head: str, items: list[str]) -> str:
+    """'head: a, b, c' when it fits; otherwise as many items as fit and '+N more', never cut mid-word."""
+    if not items:
+        return clip(head)
+    full = f"{head}: " + ", ".join(items)
+    if len(full) <= SUMMARY_MAX:
+        return full
+    for shown in range(len(items) - 1, 0, -1):
+        text = f"{head}: " + ", ".join(items[:shown]) + f" +{len(items) - shown} more"
+        if len(text) <= SUMMARY_MAX:
+            return text
+    return clip(full)
+
+
 def summary_for(finding: Finding) -> str:
     value = format_value(finding.value, finding.unit)
     text = f"{finding.title}: {value}"

@@ -6,6 +6,9 @@ import importlib
 
 SERVICE_MODULES = (
     "cds_hooks.services.cardiovascular",
+    "cds_hooks.services.risk_scores",
+    "cds_hooks.services.diagnosis_gaps",
+    "cds_hooks.services.acute_scores",
     "cds_hooks.services.clinical_notes",
 )
 

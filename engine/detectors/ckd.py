@@ -1,0 +1,197 @@
+"""ckd-gap: chronic kidney disease by eGFR or albuminuria persisting > 90 days, not on the problem list.
+
+Source: Kidney Disease: Improving Global Outcomes (KDIGO) CKD Work Group. KDIGO 2012 Clinical Practice Guideline for
+the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. 2013;3(1):1-150 (recommendations 1.1.1,
+1.2.4; Tables 1, 2, 4 and Figure 9), confirmed by the KDIGO 2024 CKD guideline (Kidney Int. 2024;105(4S):S117-S314).
+
+* CKD = abnormal kidney structure or function present for > 3 months. The markers read here: GFR < 60
+  mL/min/1.73 m2 (G3a-G5) and albuminuria ACR >= 30 mg/g (A2-A3).
+* Persistence rule (this project's reading of "> 3 months", documented in docs/detectors.md): per marker, take the
+  current run of abnormal results - from the newest result backwards until the first normal one. The marker persists
+  when the newest and the oldest result of that run are more than 90 days apart (91 days qualifies, 90 does not).
+  So the newest result is abnormal, no normal result lies between, and a single acute dip (AKI) is not enough.
+* Staging from the newest results: G1 >= 90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 < 15 mL/min/1.73 m2;
+  A1 < 30, A2 30-300, A3 > 300 mg/g. Values are compared unrounded (eGFR 59.9 is < 60).
+* Adults (>= 18 years); suppressed when CKD is on the problem list or chronic dialysis / a kidney transplant is
+  recorded (the kidney disease is then known).
+"""
+from __future__ import annotations
+
+from engine.detectors.common import (
+    DiagnosisDetector,
+    Reading,
+    add_condition_action,
+    age_of,
+    already_documented,
+    concept,
+    criterion,
+    option,
+    order_action,
+    readings,
+)
+from engine.finding import Citation, Finding, Term
+from engine.inputs import FeatureSet
+from engine.registry import detector
+
+# KDIGO 2012, Table 1/Figure 9: markers of CKD.
+EGFR_ABNORMAL_BELOW = 60.0  # mL/min/1.73 m2 (G3a-G5)
+ACR_ABNORMAL_FROM = 30.0  # mg/g (A2-A3)
+# KDIGO 2012 definition: "present for > 3 months"; read as > 90 days between first and last abnormal result.
+PERSISTENCE_DAYS = 90
+# KDIGO 2012 Table 2 (GFR categories, lower bounds) and Table 4 (albuminuria categories, ACR mg/g).
+G_BANDS = (("G1", 90.0), ("G2", 60.0), ("G3a", 45.0), ("G3b", 30.0), ("G4", 15.0), ("G5", None))
+A2_FROM, A3_ABOVE = 30.0, 300.0
+# KDIGO 2012 Figure 9 "heat map": prognosis by G and A category.
+HEAT_MAP = {
+    "G1": ("low", "moderately increased", "high"), "G2": ("low", "moderately increased", "high"),
+    "G3a": ("moderately increased", "high", "very high"), "G3b": ("high", "very high", "very high"),
+    "G4": ("very high", "very high", "very high"), "G5": ("very high", "very high", "very high"),
+}
+ADULT_AGE = 18.0
+DEFAULT_LOOKBACK_DAYS = 730  # project choice: two years, long enough to see a > 90-day run
+
+THRESHOLD_LINES = ("CKD marker: eGFR < 60 mL/min/1.73m2 or ACR >= 30 mg/g, persisting > 90 days",
+                   "G1 >= 90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 < 15",
+                   "A1 < 30, A2 30-300, A3 > 300 mg/g")
+
+
+def g_category(egfr: float) -> str:
+    for name, low in G_BANDS:
+        if low is None or egfr >= low:
+            return name
+    raise AssertionError("G5 is open-ended")  # pragma: no cover
+
+
+def a_category(acr_mgg: float) -> str:
+    if acr_mgg < A2_FROM:
+        return "A1"
+    return "A2" if acr_mgg <= A3_ABOVE else "A3"
+
+
+def current_abnormal_run(series: list[Reading], abnormal) -> list[Reading]:
+    """The unbroken run of abnormal results ending with the newest one (newest first); empty if the newest is normal."""
+    run = []
+    for reading in series:
+        if not abnormal(reading.value):
+            break
+        run.append(reading)
+    return run
+
+
+def run_days(run: list[Reading]) -> int:
+    return (run[0].day - run[-1].day).days if run else 0
+
+
+def _span(run: list[Reading]) -> str:
+    if len(run) == 1:
+        return "one result"
+    return f"{len(run)} results over {run_days(run)} days, no normal result between"
+
+
+@detector
+class CkdGap(DiagnosisDetector):
+    id = "ckd-gap"
+    version = "1.0.0"
+    title = "Possible undiagnosed chronic kidney disease"
+    citation = Citation(
+        short="KDIGO 2012 CKD guideline",
+        full=("Kidney Disease: Improving Global Outcomes (KDIGO) CKD Work Group. KDIGO 2012 Clinical Practice "
+              "Guideline for the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. "
+              "2013;3(1):1-150."),
+        url="https://doi.org/10.1038/kisup.2012.73",
+        doi="10.1038/kisup.2012.73",
+        topic="Chronic kidney disease diagnosis",
+    )
+    requires = ("egfr_mlmin173m2", "uacr_mgg", "age_years")
+    optional = ("chronic_kidney_disease", "dialysis_or_transplant")
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        ckd = concept("chronic-kidney-disease")
+        if already_documented(features, ckd, "chronic_kidney_disease"):
+            return []
+        dialysis = features.get("dialysis_or_transplant")
+        if dialysis is not None and dialysis.value is True:
+            return []
+        window = option(features, "ckd_lookback_days", DEFAULT_LOOKBACK_DAYS)
+        egfr, egfr_problems = readings(features, "egfr_mlmin173m2", window_days=window)
+        acr, acr_problems = readings(features, "uacr_mgg", window_days=window)
+        problems = egfr_problems + acr_problems
+        egfr_run = current_abnormal_run(egfr, lambda v: v < EGFR_ABNORMAL_BELOW)
+        acr_run = current_abnormal_run(acr, lambda v: v >= ACR_ABNORMAL_FROM)
+        if not egfr_run and not acr_run:
+            return []
+        evidence = [r.evidence for r in egfr_run + acr_run]
+        age = age_of(features)
+        if age is None:
+            return [self.needs(features, suffix="ckd", names=["age_years"], inputs=evidence, problems=problems,
+                               why="Kidney results are abnormal; age is needed to apply the adult criteria.")]
+        if age < ADULT_AGE:
+            return []
+
+        g = g_category(egfr[0].value) if egfr else None
+        a = a_category(acr[0].value) if acr else None
+        persistent = {name: run for name, run in (("eGFR", egfr_run), ("ACR", acr_run))
+                      if run and run_days(run) > PERSISTENCE_DAYS}
+        terms = []
+        if egfr_run:
+            terms.append(criterion(f"eGFR < 60 mL/min/1.73m2 ({_span(egfr_run)})", egfr_run))
+        if acr_run:
+            terms.append(criterion(f"ACR >= 30 mg/g ({_span(acr_run)})", acr_run))
+        stage = " ".join(x for x in (g, a) if x)
+        if g and a:
+            terms.append(Term("KDIGO prognosis (heat map)", HEAT_MAP[g][int(a[1]) - 1] + " risk"))
+        terms.append(Term("Staging (newest results)", stage or "not stageable"))
+        if persistent:
+            return [self._confirmed(features, persistent, g, a, stage, acr, evidence, terms, problems)]
+        return [self._unconfirmed(features, egfr_run, acr_run, stage, acr, evidence, terms, problems)]
+
+    def _confirmed(self, features, persistent, g, a, stage, acr, evidence, terms, problems) -> Finding:
+        ckd = concept("chronic-kidney-disease")
+        markers = " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in persistent.items())
+        actions = [add_condition_action(ckd, evidence, variant=g, why=f"{markers} (KDIGO 2012, {stage}).")]
+        if not acr:
+            actions.append(order_action(
+                "uacr", label="Order urine albumin-to-creatinine ratio (stage A)",
+                reason="KDIGO 2012 stages CKD by GFR and albuminuria; no urine ACR in the record.",
+                condition=ckd, evidence=evidence))
+        return self.gap(
+            features, suffix="ckd", condition=ckd, variant=g,
+            title="Possible undiagnosed chronic kidney disease",
+            value=f"{stage}: {markers}", category="KDIGO criteria met",
+            inputs=evidence, explanation=terms, problems=problems,
+            message=(f"{markers} (> 90 days, no normal result between) meets the KDIGO 2012 definition of CKD "
+                     f"({stage}); CKD is not on the active problem list."),
+            actions=actions, thresholds=THRESHOLD_LINES,
+            assumptions=["Kidney structure (imaging, biopsy) and urine sediment are not assessed; only eGFR and "
+                         "albuminuria are."],
+            method=("KDIGO 2012: a marker persists when its current run of abnormal results spans > 90 days; "
+                    "G and A categories from the newest results."),
+        )
+
+    def _unconfirmed(self, features, egfr_run, acr_run, stage, acr, evidence, terms, problems) -> Finding:
+        ckd = concept("chronic-kidney-disease")
+        first = min(r.day for r in egfr_run + acr_run)
+        actions = []
+        if egfr_run:
+            actions.append(order_action(
+                "creatinine", label="Repeat serum creatinine / eGFR after 3 months",
+                reason=(f"eGFR < 60 since {first.isoformat()}: KDIGO 2012 needs > 3 months of abnormality to "
+                        "diagnose CKD (and excludes acute kidney injury)."),
+                condition=ckd, evidence=[r.evidence for r in egfr_run]))
+        if acr_run or not acr:
+            actions.append(order_action(
+                "uacr", label="Urine albumin-to-creatinine ratio" + (" (repeat after 3 months)" if acr_run else ""),
+                reason=("Albuminuria confirms and stages CKD (KDIGO 2012); "
+                        + ("ACR >= 30 mg/g needs to persist > 3 months." if acr_run else "no urine ACR in the record.")),
+                condition=ckd, evidence=evidence))
+        shown = "; ".join(f"{run[0].short()}" for run in (egfr_run, acr_run) if run)
+        return self.gap(
+            features, suffix="ckd", condition=ckd,
+            title="Possible chronic kidney disease",
+            value=shown, category=f"{stage}, needs > 90 days" if stage else "needs > 90 days",
+            inputs=evidence, explanation=terms, problems=problems,
+            message=(f"Abnormal kidney results since {first.isoformat()}, not yet shown to persist > 90 days (KDIGO "
+                     "2012). Repeat to confirm chronicity; CKD is not on the active problem list."),
+            actions=actions, thresholds=THRESHOLD_LINES,
+            method="KDIGO 2012: CKD requires abnormality for > 3 months; one abnormal run shorter than that is not enough.",
+        )
