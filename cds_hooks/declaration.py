@@ -124,8 +124,32 @@ class ServiceRegistry:
 SERVICES = ServiceRegistry()
 
 
+def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
+    """Every feature the named engines require or read optionally, in declaration order."""
+    import engine.calculators  # noqa: F401 - registers the engines a service may name
+    import engine.detectors  # noqa: F401
+    from engine.registry import calculators, detectors, models, rules
+
+    names: list[str] = []
+    for engine_id in engine_ids:
+        registry = next((r for r in (calculators, detectors, rules, models) if engine_id in r), None)
+        if registry is None:
+            raise KeyError(f"unknown engine {engine_id!r}")
+        found = registry.get(engine_id)
+        names.extend(n for n in (*found.requires, *found.optional) if n not in names)
+    return tuple(names)
+
+
 def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
             engines: Iterable[str] = (), usage_requirements: str | None = None):
+    """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
+    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py)."""
+    engines = tuple(engines)
+    if prefetch is None and engines:
+        from cds_hooks.services.feature_prefetch import prefetch_for
+
+        prefetch = prefetch_for(engine_features(engines))
+
     def decorate(handler):
         SERVICES.add(ServiceDefinition(id=id, hook=hook, title=title, description=description, handler=handler,
                                        prefetch=dict(prefetch or {}), engines=tuple(engines),

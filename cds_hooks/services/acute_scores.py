@@ -1,6 +1,6 @@
 """encounter-start: acute deterioration scores (NEWS2, qSOFA) from recent vital signs.
 
-The prefetch is derived from the features the two scores read (``feature_prefetch.prefetch_for``): the vital-sign
+The ``@service`` declaration derives the prefetch from the features the two scores read: the vital-sign
 observations, and what documents a hypercapnic SpO2 target for NEWS2 scale 2 (an active Goal, a NEWS2 scale-2
 observation, or - when the service option allows - the problem list). The Encounter itself is not fetched: neither
 score reads it, and the vitals are found by patient.
@@ -8,14 +8,8 @@ score reads it, and the vitals are found by patient.
 from __future__ import annotations
 
 from cds_hooks.declaration import HookCall, service
-from cds_hooks.services.feature_prefetch import prefetch_for
 
 ACUTE_ENGINES = ("news2", "qsofa")
-# Exactly the features NEWS2 and qSOFA read (checked by tests/protocol/test_services_issue3.py).
-ACUTE_FEATURES = (
-    "respiratory_rate_min", "spo2_pct", "on_supplemental_o2", "sbp_mmhg", "heart_rate_min", "temperature_c",
-    "consciousness_avpu", "gcs_total", "hypercapnic_target", "age_years", "pregnant",
-)
 
 
 @service(
@@ -27,7 +21,6 @@ ACUTE_FEATURES = (
         "target is documented) and qSOFA (Seymour 2016) from recent vital signs (24 hours by default); older vitals "
         "give no score but say what to measure."
     ),
-    prefetch=prefetch_for(ACUTE_FEATURES),
     engines=ACUTE_ENGINES,
 )
 def acute_deterioration_scores(call: HookCall):

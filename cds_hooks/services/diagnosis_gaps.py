@@ -1,22 +1,15 @@
 """patient-view: possible undiagnosed conditions (diabetes, hypertension, CKD, obesity, FH, anaemia) from results.
 
-The prefetch is derived from every feature the detectors read (``feature_prefetch.prefetch_for``): the observation
-codes of those features, the problem list (a detector fires only when its condition is not on it), active
-medications (antihypertensive / statin treatment is named on the card) and dialysis / transplant procedures (known
-kidney failure suppresses the CKD card).
+The ``@service`` declaration derives the prefetch from every feature the detectors read: the observation codes of
+those features, the problem list (a detector fires only when its condition is not on it), active medications
+(antihypertensive / statin treatment is named on the card) and dialysis / transplant procedures (known kidney
+failure suppresses the CKD card).
 """
 from __future__ import annotations
 
-import engine.detectors  # noqa: F401 - registers the detectors this service names
 from cds_hooks.declaration import HookCall, service
-from cds_hooks.services.feature_prefetch import prefetch_for
-from engine.registry import detectors
 
 DIAGNOSIS_ENGINES = ("diabetes-gap", "hypertension-gap", "ckd-gap", "obesity-gap", "fh-possible", "anemia-gap")
-# Every feature the detectors require or read optionally (the detectors live with this service, so it is derived).
-DIAGNOSIS_FEATURES = tuple(dict.fromkeys(
-    name for engine_id in DIAGNOSIS_ENGINES
-    for name in (*detectors.get(engine_id).requires, *detectors.get(engine_id).optional)))
 
 
 @service(
@@ -30,7 +23,6 @@ DIAGNOSIS_FEATURES = tuple(dict.fromkeys(
         "(WHO). Each card names the results that meet each criterion and offers a provisional problem-list entry "
         "and/or the confirmatory test."
     ),
-    prefetch=prefetch_for(DIAGNOSIS_FEATURES),
     engines=DIAGNOSIS_ENGINES,
 )
 def diagnosis_gaps(call: HookCall):

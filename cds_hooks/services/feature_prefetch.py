@@ -2,15 +2,16 @@
 
 ``fhir_adapter.codes.FEATURE_RESOURCES`` says which FHIR resource types the adapter reads a feature from; this module
 turns a feature list into one template per resource type: Observations by the LOINC codes of those features
-(``prefetch_queries.observation_query``), Procedures by the dialysis / transplant codes, and the problem list,
+(``observation_query``), Procedures by the dialysis / transplant codes, and the problem list,
 medications, family history and goals by patient. Features read only from the Patient need just the Patient.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-from cds_hooks.services.prefetch_queries import observation_query
 from fhir_adapter.codes import FEATURE_RESOURCES, OBSERVATION_CODES, PROCEDURE_CONCEPTS, value_set
+
+LOINC = "http://loinc.org"
 
 PATIENT = "{{context.patientId}}"
 # Prefetch key per resource type, in the order they appear in discovery.
@@ -18,7 +19,6 @@ PREFETCH_KEYS = {
     "Observation": "observations",
     "Condition": "conditions",
     "MedicationRequest": "medications",
-    "MedicationStatement": "medication_statements",
     "Procedure": "procedures",
     "FamilyMemberHistory": "family_history",
     "Goal": "goals",
@@ -28,10 +28,24 @@ PREFETCH_KEYS = {
 NON_LOINC_OBSERVATIONS = {"hypercapnic_target": ("news2_spo2_scale2",)}
 
 
+def observation_query(features: Iterable[str]) -> str:
+    """``Observation?patient=...&code=http://loinc.org|...`` for every LOINC code of ``features``, newest first."""
+    codes: list[str] = []
+    for feature in features:
+        for code in OBSERVATION_CODES.get(feature, ()):
+            if code not in codes:
+                codes.append(code)
+    code_param = ",".join(f"{LOINC}|{code}" for code in codes)
+    return f"Observation?patient={PATIENT}&code={code_param}&_sort=-date"
+
+
 def resource_types(features: Iterable[str]) -> set[str]:
+    """Resource types to prefetch for ``features``. MedicationStatement is read when an EHR sends it, but never
+    asked for: US Core no longer requires it, and every prefetch key is required, so an EHR without it would turn
+    every call into a 412."""
     types: set[str] = set()
     for name in features:
-        types.update(FEATURE_RESOURCES.get(name, ()))
+        types.update(t for t in FEATURE_RESOURCES.get(name, ()) if t in PREFETCH_KEYS or t == "Patient")
     return types
 
 
@@ -61,8 +75,6 @@ def prefetch_for(features: Iterable[str]) -> dict[str, str]:
         prefetch["conditions"] = f"Condition?patient={PATIENT}"
     if "MedicationRequest" in types:
         prefetch["medications"] = f"MedicationRequest?patient={PATIENT}&status=active"
-    if "MedicationStatement" in types:
-        prefetch["medication_statements"] = f"MedicationStatement?patient={PATIENT}&status=active"
     if "Procedure" in types:
         prefetch["procedures"] = coded_query("Procedure", PROCEDURE_CONCEPTS)
     if "FamilyMemberHistory" in types:

@@ -21,6 +21,7 @@ from cds_hooks.services.feature_prefetch import PREFETCH_KEYS, prefetch_for, res
 from cds_hooks.validation import validate_response
 from engine.finding import Action, Citation, Finding, Kind, MissingInput, Severity, Status
 from engine.registry import calculators
+from fhir_adapter.codes import OBSERVATION_CODES
 from tests.conftest import SHARED_DATA, load_fixture
 
 load_all()
@@ -60,45 +61,19 @@ def test_the_three_services_are_discoverable_with_the_right_hooks(client):
         assert services[service_id]["prefetch"]["patient"] == "Patient/{{context.patientId}}"
 
 
-def _features_read(engine_ids):
-    from engine.registry import detectors
+@pytest.mark.parametrize("service_id", sorted(s.id for s in SERVICES if s.engines))
+def test_prefetch_follows_from_the_features_the_engines_read(service_id):
+    from cds_hooks.declaration import engine_features
 
-    names = set()
-    for engine_id in engine_ids:
-        found = calculators.get(engine_id) if engine_id in calculators else detectors.get(engine_id)
-        names.update(found.requires)
-        names.update(found.optional)
-    return names
-
-
-@needs_calculators
-@pytest.mark.parametrize("module, features_attr, engines", [
-    ("cds_hooks.services.risk_scores", "RISK_FEATURES", RISK_ENGINES),
-    ("cds_hooks.services.acute_scores", "ACUTE_FEATURES", ACUTE_ENGINES),
-    ("cds_hooks.services.diagnosis_gaps", "DIAGNOSIS_FEATURES",
-     ("diabetes-gap", "hypertension-gap", "ckd-gap", "obesity-gap", "fh-possible", "anemia-gap")),
-])
-def test_each_service_declares_exactly_the_features_its_engines_read(module, features_attr, engines):
-    import importlib
-
-    declared = getattr(importlib.import_module(module), features_attr)
-    assert set(declared) == _features_read(engines)
-    assert len(declared) == len(set(declared))
-
-
-@pytest.mark.parametrize("service_id", ["risk-scores", "diagnosis-gaps", "acute-deterioration-scores"])
-def test_prefetch_has_one_template_per_resource_type_the_features_come_from(service_id):
     definition = SERVICES.get(service_id)
-    features = {"risk-scores": "RISK_FEATURES", "diagnosis-gaps": "DIAGNOSIS_FEATURES",
-                "acute-deterioration-scores": "ACUTE_FEATURES"}[service_id]
-    import importlib
-
-    module = importlib.import_module(definition.handler.__module__)
-    names = getattr(module, features)
+    names = engine_features(definition.engines)
     assert definition.prefetch == prefetch_for(names)
     expected_keys = {PREFETCH_KEYS[t] for t in resource_types(names)} | {"patient"}
     non_loinc = {"coded_observations"} if "hypercapnic_target" in names else set()
     assert set(definition.prefetch) == expected_keys | non_loinc
+    for feature in names:  # every coded observation an engine reads is asked for
+        for loinc in OBSERVATION_CODES.get(feature, ()):
+            assert f"http://loinc.org|{loinc}" in definition.prefetch["observations"], (feature, loinc)
 
 
 def test_diagnosis_prefetch_asks_for_every_result_the_detectors_read():
