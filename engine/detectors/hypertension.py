@@ -96,16 +96,19 @@ class HypertensionGap(DiagnosisDetector):
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         htn = concept("hypertension")
-        if already_documented(features, htn, "hypertension"):
-            return []
+        documented = already_documented(features, htn, "hypertension")
         window = option(features, "bp_lookback_days", DEFAULT_LOOKBACK_DAYS)
         sbp, sbp_problems = readings(features, "sbp_mmhg", window_days=window)
         dbp, dbp_problems = readings(features, "dbp_mmhg", window_days=window)
         problems = sbp_problems + dbp_problems
 
-        crisis = self._crisis(features, sbp, dbp, problems)
+        # A crisis reading is an emergency whether or not hypertension is already listed; only the
+        # "add to problem list" part depends on the list.
+        crisis = self._crisis(features, sbp, dbp, problems, documented)
         if crisis is not None:
             return [crisis]
+        if documented:
+            return []
 
         occasions = _occasions(sbp, dbp, option(features, "bp_occasions", DEFAULT_OCCASIONS))
         if not occasions:
@@ -179,7 +182,7 @@ class HypertensionGap(DiagnosisDetector):
         )
 
     # -- crisis ------------------------------------------------------------------------------------------------------
-    def _crisis(self, features, sbp, dbp, problems) -> Finding | None:
+    def _crisis(self, features, sbp, dbp, problems, documented: str | None) -> Finding | None:
         days = option(features, "bp_crisis_days", DEFAULT_CRISIS_DAYS)
         since = features.as_of - timedelta(days=days)
         high = [r for r in sbp if r.value > CRISIS[0] and r.day >= since]
@@ -200,17 +203,19 @@ class HypertensionGap(DiagnosisDetector):
         if pregnant(features) is True:
             assumptions.append("Pregnancy is recorded: severe hypertension in pregnancy (>= 160/110) needs urgent "
                                "obstetric assessment.")
+        listed = f" ({documented})." if documented else ". Hypertension is not on the active problem list."
         return self.gap(
             features, suffix="hypertension", condition=htn,
-            title="Possible hypertensive crisis, hypertension not on problem list",
+            title=("Hypertensive crisis reading" if documented
+                   else "Possible hypertensive crisis, hypertension not on problem list"),
             value=f"BP {shown} on {newest.day.isoformat()}", category="hypertensive crisis",
             severity=Severity.CRITICAL,
             inputs=evidence, explanation=terms, problems=problems,
             message=(f"BP {shown} on {newest.day.isoformat()} is above 180 systolic and/or 120 diastolic (ACC/AHA 2017 "
                      "hypertensive crisis). Repeat the measurement and assess for acute target-organ damage "
-                     "(hypertensive emergency). Hypertension is not on the active problem list."),
-            actions=[add_condition_action(htn, evidence, why=f"BP {shown} on {newest.day.isoformat()} "
-                                                              "(ACC/AHA 2017 hypertensive crisis range).")],
+                     "(hypertensive emergency)" + listed),
+            actions=[] if documented else [add_condition_action(
+                htn, evidence, why=f"BP {shown} on {newest.day.isoformat()} (ACC/AHA 2017 hypertensive crisis range).")],
             assumptions=assumptions, thresholds=THRESHOLD_LINES,
             method="ACC/AHA 2017 section 11.2: a single reading > 180 and/or > 120 mmHg is a hypertensive crisis.",
         )

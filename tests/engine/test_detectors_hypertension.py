@@ -126,7 +126,16 @@ def test_inputs_are_the_readings_of_the_occasions_used():
 @pytest.mark.parametrize("facts, codes", [({"hypertension": True}, set()), ({}, {(ICD10CM, "I11.9")}),
                                           ({}, {("http://snomed.info/sct", "59621000")})])
 def test_no_finding_when_hypertension_is_on_the_problem_list(facts, codes):
-    assert run(HTN, record(bp(185, 125, 2), bp(150, 95, 30), codes=codes, **facts)) == []
+    assert run(HTN, record(bp(150, 95, 2), bp(150, 95, 30), codes=codes, **facts)) == []
+
+
+@pytest.mark.parametrize("facts, codes", [({"hypertension": True}, set()), ({}, {(ICD10CM, "I11.9")})])
+def test_crisis_is_critical_even_when_hypertension_is_listed_but_offers_no_problem_entry(facts, codes):
+    found = one(HTN, record(bp(185, 125, 2), bp(150, 95, 30), codes=codes, **facts))
+    assert found.severity is Severity.CRITICAL
+    assert found.title == "Hypertensive crisis reading"
+    assert found.actions == ()
+    assert "problem list" in found.message
 
 
 def test_children_and_pregnancy():

@@ -333,6 +333,9 @@ def test_synthea_no_diagnosis_card_for_a_listed_condition():
         listed = _active_concepts(resources)
         for f in out["findings"]:
             concept = (f.get("extra") or {}).get("concept", {}).get("id")
+            if f.get("category") == "hypertensive crisis" and concept in listed:
+                assert not f.get("actions"), path.name  # an emergency is shown, but no second problem entry offered
+                continue
             assert concept not in listed, (path.name, concept, f["id"])
             fired_concepts += f["status"] == "computed"
     assert fired_concepts > 0  # the check is not vacuous: some gaps are found in these records
