@@ -224,7 +224,7 @@ def _listing_summary(head: str, items: list[str]) -> str:
 
 
 def summary_for(finding: Finding) -> str:
-    value = format_value(finding.value, finding.unit)
+    value = format_value(finding.value, finding.unit, finding.decimals)
     text = f"{finding.title}: {value}"
     if finding.category:
         text += f" ({finding.category})"
@@ -236,13 +236,18 @@ def summary_for(finding: Finding) -> str:
     return clip(text)
 
 
-def format_value(value, unit: str | None) -> str:
+def format_value(value, unit: str | None, decimals: int | None = None) -> str:
     if isinstance(value, bool) or value is None:
         return "yes" if value else "—" if value is None else "no"
     if isinstance(value, (int, float)):
-        if unit == "%":
+        if unit == "%" and decimals is None:
             return f"{value:.1f} %"  # as the ACC/AHA risk estimator shows risks: one decimal
-        shown = f"{value:.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.1f}"
+        if decimals is not None:
+            shown = f"{value:.{decimals}f}"
+        else:
+            shown = f"{value:.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.1f}"
+        if unit == "points" and value == 1:
+            unit = "point"
         return f"{shown} {unit}" if unit else shown
     return f"{value} {unit}" if unit else str(value)
 

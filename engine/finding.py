@@ -120,6 +120,7 @@ class Finding:
     citation: Citation
     value: float | str | None = None
     unit: str | None = None
+    decimals: int | None = None  # how many decimals the card shows when the category depends on them (FIB-4: 2)
     category: str | None = None  # e.g. "intermediate"
     thresholds: tuple[str, ...] = ()  # human-readable thresholds used, e.g. ("<5 % low", ...)
     severity: Severity = Severity.INFO

@@ -139,6 +139,7 @@ class Fib4(Engine):
             Status.COMPUTED,
             finding_id=self.finding_id,
             value=result.fib4,
+            decimals=2,  # the Shah 2009 / McPherson 2017 cut-offs have two decimals
             category=category,
             thresholds=tuple(coefficients()["cutoffs"]["text"]),
             severity=_SEVERITY[category],
