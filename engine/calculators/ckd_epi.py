@@ -113,6 +113,9 @@ class CkdEpi2021Creatinine(Engine):
     requires = ("creatinine_mgdl", "age_years", "sex")
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
+        egfr = features.get("egfr_mlmin173m2")
+        if not features.has("creatinine_mgdl") and egfr is not None and not egfr.derived_from:
+            return []  # the laboratory already reported an eGFR: nothing to compute, and no creatinine to ask for
         return [self._assess(features)]
 
     def _assess(self, features: FeatureSet) -> Finding:

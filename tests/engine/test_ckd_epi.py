@@ -189,3 +189,20 @@ def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("ckd-epi-2021-cr")], FeatureSet(as_of=AS_OF))
     assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
     assert {m.name for m in findings[0].missing} == {"creatinine_mgdl", "age_years", "sex"}
+
+
+def test_no_finding_when_the_lab_reported_an_egfr_and_there_is_no_creatinine():
+    from datetime import date
+
+    from engine.finding import Evidence
+    from engine.inputs import FeatureSet
+    from engine.registry import calculators
+
+    features = FeatureSet(as_of=date(2026, 6, 1))
+    features.put(Evidence("age_years", "Age", 50, "years", source="Patient/p"))
+    features.put(Evidence("sex", "Sex", "female", source="Patient/p"))
+    features.put(Evidence("egfr_mlmin173m2", "eGFR", 90.0, "mL/min/1.73m2", source="Observation/egfr"))
+    assert calculators.get("ckd-epi-2021-cr").evaluate(features) == []
+    features.values.pop("egfr_mlmin173m2")
+    only = calculators.get("ckd-epi-2021-cr").evaluate(features)
+    assert [f.status.value for f in only] == ["insufficient-data"]
