@@ -14,14 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.inputs import FEATURE_LABELS
-from fhir_adapter import parse
 from fhir_adapter.features import (
     DEFAULT_HISTORY_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     HISTORY_MAX_ENTRIES,
     extract_features,
 )
-from fhir_adapter.parse import parse_fhir_datetime, warm_up
+from fhir_adapter.parse import parse_fhir_datetime, validation, warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNTHEA = ROOT.parent / "shared" / "data" / "synthea"
@@ -217,17 +216,17 @@ def test_condition_codes_keep_every_coding_and_skip_codings_without_system():
 
 def test_unrelated_conditions_are_not_validated():
     calls = []
-    original = parse.validation_problem
+    original = validation.validation_problem
 
     def counting(resource, ref=None):
         calls.append(ref)
         return original(resource, ref)
 
-    parse.validation_problem = counting
+    validation.validation_problem = counting
     try:
         run(*[condition(f"c{i}", SNOMED, "195967001") for i in range(20)])
     finally:
-        parse.validation_problem = original
+        validation.validation_problem = original
     assert calls == ["Patient/p1"]
 
 
@@ -369,7 +368,7 @@ def test_synthea_known_patients(synthea):
 
 def test_synthea_validation_budget_and_time(synthea, capsys):
     calls = []
-    original = parse.validation_problem
+    original = validation.validation_problem
 
     def counting(resource, ref=None):
         calls.append(ref)
@@ -379,13 +378,13 @@ def test_synthea_validation_budget_and_time(synthea, capsys):
     timings = []
     for bundle in synthea:
         as_of = _as_of(bundle)
-        parse.validation_problem = counting
+        validation.validation_problem = counting
         try:
             calls.clear()
             extract_features(bundle, as_of=as_of)
             per_patient.append(len(calls))
         finally:
-            parse.validation_problem = original
+            validation.validation_problem = original
         start = time.perf_counter()
         extract_features(bundle, as_of=as_of)
         timings.append((time.perf_counter() - start) * 1000)

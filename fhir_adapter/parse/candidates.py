@@ -1,0 +1,156 @@
+"""parse_resources: read the candidate records of one patient from the input (stage 1, see the package doc)."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from engine.finding import InputProblem
+from fhir_adapter import codes
+from fhir_adapter.parse.concept_features import features_of
+from fhir_adapter.parse.entries import iter_entries
+from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
+from fhir_adapter.parse.parsed_record import ParsedRecord
+from fhir_adapter.parse.patient_scope import choose_patient, subject_problem
+from fhir_adapter.parse.problem_list import on_problem_list
+from fhir_adapter.parse.records import (
+    ConditionRecord,
+    FamilyHistoryRecord,
+    GoalRecord,
+    MedicationRecord,
+    ObservationRecord,
+    ProcedureRecord,
+    Record,
+)
+from fhir_adapter.parse.references import resource_ref
+from fhir_adapter.parse.resources import (
+    parse_condition,
+    parse_family_history,
+    parse_goal,
+    parse_medication,
+    parse_observation,
+    parse_procedure,
+)
+
+CANDIDATE_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "Procedure",
+                   "FamilyMemberHistory", "Goal")
+
+_OBSERVATION_CONCEPTS = frozenset(codes.OBSERVATION_CONCEPTS)
+_CONDITION_CONCEPTS = frozenset(codes.CONDITION_CONCEPTS)
+
+
+def _observation_concepts_cheap(resource: Mapping) -> tuple[str, ...]:
+    found = codes.concepts_of_codings(list_or_empty(dict_or_empty(resource.get("code")).get("coding")))
+    return tuple(c for c in found if c in _OBSERVATION_CONCEPTS)
+
+
+def parse_resources(data: object, *, patient_id: str | None = None, validate: str = "lazy") -> ParsedRecord:
+    """Read the candidate records of one patient from ``data`` (resource, Bundle or iterable).
+
+    ``patient_id``: the id the request is about (CDS Hooks ``context.patientId``); when given,
+    or when the input holds a Patient, resources whose subject is another patient are skipped.
+    ``validate``: "lazy" (validate on :meth:`ParsedRecord.check`), "eager" (validate every
+    candidate now and drop the invalid ones) or "none".
+    """
+    parsed = ParsedRecord()
+    problems = parsed.problems
+    entries: list[tuple[Mapping, str | None]] = []
+    medications: dict[str, Mapping] = {}
+    patients: list[tuple[Mapping, str | None]] = []
+    try:
+        for res, full_url in iter_entries(data, problems):
+            rtype = res.get("resourceType")
+            if rtype == "Patient":
+                patients.append((res, full_url))
+            elif rtype == "Medication":
+                ref = resource_ref(res, full_url)
+                medications[ref] = res
+                if full_url:
+                    medications[full_url] = res
+            elif rtype in CANDIDATE_TYPES:
+                entries.append((res, full_url))
+    except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
+        problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
+
+    allowed_refs = choose_patient(parsed, patients, patient_id, validate)
+    seen: set[str] = set()
+    for res, full_url in entries:
+        try:
+            record = _parse_candidate(res, full_url, medications)
+        except Exception as exc:  # noqa: BLE001 - malformed shapes the readers did not foresee
+            problems.append(InputProblem(resource_ref(res, full_url), None,
+                                         f"resource could not be read ({type(exc).__name__}); skipped"))
+            continue
+        if record is None or record.ref in seen:
+            continue  # not a candidate, or the same resource twice (e.g. in two prefetch bundles)
+        seen.add(record.ref)
+        concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
+                    else _record_concepts(record))
+        features = features_of(concepts)
+        # Conditions are read even when no concept of ours matches, for the problem-list codes; only the
+        # ones we use become candidates (validated, attributed to features).
+        candidate = not isinstance(record, ConditionRecord) or any(c in _CONDITION_CONCEPTS for c in concepts)
+        if allowed_refs is not None:
+            reason = subject_problem(record.subject, allowed_refs)
+            if reason:
+                if candidate:
+                    for f in features or (None,):
+                        problems.append(InputProblem(record.ref, f, reason))
+                continue
+        if validate == "eager" and candidate:
+            problem = parsed.check(record)
+            if problem is not None:
+                for f in features or (None,):
+                    problems.append(InputProblem(problem.source, f, problem.reason))
+                continue
+        if isinstance(record, ConditionRecord):
+            if on_problem_list(record):
+                parsed.condition_codes.update((c.system, c.code.strip()) for c in record.codes
+                                              if c.system and c.code and c.code.strip())
+            if candidate:
+                parsed.conditions.append(record)
+        else:
+            _RECORD_LISTS[type(record)](parsed).append(record)
+    return parsed
+
+
+_RECORD_LISTS = {
+    ObservationRecord: lambda p: p.observations,
+    MedicationRecord: lambda p: p.medications,
+    ProcedureRecord: lambda p: p.procedures,
+    FamilyHistoryRecord: lambda p: p.family_history,
+    GoalRecord: lambda p: p.goals,
+}
+
+
+def _record_concepts(record: Record) -> tuple[str, ...]:
+    if isinstance(record, ObservationRecord):
+        out = list(record.concepts)
+        for comp in record.components:
+            out.extend(c for c in comp.concepts if c not in out)
+        return tuple(out)
+    if isinstance(record, FamilyHistoryRecord):
+        return ("family_history",) if record.concepts else ()
+    return getattr(record, "concepts", ())
+
+
+def _parse_candidate(res: Mapping, full_url: str | None,
+                     medications: Mapping[str, Mapping]) -> Record | None:
+    rtype = res.get("resourceType")
+    if rtype == "Observation":
+        if not _observation_concepts_cheap(res):
+            return None
+        return parse_observation(res, full_url)
+    if rtype == "Condition":
+        return parse_condition(res, full_url)  # every Condition: see ParsedRecord.condition_codes
+    if rtype in ("MedicationRequest", "MedicationStatement"):
+        record = parse_medication(res, full_url, medications)
+        return record if record.matched_concepts() else None
+    if rtype == "Procedure":
+        proc = parse_procedure(res, full_url)
+        return proc if proc.concepts else None
+    if rtype == "FamilyMemberHistory":
+        fmh = parse_family_history(res, full_url)
+        return fmh if fmh.concepts else None
+    if rtype == "Goal":
+        goal = parse_goal(res, full_url)
+        return goal if goal.concepts else None
+    return None

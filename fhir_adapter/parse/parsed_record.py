@@ -1,0 +1,58 @@
+"""ParsedRecord: the candidate records of one patient, validated on demand."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.finding import InputProblem
+from fhir_adapter.parse import validation
+from fhir_adapter.parse.records import (
+    ConditionRecord,
+    FamilyHistoryRecord,
+    GoalRecord,
+    MedicationRecord,
+    ObservationRecord,
+    PatientRecord,
+    ProcedureRecord,
+    Record,
+)
+
+
+@dataclass
+class ParsedRecord:
+    """The candidate records of one patient plus the problems met while reading them."""
+
+    patient: PatientRecord | None = None
+    observations: list[ObservationRecord] = field(default_factory=list)
+    conditions: list[ConditionRecord] = field(default_factory=list)
+    medications: list[MedicationRecord] = field(default_factory=list)
+    procedures: list[ProcedureRecord] = field(default_factory=list)
+    family_history: list[FamilyHistoryRecord] = field(default_factory=list)
+    goals: list[GoalRecord] = field(default_factory=list)
+    # (system, code) of every Condition of the patient that is on the active problem list (any concept,
+    # not only ours): clinical status active / recurrence / relapse (or absent without an abatement) and
+    # not refuted / entered in error. Read without model validation (see docs/features.md).
+    condition_codes: set[tuple[str, str]] = field(default_factory=set)
+    problems: list[InputProblem] = field(default_factory=list)
+    _checked: dict[str, InputProblem | None] = field(default_factory=dict, repr=False)
+
+    def check(self, record: Record, feature: str | None = None) -> InputProblem | None:
+        """Validate a record's resource (cached); the problem, if any, is attributed to ``feature``."""
+        if record.ref not in self._checked:
+            # Looked up on the module at call time, so a test can count validations by replacing it.
+            self._checked[record.ref] = validation.validation_problem(validation.read_elements(record.raw),
+                                                                      record.ref)
+        problem = self._checked[record.ref]
+        if problem is None:
+            return None
+        return InputProblem(source=problem.source, name=feature, reason=problem.reason)
+
+    def known_problem(self, record: Record, feature: str | None = None) -> InputProblem | None:
+        """The validation problem of a record already validated, without validating it now."""
+        problem = self._checked.get(record.ref)
+        if problem is None:
+            return None
+        return InputProblem(source=problem.source, name=feature, reason=problem.reason)
+
+    def observations_with(self, concept: str) -> list[ObservationRecord]:
+        return [o for o in self.observations if concept in o.concepts
+                or any(concept in c.concepts for c in o.components)]

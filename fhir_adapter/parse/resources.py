@@ -1,0 +1,229 @@
+"""One reader per resource type: FHIR JSON -> record with plain dict access (cheap: no model validation)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Mapping
+
+from fhir_adapter import codes
+from fhir_adapter.parse.datatypes import coding_concepts, first_code, read_codings, read_quantity
+from fhir_adapter.parse.dates import parse_fhir_datetime
+from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
+from fhir_adapter.parse.records import (
+    Coding,
+    Component,
+    ConditionRecord,
+    FamilyHistoryRecord,
+    GoalRecord,
+    GoalTarget,
+    MedicationRecord,
+    ObservationRecord,
+    PatientRecord,
+    ProcedureRecord,
+    RelativeCondition,
+)
+from fhir_adapter.parse.references import normalise_medication_ref, resource_ref, subject_ref
+
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+_MEDICATION_CONCEPTS = frozenset(codes.MEDICATION_CONCEPTS)
+_PROCEDURE_CONCEPTS = frozenset(codes.PROCEDURE_CONCEPTS)
+_FAMILY_HISTORY_CONCEPTS = frozenset(codes.FAMILY_HISTORY_CONCEPTS)
+
+
+def parse_patient(resource: Mapping, full_url: str | None = None) -> PatientRecord:
+    race: list[Coding] = []
+    ethnicity: list[Coding] = []
+    for ext in list_or_empty(resource.get("extension")):
+        ext = dict_or_empty(ext)
+        url = ext.get("url")
+        if url not in (US_CORE_RACE, US_CORE_ETHNICITY):
+            continue
+        target = race if url == US_CORE_RACE else ethnicity
+        for sub in list_or_empty(ext.get("extension")):
+            sub = dict_or_empty(sub)
+            if sub.get("url") == "ombCategory":
+                vc = dict_or_empty(sub.get("valueCoding"))
+                target.append(Coding(codes.normalise_system(nonblank_str(vc.get("system"))),
+                                     nonblank_str(vc.get("code")), nonblank_str(vc.get("display"))))
+    rid = resource.get("id")
+    return PatientRecord(
+        ref=resource_ref(resource, full_url),
+        id=rid.strip() if isinstance(rid, str) and rid.strip() else None,
+        full_url=full_url,
+        gender=nonblank_str(resource.get("gender")),
+        birth_date=nonblank_str(resource.get("birthDate")),
+        race_codes=tuple(race),
+        ethnicity_codes=tuple(ethnicity),
+        raw=resource,
+    )
+
+
+def _observation_effective(resource: Mapping) -> date | datetime | None:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        d = parse_fhir_datetime(resource.get(key))
+        if d is not None:
+            return d
+    period = dict_or_empty(resource.get("effectivePeriod"))
+    d = parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start"))
+    if d is not None:
+        return d
+    return parse_fhir_datetime(resource.get("issued"))
+
+
+def parse_observation(resource: Mapping, full_url: str | None = None) -> ObservationRecord:
+    obs_codes = read_codings(resource.get("code"))
+    components = []
+    for comp in list_or_empty(resource.get("component")):
+        comp = dict_or_empty(comp)
+        comp_codes = read_codings(comp.get("code"))
+        components.append(Component(comp_codes, coding_concepts(comp_codes), read_quantity(comp.get("valueQuantity")),
+                                    first_code(comp.get("dataAbsentReason")),
+                                    read_codings(comp.get("valueCodeableConcept")), _value_text(comp)))
+    return ObservationRecord(
+        ref=resource_ref(resource, full_url),
+        status=nonblank_str(resource.get("status")),
+        codes=obs_codes,
+        concepts=coding_concepts(obs_codes),
+        effective=_observation_effective(resource),
+        quantity=read_quantity(resource.get("valueQuantity")),
+        value_codes=read_codings(resource.get("valueCodeableConcept")),
+        components=tuple(components),
+        absent_reason=first_code(resource.get("dataAbsentReason")),
+        subject=subject_ref(resource),
+        raw=resource,
+        value_text=_value_text(resource),
+    )
+
+
+def _value_text(element: Mapping) -> str | None:
+    return (nonblank_str(element.get("valueString"))
+            or nonblank_str(dict_or_empty(element.get("valueCodeableConcept")).get("text")))
+
+
+def parse_condition(resource: Mapping, full_url: str | None = None) -> ConditionRecord:
+    cond_codes = read_codings(resource.get("code"))
+    onset = (parse_fhir_datetime(resource.get("onsetDateTime"))
+             or parse_fhir_datetime(dict_or_empty(resource.get("onsetPeriod")).get("start"))
+             or parse_fhir_datetime(resource.get("recordedDate")))
+    abated = any(k.startswith("abatement") and resource.get(k) not in (None, False) for k in resource)
+    return ConditionRecord(
+        ref=resource_ref(resource, full_url),
+        codes=cond_codes,
+        concepts=coding_concepts(cond_codes),
+        clinical_status=first_code(resource.get("clinicalStatus")),
+        verification_status=first_code(resource.get("verificationStatus")),
+        onset=onset,
+        abated=abated,
+        subject=subject_ref(resource),
+        raw=resource,
+    )
+
+
+def parse_medication(resource: Mapping, full_url: str | None = None,
+                     medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
+    """MedicationRequest or MedicationStatement; ``medications`` resolves medicationReference."""
+    concept_json: Mapping = dict_or_empty(resource.get("medicationCodeableConcept"))
+    if not concept_json:
+        ref = nonblank_str(dict_or_empty(resource.get("medicationReference")).get("reference"))
+        med = _resolve_medication(ref, resource, medications or {})
+        concept_json = dict_or_empty(med.get("code")) if med else {}
+    med_codes = read_codings(concept_json)
+    text = nonblank_str(concept_json.get("text"))
+    concepts = tuple(c for c in coding_concepts(med_codes) if c in _MEDICATION_CONCEPTS)
+    text_matches: dict[str, str] = {}
+    if not concepts:
+        # Documented fallback: ingredient/brand names in the text or coding displays.
+        blob = " ".join(filter(None, [text, *(c.display for c in med_codes)]))
+        text_matches = codes.medication_concepts_by_text(blob)
+    rtype = nonblank_str(resource.get("resourceType")) or "MedicationRequest"
+    period = dict_or_empty(resource.get("effectivePeriod"))
+    when = (parse_fhir_datetime(resource.get("authoredOn"))
+            or parse_fhir_datetime(resource.get("effectiveDateTime"))
+            or parse_fhir_datetime(period.get("start"))
+            or parse_fhir_datetime(resource.get("dateAsserted")))
+    return MedicationRecord(
+        ref=resource_ref(resource, full_url),
+        resource_type=rtype,
+        status=nonblank_str(resource.get("status")),
+        intent=nonblank_str(resource.get("intent")),
+        do_not_perform=resource.get("doNotPerform") is True,
+        codes=med_codes,
+        text=text,
+        concepts=concepts,
+        text_matches=text_matches,
+        date=when,
+        period_end=parse_fhir_datetime(period.get("end")),
+        subject=subject_ref(resource),
+        raw=resource,
+    )
+
+
+def parse_procedure(resource: Mapping, full_url: str | None = None) -> ProcedureRecord:
+    proc_codes = read_codings(resource.get("code"))
+    period = dict_or_empty(resource.get("performedPeriod"))
+    performed = (parse_fhir_datetime(resource.get("performedDateTime"))
+                 or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))
+    return ProcedureRecord(
+        ref=resource_ref(resource, full_url),
+        status=nonblank_str(resource.get("status")),
+        codes=proc_codes,
+        concepts=tuple(c for c in coding_concepts(proc_codes) if c in _PROCEDURE_CONCEPTS),
+        performed=performed,
+        subject=subject_ref(resource),
+        raw=resource,
+    )
+
+
+def parse_family_history(resource: Mapping, full_url: str | None = None) -> FamilyHistoryRecord:
+    relationship = read_codings(resource.get("relationship"))
+    conditions = []
+    for cond in list_or_empty(resource.get("condition")):
+        cond_codes = read_codings(dict_or_empty(cond).get("code"))
+        conditions.append(RelativeCondition(cond_codes, tuple(c for c in coding_concepts(cond_codes)
+                                                              if c in _FAMILY_HISTORY_CONCEPTS)))
+    return FamilyHistoryRecord(
+        ref=resource_ref(resource, full_url),
+        status=nonblank_str(resource.get("status")),
+        relationship=relationship,
+        relationship_concepts=tuple(c for c in coding_concepts(relationship) if c in codes.RELATIONSHIP_CONCEPTS),
+        relationship_text=nonblank_str(dict_or_empty(resource.get("relationship")).get("text")),
+        conditions=tuple(conditions),
+        date=parse_fhir_datetime(resource.get("date")),
+        # FamilyMemberHistory names its patient in `patient`, not `subject`.
+        subject=nonblank_str(dict_or_empty(resource.get("patient")).get("reference")),
+        raw=resource,
+    )
+
+
+def parse_goal(resource: Mapping, full_url: str | None = None) -> GoalRecord:
+    targets = []
+    for target in list_or_empty(resource.get("target")):
+        target = dict_or_empty(target)
+        measure = read_codings(target.get("measure"))
+        detail_range = dict_or_empty(target.get("detailRange"))
+        targets.append(GoalTarget(measure, coding_concepts(measure), read_quantity(detail_range.get("low")),
+                                  read_quantity(detail_range.get("high")), read_quantity(target.get("detailQuantity"))))
+    description = dict_or_empty(resource.get("description"))
+    text = (nonblank_str(description.get("text"))
+            or " ".join(filter(None, (c.display for c in read_codings(description)))) or None)
+    return GoalRecord(
+        ref=resource_ref(resource, full_url),
+        lifecycle_status=nonblank_str(resource.get("lifecycleStatus")),
+        description=text,
+        targets=tuple(targets),
+        start=parse_fhir_datetime(resource.get("startDate")) or parse_fhir_datetime(resource.get("statusDate")),
+        subject=subject_ref(resource),
+        raw=resource,
+    )
+
+
+def _resolve_medication(ref: str | None, resource: Mapping, medications: Mapping[str, Mapping]) -> Mapping | None:
+    if not ref:
+        return None
+    if ref.startswith("#"):
+        for contained in list_or_empty(resource.get("contained")):
+            contained = dict_or_empty(contained)
+            if contained.get("resourceType") == "Medication" and contained.get("id") == ref[1:]:
+                return contained
+        return None
+    return medications.get(ref) or medications.get(normalise_medication_ref(ref))
