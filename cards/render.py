@@ -132,8 +132,9 @@ def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard
         "indicator": finding.severity.value,
         "source": source_for(finding),
     }
-    # A diagnosis the clinician may dismiss; an informational result (e.g. a normal eGFR) has nothing to override.
-    if any(f.kind is Kind.DIAGNOSIS and f.severity is not Severity.INFO for f in group):
+    # A diagnosis the clinician may dismiss: a warning, or a suggestion to act on. An informational result with
+    # nothing to act on (e.g. a normal eGFR) has nothing to override.
+    if any(f.kind is Kind.DIAGNOSIS and (f.severity is not Severity.INFO or f.actions) for f in group):
         card["overrideReasons"] = [dict(reason) for reason in DIAGNOSIS_OVERRIDE_REASONS]
     _add_suggestions(card, card_uuid, _merged_actions(group), options)
     return RenderedCard(_prune(card), tuple(f.id for f in group), tuple(dict.fromkeys(f.engine_id for f in group)))

@@ -41,6 +41,10 @@ def read_json_body():
     if request.mimetype not in JSON_TYPES:
         raise CdsError(415, "Content-Type must be application/json.")
     raw = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length is None and len(raw) >= limit:
+        # A chunked body has no Content-Length for Flask to refuse up front; the stream stops at the limit.
+        raise CdsError(413, f"The request body is larger than {limit} bytes.")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -27,13 +27,13 @@ class HookOutcome:
 
 def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any]) -> HookOutcome:
     """Validate → resolve prefetch → run the service → render and check cards. Raises CdsError with the status."""
+    if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
+        raise CdsError(400, f"Service '{definition.id}' answers the '{definition.hook}' hook, not the hook in the request.",
+                       expressions=["hook"])
     problems = validate_hook_request(body)
     if problems:
         raise CdsError(400, "The hook request is not valid CDS Hooks 2.0.1.",
                        issues=[issue(400, p.message, fhirpath(p.pointer)) for p in problems])
-    if body["hook"] != definition.hook:
-        raise CdsError(400, f"Service '{definition.id}' answers the '{definition.hook}' hook, not the hook in the request.",
-                       expressions=["hook"])
     try:
         resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for,
                                     settings=client_settings(config))

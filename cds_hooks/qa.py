@@ -19,8 +19,9 @@ MAX_QUESTION_CHARS = 1000
 
 @bp.post("/qa")
 def answer():
+    from engine.models.errors import ModelError
     from engine.models.qa import answer_question
-    from fhir_adapter.notes import record_passages
+    from fhir_adapter.notes import extract_notes, record_passages
 
     body = read_json_body()
     question = body.get("question")
@@ -31,8 +32,13 @@ def answer():
     record = body.get("record")
     if record is not None and not isinstance(record, (dict, list)):
         raise CdsError(400, "'record' must be a FHIR Bundle, a resource or a list of resources.", expressions=["record"])
-    passages = record_passages(record) if record is not None else []
-    result = answer_question(question, passages, _knowledge_base())
+    # The record's clinical notes and one sentence per structured fact (conditions, results, medications).
+    passages = extract_notes(record) + record_passages(record) if record is not None else []
+    try:
+        result = answer_question(question, passages, _knowledge_base())
+    except ModelError as exc:
+        # e.g. CDS_MODEL_DIR_EMBEDDING points nowhere: say which setting, not a 500.
+        raise CdsError(503, f"Question answering is unavailable: {exc}") from None
     return jsonify(result.to_dict())
 
 

@@ -384,7 +384,10 @@ def _fmt(value: float) -> str:
 def _check_number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UnitError("value is not a number")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # a JSON integer too large for a float (e.g. 10**400)
+        raise UnitError("value is too large to be a measurement") from None
     if not math.isfinite(v):
         raise UnitError("value is not a finite number")
     return v

@@ -158,7 +158,7 @@ def notes(paths, as_of, lexical_only, mentions, as_json) -> None:
         click.echo("No undocumented problems suggested.")
     for f in findings:
         ev = f.inputs[0]
-        click.echo(f"{f.title}\n  {ev.source} ({ev.effective}): \"{' '.join(str(ev.value).split())}\"\n  {ev.note}")
+        click.echo(f"{f.title}: {f.value}\n  {ev.source} ({ev.effective}): \"{' '.join(str(ev.value).split())}\"\n  {ev.note}")
 
 
 @cli.command()

@@ -177,7 +177,7 @@ def note_diagnosis_findings(
         findings.append(_finding(concept, affirmed, matcher))
     # More specific concepts first, then alphabetical, so cards read predictably.
     findings = _drop_generic_duplicates(findings)
-    return sorted(findings, key=lambda f: f.title)
+    return sorted(findings, key=lambda f: str(f.value))  # by condition name: stable across calls
 
 
 # A specific concept makes its generic parent redundant ("type 2 diabetes" beats "diabetes").
@@ -248,10 +248,9 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
         engine_version=ENGINE_VERSION,
         kind=Kind.DIAGNOSIS,
         status=Status.COMPUTED,
-        title=f"Possible undocumented problem: {concept.name}",
+        title="Possible undocumented problem in notes",
         citation=CITATION,
         value=concept.name,
-        category="suggested-from-notes",
         severity=Severity.INFO,
         inputs=inputs,
         assumptions=tuple(assumptions),

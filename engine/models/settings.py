@@ -10,7 +10,8 @@ CDS_MODEL_DIR_QA           extractive question-answering checkpoint (SQuAD-style
                            extraction, answers are the best supporting sentences
 CDS_MODEL_DIR_TRAINED      directory of the trained tabular model used by the registered engine
                            (default: engine/data/trained/uci-heart-mlp)
-CDS_TORCH_THREADS          intra-op threads for torch (default 2: the service shares small machines)
+CDS_TORCH_THREADS          intra-op threads for torch (default 1: one per gunicorn worker; on a busy 2-core
+                           machine 2 threads made one MiniLM pass 20-40x slower through contention)
 CDS_MODEL_BATCH_SIZE       sentences per forward pass (default 16)
 CDS_NOTES_SEMANTIC         "0" turns the embedding pass of note mining off (lexical rules only)
 CDS_NOTES_SEMANTIC_MIN     cosine similarity for a meaning-only concept match (default see below)
@@ -100,7 +101,7 @@ class ModelSettings:
             embedding_dir=Path(emb) if emb else packaged_minilm_dir(),
             qa_dir=Path(qa) if qa else None,
             trained_dir=Path(trained) if trained else DEFAULT_TRAINED_DIR,
-            torch_threads=_int_env(ENV_THREADS, min(2, os.cpu_count() or 1)),
+            torch_threads=_int_env(ENV_THREADS, 1),
             batch_size=_int_env(ENV_BATCH, 16),
             notes_semantic=os.environ.get(ENV_SEMANTIC, "1").strip().lower() not in ("0", "false", "no", "off"),
             semantic_min_similarity=_float_env(ENV_SEMANTIC_MIN, DEFAULT_SEMANTIC_MIN_SIMILARITY),

@@ -10,13 +10,13 @@ from tests.models.test_training import synthetic_csv
 def test_notes_command_lexical_only():
     result = CliRunner().invoke(cli, ["notes", str(NOTES_DIR / "notes-bundle.json"), "--as-of", "2024-03-15", "--lexical-only"])
     assert result.exit_code == 0, result.output
-    assert "Possible undocumented problem: Atrial fibrillation" in result.output
-    assert "Hypertension" not in result.output.split("Possible undocumented problem:", 1)[1].split("\n")[0]
+    assert "Possible undocumented problem in notes: Atrial fibrillation" in result.output
+    assert "Hypertension" not in result.output.split("Possible undocumented problem in notes:", 1)[1].split("\n")[0]
     as_json = CliRunner().invoke(cli, ["notes", str(NOTES_DIR / "notes-bundle.json"), "--as-of", "2024-03-15",
                                        "--lexical-only", "--json"])
-    titles = [f["title"] for f in json.loads(as_json.output)]
-    assert titles == ["Possible undocumented problem: Atrial fibrillation", "Possible undocumented problem: Obesity",
-                      "Possible undocumented problem: Type 2 diabetes mellitus"]
+    found = [(f["title"], f["value"]) for f in json.loads(as_json.output)]
+    assert found == [("Possible undocumented problem in notes", name)
+                     for name in ("Atrial fibrillation", "Obesity", "Type 2 diabetes mellitus")]
     mentions = CliRunner().invoke(cli, ["notes", str(NOTES_DIR / "cardiology-2023-06-01.txt"), "--lexical-only", "--mentions"])
     assert "negated" in mentions.output and "hypothetical" in mentions.output
 

@@ -1,0 +1,88 @@
+"""Bad input found by review: never a 500, and answers that stay clinically sensible."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import pytest
+
+from cds_hooks.declaration import SERVICES
+from cds_hooks.evaluate import hook_request_from_resources
+from cds_hooks.services import load_all
+from tests.conftest import load_fixture
+
+load_all()  # the services must be declared before the parametrisation below reads them
+
+NASTY_VALUES = [10 ** 400, -10 ** 400, "1e400", "NaN", float("1e308"), [], {}, None, True, "½"]
+
+
+def _fixture_resources() -> list[dict]:
+    request = load_fixture("hooks/patient-view-prevent-example.json")
+    resources = [request["prefetch"]["patient"]]
+    for key in ("observations", "conditions", "medications"):
+        resources += [e["resource"] for e in request["prefetch"][key]["entry"]]
+    return resources
+
+
+@pytest.mark.parametrize("value", NASTY_VALUES, ids=repr)
+@pytest.mark.parametrize("service_id", sorted(s.id for s in SERVICES))
+def test_nasty_lab_values_never_500_on_any_service(client, service_id, value):
+    resources = copy.deepcopy(_fixture_resources())
+    for r in resources:
+        if r["resourceType"] == "Observation" and "valueQuantity" in r:
+            r["valueQuantity"]["value"] = value
+    body = hook_request_from_resources(resources, SERVICES.get(service_id))
+    # json.dumps writes huge ints exactly and floats as 1e+308; the service parses them back
+    resp = client.post(f"/cds-services/{service_id}", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 200
+
+
+def test_deceased_patient_gets_no_cards(client):
+    body = load_fixture("hooks/patient-view-prevent-example.json")
+    body["prefetch"]["patient"]["deceasedDateTime"] = "2026-01-15"
+    resp = client.post("/cds-services/cardiovascular-risk", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"cards": []}
+    body["prefetch"]["patient"]["deceasedDateTime"] = "2027-01-15"  # after the evaluation date: still alive then
+    resp = client.post("/cds-services/cardiovascular-risk", data=json.dumps(body), content_type="application/json")
+    assert resp.get_json()["cards"]
+
+
+def test_chunked_body_over_the_limit_is_413(app):
+    from tests.conftest import CheckedClient
+
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    client = CheckedClient(app.test_client())
+    body = json.dumps(load_fixture("hooks/patient-view-prefetch.json")).encode()
+
+    resp = client.post("/cds-services/cardiovascular-risk", input_stream=io.BytesIO(body),
+                       content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 413
+
+
+def test_wrong_hook_is_named_before_context_rules(client):
+    body = load_fixture("hooks/patient-view-prefetch.json")
+    body["hook"] = "order-select"  # its context would also lack draftOrders: the hook is the real mistake
+    resp = client.post("/cds-services/cardiovascular-risk", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.get_json()["issue"][0]["expression"] == ["hook"]
+
+
+def test_qa_without_a_usable_model_is_503_naming_the_setting(client, monkeypatch):
+    pytest.importorskip("torch", reason="the models extra is not installed")
+    from engine.models import loader
+
+    monkeypatch.setenv("CDS_MODEL_DIR_EMBEDDING", "/nonexistent/model-dir")
+    for cached in ("load_encoder",):
+        fn = getattr(loader, cached, None)
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+    from cds_hooks import qa
+
+    monkeypatch.setattr(qa, "_knowledge_base", qa._knowledge_base.__wrapped__)
+    resp = client.post("/qa", data=json.dumps({"question": "When is a statin indicated?"}),
+                       content_type="application/json")
+    assert resp.status_code == 503
+    assert "CDS_MODEL_DIR_EMBEDDING" in resp.get_json()["issue"][0]["diagnostics"]
