@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_DEADLINE_S": 8.0,  # whole prefetch resolution of one hook call
     "FHIR_PAGE_CAP": 10,
     "FHIR_MAX_ENTRIES": 5000,
+    "FHIR_MAX_BODY_BYTES": 32 * 1024 * 1024,  # largest FHIR response read (memory bound)
     # Cards
     "MAX_CARDS": 10,
     "SHOW_NOT_APPLICABLE": True,  # explain why a score was not given (e.g. age outside the validated range)

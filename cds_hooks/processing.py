@@ -74,6 +74,7 @@ def client_settings(config: Mapping[str, Any]) -> ClientSettings:
         deadline_s=float(config["FHIR_DEADLINE_S"]),
         page_cap=int(config["FHIR_PAGE_CAP"]),
         max_entries=int(config["FHIR_MAX_ENTRIES"]),
+        max_body_bytes=int(config["FHIR_MAX_BODY_BYTES"]),
     )
 
 

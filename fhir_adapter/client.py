@@ -10,6 +10,7 @@ Retries of idempotent GETs (connection failures, read failures, 502/503/504, a `
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import time
@@ -19,6 +20,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.exceptions import InvalidHeader, ReadTimeoutError
@@ -83,6 +85,7 @@ class ClientSettings:
     deadline_s: overall budget of one ``read``/``search_all`` call, retries, waits and pages included.
     page_cap: most Bundle pages ``search_all`` reads before it stops and reports truncation.
     max_entries: most resources ``search_all`` returns before it stops and reports truncation.
+    max_body_bytes: largest response body read; a bigger one is refused as invalid (memory bound).
     """
 
     connect_timeout_s: float = 3.05
@@ -92,6 +95,7 @@ class ClientSettings:
     deadline_s: float = 8.0
     page_cap: int = 10
     max_entries: int = 5000
+    max_body_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout_s", "read_timeout_s", "deadline_s"):
@@ -99,8 +103,8 @@ class ClientSettings:
                 raise ValueError(f"ClientSettings.{name} must be > 0")
         if self.retries < 0 or self.backoff_factor < 0:
             raise ValueError("ClientSettings.retries and backoff_factor must be >= 0")
-        if self.page_cap < 1 or self.max_entries < 1:
-            raise ValueError("ClientSettings.page_cap and max_entries must be >= 1")
+        if self.page_cap < 1 or self.max_entries < 1 or self.max_body_bytes < 1:
+            raise ValueError("ClientSettings.page_cap, max_entries and max_body_bytes must be >= 1")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -367,6 +371,11 @@ class FhirClient:
             return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
         return f"{self._base}/{relative.lstrip('/')}"
 
+    def _read_body(self, response: requests.Response, deadline: float, url: str) -> bytes:
+        body = _read_body_chunks(response, deadline, self._settings.max_body_bytes)
+        log.debug("GET %s body %d bytes", redact_url(url), len(body))
+        return body
+
     def _get_resource(self, url: str, deadline: float) -> dict:
         remaining = deadline - time.monotonic()
         if remaining < MIN_REQUEST_BUDGET_S:
@@ -377,7 +386,7 @@ class FhirClient:
         try:
             with _deadline_scope(deadline):
                 response = self._session.get(url, headers={"Accept": FHIR_JSON}, auth=self._auth,
-                                             timeout=timeout, allow_redirects=False)
+                                             timeout=timeout, allow_redirects=False, stream=True)
         except _RetryWouldMissDeadline:
             log.debug("GET %s gave up: the next retry would end past the deadline", redact_url(url))
             raise FhirDeadlineExceeded("A retry would have had to wait past the call deadline.") from None
@@ -388,10 +397,12 @@ class FhirClient:
         log.debug("GET %s -> %d in %d ms", redact_url(url), response.status_code, _ms_since(started))
 
         # Redirects are not followed: a FHIR API has no business sending us (and our token) elsewhere.
-        if not 200 <= response.status_code < 300:
-            raise FhirHTTPError(response.status_code)
+        with response:
+            if not 200 <= response.status_code < 300:
+                raise FhirHTTPError(response.status_code)
+            body = self._read_body(response, deadline, url)
         try:
-            resource = response.json()
+            resource = json.loads(body)
         except ValueError:
             raise FhirInvalidResponse("The FHIR server's answer is not JSON.") from None
         except RecursionError:
@@ -399,6 +410,32 @@ class FhirClient:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise FhirInvalidResponse("The FHIR server's answer is not a FHIR resource.")
         return resource
+
+
+def _read_body_chunks(response: requests.Response, deadline: float, limit: int) -> bytes:
+    """The body, read in chunks against the deadline: the read timeout bounds each socket read, not the whole
+    body, so a server that drips a byte at a time would otherwise hold the hook indefinitely."""
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    # read1 returns whatever one socket read brings (iter_content would wait to fill each chunk).
+    reads = iter(lambda: raw.read1(64 * 1024, decode_content=True), b"") if hasattr(raw, "read1") else \
+        response.iter_content(chunk_size=64 * 1024)
+    try:
+        for chunk in reads:
+            size += len(chunk)
+            if size > limit:
+                raise FhirInvalidResponse(f"The FHIR server's answer is larger than {limit} bytes.")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise FhirDeadlineExceeded("The FHIR call deadline passed while the answer was still arriving.")
+    except requests.RequestException as exc:
+        raise _translate(exc, deadline) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:  # read1 raises urllib3's own errors, unwrapped
+        wrapped = requests.Timeout(exc) if isinstance(exc, (ReadTimeoutError, TimeoutError)) else \
+            requests.ConnectionError(exc)
+        raise _translate(wrapped, deadline) from None
+    return b"".join(chunks)
 
 
 def _translate(exc: requests.RequestException, deadline: float) -> FhirError:
