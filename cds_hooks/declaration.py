@@ -72,6 +72,16 @@ class HookCall:
     notes: list[str] = field(default_factory=list)
     now: datetime | None = None  # the request time (tz-aware); None when replaying a fixed date
     options: dict[str, Any] = field(default_factory=dict)  # engine options from the configuration
+    client_settings: Any = None  # fhir_adapter.client.ClientSettings for services that read more than the prefetch
+
+    def fhir_client(self):
+        """A client for the request's fhirServer with its bearer token, or None when there is no server to ask."""
+        server = self.request.get("fhirServer")
+        if not server or self.client_settings is None:
+            return None
+        from fhir_adapter.client import client_for
+
+        return client_for(server, self.request.get("fhirAuthorization"), self.client_settings)
 
     @property
     def context(self) -> dict:

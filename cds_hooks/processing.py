@@ -34,16 +34,17 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
     if problems:
         raise CdsError(400, "The hook request is not valid CDS Hooks 2.0.1.",
                        issues=[issue(400, p.message, fhirpath(p.pointer)) for p in problems])
+    settings = client_settings(config)
     try:
-        resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for,
-                                    settings=client_settings(config))
+        resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for, settings=settings)
     except PrefetchUnavailable as exc:
         log.warning("prefetch unavailable for %s: key %s (%s)", definition.id, exc.key, exc.reason)
         raise CdsError(412, f"Required data '{exc.key}' could not be obtained: {exc.reason}",
                        expressions=[f"prefetch.{exc.key}"]) from None
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
-                    notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]))
+                    notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]),
+                    client_settings=settings)
     result = definition.handler(call)
     if not isinstance(result, ServiceResult):
         result = ServiceResult(findings=list(result))

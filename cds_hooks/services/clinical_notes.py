@@ -32,8 +32,13 @@ def note_matcher():
 )
 def note_diagnosis_gaps(call: HookCall):
     from engine.models.notes import note_diagnosis_findings
+    from fhir_adapter.note_attachments import inline_note_attachments
     from fhir_adapter.notes import active_condition_codes, extract_notes
 
-    notes = extract_notes(call.prefetch)
+    data = call.prefetch
+    client = call.fhir_client()
+    if client is not None:  # note text held by URL (Binary) is read from the same FHIR server
+        data, _ = inline_note_attachments(data, client, deadline_s=call.client_settings.deadline_s)
+    notes = extract_notes(data)
     codes = active_condition_codes(call.prefetch.get("conditions") or [])
     return note_diagnosis_findings(notes, codes, call.as_of, matcher=note_matcher())

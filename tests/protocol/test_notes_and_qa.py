@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import responses
 
 pytest.importorskip("torch", reason="the models extra (torch, transformers) is not installed")
 
@@ -88,3 +89,32 @@ def test_qa_refuses_unrelated_questions(client):
                                   {"question": "ok?", "record": "text"}])
 def test_qa_bad_input_is_400(client, body):
     assert post(client, "/qa", body).status_code == 400
+
+
+@responses.activate
+def test_note_text_held_as_a_binary_url_is_fetched_from_the_fhir_server(client):
+    body = note_request([])
+    doc = body["prefetch"]["documents"]["entry"][0]["resource"]
+    doc["content"] = [{"attachment": {"contentType": "text/plain", "url": "Binary/note-1-text"}}]
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+    body["fhirAuthorization"] = {"access_token": "t-123", "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "user/Binary.read", "subject": "precision-cds"}
+    responses.get("https://ehr.example.org/fhir/Binary/note-1-text",
+                  json={"resourceType": "Binary", "contentType": "text/plain",
+                        "data": base64.b64encode(NOTE.encode()).decode()})
+    resp = post(client, "/cds-services/note-diagnosis-gaps", body)
+    assert resp.status_code == 200
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer t-123"
+    assert any("sleep apnea" in c["summary"].lower() for c in resp.get_json()["cards"])
+
+
+@responses.activate
+def test_unreadable_binary_note_is_skipped_not_fatal(client):
+    body = note_request([])
+    doc = body["prefetch"]["documents"]["entry"][0]["resource"]
+    doc["content"] = [{"attachment": {"contentType": "text/plain", "url": "Binary/gone"}}]
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+    responses.get("https://ehr.example.org/fhir/Binary/gone", status=404)
+    resp = post(client, "/cds-services/note-diagnosis-gaps", body)
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"] == []
