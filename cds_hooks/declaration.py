@@ -138,6 +138,7 @@ def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
     """Every feature the named engines require or read optionally, in declaration order."""
     import engine.calculators  # noqa: F401 - registers the engines a service may name
     import engine.detectors  # noqa: F401
+    import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     from engine.registry import calculators, detectors, models, rules
 
     names: list[str] = []

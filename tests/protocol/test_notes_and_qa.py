@@ -118,3 +118,15 @@ def test_unreadable_binary_note_is_skipped_not_fatal(client):
     resp = post(client, "/cds-services/note-diagnosis-gaps", body)
     assert resp.status_code == 200
     assert resp.get_json()["cards"] == []
+
+
+def test_trained_model_demo_service_scores_with_model_provenance(client):
+    body = __import__("tests.conftest", fromlist=["load_fixture"]).load_fixture("hooks/patient-view-prevent-example.json")
+    resp = post(client, "/cds-services/heart-disease-model-demo", body)
+    assert resp.status_code == 200
+    card = resp.get_json()["cards"][0]
+    assert "demo model" in card["summary"] and "%" in card["summary"]
+    assert "sha256" in card["detail"].lower() or "checksum" in card["detail"].lower()
+    discovery = client.get("/cds-services").get_json()["services"]
+    demo = next(s for s in discovery if s["id"] == "heart-disease-model-demo")
+    assert "not for clinical" in demo["usageRequirements"]

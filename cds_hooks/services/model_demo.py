@@ -1,0 +1,26 @@
+"""patient-view: the trained tabular model (UCI heart-disease demonstration) as a CDS service.
+
+It shows how a model trained with ``precision-cds models train`` becomes an engine: its finding carries the
+model id, version, weights checksum and score. The bundled model is a demonstration, not for clinical use, and
+the service says so in its discovery entry.
+"""
+from __future__ import annotations
+
+from cds_hooks.declaration import HookCall, service
+
+
+@service(
+    id="heart-disease-model-demo",
+    hook="patient-view",
+    title="Heart-disease model (demonstration, not for clinical use)",
+    description=(
+        "Scores the patient with the registered trained model (default: an MLP trained on the UCI Heart Disease "
+        "data, AUROC 0.75 on its test split); the card names the model id, version and weights checksum. "
+        "A demonstration of the training pipeline, not a validated clinical score."
+    ),
+    engines=("trained-tabular-model",),
+    usage_requirements="Demonstration only: not for clinical decisions. Point CDS_MODEL_DIR_TRAINED at a model "
+                       "you trained and validated to use your own.",
+)
+def heart_disease_model_demo(call: HookCall):
+    return call.run_engines()
