@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.base import Engine
-from engine.calculators.common import hba1c_action, is_finite_number, load_data, positive_number, sex_of, yes_no
-from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    ANSWER_TEXT,
+    SEXES,
+    age_of,
+    category_with_unknowns,
+    hba1c_action,
+    is_finite_number,
+    load_data,
+    positive_number,
+    sex_of,
+    yes_no,
+)
+from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -62,7 +73,7 @@ def ada_diabetes_risk_score(*, age_years: float, sex: str, bmi_kgm2: float, hype
                             physically_active: bool | None = None) -> AdaRiskResult:
     """The ADA risk score; ``None`` marks an item the record does not show (0 points, reported as unknown).
     Gestational diabetes is only asked of women. Raises ValueError on impossible input."""
-    if sex not in ("female", "male"):
+    if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
     for name, value in (("age_years", age_years), ("bmi_kgm2", bmi_kgm2)):
         if not is_finite_number(value) or value <= 0:
@@ -77,7 +88,7 @@ def ada_diabetes_risk_score(*, age_years: float, sex: str, bmi_kgm2: float, hype
         items = {"gestational_diabetes_history": gestational_diabetes_history, **items}
     terms = [Term("Age (1 from 40, 2 from 50, 3 from 60)", age_years, float(age_points(age_years))),
              Term("Male sex", sex, float(points["male"] if sex == "male" else 0))]
-    terms += [Term(_ITEM_LABELS[name], {True: "yes", False: "no", None: "unknown"}[flag],
+    terms += [Term(_ITEM_LABELS[name], ANSWER_TEXT[flag],
                    float(points[name] if flag else 0)) for name, flag in items.items()]
     terms.append(Term("BMI (1 from 25, 2 from 30, 3 from 40 kg/m2)", bmi_kgm2, float(bmi_points(bmi_kgm2))))
     return AdaRiskResult(int(sum(t.contribution for t in terms)), tuple(terms),
@@ -86,19 +97,15 @@ def ada_diabetes_risk_score(*, age_years: float, sex: str, bmi_kgm2: float, hype
 
 def risk_category(score: int, maximum_score: int | None = None) -> str:
     """'increased' from 5 points; 'indeterminate' when unknown items could reach 5; else 'not increased'."""
-    high_from = coefficients()["categories"]["high_from"]
-    if score >= high_from:
-        return "increased"
-    if maximum_score is not None and maximum_score >= high_from:
-        return "indeterminate"
-    return "not increased"
+    return category_with_unknowns(score, maximum_score, coefficients()["categories"]["high_from"],
+                                  high="increased", low="not increased")
 
 
 _SEVERITY = {"increased": Severity.WARNING, "indeterminate": Severity.INFO, "not increased": Severity.INFO}
 
 
 @calculator
-class AdaDiabetesRisk(Engine):
+class AdaDiabetesRisk(SingleFindingEngine):
     id = "ada-diabetes-risk"
     version = "1.0.0"
     title = "Type 2 diabetes risk (ADA risk test)"
@@ -114,42 +121,31 @@ class AdaDiabetesRisk(Engine):
     requires = ("age_years", "sex", "bmi_kgm2")
     optional = ("diabetes", "pregnant", "hypertension", "bp_treated", "family_history_diabetes",
                 "gestational_diabetes_history", "physically_active", "hba1c_pct")
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
         diabetes = features.get("diabetes")
         if diabetes is not None and diabetes.value is True:
-            return self.not_applicable(features, [diabetes], finding_id=self.finding_id,
+            return self.not_applicable(features, [diabetes],
                                        message="Diabetes is already diagnosed: the risk test screens people without "
                                                "diabetes.")
         pregnant = features.get("pregnant")
         if pregnant is not None and pregnant.value is True:
-            return self.not_applicable(features, [pregnant], finding_id=self.finding_id,
+            return self.not_applicable(features, [pregnant],
                                        message="Pregnancy is recorded: screen with the pregnancy-specific glucose "
                                                "tests instead of the ADA risk test.")
-        age = features.get("age_years")
-        age_missing = None
-        if age is None:
-            age_missing = features.missing_reason("age_years")
-        elif not is_finite_number(age.value):
-            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        age, age_missing = age_of(features)
         sex, sex_missing = sex_of(features)
         bmi, bmi_missing = positive_number(features, "bmi_kgm2")
         usable = [ev for ev in (age, sex, bmi) if ev is not None]
         minimum_age = coefficients()["applicability"]["minimum_age_years"]
         if age is not None and age.value < minimum_age:
-            return self.not_applicable(features, usable, finding_id=self.finding_id,
+            return self.not_applicable(features, usable,
                                        message=f"Age {age.value:g} years: the ADA risk test is validated from "
                                                f"{minimum_age} years.")
         missing = [m for m in (age_missing, sex_missing, bmi_missing) if m is not None]
         if missing:
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id)
+            return self.insufficient(features, usable, missing)
 
         answers, answer_inputs, item_missing = self._items(features, sex.value)
         result = ada_diabetes_risk_score(age_years=age.value, sex=sex.value, bmi_kgm2=bmi.value, **answers)
@@ -171,9 +167,8 @@ class AdaDiabetesRisk(Engine):
             actions = (hba1c_action(f"ADA diabetes risk test score {result.score} (>= 5): screen for diabetes and "
                                     "prediabetes with HbA1c (ADA Standards of Care)."),)
         inputs = usable + answer_inputs + [ev for ev in (diabetes,) if ev is not None]
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.score,
             unit="points",
             category=category,
@@ -182,7 +177,6 @@ class AdaDiabetesRisk(Engine):
             inputs=tuple(inputs),
             missing=tuple(item_missing),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             actions=actions,
             method="Sum of ADA risk test points (Bang 2009, with the ADA gestational diabetes item); >= 5 = increased.",

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.base import Engine
-from engine.calculators.common import is_finite_number, load_data, sex_of, yes_no
-from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    SEXES,
+    age_of,
+    atrial_fibrillation_gate,
+    is_finite_number,
+    load_data,
+    read_features,
+    sex_of,
+    yes_no,
+)
+from engine.finding import Citation, Finding, Kind, Measure, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -49,7 +58,7 @@ def age_points(age_years: float) -> int:
 def cha2ds2_vasc_score(*, age_years: float, sex: str, heart_failure: bool, hypertension: bool, diabetes: bool,
                        stroke_tia_thromboembolism: bool, vascular_disease: bool) -> Cha2ds2VascResult:
     """The score with one explanation term per item. Raises ValueError on impossible input."""
-    if sex not in ("female", "male"):
+    if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
     if not is_finite_number(age_years) or age_years < 0:
         raise ValueError("age_years must be a non-negative number")
@@ -80,7 +89,7 @@ def annual_rates(score: int) -> tuple[float, float]:
 
 
 @calculator
-class Cha2ds2Vasc(Engine):
+class Cha2ds2Vasc(SingleFindingEngine):
     id = "cha2ds2-vasc"
     version = "1.0.0"
     title = "Stroke risk in atrial fibrillation (CHA2DS2-VASc)"
@@ -98,40 +107,21 @@ class Cha2ds2Vasc(Engine):
     )
     requires = ("atrial_fibrillation", "age_years", "sex") + CONDITION_ITEMS
     optional = ("anticoagulant",)
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
-        af = features.get("atrial_fibrillation")
-        if af is None or af.value is not True:
-            why = ("Atrial fibrillation or flutter is not recorded" if af is not None and af.value is False
-                   else "Whether atrial fibrillation or flutter is present could not be determined from the record")
-            return self.not_applicable(features, [af] if af is not None else [], finding_id=self.finding_id,
+        af, why = atrial_fibrillation_gate(features)
+        if why:
+            return self.not_applicable(features, [af] if af is not None else [],
                                        message=f"{why}: CHA2DS2-VASc is only used in atrial fibrillation or flutter.")
 
-        age = features.get("age_years")
-        age_missing = None
-        if age is None:
-            age_missing = features.missing_reason("age_years")
-        elif not is_finite_number(age.value):
-            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        age, age_missing = age_of(features)
         minimum_age = coefficients()["applicability"]["minimum_age_years"]
         if age is not None and age.value < minimum_age:
-            return self.not_applicable(features, [af, age], finding_id=self.finding_id,
+            return self.not_applicable(features, [af, age],
                                        message=f"Age {age.value:g} years: CHA2DS2-VASc is validated in adults only.")
         sex, sex_missing = sex_of(features)
-        items, item_missing = {}, []
-        for name in CONDITION_ITEMS:
-            evidence, missing = yes_no(features, name)
-            if evidence is not None:
-                items[name] = evidence
-            else:
-                item_missing.append(missing)
+        items, item_missing = read_features(features, CONDITION_ITEMS, yes_no)
         usable = [af] + [ev for ev in (age, sex) if ev is not None] + list(items.values())
 
         missing = [m for m in (age_missing, sex_missing) if m is not None] + item_missing
@@ -143,7 +133,7 @@ class Cha2ds2Vasc(Engine):
                 partial += coefficients()["points"]["female"]
             labels = ", ".join(m.label for m in missing)
             return self.insufficient(
-                features, usable, missing, finding_id=self.finding_id, extra={"partial_score": partial},
+                features, usable, missing, extra={"partial_score": partial},
                 message=(f"Cannot compute: missing {labels}. The items that are known add up to {partial} points; "
                          "the score can only be higher."))
 
@@ -159,9 +149,8 @@ class Cha2ds2Vasc(Engine):
                        "Rates are for people not taking anticoagulants (Friberg 2012)."]
         if anticoagulant is None:
             assumptions.append("Anticoagulant use not known.")
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.score,
             unit="points",
             category=category,
@@ -169,7 +158,6 @@ class Cha2ds2Vasc(Engine):
             severity=severity,
             inputs=tuple(usable + ([anticoagulant] if anticoagulant is not None else [])),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             measures=(Measure("Ischaemic stroke per year (untreated)", stroke, "%"),
                       Measure("Stroke, TIA or systemic embolism per year (untreated)", stroke_tia_se, "%")),

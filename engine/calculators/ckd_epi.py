@@ -9,26 +9,22 @@ imports to derive eGFR, so its signature is a contract: keyword-only, returns a 
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from engine.base import Engine
-from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import SEXES, band_texts, is_finite_number, load_data
+from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
-SEXES = ("female", "male")
+DATA_FILE = "ckd_epi_2021.json"
 
 
-@cache
 def coefficients() -> dict[str, Any]:
     """Constants of Inker 2021 and the KDIGO 2012 bands (read-only package data, loaded once)."""
-    path = resources.files("engine") / "data" / "ckd_epi_2021.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_data(DATA_FILE)
 
 
 @dataclass(frozen=True)
@@ -46,9 +42,9 @@ def ckd_epi_2021_creatinine_detail(*, creatinine_mgdl: float, age_years: float, 
     data = coefficients()
     if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
-    if not _is_finite_number(creatinine_mgdl) or creatinine_mgdl <= 0:
+    if not is_finite_number(creatinine_mgdl) or creatinine_mgdl <= 0:
         raise ValueError("creatinine must be a positive number (mg/dL)")
-    if not _is_finite_number(age_years) or age_years < data["minimum_age_years"]:
+    if not is_finite_number(age_years) or age_years < data["minimum_age_years"]:
         raise ValueError("the CKD-EPI 2021 equation is for adults (age >= 18 years)")
 
     by_sex = data["by_sex"][sex]
@@ -80,21 +76,18 @@ def kdigo_g_category(egfr_mlmin173m2: float) -> str:
 
 
 def _round_half_up(value: float) -> int:
-    # Python's round() is banker's rounding; labs report 59.5 as 60.
+    # Python's round() is banker's rounding; labs report 59.5 as 60. Kept apart from common.round_half_up, which
+    # first rounds to 12 significant digits: the two differ for values a hair below .5 (59.49999999999999).
     return math.floor(value + 0.5)
 
 
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 # Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
-_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
+G_CATEGORY_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
              "G4": Severity.WARNING, "G5": Severity.CRITICAL}
 
 
 @calculator
-class CkdEpi2021Creatinine(Engine):
+class CkdEpi2021Creatinine(SingleFindingEngine):
     id = "ckd-epi-2021-cr"
     version = "1.0.0"
     title = "eGFR (CKD-EPI 2021 creatinine, race-free)"
@@ -111,43 +104,38 @@ class CkdEpi2021Creatinine(Engine):
         topic="Chronic kidney disease: GFR estimation and staging",
     )
     requires = ("creatinine_mgdl", "age_years", "sex")
+    finding_suffix = "egfr"
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         egfr = features.get("egfr_mlmin173m2")
         if not features.has("creatinine_mgdl") and egfr is not None and not egfr.derived_from:
             return []  # the laboratory already reported an eGFR: nothing to compute, and no creatinine to ask for
-        return [self._assess(features)]
+        return super().evaluate(features)
 
     def _assess(self, features: FeatureSet) -> Finding:
-        present, missing = self.gather(features, self.requires)
-        unusable = self._unusable(features)
-        if missing or unusable:
-            unusable_names = {m.name for m in unusable}
-            present = [ev for ev in present if ev.name not in unusable_names]
-            missing += unusable
-            return self.insufficient(features, present, missing, finding_id=self._finding_id)
+        present, missing = self.gather_usable(features, self.requires, self._unusable(features))
+        if missing:
+            return self.insufficient(features, present, missing)
 
         creatinine = features.value("creatinine_mgdl")
         age = features.value("age_years")
         sex = features.value("sex")
         if age < coefficients()["minimum_age_years"]:
             return self.not_applicable(
-                features, present, finding_id=self._finding_id,
+                features, present,
                 message=(f"Age {age:g} years: the CKD-EPI 2021 equation is validated for adults (18 years "
                          "and over); use a paediatric equation (e.g. CKiD bedside Schwartz) instead."),
             )
 
         result = ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine, age_years=age, sex=sex)
-        bands = coefficients()["categories"]["bands"]
         category = kdigo_g_category(_round_half_up(result.egfr_mlmin173m2))
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self._finding_id,
+        return self.computed(
+            features,
             value=result.egfr_mlmin173m2,
             unit="mL/min/1.73m2",
             category=category,
-            thresholds=tuple(band["text"] for band in bands),
-            severity=_SEVERITY[category],
+            thresholds=band_texts(coefficients()["categories"]["bands"]),
+            severity=G_CATEGORY_SEVERITY[category],
             inputs=tuple(present),
             assumptions=(
                 "Creatinine assumed IDMS-traceable (enzymatic or standardised Jaffe), as the equation requires.",
@@ -156,26 +144,21 @@ class CkdEpi2021Creatinine(Engine):
                 "The G category describes this single eGFR; CKD needs abnormalities present for more "
                 "than 3 months (KDIGO 2012).",
             ),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             method=(f"eGFR = 142 x min(Scr/{result.kappa_mgdl}, 1)^{result.alpha} x max(Scr/{result.kappa_mgdl}, 1)"
                     "^-1.200 x 0.9938^age x 1.012 [female]; category from eGFR rounded to a whole number."),
         )
-
-    @property
-    def _finding_id(self) -> str:
-        return f"{self.id}:egfr"
 
     @staticmethod
     def _unusable(features: FeatureSet) -> list[MissingInput]:
         """Present values the equation cannot use, reported as missing with the reason."""
         problems = []
         creatinine: Evidence | None = features.get("creatinine_mgdl")
-        if creatinine is not None and not (_is_finite_number(creatinine.value) and creatinine.value > 0):
+        if creatinine is not None and not (is_finite_number(creatinine.value) and creatinine.value > 0):
             problems.append(MissingInput("creatinine_mgdl", creatinine.label,
                                          "recorded value is not a positive number in mg/dL"))
         age = features.get("age_years")
-        if age is not None and not _is_finite_number(age.value):
+        if age is not None and not is_finite_number(age.value):
             problems.append(MissingInput("age_years", age.label, "recorded age is not a number"))
         sex = features.get("sex")
         if sex is not None and sex.value not in SEXES:

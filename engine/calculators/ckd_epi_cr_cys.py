@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.base import Engine
-from engine.calculators.ckd_epi import ckd_epi_2021_creatinine, kdigo_g_category
+from engine.base import SingleFindingEngine
+from engine.calculators.ckd_epi import G_CATEGORY_SEVERITY, ckd_epi_2021_creatinine, kdigo_g_category
 from engine.calculators.ckd_epi import coefficients as creatinine_coefficients
 from engine.calculators.common import (
+    SEXES,
+    age_of,
+    band_texts,
     cystatin_c_action,
     different_days_note,
     is_finite_number,
@@ -24,12 +27,11 @@ from engine.calculators.common import (
     round_half_up,
     sex_of,
 )
-from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.finding import Citation, Finding, Kind, Measure, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
 DATA_FILE = "ckd_epi_2021_cr_cys.json"
-SEXES = ("female", "male")
 
 
 def coefficients() -> dict:
@@ -89,13 +91,8 @@ def cystatin_c_confirmation_indicated(egfr_cr_mlmin173m2: float, uacr_mgg: float
     return rule["egfr_cr_min"] <= reported <= rule["egfr_cr_max"] and no_marker
 
 
-# Same severities as the creatinine equation: the G category is what is reported.
-_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
-             "G4": Severity.WARNING, "G5": Severity.CRITICAL}
-
-
 @calculator
-class CkdEpi2021CreatinineCystatin(Engine):
+class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
     id = "ckd-epi-2021-cr-cys"
     version = "1.0.0"
     title = "eGFR (CKD-EPI 2021 creatinine-cystatin C)"
@@ -112,36 +109,25 @@ class CkdEpi2021CreatinineCystatin(Engine):
     )
     requires = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex")
     optional = ("uacr_mgg",)
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:egfr"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "egfr"
 
     def _assess(self, features: FeatureSet) -> Finding:
         creatinine, creatinine_missing = positive_number(features, "creatinine_mgdl")
         cystatin, cystatin_missing = positive_number(features, "cystatin_c_mgl")
         sex, sex_missing = sex_of(features)
-        age = features.get("age_years")
-        age_missing = None
-        if age is None:
-            age_missing = features.missing_reason("age_years")
-        elif not is_finite_number(age.value):
-            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        age, age_missing = age_of(features)
         usable = [ev for ev in (creatinine, cystatin, age, sex) if ev is not None]
 
         minimum_age = coefficients()["minimum_age_years"]
         if age is not None and age.value < minimum_age:
             return self.not_applicable(
-                features, usable, finding_id=self.finding_id,
+                features, usable,
                 message=(f"Age {age.value:g} years: the CKD-EPI 2021 equations are validated for adults "
                          f"({minimum_age} years and over); use a paediatric equation (e.g. CKiD U25) instead."))
 
         missing = [m for m in (creatinine_missing, cystatin_missing, age_missing, sex_missing) if m is not None]
         if missing:
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id,
+            return self.insufficient(features, usable, missing,
                                      actions=self._confirmation_action(features, creatinine, age, sex, cystatin))
 
         result = ckd_epi_2021_cr_cys_detail(creatinine_mgdl=creatinine.value, cystatin_c_mgl=cystatin.value,
@@ -159,17 +145,15 @@ class CkdEpi2021CreatinineCystatin(Engine):
         timing = different_days_note([creatinine, cystatin], "Creatinine and cystatin C")
         if timing:
             assumptions.append(timing + " The equation was developed on simultaneous samples.")
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.egfr_mlmin173m2,
             unit="mL/min/1.73m2",
             category=category,
-            thresholds=tuple(band["text"] for band in creatinine_coefficients()["categories"]["bands"]),
-            severity=_SEVERITY[category],
+            thresholds=band_texts(creatinine_coefficients()["categories"]["bands"]),
+            severity=G_CATEGORY_SEVERITY[category],
             inputs=tuple(usable),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             measures=(Measure("eGFR from creatinine alone (CKD-EPI 2021)", egfr_cr, "mL/min/1.73m2",
                               kdigo_g_category(round_half_up(egfr_cr))),),

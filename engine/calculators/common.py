@@ -1,18 +1,25 @@
-"""Small helpers shared by the calculators: data loading, number checks, rounding, draft lab orders.
+"""Small helpers shared by the calculators: data loading, number checks, rounding, reading features,
+validated ranges and risk bands, draft lab orders.
 
-Nothing clinical lives here: every threshold and coefficient stays in the calculator's own data file.
+Nothing clinical lives here: every threshold and coefficient stays in the calculator's own data file,
+and every formula in the calculator's own module.
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.finding import Action, Evidence, MissingInput
 from engine.inputs import FeatureSet
+
+SEXES = ("female", "male")
+# Shown as the value of a yes/no item term; None: the record cannot tell.
+ANSWER_TEXT = {True: "yes", False: "no", None: "unknown"}
 
 
 @cache
@@ -55,6 +62,16 @@ def yes_no(features: FeatureSet, name: str) -> tuple[Evidence | None, MissingInp
     return evidence, None
 
 
+def age_of(features: FeatureSet) -> tuple[Evidence | None, MissingInput | None]:
+    """The age if it is a finite number (the calculator judges its own age limits); otherwise why not."""
+    evidence = features.get("age_years")
+    if evidence is None:
+        return None, features.missing_reason("age_years")
+    if not is_finite_number(evidence.value):
+        return None, MissingInput("age_years", evidence.label, "recorded age is not a number")
+    return evidence, None
+
+
 def sex_of(features: FeatureSet) -> tuple[Evidence | None, MissingInput | None]:
     evidence = features.get("sex")
     if evidence is None:
@@ -62,6 +79,107 @@ def sex_of(features: FeatureSet) -> tuple[Evidence | None, MissingInput | None]:
     if evidence.value not in ("female", "male"):
         return None, MissingInput("sex", evidence.label, "needs sex recorded as female or male")
     return evidence, None
+
+
+def read_features(features: FeatureSet, names: Iterable[str],
+                  read: Callable[[FeatureSet, str], tuple[Evidence | None, MissingInput | None]],
+                  ) -> tuple[dict[str, Evidence], list[MissingInput]]:
+    """Each feature through ``read`` (``positive_number``, ``yes_no``): the usable ones by name, in order, and
+    why each of the others cannot be used."""
+    usable, missing = {}, []
+    for name in names:
+        evidence, why = read(features, name)
+        if evidence is not None:
+            usable[name] = evidence
+        else:
+            missing.append(why)
+    return usable, missing
+
+
+def unusable_equation_inputs(features: FeatureSet, *, numbers: Iterable[str],
+                             flags: Iterable[str]) -> list[MissingInput]:
+    """Present features a sex-specific equation cannot use, reported like missing ones: ``numbers`` that are not
+    positive numbers, ``flags`` that are not yes/no, and a sex other than female or male."""
+    problems = []
+    for name in numbers:
+        ev = features.get(name)
+        if ev is not None and not (is_finite_number(ev.value) and ev.value > 0):
+            problems.append(MissingInput(name, ev.label, "recorded value is not a positive number"))
+    for name in flags:
+        ev = features.get(name)
+        if ev is not None and not isinstance(ev.value, bool):
+            problems.append(MissingInput(name, ev.label, "recorded value is neither yes nor no"))
+    sex = features.get("sex")
+    if sex is not None and sex.value not in SEXES:
+        problems.append(MissingInput("sex", sex.label,
+                                     "the equations are sex-specific and need sex recorded as female or male"))
+    return problems
+
+
+def atrial_fibrillation_gate(features: FeatureSet) -> tuple[Evidence | None, str | None]:
+    """The AF feature and, unless it says AF or flutter is present, why a score for AF patients does not apply."""
+    af = features.get("atrial_fibrillation")
+    if af is not None and af.value is True:
+        return af, None
+    if af is not None and af.value is False:
+        return af, "Atrial fibrillation or flutter is not recorded"
+    return af, "Whether atrial fibrillation or flutter is present could not be determined from the record"
+
+
+@dataclass(frozen=True)
+class RangeViolation:
+    name: str
+    label: str
+    value: float
+    low: float
+    high: float
+    unit: str
+
+    @property
+    def message(self) -> str:
+        return (f"{self.label} {self.value:g} {self.unit} is outside the validated range "
+                f"{self.low:g}-{self.high:g} {self.unit}.")
+
+
+def range_violations(values: Mapping[str, float], ranges: Mapping[str, Any],
+                     labels: Mapping[str, str]) -> list[RangeViolation]:
+    """Which values lie outside their range ({"min", "max", "unit"} per name, bounds inclusive); names without
+    a range are not checked."""
+    violations = []
+    for name, value in values.items():
+        bounds = ranges.get(name)
+        if bounds and not bounds["min"] <= value <= bounds["max"]:
+            violations.append(RangeViolation(name, labels.get(name, name), value,
+                                             bounds["min"], bounds["max"], bounds["unit"]))
+    return violations
+
+
+def outside_range_message(messages: Iterable[str], equations: str) -> str:
+    """The range messages, then that ``equations`` (e.g. "The PREVENT equations") give no estimate there."""
+    return " ".join(messages) + f" {equations} give no estimate outside their validated range."
+
+
+def band_below(value: float, bands: Sequence[Mapping[str, Any]]) -> str:
+    """Name of the first band whose ``below_percent`` the value is under; the last band is open (None)."""
+    for band in bands:
+        if band["below_percent"] is None or value < band["below_percent"]:
+            return band["name"]
+    raise AssertionError("the last band is open-ended")  # pragma: no cover
+
+
+def band_texts(bands: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The human-readable thresholds of a data file's bands, in order."""
+    return tuple(band["text"] for band in bands)
+
+
+def category_with_unknowns(score: int, maximum_score: int | None, high_from: int, *, high: str, low: str) -> str:
+    """``high`` from ``high_from`` points; 'indeterminate' when items the record cannot show could still reach it
+    (``maximum_score``); otherwise ``low``."""
+    if score >= high_from:
+        return high
+    if maximum_score is not None and maximum_score >= high_from:
+        return "indeterminate"
+    return low
 
 
 def day_of(when: date | datetime | None) -> date | None:
@@ -84,8 +202,8 @@ def different_days_note(evidences: Iterable[Evidence], what: str) -> str | None:
 def lab_order_action(*, label: str, loinc: str, display: str, text: str, reason: str) -> Action:
     """A draft FHIR R4 ServiceRequest for one laboratory test.
 
-    As in ``pce.lipid_panel_action``, ``subject`` is deliberately absent: the service layer adds
-    ``{"reference": "Patient/<id>"}`` before the card leaves the server.
+    Engines do not know the patient id, so ``subject`` (1..1 in FHIR R4) is deliberately absent: the
+    service layer adds ``{"reference": "Patient/<id>"}`` before the card leaves the server.
     """
     return Action(
         label=label,
@@ -126,3 +244,19 @@ def hba1c_action(reason: str) -> Action:
     # LOINC 4548-4 "Hemoglobin A1c/Hemoglobin.total in Blood".
     return lab_order_action(label="Order HbA1c", loinc="4548-4", display="Hemoglobin A1c/Hemoglobin.total in Blood",
                             text="HbA1c", reason=reason)
+
+
+LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
+
+
+def lipid_panel_action(reason: str) -> Action:
+    # LOINC 57698-3 "Lipid panel with direct LDL - Serum or Plasma".
+    return lab_order_action(label="Order a lipid panel", loinc="57698-3",
+                            display="Lipid panel with direct LDL - Serum or Plasma", text="Lipid panel", reason=reason)
+
+
+def lipid_panel_if_missing(missing: Iterable[MissingInput], reason: str) -> tuple[Action, ...]:
+    """A lipid-panel order when total or HDL cholesterol is among the missing inputs, else nothing."""
+    if any(m.name in LIPID_FEATURES for m in missing):
+        return (lipid_panel_action(reason),)
+    return ()

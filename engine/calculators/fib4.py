@@ -10,9 +10,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.base import Engine
-from engine.calculators.common import different_days_note, is_finite_number, load_data, positive_number, round_half_up
-from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    age_of,
+    different_days_note,
+    is_finite_number,
+    load_data,
+    positive_number,
+    read_features,
+    round_half_up,
+)
+from engine.finding import Citation, Finding, Kind, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -70,7 +78,7 @@ _MEANING = {"low": "advanced fibrosis unlikely",
 
 
 @calculator
-class Fib4(Engine):
+class Fib4(SingleFindingEngine):
     id = "fib-4"
     version = "1.0.0"
     title = "Liver fibrosis risk (FIB-4)"
@@ -86,38 +94,22 @@ class Fib4(Engine):
         topic="Chronic liver disease: fibrosis risk",
     )
     requires = ("age_years",) + LAB_FEATURES
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
-        age = features.get("age_years")
-        age_missing = None
-        if age is None:
-            age_missing = features.missing_reason("age_years")
-        elif not is_finite_number(age.value):
-            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
-        labs, missing = {}, [age_missing] if age_missing else []
-        for name in LAB_FEATURES:
-            evidence, why = positive_number(features, name)
-            if evidence is not None:
-                labs[name] = evidence
-            else:
-                missing.append(why)
+        age, age_missing = age_of(features)
+        labs, lab_missing = read_features(features, LAB_FEATURES, positive_number)
+        missing = ([age_missing] if age_missing else []) + lab_missing
         usable = ([age] if age is not None else []) + list(labs.values())
 
         minimum_age = coefficients()["applicability"]["minimum_age_years"]
         if age is not None and age.value < minimum_age:
             return self.not_applicable(
-                features, usable, finding_id=self.finding_id,
+                features, usable,
                 message=(f"Age {age.value:g} years: FIB-4 is not interpreted below {minimum_age} years (McPherson "
                          "2017); use elastography or specialist assessment if fibrosis is suspected."))
         if missing:
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id)
+            return self.insufficient(features, usable, missing)
 
         result = fib4_detail(age_years=age.value, ast_ul=labs["ast_ul"].value, alt_ul=labs["alt_ul"].value,
                              platelets_10e9l=labs["platelets_10e9l"].value)
@@ -135,9 +127,8 @@ class Fib4(Engine):
         timing = different_days_note(labs.values(), "AST, ALT and platelets")
         if timing:
             assumptions.append(timing)
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.fib4,
             decimals=2,  # the Shah 2009 / McPherson 2017 cut-offs have two decimals
             category=category,
@@ -145,7 +136,6 @@ class Fib4(Engine):
             severity=_SEVERITY[category],
             inputs=tuple(usable),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             message=f"FIB-4 {round_half_up(result.fib4, 2):.2f}: {_MEANING[category]}.",
             method=(f"FIB-4 = age x AST / (platelets x sqrt(ALT)); compared at 2 decimals with <{low:g} low and "

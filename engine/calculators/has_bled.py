@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.base import Engine
-from engine.calculators.common import is_finite_number, load_data, positive_number, yes_no
-from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    ANSWER_TEXT,
+    age_of,
+    atrial_fibrillation_gate,
+    category_with_unknowns,
+    is_finite_number,
+    load_data,
+    positive_number,
+    read_features,
+    yes_no,
+)
+from engine.finding import Citation, Finding, Kind, Measure, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -81,7 +91,7 @@ def has_bled_score(*, age_years: float, sbp_mmhg: float | None = None, creatinin
         "D_drugs": antiplatelet_or_nsaid,
         "D_alcohol": alcohol_excess,
     }
-    terms = tuple(Term(items[key]["label"], {True: "yes", False: "no", None: "unknown"}[answer],
+    terms = tuple(Term(items[key]["label"], ANSWER_TEXT[answer],
                        1.0 if answer is True else 0.0) for key, answer in answers.items())
     return HasBledResult(score=sum(1 for a in answers.values() if a is True), terms=terms,
                          unknown_items=tuple(key for key, answer in answers.items() if answer is None))
@@ -89,12 +99,8 @@ def has_bled_score(*, age_years: float, sbp_mmhg: float | None = None, creatinin
 
 def risk_category(score: int, maximum_score: int | None = None) -> str:
     """'high' from 3 points, 'low-moderate' below; 'indeterminate' when unknown items could reach 3."""
-    high_from = coefficients()["categories"]["high_from"]
-    if score >= high_from:
-        return "high"
-    if maximum_score is not None and maximum_score >= high_from:
-        return "indeterminate"
-    return "low-moderate"
+    return category_with_unknowns(score, maximum_score, coefficients()["categories"]["high_from"],
+                                  high="high", low="low-moderate")
 
 
 def bleeds_per_100_patient_years(score: int) -> float | None:
@@ -106,7 +112,7 @@ _SEVERITY = {"high": Severity.WARNING, "indeterminate": Severity.INFO, "low-mode
 
 
 @calculator
-class HasBled(Engine):
+class HasBled(SingleFindingEngine):
     id = "has-bled"
     version = "1.0.0"
     title = "Major bleeding risk in atrial fibrillation (HAS-BLED)"
@@ -124,48 +130,36 @@ class HasBled(Engine):
     optional = ("sbp_mmhg", "creatinine_mgdl", "dialysis_or_transplant", "liver_disease", "bilirubin_total_mgdl",
                 "ast_ul", "alt_ul", "stroke_tia_thromboembolism", "bleeding_history", "antiplatelet_or_nsaid",
                 "alcohol_excess", "anticoagulant")
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
-        af = features.get("atrial_fibrillation")
-        if af is None or af.value is not True:
-            why = ("Atrial fibrillation or flutter is not recorded" if af is not None and af.value is False
-                   else "Whether atrial fibrillation or flutter is present could not be determined from the record")
-            return self.not_applicable(features, [af] if af is not None else [], finding_id=self.finding_id,
+        af, why = atrial_fibrillation_gate(features)
+        if why:
+            return self.not_applicable(features, [af] if af is not None else [],
                                        message=f"{why}: HAS-BLED is used to weigh bleeding risk when "
                                                "anticoagulation for AF is considered.")
-        age = features.get("age_years")
-        if age is None or not is_finite_number(age.value):
-            missing = features.missing_reason("age_years") if age is None else MissingInput(
-                "age_years", age.label, "recorded age is not a number")
-            return self.insufficient(features, [af], [missing], finding_id=self.finding_id)
+        age, age_missing = age_of(features)
+        if age is None:
+            return self.insufficient(features, [af], [age_missing])
         if age.value < coefficients()["applicability"]["minimum_age_years"]:
-            return self.not_applicable(features, [af, age], finding_id=self.finding_id,
+            return self.not_applicable(features, [af, age],
                                        message=f"Age {age.value:g} years: HAS-BLED is validated in adults only.")
 
-        numbers, booleans, missing = {}, {}, []
-        for name in ("sbp_mmhg", "creatinine_mgdl", "bilirubin_total_mgdl", "ast_ul", "alt_ul"):
-            evidence, why = positive_number(features, name)
-            numbers[name], missing = evidence, missing + ([why] if why else [])
-        for name in ("dialysis_or_transplant", "liver_disease", "stroke_tia_thromboembolism", "bleeding_history",
-                     "antiplatelet_or_nsaid", "alcohol_excess"):
-            evidence, why = yes_no(features, name)
-            booleans[name], missing = evidence, missing + ([why] if why else [])
+        numbers, missing = read_features(
+            features, ("sbp_mmhg", "creatinine_mgdl", "bilirubin_total_mgdl", "ast_ul", "alt_ul"), positive_number)
+        booleans, boolean_missing = read_features(
+            features, ("dialysis_or_transplant", "liver_disease", "stroke_tia_thromboembolism", "bleeding_history",
+                       "antiplatelet_or_nsaid", "alcohol_excess"), yes_no)
+        missing += boolean_missing
         anticoagulant = features.get("anticoagulant")
         # Labile INR only concerns vitamin K antagonists: known absent when no anticoagulant is taken.
         labile_inr = False if anticoagulant is not None and anticoagulant.value is False else None
 
         def num(name):
-            return numbers[name].value if numbers[name] is not None else None
+            return numbers[name].value if name in numbers else None
 
         def flag(name):
-            return booleans[name].value if booleans[name] is not None else None
+            return booleans[name].value if name in booleans else None
 
         result = has_bled_score(
             age_years=age.value, sbp_mmhg=num("sbp_mmhg"), creatinine_mgdl=num("creatinine_mgdl"),
@@ -192,12 +186,11 @@ class HasBled(Engine):
             Measure(f"Major bleeds per 100 patient-years at score {result.score}", rate, "/100 patient-years"),)
         if rate is None:
             assumptions.append("No published bleeding rate above 5 points (too few patients in Pisters 2010).")
-        inputs = [af, age] + [ev for ev in (*numbers.values(), *booleans.values()) if ev is not None]
+        inputs = [af, age, *numbers.values(), *booleans.values()]
         if anticoagulant is not None:
             inputs.append(anticoagulant)
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.score,
             unit="points",
             category=category,
@@ -206,7 +199,6 @@ class HasBled(Engine):
             inputs=tuple(inputs),
             missing=tuple(missing),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             measures=measures,
             method="Sum of HAS-BLED items (Pisters 2010); items that cannot be assessed count 0 and are named.",

@@ -9,12 +9,13 @@ rec. 1.4.3.5), otherwise the record's eGFR feature (reported, or derived by the 
 """
 from __future__ import annotations
 
-from engine.base import Engine
+from engine.base import SingleFindingEngine
 from engine.calculators.ckd_epi import coefficients as creatinine_coefficients
 from engine.calculators.ckd_epi import kdigo_g_category
 from engine.calculators.ckd_epi_cr_cys import ckd_epi_2021_cr_cys
 from engine.calculators.ckd_epi_cr_cys import coefficients as cr_cys_coefficients
 from engine.calculators.common import (
+    band_texts,
     creatinine_action,
     is_finite_number,
     load_data,
@@ -23,7 +24,7 @@ from engine.calculators.common import (
     sex_of,
     uacr_action,
 )
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Status
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.registry import calculator
 
@@ -63,9 +64,8 @@ def heat_map_risk_without_albuminuria(g_category: str) -> str | None:
 
 
 def thresholds() -> tuple[str, ...]:
-    g_texts = tuple(band["text"] for band in creatinine_coefficients()["categories"]["bands"])
-    a_texts = tuple(band["text"] for band in coefficients()["albuminuria"]["bands"])
-    return g_texts + a_texts
+    return band_texts(creatinine_coefficients()["categories"]["bands"]) + band_texts(
+        coefficients()["albuminuria"]["bands"])
 
 
 # Heat-map colours as card indicators; G5 (kidney failure) is critical as in the eGFR calculators.
@@ -74,7 +74,7 @@ _SEVERITY = {"low": Severity.INFO, "moderately increased": Severity.WARNING, "hi
 
 
 @calculator
-class KdigoCkdStage(Engine):
+class KdigoCkdStage(SingleFindingEngine):
     id = "kdigo-2012-ckd-stage"
     version = "1.0.0"
     title = "CKD stage and risk (KDIGO 2012 GFR and albuminuria categories)"
@@ -89,13 +89,7 @@ class KdigoCkdStage(Engine):
     )
     requires = ("egfr_mlmin173m2", "uacr_mgg")
     optional = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex", "diabetes", "hypertension")
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:risk"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "risk"
 
     def _assess(self, features: FeatureSet) -> Finding:
         egfr, egfr_inputs, egfr_missing, egfr_method = self._egfr(features)
@@ -128,8 +122,8 @@ class KdigoCkdStage(Engine):
         message = f"Cannot place on the KDIGO heat map: missing {labels}."
         if known:
             message += " Known: " + "; ".join(known) + "."
-        return self.insufficient(features, inputs, missing, finding_id=self.finding_id, message=message,
-                                 measures=measures, actions=actions, extra=extra)
+        return self.insufficient(features, inputs, missing, message=message, measures=measures, actions=actions,
+                                 extra=extra)
 
     def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, extra, actions):
         severity = Severity.CRITICAL if g_category == "G5" else _SEVERITY[risk]
@@ -137,9 +131,8 @@ class KdigoCkdStage(Engine):
         if risk == "low":
             notes.append("G1-G2 with A1 is CKD only if other markers of kidney damage exist (KDIGO 2012).")
         notes.append("A single set of results: CKD needs abnormalities present for more than 3 months (KDIGO 2012).")
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=value,
             category=risk,
             thresholds=thresholds(),
@@ -147,7 +140,6 @@ class KdigoCkdStage(Engine):
             inputs=tuple(inputs),
             missing=tuple(missing),
             assumptions=tuple(notes),
-            input_problems=self.relevant_problems(features),
             measures=measures,
             actions=actions,
             method=(f"{extra['egfr_method']}; G category from eGFR rounded to a whole number, A category from "

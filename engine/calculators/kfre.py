@@ -13,8 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.base import Engine
+from engine.base import SingleFindingEngine
 from engine.calculators.common import (
+    SEXES,
+    age_of,
+    band_texts,
     is_finite_number,
     load_data,
     positive_number,
@@ -22,7 +25,7 @@ from engine.calculators.common import (
     sex_of,
     uacr_action,
 )
-from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -51,7 +54,7 @@ def kfre_4v(*, age_years: float, sex: str, egfr_mlmin173m2: float, uacr_mgg: flo
     data = coefficients()
     if region not in data["baseline_survival"]:
         raise ValueError(f"region must be one of {REGIONS}")
-    if sex not in ("female", "male"):
+    if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
     for name, value in (("age_years", age_years), ("egfr_mlmin173m2", egfr_mlmin173m2), ("uacr_mgg", uacr_mgg)):
         if not is_finite_number(value) or value <= 0:
@@ -82,7 +85,7 @@ def risk_category(risk_2y_percent: float, risk_5y_percent: float) -> str:
 
 
 def category_thresholds() -> tuple[str, ...]:
-    return tuple(band["text"] for band in coefficients()["categories"]["bands"])
+    return band_texts(coefficients()["categories"]["bands"])
 
 
 # KRT planning (2-year > 40 %) is the kidney-failure equivalent of G5 in the eGFR calculators.
@@ -91,7 +94,7 @@ _SEVERITY = {"low": Severity.INFO, "elevated": Severity.WARNING, "high": Severit
 
 
 @calculator
-class KidneyFailureRiskEquation(Engine):
+class KidneyFailureRiskEquation(SingleFindingEngine):
     id = "kfre-4v"
     version = "1.0.0"
     title = "Kidney failure risk (KFRE, 4-variable)"
@@ -108,29 +111,18 @@ class KidneyFailureRiskEquation(Engine):
     )
     requires = ("age_years", "sex", "egfr_mlmin173m2", "uacr_mgg")
     optional = ("dialysis_or_transplant",)
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:kidney-failure-5y"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "kidney-failure-5y"
 
     def _assess(self, features: FeatureSet) -> Finding:
         rules = coefficients()["applicability"]
         dialysis = features.get("dialysis_or_transplant")
         if dialysis is not None and dialysis.value is True:
             return self.not_applicable(
-                features, [dialysis], finding_id=self.finding_id,
+                features, [dialysis],
                 message="Chronic dialysis or a kidney transplant is recorded: the KFRE predicts kidney failure in "
                         "people not yet receiving kidney replacement therapy.")
 
-        age = features.get("age_years")
-        age_missing = None
-        if age is None:
-            age_missing = features.missing_reason("age_years")
-        elif not is_finite_number(age.value):
-            age, age_missing = None, MissingInput("age_years", age.label, "recorded age is not a number")
+        age, age_missing = age_of(features)
         sex, sex_missing = sex_of(features)
         egfr, egfr_missing = positive_number(features, "egfr_mlmin173m2")
         uacr, uacr_missing = positive_number(features, "uacr_mgg")
@@ -140,11 +132,11 @@ class KidneyFailureRiskEquation(Engine):
         usable = [ev for ev in (age, sex, egfr, uacr) if ev is not None]
 
         if age is not None and age.value < rules["minimum_age_years"]:
-            return self.not_applicable(features, usable, finding_id=self.finding_id,
+            return self.not_applicable(features, usable,
                                        message=f"Age {age.value:g} years: the KFRE is validated in adults only.")
         if egfr is not None and round_half_up(egfr.value) >= rules["egfr_below"]:
             return self.not_applicable(
-                features, usable, finding_id=self.finding_id,
+                features, usable,
                 message=(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
                          f"(eGFR below {rules['egfr_below']})."),
             )
@@ -155,7 +147,7 @@ class KidneyFailureRiskEquation(Engine):
             if uacr is None and egfr is not None:
                 actions = (uacr_action("Urine ACR is needed for the Kidney Failure Risk Equation (eGFR below 60) "
                                        "and for the KDIGO albuminuria category."),)
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id, actions=actions)
+            return self.insufficient(features, usable, missing, actions=actions)
 
         region, region_note = self._region(features)
         result = kfre_4v(age_years=age.value, sex=sex.value, egfr_mlmin173m2=egfr.value, uacr_mgg=uacr.value,
@@ -169,9 +161,8 @@ class KidneyFailureRiskEquation(Engine):
             assumptions.append("eGFR below 15 (G5): kidney failure may already be present; the KFRE predicts "
                                "the start of dialysis or transplantation.")
         assumptions.append("Assumes stable kidney function (not acute kidney injury) and no dialysis or transplant.")
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.risk_5y_percent,
             unit="%",
             category=category,
@@ -179,7 +170,6 @@ class KidneyFailureRiskEquation(Engine):
             severity=_SEVERITY[category],
             inputs=tuple(usable + ([dialysis] if dialysis is not None else [])),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             measures=(Measure("2-year kidney failure risk", result.risk_2y_percent, "%"),),
             method=(f"KFRE 4-variable: risk = 1 - S0^exp({result.linear_predictor:.4f}); S0 = {survival['5']:g} "

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.base import Engine
+from engine.base import SingleFindingEngine
 from engine.calculators.common import is_finite_number, load_data, round_half_up
-from engine.calculators.vitals import max_age_hours, recent, recent_avpu, recent_gcs, recent_number, reference_time
-from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.calculators.vitals import recency_window, recent, recent_avpu, recent_gcs, recent_number
+from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -116,7 +116,7 @@ _RESPONSE = {"low": "ward-based response (minimum 12-hourly observations; 4-6-ho
 
 
 @calculator
-class News2(Engine):
+class News2(SingleFindingEngine):
     id = "news2"
     version = "1.0.0"
     title = "Acute illness severity (NEWS2)"
@@ -130,21 +130,13 @@ class News2(Engine):
     )
     requires = NUMERIC_VITALS + ("on_supplemental_o2", "consciousness_avpu")
     optional = ("gcs_total", "hypercapnic_target", "age_years", "pregnant")
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
         excluded = self._excluded(features)
         if excluded is not None:
             return excluded
-        reference = reference_time(features)
-        max_age_h, option_note = max_age_hours(features)
-        window = dict(reference=reference, max_age_h=max_age_h)
+        window, assumptions = recency_window(features)
         vitals, missing = {}, []
         for name in NUMERIC_VITALS:
             evidence, why = recent_number(features, name, **window)
@@ -158,14 +150,10 @@ class News2(Engine):
         usable = [ev for ev in vitals.values() if ev is not None] + consciousness_inputs
         usable += [ev for ev in (oxygen, hypercapnic) if ev is not None]
 
-        assumptions = [f"Only observations from the {max_age_h:g} h before "
-                       f"{reference.isoformat(timespec='minutes')} are used."]
-        if option_note:
-            assumptions.append(option_note)
         if missing:
             labels = ", ".join(m.label for m in missing)
             return self.insufficient(
-                features, usable, missing, finding_id=self.finding_id, assumptions=tuple(assumptions),
+                features, usable, missing, assumptions=tuple(assumptions),
                 message=f"NEWS2 needs all seven parameters from recent observations; missing or out of date: {labels}.")
 
         on_scale_2 = hypercapnic is not None and hypercapnic.value is True
@@ -179,9 +167,8 @@ class News2(Engine):
             heart_rate_min=vitals["heart_rate_min"].value, consciousness_avpu=consciousness,
             temperature_c=vitals["temperature_c"].value, hypercapnic_target=on_scale_2)
         category = risk_category(result.score, result.red_score)
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.score,
             unit="points",
             category=category,
@@ -189,25 +176,24 @@ class News2(Engine):
             severity=_SEVERITY[category],
             inputs=tuple(usable),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             message=f"NEWS2 {result.score} ({category}): {_RESPONSE[category]}.",
             method=(f"Sum of the seven NEWS2 parameter scores (RCP 2017), SpO2 Scale {result.spo2_scale}; "
                     "observations rounded to chart precision."),
             extra={"spo2_scale": result.spo2_scale, "red_score": result.red_score,
-                   "reference_time": reference.isoformat()},
+                   "reference_time": window["reference"].isoformat()},
         )
 
     def _excluded(self, features: FeatureSet) -> Finding | None:
         age = features.get("age_years")
         minimum_age = coefficients()["applicability"]["minimum_age_years"]
         if age is not None and is_finite_number(age.value) and age.value < minimum_age:
-            return self.not_applicable(features, [age], finding_id=self.finding_id,
+            return self.not_applicable(features, [age],
                                        message=f"Age {age.value:g} years: NEWS2 is not validated under "
                                                f"{minimum_age}; use a paediatric early warning score.")
         pregnant = features.get("pregnant")
         if pregnant is not None and pregnant.value is True:
-            return self.not_applicable(features, [pregnant], finding_id=self.finding_id,
+            return self.not_applicable(features, [pregnant],
                                        message="Pregnancy is recorded: NEWS2 is not validated in pregnancy; use an "
                                                "obstetric early warning score.")
         return None

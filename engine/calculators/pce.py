@@ -9,23 +9,31 @@ ASCVD Risk Estimator uses). The workbook set is the default; docs/calculators.md
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any, ClassVar, Mapping
 
-from engine.base import Engine
-from engine.finding import Action, Citation, Evidence, Finding, Kind, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    SEXES,
+    RangeViolation,
+    band_below,
+    band_texts,
+    is_finite_number,
+    lipid_panel_if_missing,
+    load_data,
+    outside_range_message,
+    range_violations,
+    unusable_equation_inputs,
+)
+from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
-SEXES = ("female", "male")
+DATA_FILE = "pce_2013.json"
 RACE_EQUATIONS = ("white", "african-american")
 NUMERIC_FEATURES = ("age_years", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg")
 BOOLEAN_FEATURES = ("bp_treated", "smoker_current", "diabetes")
-LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
 
 # Human labels of the equation terms, in the order of Table A.
 _TERM_LABELS = {
@@ -47,11 +55,9 @@ _TREATED_SBP_TERMS = frozenset({"ln_treated_sbp", "ln_age_x_ln_treated_sbp"})
 _UNTREATED_SBP_TERMS = frozenset({"ln_untreated_sbp", "ln_age_x_ln_untreated_sbp"})
 
 
-@cache
 def coefficients() -> dict[str, Any]:
     """Goff 2014 Table A and workbook constants, ranges and categories (read-only package data)."""
-    path = resources.files("engine") / "data" / "pce_2013.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_data(DATA_FILE)
 
 
 @dataclass(frozen=True)
@@ -65,35 +71,13 @@ class PceResult:
     terms: tuple[Term, ...]
 
 
-@dataclass(frozen=True)
-class RangeViolation:
-    name: str
-    label: str
-    value: float
-    low: float
-    high: float
-    unit: str
-
-    @property
-    def message(self) -> str:
-        return (f"{self.label} {self.value:g} {self.unit} is outside the validated range "
-                f"{self.low:g}-{self.high:g} {self.unit}.")
-
-
 _RANGE_LABELS = {"age_years": "Age", "chol_total_mgdl": "Total cholesterol", "hdl_mgdl": "HDL cholesterol",
                  "sbp_mmhg": "Systolic blood pressure"}
 
 
 def validated_range_violations(values: Mapping[str, float]) -> list[RangeViolation]:
     """Which of the given inputs lie outside the range the equations were validated for (bounds inclusive)."""
-    ranges = coefficients()["validated_ranges"]
-    violations = []
-    for name, value in values.items():
-        bounds = ranges.get(name)
-        if bounds and not bounds["min"] <= value <= bounds["max"]:
-            violations.append(RangeViolation(name, _RANGE_LABELS.get(name, name), value,
-                                             bounds["min"], bounds["max"], bounds["unit"]))
-    return violations
+    return range_violations(values, coefficients()["validated_ranges"], _RANGE_LABELS)
 
 
 def pce_10y_ascvd_risk(
@@ -125,7 +109,7 @@ def pce_10y_ascvd_risk(
         raise ValueError("race must be 'white' or 'african-american'")
     for name, value in (("age_years", age_years), ("chol_total_mgdl", chol_total_mgdl),
                         ("hdl_mgdl", hdl_mgdl), ("sbp_mmhg", sbp_mmhg)):
-        if not _is_finite_number(value) or value <= 0:
+        if not is_finite_number(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number")
 
     equation = f"{race}-{sex}"
@@ -170,14 +154,11 @@ def pce_10y_ascvd_risk(
 
 def risk_category(risk_percent: float) -> str:
     """2018 AHA/ACC cholesterol guideline band of an (unrounded) 10-year risk in percent."""
-    for band in coefficients()["categories"]["bands"]:
-        if band["below_percent"] is None or risk_percent < band["below_percent"]:
-            return band["name"]
-    raise AssertionError("the last band is open-ended")  # pragma: no cover
+    return band_below(risk_percent, coefficients()["categories"]["bands"])
 
 
 def category_thresholds() -> tuple[str, ...]:
-    return tuple(band["text"] for band in coefficients()["categories"]["bands"])
+    return band_texts(coefficients()["categories"]["bands"])
 
 
 # Low and borderline are context; intermediate and high are where the guideline asks for a
@@ -186,55 +167,13 @@ _SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO,
              "intermediate": Severity.WARNING, "high": Severity.WARNING}
 
 
-def lipid_panel_action(reason: str) -> Action:
-    """A draft FHIR R4 ServiceRequest proposing a lipid panel.
-
-    Engines do not know the patient id, so ``subject`` (1..1 in FHIR R4) is deliberately absent:
-    the service layer must add ``{"reference": "Patient/<id>"}`` before the card leaves the server.
-    """
-    return Action(
-        label="Order a lipid panel",
-        description=reason,
-        resource={
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "proposal",
-            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "108252007",
-                                      "display": "Laboratory procedure"}]}],
-            "code": {
-                "coding": [{"system": "http://loinc.org", "code": "57698-3",
-                            "display": "Lipid panel with direct LDL - Serum or Plasma"}],
-                "text": "Lipid panel",
-            },
-            "reasonCode": [{"text": reason}],
-        },
-    )
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
     """Present features whose value the equations cannot use, reported like missing ones."""
-    problems = []
-    for name in NUMERIC_FEATURES:
-        ev = features.get(name)
-        if ev is not None and not (_is_finite_number(ev.value) and ev.value > 0):
-            problems.append(MissingInput(name, ev.label, "recorded value is not a positive number"))
-    for name in BOOLEAN_FEATURES:
-        ev = features.get(name)
-        if ev is not None and not isinstance(ev.value, bool):
-            problems.append(MissingInput(name, ev.label, "recorded value is neither yes nor no"))
-    sex = features.get("sex")
-    if sex is not None and sex.value not in SEXES:
-        problems.append(MissingInput("sex", sex.label,
-                                     "the equations are sex-specific and need sex recorded as female or male"))
-    return problems
+    return unusable_equation_inputs(features, numbers=NUMERIC_FEATURES, flags=BOOLEAN_FEATURES)
 
 
 @calculator
-class PooledCohortEquations(Engine):
+class PooledCohortEquations(SingleFindingEngine):
     id = "pce-2013"
     version = "1.0.0"
     title = "10-year ASCVD risk (Pooled Cohort Equations)"
@@ -255,48 +194,30 @@ class PooledCohortEquations(Engine):
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg",
                 "bp_treated", "smoker_current", "diabetes")
     optional = ("race", "ascvd")
+    finding_suffix = "ascvd-10y"
     # None: the default set named in the data file ("spreadsheet").
     constant_set: ClassVar[str | None] = None
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:ascvd-10y"
 
     def _assess(self, features: FeatureSet) -> Finding:
         ascvd = features.get("ascvd")
         if ascvd is not None and ascvd.value is True:
             return self.not_applicable(
-                features, [ascvd], finding_id=self.finding_id,
+                features, [ascvd],
                 message=("Clinical ASCVD is recorded: the Pooled Cohort Equations estimate primary-prevention "
                          "risk and do not apply; manage as secondary prevention."),
             )
 
-        present, missing = self.gather(features, self.requires)
-        unusable = unusable_inputs(features)
-        unusable_names = {m.name for m in unusable}
-        usable = [ev for ev in present if ev.name not in unusable_names]
-
+        usable, missing = self.gather_usable(features, self.requires, unusable_inputs(features))
         violations = validated_range_violations(
             {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES})
         if violations:
             return self.not_applicable(
-                features, usable, finding_id=self.finding_id,
-                message=" ".join(v.message for v in violations)
-                + " The Pooled Cohort Equations give no estimate outside their validated range.",
-                extra={"out_of_range": [v.name for v in violations]},
-            )
-
-        missing = missing + unusable
+                features, usable, extra={"out_of_range": [v.name for v in violations]},
+                message=outside_range_message((v.message for v in violations), "The Pooled Cohort Equations"))
         if missing:
-            actions = ()
-            if any(m.name in LIPID_FEATURES for m in missing):
-                actions = (lipid_panel_action(
-                    "Total and HDL cholesterol are needed to estimate 10-year ASCVD risk "
-                    "(Pooled Cohort Equations)."),)
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id, actions=actions)
+            actions = lipid_panel_if_missing(missing, "Total and HDL cholesterol are needed to estimate 10-year "
+                                                      "ASCVD risk (Pooled Cohort Equations).")
+            return self.insufficient(features, usable, missing, actions=actions)
 
         race_evidence = features.get("race")
         race, race_assumption = self._race_equation(race_evidence)
@@ -317,9 +238,8 @@ class PooledCohortEquations(Engine):
         if ascvd is None:
             assumptions.append("No clinical ASCVD found in the record; primary prevention assumed.")
         inputs = usable + [ev for ev in (race_evidence, ascvd) if ev is not None]
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.risk_percent,
             unit="%",
             category=category,
@@ -327,7 +247,6 @@ class PooledCohortEquations(Engine):
             severity=_SEVERITY[category],
             inputs=tuple(inputs),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             method=(f"Pooled Cohort Equations, {result.equation} equation ({result.constant_set} constants): "
                     f"risk = 1 - {result.baseline_survival:g}^exp(sum {result.individual_sum:.4f} "

@@ -10,26 +10,34 @@ still given and the heart-failure estimate is left out, with the reason in the f
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any, Mapping
 
-from engine.base import Engine
-from engine.calculators.pce import lipid_panel_action
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.base import SingleFindingEngine
+from engine.calculators.common import (
+    SEXES,
+    RangeViolation,
+    band_below,
+    band_texts,
+    is_finite_number,
+    lipid_panel_if_missing,
+    load_data,
+    outside_range_message,
+    range_violations,
+    unusable_equation_inputs,
+)
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
-SEXES = ("female", "male")
+DATA_FILE = "prevent_2024_base.json"
 OUTCOMES = ("cvd", "ascvd", "hf")
 NUMERIC_FEATURES = ("age_years", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "egfr_mlmin173m2")
 BOOLEAN_FEATURES = ("bp_treated", "statin", "diabetes", "smoker_current")
-LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
 
-_TERM_LABELS = {
+# Labels of the terms every PREVENT model shares; the 30-year and add-on models (``prevent_30y``) add theirs.
+TERM_LABELS = {
     "constant": "Intercept",
     "age": "Age, per 10 years from 55",
     "non_hdl": "Non-HDL-C, per mmol/L from 3.5",
@@ -59,11 +67,15 @@ _RANGE_LABELS = {"age_years": "Age", "chol_total_mgdl": "Total cholesterol", "hd
                  "sbp_mmhg": "Systolic blood pressure", "egfr_mlmin173m2": "eGFR", "bmi_kgm2": "BMI"}
 
 
-@cache
+# Both PREVENT findings (base and add-on models) share these texts.
+SECONDARY_PREVENTION = ("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in people "
+                        "without CVD and do not apply; manage as secondary prevention.")
+PRIMARY_PREVENTION_ASSUMED = "No clinical cardiovascular disease found in the record; primary prevention assumed."
+
+
 def coefficients() -> dict[str, Any]:
     """Khan 2024 base-model coefficients, ranges and categories (read-only package data)."""
-    path = resources.files("engine") / "data" / "prevent_2024_base.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_data(DATA_FILE)
 
 
 @dataclass(frozen=True)
@@ -82,37 +94,16 @@ class PreventResult:
     hf: OutcomeRisk | None  # None when BMI was not given
 
 
-@dataclass(frozen=True)
-class RangeViolation:
-    name: str
-    label: str
-    value: float
-    low: float
-    high: float
-    unit: str
-
-    @property
-    def message(self) -> str:
-        return (f"{self.label} {self.value:g} {self.unit} is outside the validated range "
-                f"{self.low:g}-{self.high:g} {self.unit}.")
-
-
 def validated_range_violations(values: Mapping[str, float]) -> list[RangeViolation]:
     """Inputs outside the PREVENT validated ranges (bounds inclusive)."""
-    ranges = coefficients()["validated_ranges"]
-    violations = []
-    for name, value in values.items():
-        bounds = ranges.get(name)
-        if bounds and not bounds["min"] <= value <= bounds["max"]:
-            violations.append(RangeViolation(name, _RANGE_LABELS.get(name, name), value,
-                                             bounds["min"], bounds["max"], bounds["unit"]))
-    return violations
+    return range_violations(values, coefficients()["validated_ranges"], _RANGE_LABELS)
 
 
-def _predictors(*, age_years, chol_total_mgdl, hdl_mgdl, sbp_mmhg, bp_treated, statin, diabetes,
-                smoker_current, egfr_mlmin173m2, bmi_kgm2) -> dict[str, float]:
-    """The centred and spline-knotted terms of Khan 2024 (definitions in the data file)."""
-    to_mmol = coefficients()["cholesterol_mgdl_to_mmoll"]
+def base_terms(*, age_years, chol_total_mgdl, hdl_mgdl, sbp_mmhg, bp_treated, statin, diabetes, smoker_current,
+               egfr_mlmin173m2, bmi_kgm2, mgdl_to_mmoll: float) -> dict[str, float]:
+    """The centred and spline-knotted terms of Khan 2024 that every PREVENT model uses (definitions in the data
+    file); ``mgdl_to_mmoll`` is the cholesterol conversion factor of the model's own data file."""
+    to_mmol = mgdl_to_mmoll
     age = (age_years - 55.0) / 10.0
     non_hdl = (chol_total_mgdl - hdl_mgdl) * to_mmol - 3.5
     hdl = (hdl_mgdl * to_mmol - 1.3) / 0.3
@@ -150,8 +141,10 @@ def _predictors(*, age_years, chol_total_mgdl, hdl_mgdl, sbp_mmhg, bp_treated, s
     return x
 
 
-def _outcome(outcome: str, beta: Mapping[str, float], x: Mapping[str, float]) -> OutcomeRisk:
-    terms = tuple(Term(_TERM_LABELS[key], x[key], coef * x[key]) for key, coef in beta.items())
+def outcome_risk(outcome: str, beta: Mapping[str, float], x: Mapping[str, float],
+                 labels: Mapping[str, str] = TERM_LABELS) -> OutcomeRisk:
+    """One outcome's logistic equation: risk = 1 / (1 + exp(-sum(beta * term))), with every term explained."""
+    terms = tuple(Term(labels[key], x[key], coef * x[key]) for key, coef in beta.items())
     log_odds = math.fsum(term.contribution for term in terms)
     return OutcomeRisk(outcome, 100.0 / (1.0 + math.exp(-log_odds)), log_odds, terms)
 
@@ -182,67 +175,88 @@ def prevent_10y_base(
     if bmi_kgm2 is not None:
         numbers["bmi_kgm2"] = bmi_kgm2
     for name, value in numbers.items():
-        if not _is_finite_number(value) or value <= 0:
+        if not is_finite_number(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number")
     if hdl_mgdl >= chol_total_mgdl:
         raise ValueError("HDL cholesterol must be lower than total cholesterol")
 
-    x = _predictors(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
-                    bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
-                    egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2)
+    x = base_terms(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
+                   bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
+                   egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2,
+                   mgdl_to_mmoll=coefficients()["cholesterol_mgdl_to_mmoll"])
     equations = coefficients()["equations"][sex]
     return PreventResult(
         sex=sex,
-        cvd=_outcome("cvd", equations["cvd"], x),
-        ascvd=_outcome("ascvd", equations["ascvd"], x),
-        hf=_outcome("hf", equations["hf"], x) if bmi_kgm2 is not None else None,
+        cvd=outcome_risk("cvd", equations["cvd"], x),
+        ascvd=outcome_risk("ascvd", equations["ascvd"], x),
+        hf=outcome_risk("hf", equations["hf"], x) if bmi_kgm2 is not None else None,
     )
 
 
 def risk_category(risk_percent: float) -> str:
     """PREVENT band of an (unrounded) 10-year total CVD risk in percent."""
-    for band in coefficients()["categories"]["bands"]:
-        if band["below_percent"] is None or risk_percent < band["below_percent"]:
-            return band["name"]
-    raise AssertionError("the last band is open-ended")  # pragma: no cover
+    return band_below(risk_percent, coefficients()["categories"]["bands"])
 
 
 def category_thresholds() -> tuple[str, ...]:
-    return tuple(band["text"] for band in coefficients()["categories"]["bands"])
+    return band_texts(coefficients()["categories"]["bands"])
 
 
-_SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO,
-             "intermediate": Severity.WARNING, "high": Severity.WARNING}
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO,
+            "intermediate": Severity.WARNING, "high": Severity.WARNING}
 
 
 def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
     """Present required features whose value the equations cannot use, reported like missing ones."""
-    problems = []
-    for name in NUMERIC_FEATURES:
-        ev = features.get(name)
-        if ev is not None and not (_is_finite_number(ev.value) and ev.value > 0):
-            problems.append(MissingInput(name, ev.label, "recorded value is not a positive number"))
-    for name in BOOLEAN_FEATURES:
-        ev = features.get(name)
-        if ev is not None and not isinstance(ev.value, bool):
-            problems.append(MissingInput(name, ev.label, "recorded value is neither yes nor no"))
-    sex = features.get("sex")
-    if sex is not None and sex.value not in SEXES:
-        problems.append(MissingInput("sex", sex.label,
-                                     "the equations are sex-specific and need sex recorded as female or male"))
-    return problems
+    return unusable_equation_inputs(features, numbers=NUMERIC_FEATURES, flags=BOOLEAN_FEATURES)
 
 
-def _terms_as_dicts(terms: tuple[Term, ...]) -> list[dict]:
+def outcome_measures(result, horizon_years: int) -> list[Measure]:
+    """ASCVD and (when estimated) heart-failure risk of a PREVENT result, shown next to total CVD."""
+    measures = [Measure(f"{horizon_years}-year ASCVD", result.ascvd.risk_percent, "%")]
+    if result.hf is not None:
+        measures.append(Measure(f"{horizon_years}-year heart failure", result.hf.risk_percent, "%"))
+    return measures
+
+
+def outcome_extra(result) -> dict:
+    """Linear predictors of every outcome and the explanations of ASCVD and heart failure (total CVD's is the
+    finding's own explanation)."""
+    extra = {
+        "log_odds": {o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
+        "explanation_ascvd": terms_as_dicts(result.ascvd.terms),
+    }
+    if result.hf is not None:
+        extra["explanation_hf"] = terms_as_dicts(result.hf.terms)
+    return extra
+
+
+def terms_as_dicts(terms: tuple[Term, ...]) -> list[dict]:
     return [{"label": t.label, "value": t.value, "contribution": t.contribution} for t in terms]
 
 
+def heart_failure_bmi(features: FeatureSet, *, not_available: str,
+                      out_of_range: str) -> tuple[Evidence | None, list[MissingInput], str | None]:
+    """BMI for the heart-failure equation, or why the heart-failure estimate is left out: ``not_available`` is the
+    note when BMI is absent; ``out_of_range`` follows the range message when BMI is outside the validated range."""
+    evidence = features.get("bmi_kgm2")
+    if evidence is None:
+        reason = features.missing_reason("bmi_kgm2")
+        missing = MissingInput(reason.name, reason.label,
+                               f"{reason.reason} (needed for the heart-failure estimate only)")
+        return None, [missing], not_available
+    if not (is_finite_number(evidence.value) and evidence.value > 0):
+        missing = MissingInput("bmi_kgm2", evidence.label,
+                               "recorded value is not a positive number (needed for the heart-failure estimate)")
+        return None, [missing], "BMI unusable: heart-failure risk is not estimated."
+    violations = validated_range_violations({"bmi_kgm2": evidence.value})
+    if violations:
+        return None, [], f"{violations[0].message} {out_of_range}"
+    return evidence, [], None
+
+
 @calculator
-class PreventBase(Engine):
+class PreventBase(SingleFindingEngine):
     id = "prevent-2024-base"
     version = "1.0.0"
     title = "10-year cardiovascular risk (AHA PREVENT)"
@@ -261,45 +275,24 @@ class PreventBase(Engine):
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin",
                 "diabetes", "smoker_current", "egfr_mlmin173m2")
     optional = ("bmi_kgm2", "ascvd")
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:cvd-10y"
+    finding_suffix = "cvd-10y"
 
     def _assess(self, features: FeatureSet) -> Finding:
         ascvd = features.get("ascvd")
         if ascvd is not None and ascvd.value is True:
-            return self.not_applicable(
-                features, [ascvd], finding_id=self.finding_id,
-                message=("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in "
-                         "people without CVD and do not apply; manage as secondary prevention."),
-            )
+            return self.not_applicable(features, [ascvd], message=SECONDARY_PREVENTION)
 
-        present, missing = self.gather(features, self.requires)
-        unusable = unusable_inputs(features)
-        unusable_names = {m.name for m in unusable}
-        usable = [ev for ev in present if ev.name not in unusable_names]
-
+        usable, missing = self.gather_usable(features, self.requires, unusable_inputs(features))
         violations = validated_range_violations(
             {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES})
         if violations:
             return self.not_applicable(
-                features, usable, finding_id=self.finding_id,
-                message=" ".join(v.message for v in violations)
-                + " The PREVENT equations give no estimate outside their validated range.",
-                extra={"out_of_range": [v.name for v in violations]},
-            )
-
-        missing = missing + unusable
+                features, usable, extra={"out_of_range": [v.name for v in violations]},
+                message=outside_range_message((v.message for v in violations), "The PREVENT equations"))
         if missing:
-            actions = ()
-            if any(m.name in LIPID_FEATURES for m in missing):
-                actions = (lipid_panel_action(
-                    "Total and HDL cholesterol are needed to estimate 10-year cardiovascular risk (AHA PREVENT)."),)
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id, actions=actions)
+            actions = lipid_panel_if_missing(missing, "Total and HDL cholesterol are needed to estimate 10-year "
+                                                      "cardiovascular risk (AHA PREVENT).")
+            return self.insufficient(features, usable, missing, actions=actions)
 
         bmi_evidence, bmi_missing, bmi_note = self._bmi(features)
         result = prevent_10y_base(
@@ -316,63 +309,42 @@ class PreventBase(Engine):
             bmi_kgm2=bmi_evidence.value if bmi_evidence is not None else None,
         )
 
-        measures = [Measure("10-year ASCVD", result.ascvd.risk_percent, "%")]
-        if result.hf is not None:
-            measures.append(Measure("10-year heart failure", result.hf.risk_percent, "%"))
+        measures = outcome_measures(result, 10)
         assumptions = ["Base model: urine albumin-to-creatinine ratio, HbA1c and social deprivation index "
                        "are not used."]
         if bmi_note:
             assumptions.append(bmi_note)
         if ascvd is None:
-            assumptions.append("No clinical cardiovascular disease found in the record; primary prevention assumed.")
+            assumptions.append(PRIMARY_PREVENTION_ASSUMED)
         # BMI is shown when it was a number (used, or out of range and so why HF is absent).
         bmi_seen = features.get("bmi_kgm2")
-        if bmi_seen is not None and not _is_finite_number(bmi_seen.value):
+        if bmi_seen is not None and not is_finite_number(bmi_seen.value):
             bmi_seen = None
         inputs = usable + [ev for ev in (bmi_seen, ascvd) if ev is not None]
         category = risk_category(result.cvd.risk_percent)
-        extra = {
-            "log_odds": {o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
-            "explanation_ascvd": _terms_as_dicts(result.ascvd.terms),
-        }
-        if result.hf is not None:
-            extra["explanation_hf"] = _terms_as_dicts(result.hf.terms)
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.cvd.risk_percent,
             unit="%",
             category=category,
             thresholds=category_thresholds(),
-            severity=_SEVERITY[category],
+            severity=SEVERITY[category],
             inputs=tuple(inputs),
             missing=tuple(bmi_missing),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.cvd.terms,
             measures=tuple(measures),
             method=(f"AHA PREVENT base model, {result.sex} equations: 10-year risk = 1 / (1 + exp(-x)); "
                     f"x(total CVD) = {result.cvd.log_odds:.4f}; ASCVD and heart failure from their own equations."),
-            extra=extra,
+            extra=outcome_extra(result),
         )
 
     @staticmethod
     def _bmi(features: FeatureSet) -> tuple[Evidence | None, list[MissingInput], str | None]:
         """BMI for the heart-failure equation, or why the heart-failure estimate is left out."""
-        evidence = features.get("bmi_kgm2")
-        if evidence is None:
-            reason = features.missing_reason("bmi_kgm2")
-            missing = MissingInput(reason.name, reason.label,
-                                   f"{reason.reason} (needed for the heart-failure estimate only)")
-            return None, [missing], ("BMI not available: heart-failure risk is not estimated; total CVD and "
-                                     "ASCVD equations do not use BMI.")
-        if not (_is_finite_number(evidence.value) and evidence.value > 0):
-            missing = MissingInput("bmi_kgm2", evidence.label,
-                                   "recorded value is not a positive number (needed for the heart-failure estimate)")
-            return None, [missing], "BMI unusable: heart-failure risk is not estimated."
-        violations = validated_range_violations({"bmi_kgm2": evidence.value})
-        if violations:
-            return None, [], (f"{violations[0].message} Heart-failure risk is not estimated; total CVD and "
-                              "ASCVD equations do not use BMI, but the patient lies outside the BMI range "
-                              "of the derivation population.")
-        return evidence, [], None
+        return heart_failure_bmi(
+            features,
+            not_available=("BMI not available: heart-failure risk is not estimated; total CVD and ASCVD equations "
+                           "do not use BMI."),
+            out_of_range=("Heart-failure risk is not estimated; total CVD and ASCVD equations do not use BMI, but "
+                          "the patient lies outside the BMI range of the derivation population."))

@@ -16,51 +16,42 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from engine.base import Engine
-from engine.calculators.common import is_finite_number, load_data
-from engine.calculators.pce import lipid_panel_action
+from engine.calculators.common import (
+    SEXES,
+    is_finite_number,
+    lipid_panel_if_missing,
+    load_data,
+    outside_range_message,
+)
 from engine.calculators.prevent import (
+    PRIMARY_PREVENTION_ASSUMED,
+    SECONDARY_PREVENTION,
+    SEVERITY,
+    TERM_LABELS,
     OutcomeRisk,
+    base_terms,
     category_thresholds,
+    heart_failure_bmi,
+    outcome_extra,
+    outcome_measures,
+    outcome_risk,
     risk_category,
     unusable_inputs,
     validated_range_violations,
 )
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Status, Term
+from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
 DATA_FILE = "prevent_2024_30y_addon.json"
-SEXES = ("female", "male")
 NUMERIC_FEATURES = ("age_years", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "egfr_mlmin173m2")
 BASE_FEATURES = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin", "diabetes",
                  "smoker_current", "egfr_mlmin173m2")
-LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
 
+# The base-model terms plus those only the 30-year and add-on models use.
 _TERM_LABELS = {
-    "constant": "Intercept",
-    "age": "Age, per 10 years from 55",
+    **TERM_LABELS,
     "age_squared": "Age squared ((age - 55)/10)^2",
-    "non_hdl": "Non-HDL-C, per mmol/L from 3.5",
-    "hdl": "HDL-C, per 0.3 mmol/L from 1.3",
-    "sbp_lt_110": "SBP below 110, per 20 mmHg",
-    "sbp_gte_110": "SBP 110 and over, per 20 mmHg from 130",
-    "diabetes": "Diabetes",
-    "smoker": "Current smoker",
-    "bmi_lt_30": "BMI below 30, per 5 kg/m2 from 25",
-    "bmi_gte_30": "BMI 30 and over, per 5 kg/m2 from 30",
-    "egfr_lt_60": "eGFR below 60, per 15 mL/min/1.73m2 lower",
-    "egfr_gte_60": "eGFR 60 and over, per 15 mL/min/1.73m2 below 90",
-    "bp_treated": "Antihypertensive treatment",
-    "statin": "Statin",
-    "bp_treated_x_sbp_gte_110": "Antihypertensive treatment x SBP (110 and over)",
-    "statin_x_non_hdl": "Statin x non-HDL-C",
-    "age_x_non_hdl": "Age x non-HDL-C",
-    "age_x_hdl": "Age x HDL-C",
-    "age_x_sbp_gte_110": "Age x SBP (110 and over)",
-    "age_x_diabetes": "Age x diabetes",
-    "age_x_smoker": "Age x current smoker",
-    "age_x_bmi_gte_30": "Age x BMI (30 and over)",
-    "age_x_egfr_lt_60": "Age x eGFR (below 60)",
     "ln_uacr": "ln(UACR, mg/g)",
     "hba1c_x_diabetes": "HbA1c - 5.3 % (with diabetes)",
     "hba1c_x_no_diabetes": "HbA1c - 5.3 % (without diabetes)",
@@ -96,31 +87,19 @@ def prevent_terms(*, age_years: float, chol_total_mgdl: float, hdl_mgdl: float, 
                   statin: bool, diabetes: bool, smoker_current: bool, egfr_mlmin173m2: float,
                   bmi_kgm2: float | None = None, uacr_mgg: float | None = None, hba1c_pct: float | None = None,
                   sdi_decile: int | None = None) -> dict[str, float]:
-    """Every centred, spline-knotted or interaction term any PREVENT model here can use."""
+    """Every centred, spline-knotted or interaction term any PREVENT model here can use: the base-model terms
+    (``prevent.base_terms``), ((age - 55)/10)^2, the SDI indicators, ln(UACR) and HbA1c - 5.3 by diabetes."""
     data = coefficients()
-    to_mmol = data["cholesterol_mgdl_to_mmoll"]
-    age = (age_years - 55.0) / 10.0
-    non_hdl = (chol_total_mgdl - hdl_mgdl) * to_mmol - 3.5
-    hdl = (hdl_mgdl * to_mmol - 1.3) / 0.3
-    sbp_gte_110 = (max(sbp_mmhg, 110.0) - 130.0) / 20.0
-    egfr_lt_60 = (min(egfr_mlmin173m2, 60.0) - 60.0) / -15.0
-    treated, on_statin = float(bool(bp_treated)), float(bool(statin))
-    dm, smoker = float(bool(diabetes)), float(bool(smoker_current))
-    x = {
-        "constant": 1.0, "age": age, "age_squared": age * age, "non_hdl": non_hdl, "hdl": hdl,
-        "sbp_lt_110": (min(sbp_mmhg, 110.0) - 110.0) / 20.0, "sbp_gte_110": sbp_gte_110,
-        "diabetes": dm, "smoker": smoker, "egfr_lt_60": egfr_lt_60,
-        "egfr_gte_60": (max(egfr_mlmin173m2, 60.0) - 90.0) / -15.0, "bp_treated": treated, "statin": on_statin,
-        "bp_treated_x_sbp_gte_110": treated * sbp_gte_110, "statin_x_non_hdl": on_statin * non_hdl,
-        "age_x_non_hdl": age * non_hdl, "age_x_hdl": age * hdl, "age_x_sbp_gte_110": age * sbp_gte_110,
-        "age_x_diabetes": age * dm, "age_x_smoker": age * smoker, "age_x_egfr_lt_60": age * egfr_lt_60,
+    x = base_terms(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
+                   bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
+                   egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2, mgdl_to_mmoll=data["cholesterol_mgdl_to_mmoll"])
+    age, dm = x["age"], x["diabetes"]
+    x.update({
+        "age_squared": age * age,
         "sdi_4_to_6": 1.0 if sdi_decile is not None and 4 <= sdi_decile <= 6 else 0.0,
         "sdi_7_to_10": 1.0 if sdi_decile is not None and sdi_decile >= 7 else 0.0,
         "sdi_missing": 1.0 if sdi_decile is None else 0.0,
-    }
-    if bmi_kgm2 is not None:
-        bmi_gte_30 = (max(bmi_kgm2, 30.0) - 30.0) / 5.0
-        x.update(bmi_lt_30=(min(bmi_kgm2, 30.0) - 25.0) / 5.0, bmi_gte_30=bmi_gte_30, age_x_bmi_gte_30=age * bmi_gte_30)
+    })
     if uacr_mgg is not None:
         x["ln_uacr"] = math.log(uacr_mgg)
     if hba1c_pct is not None:
@@ -131,9 +110,7 @@ def prevent_terms(*, age_years: float, chol_total_mgdl: float, hdl_mgdl: float, 
 
 
 def _outcome(outcome: str, beta: Mapping[str, float], x: Mapping[str, float]) -> OutcomeRisk:
-    terms = tuple(Term(_TERM_LABELS[key], x[key], coef * x[key]) for key, coef in beta.items())
-    log_odds = math.fsum(term.contribution for term in terms)
-    return OutcomeRisk(outcome, 100.0 / (1.0 + math.exp(-log_odds)), log_odds, terms)
+    return outcome_risk(outcome, beta, x, _TERM_LABELS)
 
 
 def prevent_model(model: str, *, sex: str, age_years: float, chol_total_mgdl: float, hdl_mgdl: float,
@@ -182,14 +159,6 @@ def addon_model_for(*, has_uacr: bool, has_hba1c: bool) -> str | None:
     return None
 
 
-def _terms_as_dicts(terms: tuple[Term, ...]) -> list[dict]:
-    return [{"label": t.label, "value": t.value, "contribution": t.contribution} for t in terms]
-
-
-_SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO, "intermediate": Severity.WARNING,
-             "high": Severity.WARNING}
-
-
 @calculator
 class Prevent30yAndAddOns(Engine):
     id = "prevent-2024-30y"
@@ -227,15 +196,10 @@ class Prevent30yAndAddOns(Engine):
         title = _TITLES[model]
         ascvd = features.get("ascvd")
         if ascvd is not None and ascvd.value is True:
-            return self.not_applicable(
-                features, [ascvd], finding_id=finding_id, title=title,
-                message=("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in people "
-                         "without CVD and do not apply; manage as secondary prevention."))
+            return self.not_applicable(features, [ascvd], finding_id=finding_id, title=title,
+                                       message=SECONDARY_PREVENTION)
 
-        present, missing = self.gather(features, BASE_FEATURES)
-        unusable = unusable_inputs(features)
-        unusable_names = {m.name for m in unusable}
-        usable = [ev for ev in present if ev.name not in unusable_names]
+        usable, missing = self.gather_usable(features, BASE_FEATURES, unusable_inputs(features))
         numbers = {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES}
         violations = [v.message for v in validated_range_violations(numbers)]
         age_range = coefficients()["validated_ranges"]["age_years_30y"]
@@ -246,15 +210,11 @@ class Prevent30yAndAddOns(Engine):
         if violations:
             return self.not_applicable(
                 features, usable, finding_id=finding_id, title=title,
-                message=" ".join(violations) + " The PREVENT equations give no estimate outside their validated range.")
+                message=outside_range_message(violations, "The PREVENT equations"))
 
-        missing = missing + unusable
         if missing:
-            actions = ()
-            if any(m.name in LIPID_FEATURES for m in missing):
-                actions = (lipid_panel_action(
-                    f"Total and HDL cholesterol are needed to estimate {horizon}-year cardiovascular risk "
-                    "(AHA PREVENT)."),)
+            actions = lipid_panel_if_missing(missing, f"Total and HDL cholesterol are needed to estimate "
+                                                      f"{horizon}-year cardiovascular risk (AHA PREVENT).")
             return self.insufficient(features, usable, missing, finding_id=finding_id, title=title, actions=actions)
 
         bmi, bmi_missing, bmi_note = self._bmi(features)
@@ -266,9 +226,7 @@ class Prevent30yAndAddOns(Engine):
             smoker_current=features.value("smoker_current"), egfr_mlmin173m2=features.value("egfr_mlmin173m2"),
             bmi_kgm2=bmi.value if bmi is not None else None, uacr_mgg=uacr.value if uacr is not None else None,
             hba1c_pct=hba1c.value if hba1c is not None else None)
-        measures = [Measure(f"{horizon}-year ASCVD", result.ascvd.risk_percent, "%")]
-        if result.hf is not None:
-            measures.append(Measure(f"{horizon}-year heart failure", result.hf.risk_percent, "%"))
+        measures = outcome_measures(result, horizon)
         assumptions = list(optional_notes)
         if model == "base_30y":
             assumptions.append("Base model: UACR, HbA1c and social deprivation index are not used. No guideline "
@@ -279,34 +237,26 @@ class Prevent30yAndAddOns(Engine):
         if bmi_note:
             assumptions.append(bmi_note)
         if ascvd is None:
-            assumptions.append("No clinical cardiovascular disease found in the record; primary prevention assumed.")
+            assumptions.append(PRIMARY_PREVENTION_ASSUMED)
         inputs = usable + [ev for ev in (bmi, uacr, hba1c, ascvd) if ev is not None]
         category = risk_category(result.cvd.risk_percent) if horizon == 10 else None
-        extra = {
-            "model": model,
-            "log_odds": {o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
-            "explanation_ascvd": _terms_as_dicts(result.ascvd.terms),
-        }
-        if result.hf is not None:
-            extra["explanation_hf"] = _terms_as_dicts(result.hf.terms)
-        return self.finding(
-            Status.COMPUTED,
+        return self.computed(
+            features,
             finding_id=finding_id,
             title=title,
             value=result.cvd.risk_percent,
             unit="%",
             category=category,
             thresholds=category_thresholds() if category else (),
-            severity=_SEVERITY[category] if category else Severity.INFO,
+            severity=SEVERITY[category] if category else Severity.INFO,
             inputs=tuple(inputs),
             missing=tuple(bmi_missing),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.cvd.terms,
             measures=tuple(measures),
             method=(f"AHA PREVENT {_MODEL_LABELS[model]}, {result.sex} equations: risk = 1 / (1 + exp(-x)); "
                     f"x(total CVD) = {result.cvd.log_odds:.4f}."),
-            extra=extra,
+            extra={"model": model, **outcome_extra(result)},
         )
 
     @staticmethod
@@ -331,17 +281,5 @@ class Prevent30yAndAddOns(Engine):
     @staticmethod
     def _bmi(features: FeatureSet) -> tuple[Evidence | None, list[MissingInput], str | None]:
         """BMI for the heart-failure equation only, with the same rules as the 10-year base model."""
-        evidence = features.get("bmi_kgm2")
-        if evidence is None:
-            reason = features.missing_reason("bmi_kgm2")
-            missing = MissingInput(reason.name, reason.label,
-                                   f"{reason.reason} (needed for the heart-failure estimate only)")
-            return None, [missing], "BMI not available: heart-failure risk is not estimated."
-        if not (is_finite_number(evidence.value) and evidence.value > 0):
-            missing = MissingInput("bmi_kgm2", evidence.label,
-                                   "recorded value is not a positive number (needed for the heart-failure estimate)")
-            return None, [missing], "BMI unusable: heart-failure risk is not estimated."
-        violations = validated_range_violations({"bmi_kgm2": evidence.value})
-        if violations:
-            return None, [], f"{violations[0].message} Heart-failure risk is not estimated."
-        return evidence, [], None
+        return heart_failure_bmi(features, not_available="BMI not available: heart-failure risk is not estimated.",
+                                 out_of_range="Heart-failure risk is not estimated.")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.base import Engine
+from engine.base import SingleFindingEngine
 from engine.calculators.common import is_finite_number, load_data
-from engine.calculators.vitals import max_age_hours, recent_avpu, recent_gcs, recent_number, reference_time
-from engine.finding import Citation, Finding, Kind, Severity, Status, Term
+from engine.calculators.vitals import recency_window, recent_avpu, recent_gcs, recent_number
+from engine.finding import Citation, Finding, Kind, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -67,7 +67,7 @@ def risk_category(score: int) -> str:
 
 
 @calculator
-class Qsofa(Engine):
+class Qsofa(SingleFindingEngine):
     id = "qsofa"
     version = "1.0.0"
     title = "Sepsis risk screen (qSOFA)"
@@ -83,24 +83,16 @@ class Qsofa(Engine):
     )
     requires = ("respiratory_rate_min", "sbp_mmhg", "consciousness_avpu")
     optional = ("gcs_total", "age_years")
-
-    @property
-    def finding_id(self) -> str:
-        return f"{self.id}:score"
-
-    def evaluate(self, features: FeatureSet) -> list[Finding]:
-        return [self._assess(features)]
+    finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
         age = features.get("age_years")
         minimum_age = coefficients()["applicability"]["minimum_age_years"]
         if age is not None and is_finite_number(age.value) and age.value < minimum_age:
-            return self.not_applicable(features, [age], finding_id=self.finding_id,
+            return self.not_applicable(features, [age],
                                        message=f"Age {age.value:g} years: qSOFA was derived in adults.")
 
-        reference = reference_time(features)
-        max_age_h, option_note = max_age_hours(features)
-        window = dict(reference=reference, max_age_h=max_age_h)
+        window, assumptions = recency_window(features)
         rr, rr_missing = recent_number(features, "respiratory_rate_min", **window)
         sbp, sbp_missing = recent_number(features, "sbp_mmhg", **window)
         avpu, avpu_missing = recent_avpu(features, **window)
@@ -114,14 +106,10 @@ class Qsofa(Engine):
         if mentation is None:
             missing += [avpu_missing, gcs_missing]
 
-        assumptions = [f"Only observations from the {max_age_h:g} h before "
-                       f"{reference.isoformat(timespec='minutes')} are used."]
-        if option_note:
-            assumptions.append(option_note)
         high_from = coefficients()["categories"]["high_from"]
         if result.unknown and result.score < high_from:
-            return self.insufficient(features, usable, missing, finding_id=self.finding_id,
-                                     assumptions=tuple(assumptions), extra={"partial_score": result.score})
+            return self.insufficient(features, usable, missing, assumptions=tuple(assumptions),
+                                     extra={"partial_score": result.score})
         if result.unknown:
             names = ", ".join(_LABELS[key] for key in result.unknown)
             assumptions.append(f"Not assessed: {names}; the criteria that are known already reach {result.score}, "
@@ -131,9 +119,8 @@ class Qsofa(Engine):
         assumptions.append("qSOFA is a prompt to consider sepsis in suspected infection, not a diagnosis; "
                            "a score below 2 does not exclude sepsis.")
         category = risk_category(result.score)
-        return self.finding(
-            Status.COMPUTED,
-            finding_id=self.finding_id,
+        return self.computed(
+            features,
             value=result.score,
             unit="points",
             category=category,
@@ -142,8 +129,7 @@ class Qsofa(Engine):
             inputs=tuple(usable),
             missing=tuple(missing),
             assumptions=tuple(assumptions),
-            input_problems=self.relevant_problems(features),
             explanation=result.terms,
             method="One point each: respiratory rate >= 22/min, altered mentation, systolic BP <= 100 mmHg.",
-            extra={"unknown_criteria": list(result.unknown), "reference_time": reference.isoformat()},
+            extra={"unknown_criteria": list(result.unknown), "reference_time": window["reference"].isoformat()},
         )

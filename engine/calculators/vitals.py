@@ -38,6 +38,18 @@ def max_age_hours(features: FeatureSet) -> tuple[float, str | None]:
     return default, f"Engine option vitals_max_age_h={option!r} is not a positive number; {default:g} h used."
 
 
+def recency_window(features: FeatureSet) -> tuple[dict, list[str]]:
+    """Keyword arguments ``reference`` and ``max_age_h`` for the ``recent*`` readers below, and the assumptions
+    that state the window (and any unusable option) on the finding."""
+    reference = reference_time(features)
+    max_age_h, option_note = max_age_hours(features)
+    assumptions = [f"Only observations from the {max_age_h:g} h before "
+                   f"{reference.isoformat(timespec='minutes')} are used."]
+    if option_note:
+        assumptions.append(option_note)
+    return dict(reference=reference, max_age_h=max_age_h), assumptions
+
+
 def measured_at(evidence: Evidence) -> datetime | None:
     """When the observation was taken, timezone-aware; a bare date counts from 00:00 UTC of that day."""
     when = evidence.effective

@@ -399,6 +399,23 @@ class DiagnosisDetector(Engine):
             message=message,
         )
 
+    def unless_adult_outside_pregnancy(self, features: FeatureSet, *, suffix: str, adult_age: float,
+                                       inputs: Sequence[Evidence], problems: Sequence[InputProblem],
+                                       in_pregnancy: str, age_needed: str) -> list[Finding] | None:
+        """The answer when results are abnormal by adult thresholds that do not hold in pregnancy, but those cannot
+        be applied: not applicable in a recorded pregnancy (``in_pregnancy`` says why), insufficient data without
+        a usable age (``age_needed``), no finding under ``adult_age``. None when the adult thresholds apply."""
+        if pregnant(features) is True:
+            return [self.outside_scope(features, suffix=suffix, inputs=inputs, problems=problems,
+                                       message=in_pregnancy)]
+        age = age_of(features)
+        if age is None:
+            return [self.needs(features, suffix=suffix, names=["age_years"], inputs=inputs, problems=problems,
+                               why=age_needed)]
+        if age < adult_age:
+            return []
+        return None
+
 
 def unique(evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:
     """Evidence in order, each once (the same result can meet two criteria)."""

@@ -21,13 +21,11 @@ from __future__ import annotations
 from engine.detectors.common import (
     DiagnosisDetector,
     add_condition_action,
-    age_of,
     already_documented,
     concept,
     criterion,
     fmt,
     option,
-    pregnant,
     readings,
 )
 from engine.finding import Citation, Finding, Term
@@ -91,16 +89,13 @@ class PossibleFamilialHypercholesterolemia(DiagnosisDetector):
             return []
         evidence = [r.evidence for r in severe]
         highest = max(severe, key=lambda r: r.value)
-        if pregnant(features) is True:
-            return [self.outside_scope(features, suffix="fh", inputs=evidence, problems=problems,
-                                       message=(f"LDL-C {fmt(highest.value)} mg/dL during a recorded pregnancy, when "
-                                                "LDL-C rises physiologically; re-check after pregnancy."))]
-        age = age_of(features)
-        if age is None:
-            return [self.needs(features, suffix="fh", names=["age_years"], inputs=evidence, problems=problems,
-                               why=f"LDL-C {fmt(highest.value)} mg/dL; age is needed to apply the adult threshold.")]
-        if age < ADULT_AGE:
-            return []
+        not_assessed = self.unless_adult_outside_pregnancy(
+            features, suffix="fh", adult_age=ADULT_AGE, inputs=evidence, problems=problems,
+            in_pregnancy=(f"LDL-C {fmt(highest.value)} mg/dL during a recorded pregnancy, when LDL-C rises "
+                          "physiologically; re-check after pregnancy."),
+            age_needed=f"LDL-C {fmt(highest.value)} mg/dL; age is needed to apply the adult threshold.")
+        if not_assessed is not None:
+            return not_assessed
         points = dlcn_ldl_points(highest.value)
         category = dlcn_category(points)
         assumptions = ["DLCN points from LDL-C only: family history, tendon xanthomata, corneal arcus, premature "

@@ -26,7 +26,6 @@ from engine.detectors.common import (
     DiagnosisDetector,
     Reading,
     add_condition_action,
-    age_of,
     already_documented,
     concept,
     criterion,
@@ -122,19 +121,14 @@ class HypertensionGap(DiagnosisDetector):
         used = [r for r in sbp + dbp if r.day in used_days]
         evidence = [r.evidence for r in sorted(used, key=lambda r: r.day, reverse=True)]
 
-        if pregnant(features) is True:
-            return [self.outside_scope(
-                features, suffix="hypertension", inputs=evidence, problems=problems,
-                message=(f"Average BP {_bp_text(avg_sbp, avg_dbp)} during a recorded pregnancy: the ACC/AHA 2017 adult "
-                         "thresholds do not apply; assess for a hypertensive disorder of pregnancy."))]
-        age = age_of(features)
-        if age is None:
-            return [self.needs(features, suffix="hypertension", names=["age_years"], inputs=evidence,
-                               problems=problems,
-                               why=(f"Average BP {_bp_text(avg_sbp, avg_dbp)} is in the ACC/AHA {stage} range; age is "
-                                    "needed to apply the adult thresholds."))]
-        if age < ADULT_AGE:
-            return []
+        not_assessed = self.unless_adult_outside_pregnancy(
+            features, suffix="hypertension", adult_age=ADULT_AGE, inputs=evidence, problems=problems,
+            in_pregnancy=(f"Average BP {_bp_text(avg_sbp, avg_dbp)} during a recorded pregnancy: the ACC/AHA 2017 "
+                          "adult thresholds do not apply; assess for a hypertensive disorder of pregnancy."),
+            age_needed=(f"Average BP {_bp_text(avg_sbp, avg_dbp)} is in the ACC/AHA {stage} range; age is needed to "
+                        "apply the adult thresholds."))
+        if not_assessed is not None:
+            return not_assessed
         return [self._hypertension(features, occasions, avg_sbp, avg_dbp, stage, used, evidence, problems)]
 
     # -- stage 1 / stage 2 -----------------------------------------------------------------------------------------

@@ -16,13 +16,11 @@ from engine.detectors.common import (
     DiagnosisDetector,
     Reading,
     add_condition_action,
-    age_of,
     already_documented,
     concept,
     criterion,
     fmt,
     option,
-    pregnant,
     readings,
 )
 from engine.finding import Citation, Evidence, Finding, Term
@@ -73,16 +71,13 @@ class ObesityGap(DiagnosisDetector):
         if klass is None:
             return []
         evidence = [r.evidence for r in used]
-        if pregnant(features) is True:
-            return [self.outside_scope(features, suffix="obesity", inputs=evidence, problems=problems,
-                                       message=(f"BMI {fmt(bmi.value)} kg/m2 during a recorded pregnancy: the adult "
-                                                "BMI classes do not apply in pregnancy."))]
-        age = age_of(features)
-        if age is None:
-            return [self.needs(features, suffix="obesity", names=["age_years"], inputs=evidence, problems=problems,
-                               why=f"BMI {fmt(bmi.value)} kg/m2; age is needed to apply the adult BMI classes.")]
-        if age < ADULT_AGE:
-            return []
+        not_assessed = self.unless_adult_outside_pregnancy(
+            features, suffix="obesity", adult_age=ADULT_AGE, inputs=evidence, problems=problems,
+            in_pregnancy=(f"BMI {fmt(bmi.value)} kg/m2 during a recorded pregnancy: the adult BMI classes do not apply "
+                          "in pregnancy."),
+            age_needed=f"BMI {fmt(bmi.value)} kg/m2; age is needed to apply the adult BMI classes.")
+        if not_assessed is not None:
+            return not_assessed
         terms = [criterion(f"BMI in obesity {klass} ({CLASS_RANGES[klass]})", [bmi])]
         if how:
             terms.append(Term("BMI computed", how))

@@ -45,6 +45,14 @@ def features(*, history: dict[str, list[Evidence]] | None = None, codes: set[tup
     return fs
 
 
+def with_results(*results: Evidence, **facts: Any) -> FeatureSet:
+    """``features`` with every result filed in its own feature's history."""
+    history: dict[str, list[Evidence]] = {}
+    for result in results:
+        history.setdefault(result.name, []).append(result)
+    return features(history=history, **facts)
+
+
 def _when(evidence: Evidence) -> datetime:
     when = evidence.effective
     if isinstance(when, datetime):

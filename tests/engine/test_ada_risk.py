@@ -1,44 +1,26 @@
 """ADA type 2 diabetes risk test (Bang 2009): points and boundaries, items the record lacks, exclusions."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.ada_risk import AdaDiabetesRisk, ada_diabetes_risk_score, age_points, bmi_points, risk_category
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine.builders import AS_OF, features, only_finding
 
-AS_OF = date(2024, 6, 1)
 ALL_KNOWN = dict(hypertension=False, family_history_diabetes=False, physically_active=True, diabetes=False)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
-
-
 def patient(**overrides) -> FeatureSet:
-    values = dict(ALL_KNOWN, age_years=45, sex="male", bmi_kgm2=24)
-    values.update(overrides)
-    return features(**values)
+    return features(**{**ALL_KNOWN, "age_years": 45, "sex": "male", "bmi_kgm2": 24, **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = AdaDiabetesRisk().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(AdaDiabetesRisk(), fs)
 
 
 # -- points (Bang 2009; ADA risk test) ----------------------------------------------------------------------

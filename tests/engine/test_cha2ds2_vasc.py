@@ -1,51 +1,36 @@
 """CHA2DS2-VASc (Lip 2010) with Friberg 2012 rates: points, age and sex boundaries, AF gating, missing items."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.cha2ds2_vasc import Cha2ds2Vasc, annual_rates, cha2ds2_vasc_score, risk_category
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine import builders
+from tests.engine.builders import AS_OF, only_finding
 
-AS_OF = date(2024, 6, 1)
 NONE_PRESENT = dict(heart_failure=False, hypertension=False, diabetes=False, stroke_tia_thromboembolism=False,
                     vascular_disease=False)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Condition/{name}")
-
-
 def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+    return builders.features(source_type="Condition", **values)  # the items are problem-list entries
 
 
 def patient(**overrides) -> FeatureSet:
-    values = dict(NONE_PRESENT, atrial_fibrillation=True, age_years=60, sex="male")
-    values.update(overrides)
-    return features(**values)
+    return features(**{**NONE_PRESENT, "atrial_fibrillation": True, "age_years": 60, "sex": "male", **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = Cha2ds2Vasc().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(Cha2ds2Vasc(), fs)
 
 
 def score(**overrides) -> int:
-    values = dict(NONE_PRESENT, age_years=60, sex="male")
-    values.update(overrides)
-    return cha2ds2_vasc_score(**values).score
+    return cha2ds2_vasc_score(**{**NONE_PRESENT, "age_years": 60, "sex": "male", **overrides}).score
 
 
 # -- points (Lip 2010) ------------------------------------------------------------------------------------

@@ -14,30 +14,14 @@ from engine.calculators.ckd_epi import (
     kdigo_g_category,
 )
 from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
-
-AS_OF = date(2024, 6, 1)
-
-
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+from tests.engine.builders import AS_OF, features, only_finding
 
 
 def evaluate(fs: FeatureSet):
-    findings = CkdEpi2021Creatinine().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(CkdEpi2021Creatinine(), fs)
 
 
 # -- the equation ---------------------------------------------------------------------------------------

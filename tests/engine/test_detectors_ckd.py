@@ -5,7 +5,7 @@ import pytest
 
 from engine.detectors.ckd import a_category, g_category
 from engine.finding import Status
-from tests.engine.detector_fixtures import ICD10CM, SNOMED, action_resources, days_ago, ev, features, fired, one, run, sources
+from tests.engine.detector_fixtures import ICD10CM, SNOMED, action_resources, days_ago, ev, fired, one, run, sources, with_results
 
 CKD = "ckd-gap"
 
@@ -19,10 +19,7 @@ def acr(value, ago, **kw):
 
 
 def record(*results, **facts):
-    history: dict = {}
-    for r in results:
-        history.setdefault(r.name, []).append(r)
-    return features(history=history, **{"age_years": 67, "sex": "female", **facts})
+    return with_results(*results, **{"age_years": 67, "sex": "female", **facts})
 
 
 # -- staging -----------------------------------------------------------------------------------------------------------

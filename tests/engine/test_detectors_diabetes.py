@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.finding import Severity, Status
-from tests.engine.detector_fixtures import ICD10CM, SNOMED, action_resources, days_ago, ev, features, fired, one, run, sources
+from tests.engine.detector_fixtures import ICD10CM, SNOMED, action_resources, days_ago, ev, fired, one, run, sources, with_results
 
 DM = "diabetes-gap"
 
@@ -26,10 +26,7 @@ def rpg(value, ago=10, **kw):
 
 
 def record(*results, **facts):
-    history: dict = {}
-    for r in results:
-        history.setdefault(r.name, []).append(r)
-    return features(history=history, **{"age_years": 52, "sex": "female", **facts})
+    return with_results(*results, **{"age_years": 52, "sex": "female", **facts})
 
 
 # -- thresholds, both sides --------------------------------------------------------------------------------------------

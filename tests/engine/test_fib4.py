@@ -8,32 +8,17 @@ import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.fib4 import Fib4, fib4, fib4_category, fib4_detail
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine.builders import AS_OF, ev, features, only_finding
 
-AS_OF = date(2024, 6, 1)
 EXAMPLE = dict(age_years=50, ast_ul=40, alt_ul=36, platelets_10e9l=200)
 
 
-def ev(name: str, value, effective=date(2024, 5, 1)) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=effective, source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
-
-
 def evaluate(fs: FeatureSet):
-    findings = Fib4().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(Fib4(), fs)
 
 
 # -- the index --------------------------------------------------------------------------------------------

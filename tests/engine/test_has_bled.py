@@ -1,18 +1,17 @@
 """HAS-BLED (Pisters 2010): item thresholds, items assumed absent by name, bands and rates, AF gating."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.has_bled import HasBled, bleeds_per_100_patient_years, has_bled_score, risk_category
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine.builders import AS_OF, features, only_finding
 
-AS_OF = date(2024, 6, 1)
 ALL_KNOWN_NEGATIVE = dict(sbp_mmhg=130, creatinine_mgdl=1.0, dialysis_or_transplant=False, liver_disease=False,
                           bilirubin_total_mgdl=0.6, ast_ul=25, alt_ul=25, stroke=False, bleeding_history=False,
                           labile_inr=False, antiplatelet_or_nsaid=False, alcohol_excess=False)
@@ -22,35 +21,16 @@ RECORD_NEGATIVE = dict(atrial_fibrillation=True, age_years=60, sbp_mmhg=130, cre
                        antiplatelet_or_nsaid=False, alcohol_excess=False, anticoagulant=False)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
-
-
 def patient(**overrides) -> FeatureSet:
-    values = dict(RECORD_NEGATIVE)
-    values.update(overrides)
-    return features(**values)
+    return features(**{**RECORD_NEGATIVE, **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = HasBled().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(HasBled(), fs)
 
 
 def score(**overrides):
-    values = dict(ALL_KNOWN_NEGATIVE, age_years=60)
-    values.update(overrides)
-    return has_bled_score(**values)
+    return has_bled_score(**{**ALL_KNOWN_NEGATIVE, "age_years": 60, **overrides})
 
 
 # -- items (Pisters 2010 definitions) ---------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """KDIGO 2012 G and A categories and the prognosis heat map; missing albuminuria; which eGFR is staged."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
@@ -12,31 +11,15 @@ from engine.calculators.kdigo_ckd import (
     heat_map_risk,
     heat_map_risk_without_albuminuria,
 )
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
-
-AS_OF = date(2024, 6, 1)
-
-
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+from tests.engine.builders import AS_OF, features, only_finding
 
 
 def evaluate(fs: FeatureSet):
-    findings = KdigoCkdStage().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(KdigoCkdStage(), fs)
 
 
 # -- categories and the heat map (KDIGO 2012, prognosis figure) -------------------------------------------

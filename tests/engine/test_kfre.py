@@ -2,38 +2,22 @@
 from __future__ import annotations
 
 import math
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.kfre import KidneyFailureRiskEquation, coefficients, kfre_4v, risk_category
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine.builders import AS_OF, features, only_finding
 
-AS_OF = date(2024, 6, 1)
 EXAMPLE = dict(age_years=70, sex="male", egfr_mlmin173m2=30, uacr_mgg=300)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(options=None, **values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF, options=options or {})
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
-
-
 def evaluate(fs: FeatureSet):
-    findings = KidneyFailureRiskEquation().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(KidneyFailureRiskEquation(), fs)
 
 
 # -- the equation ---------------------------------------------------------------------------------------

@@ -1,18 +1,19 @@
 """NEWS2 (RCP 2017): every band edge of every parameter, SpO2 Scale 2, risk bands, recency, exclusions."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.news2 import News2, news2_score, risk_category
 from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine import builders
+from tests.engine.builders import AS_OF, only_finding
 
-AS_OF = date(2024, 6, 1)
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 RECENT = NOW - timedelta(hours=2)
 NORMAL = dict(respiratory_rate_min=16, spo2_pct=97, on_supplemental_o2=False, sbp_mmhg=125, heart_rate_min=72,
@@ -20,34 +21,23 @@ NORMAL = dict(respiratory_rate_min=16, spo2_pct=97, on_supplemental_o2=False, sb
 
 
 def ev(name: str, value, effective=RECENT) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=effective, source=f"Observation/{name}")
+    return builders.ev(name, value, effective)
 
 
 def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF, now=NOW)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+    return builders.features(now=NOW, effective=RECENT, **values)
 
 
 def patient(**overrides) -> FeatureSet:
-    values = dict(NORMAL)
-    values.update(overrides)
-    return features(**values)
+    return features(**{**NORMAL, **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = News2().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(News2(), fs)
 
 
 def points(**overrides) -> int:
-    values = dict(NORMAL)
-    values.update(overrides)
-    return news2_score(**values).score
+    return news2_score(**{**NORMAL, **overrides}).score
 
 
 # -- the chart (RCP 2017), both sides of every band edge ---------------------------------------------------

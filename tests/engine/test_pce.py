@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from datetime import date
 
 import pytest
 
@@ -14,12 +13,11 @@ from engine.calculators.pce import (
     pce_10y_ascvd_risk,
     risk_category,
 )
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
-
-AS_OF = date(2024, 6, 1)
+from tests.engine.builders import AS_OF, features, only_finding
 
 # Guideline worked example (Goff 2014, Table A): age 55, TC 213, HDL 50, untreated SBP 120,
 # non-smoker, no diabetes.
@@ -35,29 +33,12 @@ TABLE_A = [
 ]
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
-def features(**values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
-
-
 def example_features(**overrides) -> FeatureSet:
-    values = dict(EXAMPLE, sex="male", race="white")
-    values.update(overrides)
-    return features(**values)
+    return features(**{**EXAMPLE, "sex": "male", "race": "white", **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = PooledCohortEquations().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(PooledCohortEquations(), fs)
 
 
 # -- published worked example ----------------------------------------------------------------------

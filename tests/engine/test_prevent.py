@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import math
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.prevent import PreventBase, coefficients, prevent_10y_base, risk_category
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
-
-AS_OF = date(2024, 6, 1)
+from tests.engine.builders import AS_OF, features, only_finding
 
 # Published reference case (Khan 2024; reproduced by the preventr README): woman 50, TC 200, HDL 45,
 # SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin -> CVD 14.7 %, ASCVD 9.2 %, HF 8.1 %.
@@ -21,25 +19,12 @@ REFERENCE = dict(age_years=50, sex="female", chol_total_mgdl=200, hdl_mgdl=45, s
                  diabetes=True, smoker_current=False, egfr_mlmin173m2=90, bmi_kgm2=35, statin=False)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
 def reference_features(**overrides) -> FeatureSet:
-    values = dict(REFERENCE)
-    values.update(overrides)
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+    return features(**{**REFERENCE, **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = PreventBase().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(PreventBase(), fs)
 
 
 def measure(finding, word: str):

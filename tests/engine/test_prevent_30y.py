@@ -3,38 +3,26 @@ model choice, age range, optional predictors, missing data."""
 from __future__ import annotations
 
 import math
-from datetime import date
 
 import pytest
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.common import round_half_up
 from engine.calculators.prevent_30y import Prevent30yAndAddOns, addon_model_for, coefficients, prevent_model
-from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Severity, Status
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine.builders import AS_OF, features
 
-AS_OF = date(2024, 6, 1)
 # Reference woman of Khan 2024 Supplemental Table S25 (used by the preventr package's tests): age 50, TC 200,
 # HDL 45, SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin.
 REFERENCE = dict(age_years=50, sex="female", chol_total_mgdl=200, hdl_mgdl=45, sbp_mmhg=160, bp_treated=True,
                  diabetes=True, smoker_current=False, egfr_mlmin173m2=90, bmi_kgm2=35, statin=False)
 
 
-def ev(name: str, value) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=date(2024, 5, 1), source=f"Observation/{name}")
-
-
 def reference_features(**overrides) -> FeatureSet:
-    values = dict(REFERENCE)
-    values.update(overrides)
-    fs = FeatureSet(as_of=AS_OF)
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+    return features(**{**REFERENCE, **overrides})
 
 
 def evaluate(fs: FeatureSet) -> dict:

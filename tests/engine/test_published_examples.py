@@ -11,7 +11,7 @@ creatinine-cystatin C and NEWS2 sections); the calculators themselves are not ch
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -29,11 +29,9 @@ from engine.calculators.news2 import News2, news2_score
 from engine.calculators.news2 import risk_category as news2_category
 from engine.calculators.qsofa import Qsofa, altered_mentation, qsofa_score
 from engine.calculators.qsofa import risk_category as qsofa_category
-from engine.finding import Evidence, Finding, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.finding import Status
+from tests.engine.builders import features, only_finding
 
-AS_OF = date(2024, 6, 1)
-MEASURED = date(2024, 5, 1)
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)  # request time for the bedside scores
 OBSERVED = NOW - timedelta(hours=2)  # recent enough for NEWS2 and qSOFA
 # The creatinine molar-mass factor used by pharmaverse admiral (its 4-decimal expected values only come out with
@@ -45,22 +43,6 @@ def reproduces(value: float, published: float, decimals: int) -> bool:
     """True when ``value`` prints as ``published`` at the source's precision (within half a unit of its last
     digit; a hair of float slack so that an exact half-way value is not a false failure)."""
     return abs(value - published) <= 0.5 * 10 ** -decimals + 1e-12
-
-
-def feature_set(*, now: datetime | None = None, effective=MEASURED, options: dict | None = None,
-                **values) -> FeatureSet:
-    """A FeatureSet built directly, each value carrying its canonical label and unit, one date and a source."""
-    fs = FeatureSet(as_of=AS_OF, now=now, options=options or {})
-    for name, value in values.items():
-        fs.put(Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                        effective=effective, source=f"Observation/{name}"))
-    return fs
-
-
-def only_finding(engine, fs: FeatureSet) -> Finding:
-    findings = engine.evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
 
 
 # == KFRE 4-variable (Tangri 2011 JAMA; Tangri 2016 JAMA recalibration) ======================================
@@ -108,8 +90,8 @@ def test_kfre_engine_reproduces_the_kfre_package_example():
     """The README example above (lshpaner/kfre README.md, commit 100154fe: 44.66 % and 89.89 %) through the
     Engine, with the engine option kfre_region set to the non-North-American baseline the example uses: the
     finding's value is the 5-year risk and its measure the 2-year risk."""
-    fs = feature_set(options={"kfre_region": "non-north-american"}, age_years=57.28, sex="female",
-                     egfr_mlmin173m2=15.0, uacr_mgg=1762.00184)
+    fs = features(options={"kfre_region": "non-north-american"}, age_years=57.28, sex="female",
+                  egfr_mlmin173m2=15.0, uacr_mgg=1762.00184)
     finding = only_finding(KidneyFailureRiskEquation(), fs)
     assert finding.status is Status.COMPUTED
     assert reproduces(finding.value, 89.89, 2)
@@ -166,7 +148,7 @@ def test_ckd_epi_cr_engine_reproduces_kidney_epi_example():
     """kidney.epi docs/reference/egfr.ckdepi.cr.2021.html (1.4 mg/dL, 60, male -> 57.54) through the Engine; the
     G category of 58 (57.54 reported as a whole number) is G3a in KDIGO 2012 (Kidney Int Suppl 2013;3:1-150,
     recommendation 1.2.3: G3a 45-59)."""
-    finding = only_finding(CkdEpi2021Creatinine(), feature_set(creatinine_mgdl=1.4, age_years=60, sex="male"))
+    finding = only_finding(CkdEpi2021Creatinine(), features(creatinine_mgdl=1.4, age_years=60, sex="male"))
     assert finding.status is Status.COMPUTED
     assert reproduces(finding.value, 57.54, 2)
     assert finding.category == "G3a"
@@ -204,7 +186,7 @@ def test_ckd_epi_cr_cys_engine_reproduces_kidney_epi_examples():
     """kidney.epi documented outputs for the same man (creatinine 1.4 mg/dL, cystatin C 0.8 mg/L, 60 years):
     egfr.ckdepi.cr_cys.2021 -> 83.97 and egfr.ckdepi.cr.2021 -> 57.54 (docs/reference pages of both functions),
     through the Engine, which reports the creatinine-only eGFR as a measure."""
-    fs = feature_set(creatinine_mgdl=1.4, cystatin_c_mgl=0.8, age_years=60, sex="male")
+    fs = features(creatinine_mgdl=1.4, cystatin_c_mgl=0.8, age_years=60, sex="male")
     finding = only_finding(CkdEpi2021CreatinineCystatin(), fs)
     assert finding.status is Status.COMPUTED
     assert reproduces(finding.value, 83.97, 2)
@@ -226,7 +208,7 @@ def test_fib4_engine_withholds_the_score_at_the_benchmark_age():
     """The MedCalc-Bench patient above is 35: McPherson S et al. (Am J Gastroenterol 2017;112:740-751) found
     FIB-4 unreliable at 35 or younger, so the Engine gives no number there (engine/data/fib4.json) - the published
     2.03 can be reproduced only through the pure function."""
-    fs = feature_set(age_years=35, ast_ul=107, alt_ul=104, platelets_10e9l=181)
+    fs = features(age_years=35, ast_ul=107, alt_ul=104, platelets_10e9l=181)
     finding = only_finding(Fib4(), fs)
     assert finding.status is Status.NOT_APPLICABLE
     assert finding.value is None
@@ -308,8 +290,8 @@ def test_news2_engine_scores_a_set_cell_by_cell():
     37.5 C (36.1-38.0: 0) -> 5, "medium" by the RCP thresholds (5-6). These are the observations of the NHS Wales
     draft IG example named above, which publishes the same cell scores except temperature (it gives 1, hence
     its total of 6)."""
-    fs = feature_set(now=NOW, effective=OBSERVED, respiratory_rate_min=21, spo2_pct=93, on_supplemental_o2=False,
-                     sbp_mmhg=120, heart_rate_min=95, consciousness_avpu="A", temperature_c=37.5)
+    fs = features(now=NOW, effective=OBSERVED, respiratory_rate_min=21, spo2_pct=93, on_supplemental_o2=False,
+                  sbp_mmhg=120, heart_rate_min=95, consciousness_avpu="A", temperature_c=37.5)
     finding = only_finding(News2(), fs)
     assert finding.status is Status.COMPUTED
     assert [term.contribution for term in finding.explanation] == [2, 2, 0, 0, 1, 0, 0]
@@ -350,7 +332,7 @@ def test_qsofa_two_or_more_is_high_risk(score, category):
 def test_qsofa_engine_two_criteria():
     """Sepsis-3 criteria (Singer 2016, abstract) through the Engine: respiratory rate 22/min and systolic 100 mmHg
     meet two criteria (both at their published limits), Alert does not -> 2, high."""
-    fs = feature_set(now=NOW, effective=OBSERVED, respiratory_rate_min=22, sbp_mmhg=100, consciousness_avpu="A")
+    fs = features(now=NOW, effective=OBSERVED, respiratory_rate_min=22, sbp_mmhg=100, consciousness_avpu="A")
     finding = only_finding(Qsofa(), fs)
     assert finding.status is Status.COMPUTED
     assert finding.value == 2
@@ -452,8 +434,8 @@ def test_cha2ds2_vasc_engine_reproduces_medcalc_bench_example():
     """The MedCalc-Bench entry "4" patient above through the Engine (AF recorded, the other items recorded as
     absent, as the source assumes): 2 points, with the Friberg 2012 rates for a score of 2 (2.2 % and 2.9 % per
     year) as its measures."""
-    fs = feature_set(atrial_fibrillation=True, age_years=62, sex="male",
-                     **{**ITEMS_ABSENT, "stroke_tia_thromboembolism": True})
+    fs = features(atrial_fibrillation=True, age_years=62, sex="male",
+                  **{**ITEMS_ABSENT, "stroke_tia_thromboembolism": True})
     finding = only_finding(Cha2ds2Vasc(), fs)
     assert finding.status is Status.COMPUTED
     assert finding.value == 2
@@ -510,7 +492,7 @@ def test_kdigo_albuminuria_categories(uacr, category):
 def test_kdigo_engine_places_a_patient_on_the_heat_map():
     """Through the Engine: eGFR 50 (G3a, 45-59) with ACR 100 mg/g (A2, 30-300) is orange, "high", in the KDIGO
     2012 prognosis figure (World J Diabetes 2017 Table 1: G3a / A2 "High risk")."""
-    finding = only_finding(KdigoCkdStage(), feature_set(egfr_mlmin173m2=50, uacr_mgg=100))
+    finding = only_finding(KdigoCkdStage(), features(egfr_mlmin173m2=50, uacr_mgg=100))
     assert finding.status is Status.COMPUTED
     assert finding.value == "G3a A2"
     assert finding.category == "high"

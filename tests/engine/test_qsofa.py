@@ -9,39 +9,31 @@ import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.qsofa import Qsofa, altered_mentation, qsofa_score
 from engine.calculators.vitals import measured_at, reference_time
 from engine.finding import Evidence, Severity, Status
-from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
+from tests.engine import builders
+from tests.engine.builders import AS_OF, only_finding
 
-AS_OF = date(2024, 6, 1)
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 RECENT = NOW - timedelta(hours=1)
 NORMAL = dict(respiratory_rate_min=16, sbp_mmhg=125, consciousness_avpu="A", gcs_total=15)
 
 
 def ev(name: str, value, effective=RECENT) -> Evidence:
-    return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                    effective=effective, source=f"Observation/{name}")
+    return builders.ev(name, value, effective)
 
 
 def features(now=NOW, options=None, **values) -> FeatureSet:
-    fs = FeatureSet(as_of=AS_OF, now=now, options=options or {})
-    for name, value in values.items():
-        if value is not None:
-            fs.put(ev(name, value))
-    return fs
+    return builders.features(now=now, options=options, effective=RECENT, **values)
 
 
 def patient(**overrides) -> FeatureSet:
-    values = dict(NORMAL)
-    values.update(overrides)
-    return features(**values)
+    return features(**{**NORMAL, **overrides})
 
 
 def evaluate(fs: FeatureSet):
-    findings = Qsofa().evaluate(fs)
-    assert len(findings) == 1
-    return findings[0]
+    return only_finding(Qsofa(), fs)
 
 
 # -- criteria (Seymour 2016) ------------------------------------------------------------------------------
