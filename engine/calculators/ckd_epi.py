@@ -68,17 +68,12 @@ def ckd_epi_2021_creatinine(*, creatinine_mgdl: float, age_years: float, sex: st
 
 
 def kdigo_g_category(egfr_mlmin173m2: float) -> str:
-    """KDIGO 2012 GFR category of an eGFR already rounded as reported (whole numbers)."""
+    """KDIGO 2012 GFR category, compared unrounded (59.9 is G3a): the one staging rule shared by the eGFR
+    calculators, the KDIGO heat map, the KFRE and the CKD detector, so no two cards disagree at a band edge."""
     for band in coefficients()["categories"]["bands"]:
         if band["min"] is None or egfr_mlmin173m2 >= band["min"]:
             return band["name"]
     raise AssertionError("the last KDIGO band is open-ended")  # pragma: no cover
-
-
-def _round_half_up(value: float) -> int:
-    # Python's round() is banker's rounding; labs report 59.5 as 60. Kept apart from common.round_half_up, which
-    # first rounds to 12 significant digits: the two differ for values a hair below .5 (59.49999999999999).
-    return math.floor(value + 0.5)
 
 
 # Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
@@ -128,7 +123,7 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             )
 
         result = ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine, age_years=age, sex=sex)
-        category = kdigo_g_category(_round_half_up(result.egfr_mlmin173m2))
+        category = kdigo_g_category(result.egfr_mlmin173m2)
         return self.computed(
             features,
             value=result.egfr_mlmin173m2,

@@ -84,11 +84,11 @@ def ckd_epi_2021_cr_cys(*, creatinine_mgdl: float, cystatin_c_mgl: float, age_ye
 
 
 def cystatin_c_confirmation_indicated(egfr_cr_mlmin173m2: float, uacr_mgg: float | None) -> bool:
-    """KDIGO 2012 rec. 1.4.3.5: reported eGFRcr 45-59 without albuminuria (UACR < 30 mg/g, or not measured)."""
+    """KDIGO 2012 rec. 1.4.3.5: eGFRcr in G3a (45 to < 60, unrounded like every staging rule here) without
+    albuminuria (UACR < 30 mg/g, or not measured)."""
     rule = coefficients()["cystatin_c_confirmation"]
-    reported = round_half_up(egfr_cr_mlmin173m2)
     no_marker = uacr_mgg is None or uacr_mgg < rule["uacr_marker_mgg"]
-    return rule["egfr_cr_min"] <= reported <= rule["egfr_cr_max"] and no_marker
+    return rule["egfr_cr_min"] <= egfr_cr_mlmin173m2 < rule["egfr_cr_max"] + 1 and no_marker
 
 
 @calculator
@@ -133,7 +133,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
         result = ckd_epi_2021_cr_cys_detail(creatinine_mgdl=creatinine.value, cystatin_c_mgl=cystatin.value,
                                             age_years=age.value, sex=sex.value)
         egfr_cr = ckd_epi_2021_creatinine(creatinine_mgdl=creatinine.value, age_years=age.value, sex=sex.value)
-        category = kdigo_g_category(round_half_up(result.egfr_mlmin173m2))
+        category = kdigo_g_category(result.egfr_mlmin173m2)
         assumptions = [
             "Creatinine assumed IDMS-traceable and cystatin C standardised to the IFCC reference material "
             "(ERM-DA471/IFCC), as the equation requires.",
@@ -156,7 +156,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
             assumptions=tuple(assumptions),
             explanation=result.terms,
             measures=(Measure("eGFR from creatinine alone (CKD-EPI 2021)", egfr_cr, "mL/min/1.73m2",
-                              kdigo_g_category(round_half_up(egfr_cr))),),
+                              kdigo_g_category(egfr_cr)),),
             method=("eGFR = 135 x min(Scr/k, 1)^a x max(Scr/k, 1)^-0.544 x min(Scys/0.8, 1)^-0.323 x "
                     "max(Scys/0.8, 1)^-0.778 x 0.9961^age x 0.963 [female]; category from eGFR rounded to a "
                     "whole number."),

@@ -95,7 +95,7 @@ class KdigoCkdStage(SingleFindingEngine):
         egfr, egfr_inputs, egfr_missing, egfr_method = self._egfr(features)
         uacr, uacr_missing = self._uacr(features)
         inputs = egfr_inputs + ([uacr] if uacr is not None else [])
-        g_category = kdigo_g_category(round_half_up(egfr.value)) if egfr is not None else None
+        g_category = kdigo_g_category(egfr.value) if egfr is not None else None
         a_category = albuminuria_category(uacr.value) if uacr is not None else None
         extra = {"g_category": g_category, "a_category": a_category, "egfr_method": egfr_method}
         measures = self._measures(egfr, g_category, uacr, a_category)

@@ -134,7 +134,7 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
         if age is not None and age.value < rules["minimum_age_years"]:
             return self.not_applicable(features, usable,
                                        message=f"Age {age.value:g} years: the KFRE is validated in adults only.")
-        if egfr is not None and round_half_up(egfr.value) >= rules["egfr_below"]:
+        if egfr is not None and egfr.value >= rules["egfr_below"]:
             return self.not_applicable(
                 features, usable,
                 message=(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
@@ -157,7 +157,7 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
         assumptions = [f"Baseline survival for {region} populations (engine option kfre_region)."]
         if region_note:
             assumptions.append(region_note)
-        if round_half_up(egfr.value) < 15:
+        if egfr.value < 15:
             assumptions.append("eGFR below 15 (G5): kidney failure may already be present; the KFRE predicts "
                                "the start of dialysis or transplantation.")
         assumptions.append("Assumes stable kidney function (not acute kidney injury) and no dialysis or transplant.")

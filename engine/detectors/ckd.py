@@ -11,7 +11,8 @@ the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. 2013;
   when the newest and the oldest result of that run are more than 90 days apart (91 days qualifies, 90 does not).
   So the newest result is abnormal, no normal result lies between, and a single acute dip (AKI) is not enough.
 * Staging from the newest results: G1 >= 90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 < 15 mL/min/1.73 m2;
-  A1 < 30, A2 30-300, A3 > 300 mg/g. Values are compared unrounded (eGFR 59.9 is < 60).
+  A1 < 30, A2 30-299, A3 >= 300 mg/g (KDIGO 2024 wording, as the KDIGO calculator). Values are compared
+  unrounded (eGFR 59.9 is < 60), with the same staging functions as the kidney calculators.
 * Adults (>= 18 years); suppressed when CKD is on the problem list or chronic dialysis / a kidney transplant is
   recorded (the kidney disease is then known).
 """
@@ -29,6 +30,8 @@ from engine.detectors.common import (
     order_action,
     readings,
 )
+from engine.calculators.ckd_epi import kdigo_g_category
+from engine.calculators.kdigo_ckd import albuminuria_category
 from engine.finding import Citation, Finding, Term
 from engine.inputs import FeatureSet
 from engine.registry import detector
@@ -39,8 +42,6 @@ ACR_ABNORMAL_FROM = 30.0  # mg/g (A2-A3)
 # KDIGO 2012 definition: "present for > 3 months"; read as > 90 days between first and last abnormal result.
 PERSISTENCE_DAYS = 90
 # KDIGO 2012 Table 2 (GFR categories, lower bounds) and Table 4 (albuminuria categories, ACR mg/g).
-G_BANDS = (("G1", 90.0), ("G2", 60.0), ("G3a", 45.0), ("G3b", 30.0), ("G4", 15.0), ("G5", None))
-A2_FROM, A3_ABOVE = 30.0, 300.0
 # KDIGO 2012 Figure 9 "heat map": prognosis by G and A category.
 HEAT_MAP = {
     "G1": ("low", "moderately increased", "high"), "G2": ("low", "moderately increased", "high"),
@@ -52,20 +53,15 @@ DEFAULT_LOOKBACK_DAYS = 730  # project choice: two years, long enough to see a >
 
 THRESHOLD_LINES = ("CKD marker: eGFR < 60 mL/min/1.73m2 or ACR >= 30 mg/g, persisting > 90 days",
                    "G1 >= 90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 < 15",
-                   "A1 < 30, A2 30-300, A3 > 300 mg/g")
+                   "A1 < 30, A2 30-299, A3 >= 300 mg/g")
 
 
 def g_category(egfr: float) -> str:
-    for name, low in G_BANDS:
-        if low is None or egfr >= low:
-            return name
-    raise AssertionError("G5 is open-ended")  # pragma: no cover
+    return kdigo_g_category(egfr)  # one staging rule for the calculators and this detector
 
 
 def a_category(acr_mgg: float) -> str:
-    if acr_mgg < A2_FROM:
-        return "A1"
-    return "A2" if acr_mgg <= A3_ABOVE else "A3"
+    return albuminuria_category(acr_mgg)
 
 
 def current_abnormal_run(series: list[Reading], abnormal) -> list[Reading]:

@@ -104,12 +104,13 @@ def test_kdigo_boundaries(egfr, category):
     assert kdigo_g_category(egfr) == category
 
 
-def test_category_uses_the_reported_whole_number():
-    """eGFR 59.6 is reported as 60, which is G2 (not G3a)."""
+def test_category_compares_the_unrounded_value():
+    """eGFR 59.6 is G3a: staging compares unrounded values everywhere, so the CKD detector, the KDIGO heat map
+    and the KFRE never disagree about a patient at a band edge."""
     fs = features(creatinine_mgdl=1.3595, age_years=60, sex="male")
     finding = evaluate(fs)
     assert 59.5 <= finding.value < 60
-    assert finding.category == "G2"
+    assert finding.category == "G3a"
 
 
 # -- the engine ---------------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ def test_invalid_input_raises_value_error(kwargs):
 # -- KDIGO 2012 rec. 1.4.3.5: when to suggest cystatin C ------------------------------------------------
 
 @pytest.mark.parametrize("egfr_cr,uacr,indicated", [
-    (44.4, None, False), (44.5, None, True),   # reported 44 vs 45
-    (59.4, None, True), (59.5, None, False),   # reported 59 vs 60
+    (44.9, None, False), (45, None, True),     # G3b vs G3a, compared unrounded
+    (59.9, None, True), (60, None, False),     # G3a vs G2
     (52, 29.9, True), (52, 30, False),         # no albuminuria vs A2 (a marker of kidney damage)
 ])
 def test_cystatin_c_confirmation_boundaries(egfr_cr, uacr, indicated):

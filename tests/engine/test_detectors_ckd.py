@@ -29,7 +29,7 @@ def test_kdigo_g_categories(value, category):
     assert g_category(value) == category
 
 
-@pytest.mark.parametrize("value, category", [(29.9, "A1"), (30, "A2"), (300, "A2"), (300.1, "A3")])
+@pytest.mark.parametrize("value, category", [(29.9, "A1"), (30, "A2"), (299.9, "A2"), (300, "A3")])
 def test_kdigo_a_categories(value, category):
     assert a_category(value) == category
 

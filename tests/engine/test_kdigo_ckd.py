@@ -75,9 +75,10 @@ def test_g3a_a2_is_high():
     assert len(finding.thresholds) == 9
 
 
-@pytest.mark.parametrize("egfr,value,risk", [(59.4, "G3a A1", "moderately increased"), (59.5, "G2 A1", "low"),
-                                             (60, "G2 A1", "low")])
-def test_egfr_59_9_boundary_uses_the_reported_whole_number(egfr, value, risk):
+@pytest.mark.parametrize("egfr,value,risk", [(59.4, "G3a A1", "moderately increased"),
+                                             (59.9, "G3a A1", "moderately increased"), (60, "G2 A1", "low")])
+def test_egfr_59_9_boundary_is_compared_unrounded(egfr, value, risk):
+    """Same rule as the CKD detector and the KFRE: 59.9 is below 60 (no card may say G2 while another says G3a)."""
     finding = evaluate(features(egfr_mlmin173m2=egfr, uacr_mgg=10))
     assert (finding.value, finding.category) == (value, risk)
 

@@ -107,10 +107,10 @@ def test_unknown_region_option_falls_back_to_default_and_says_so():
     assert any("not recognised" in a for a in finding.assumptions)
 
 
-@pytest.mark.parametrize("egfr,status", [(59.4, Status.COMPUTED), (59.5, Status.NOT_APPLICABLE),
-                                         (59.9, Status.NOT_APPLICABLE), (60, Status.NOT_APPLICABLE)])
-def test_only_below_60_as_reported(egfr, status):
-    """Eligibility uses the eGFR rounded to a whole number, as the KDIGO G3a-G5 categories do."""
+@pytest.mark.parametrize("egfr,status", [(59.4, Status.COMPUTED), (59.5, Status.COMPUTED),
+                                         (59.9, Status.COMPUTED), (60, Status.NOT_APPLICABLE)])
+def test_only_below_60(egfr, status):
+    """Eligibility compares the eGFR unrounded, like every kidney staging rule in the project (59.9 < 60)."""
     finding = evaluate(features(**dict(EXAMPLE, egfr_mlmin173m2=egfr)))
     assert finding.status is status
     if status is Status.NOT_APPLICABLE:
