@@ -27,6 +27,9 @@ class ServiceDefinition:
     prefetch: dict[str, str] = field(default_factory=dict)
     engines: tuple[str, ...] = ()
     usage_requirements: str | None = None
+    # Prefetch keys the service can answer without (e.g. family history for one item of a score): when such a
+    # key can't be had, the call goes on with it empty instead of a 412.
+    optional_prefetch: frozenset[str] = frozenset()
 
     def discovery_entry(self) -> dict:
         entry: dict[str, Any] = {
@@ -156,15 +159,17 @@ def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[
     """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
     (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py)."""
     engines = tuple(engines)
+    optional_prefetch: frozenset[str] = frozenset()
     if prefetch is None and engines:
-        from cds_hooks.services.feature_prefetch import prefetch_for
+        from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, prefetch_for
 
         prefetch = prefetch_for(engine_features(engines))
+        optional_prefetch = frozenset(OPTIONAL_KEYS) & set(prefetch)
 
     def decorate(handler):
         SERVICES.add(ServiceDefinition(id=id, hook=hook, title=title, description=description, handler=handler,
                                        prefetch=dict(prefetch or {}), engines=tuple(engines),
-                                       usage_requirements=usage_requirements))
+                                       usage_requirements=usage_requirements, optional_prefetch=optional_prefetch))
         return handler
 
     return decorate

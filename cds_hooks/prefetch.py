@@ -41,7 +41,7 @@ from fhir_adapter.client import (
 
 log = logging.getLogger(__name__)
 
-Origin = Literal["provided", "fetched", "known-empty"]
+Origin = Literal["provided", "fetched", "known-empty", "unavailable"]
 
 # Spec 2.0.1 §"Prefetch tokens": user tokens are the id part of context.userId when its type matches.
 USER_TOKENS: dict[str, str] = {
@@ -164,11 +164,22 @@ def is_search_template(template: str) -> bool:
 
 
 def resolve_prefetch(declared: dict[str, str], request: dict, *, client_factory: ClientFactory = client_for,
-                     settings: ClientSettings = ClientSettings()) -> PrefetchResult:
-    """Resolve every declared prefetch key for one hook request (sequentially, within one deadline)."""
+                     settings: ClientSettings = ClientSettings(),
+                     optional: frozenset[str] = frozenset()) -> PrefetchResult:
+    """Resolve every declared prefetch key for one hook request (sequentially, within one deadline).
+
+    A key in ``optional`` that cannot be had is treated as known-empty with a note instead of failing the call:
+    the service can still answer, and its findings name what was missing."""
     resolver = _Resolver(request, client_factory, settings)
     for key, template in declared.items():
-        resolver.resolve(key, template)
+        try:
+            resolver.resolve(key, template)
+        except PrefetchUnavailable as exc:
+            if key not in optional:
+                raise
+            resolver.result.data[key] = [] if is_search_template(template) else None
+            resolver.result.origins[key] = "unavailable"
+            resolver.result.notes.append(f"optional prefetch '{key}' unavailable: {exc.reason}")
     return resolver.result
 
 

@@ -36,7 +36,8 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
                        issues=[issue(400, p.message, fhirpath(p.pointer)) for p in problems])
     settings = client_settings(config)
     try:
-        resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for, settings=settings)
+        resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for, settings=settings,
+                                    optional=definition.optional_prefetch)
     except PrefetchUnavailable as exc:
         log.warning("prefetch unavailable for %s: key %s (%s)", definition.id, exc.key, exc.reason)
         raise CdsError(412, f"Required data '{exc.key}' could not be obtained: {exc.reason}",

@@ -23,6 +23,10 @@ PREFETCH_KEYS = {
     "FamilyMemberHistory": "family_history",
     "Goal": "goals",
 }
+# Keys a service can answer without: each feeds only an item or two of a score (family history for the ADA test,
+# an SpO2 target for NEWS2 scale 2, dialysis procedures beside the problem list). If the EHR can't supply them, the
+# engines treat them as absent and say so, rather than the whole hook failing with 412.
+OPTIONAL_KEYS = ("family_history", "goals", "procedures", "coded_observations")
 # Observations the adapter reads that are coded outside LOINC (observation_query asks by LOINC only): the NEWS2
 # "SpO2 scale 2" record (SNOMED CT) behind hypercapnic_target.
 NON_LOINC_OBSERVATIONS = {"hypercapnic_target": ("news2_spo2_scale2",)}

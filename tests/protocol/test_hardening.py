@@ -86,3 +86,17 @@ def test_qa_without_a_usable_model_is_503_naming_the_setting(client, monkeypatch
                        content_type="application/json")
     assert resp.status_code == 503
     assert "CDS_MODEL_DIR_EMBEDDING" in resp.get_json()["issue"][0]["diagnostics"]
+
+
+def test_optional_prefetch_key_missing_is_not_a_412(client):
+    definition = SERVICES.get("risk-scores")
+    assert "family_history" in definition.optional_prefetch
+    assert "observations" not in definition.optional_prefetch
+    body = hook_request_from_resources(_fixture_resources(), definition)
+    del body["prefetch"]["family_history"]  # the EHR can't search FamilyMemberHistory; no fhirServer to ask
+    resp = client.post("/cds-services/risk-scores", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 200
+    del body["prefetch"]["observations"]  # but results are required
+    resp = client.post("/cds-services/risk-scores", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 412
+    assert resp.get_json()["issue"][0]["expression"] == ["prefetch.observations"]
