@@ -31,10 +31,20 @@ def warm_models() -> None:
 
     from cds_hooks.services.clinical_notes import note_matcher
 
+    log = logging.getLogger(__name__)
     try:
+        from engine.models.errors import ModelError
+        from engine.models.loader import load_encoder
+
+        load_encoder()  # fails here, at start-up, with the setting to fix, if the model directory is wrong
         note_matcher()
         from engine.models.qa import warm_up
 
         warm_up()
-    except Exception as exc:  # noqa: BLE001 - a missing model must not stop the other services
-        logging.getLogger(__name__).warning("models not warmed (%s); notes fall back to lexical rules", type(exc).__name__)
+    except ImportError as exc:
+        log.error("the models extra is not installed (%s): notes use lexical rules only and /qa answers 503; "
+                  "pip install -e '.[models]'", type(exc).__name__)
+    except ModelError as exc:  # names the CDS_MODEL_DIR_* setting; never a hub download
+        log.error("model unavailable: %s; notes use lexical rules only and /qa answers 503", exc)
+    except Exception as exc:  # noqa: BLE001 - a broken model must not stop the other services
+        log.error("models not warmed (%s); notes use lexical rules only", type(exc).__name__)

@@ -100,3 +100,15 @@ def test_optional_prefetch_key_missing_is_not_a_412(client):
     resp = client.post("/cds-services/risk-scores", data=json.dumps(body), content_type="application/json")
     assert resp.status_code == 412
     assert resp.get_json()["issue"][0]["expression"] == ["prefetch.observations"]
+
+
+def test_missing_model_is_a_clear_start_up_error_naming_the_setting(monkeypatch, caplog, tmp_path):
+    pytest.importorskip("torch", reason="the models extra is not installed")
+    from cds_hooks.app import create_app
+    from cds_hooks.services import clinical_notes
+
+    monkeypatch.setenv("CDS_MODEL_DIR_EMBEDDING", str(tmp_path / "no-such-model"))
+    monkeypatch.setattr(clinical_notes, "note_matcher", clinical_notes.note_matcher.__wrapped__)
+    with caplog.at_level("ERROR", logger="cds_hooks.services"):
+        create_app({"DEV_MODE": True, "WARM_MODELS": True, "DATA_DIR": str(tmp_path)})
+    assert any("CDS_MODEL_DIR_EMBEDDING" in r.getMessage() for r in caplog.records)
