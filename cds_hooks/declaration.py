@@ -45,17 +45,7 @@ class ServiceDefinition:
         return entry
 
     def engine_objects(self) -> list[Engine]:
-        from engine.registry import calculators, detectors, models, rules
-
-        found = []
-        for engine_id in self.engines:
-            for registry in (calculators, detectors, rules, models):
-                if engine_id in registry:
-                    found.append(registry.get(engine_id))
-                    break
-            else:
-                raise KeyError(f"service {self.id!r} names unknown engine {engine_id!r}")
-        return found
+        return [find_engine(engine_id) for engine_id in self.engines]
 
 
 @dataclass
@@ -137,19 +127,24 @@ class ServiceRegistry:
 SERVICES = ServiceRegistry()
 
 
-def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
-    """Every feature the named engines require or read optionally, in declaration order."""
+def find_engine(engine_id: str) -> Engine:
+    """The engine with this id from whichever registry declares it."""
     import engine.calculators  # noqa: F401 - registers the engines a service may name
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     from engine.registry import calculators, detectors, models, rules
 
+    for registry in (calculators, detectors, rules, models):
+        if engine_id in registry:
+            return registry.get(engine_id)
+    raise KeyError(f"unknown engine {engine_id!r}")
+
+
+def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
+    """Every feature the named engines require or read optionally, in declaration order."""
     names: list[str] = []
     for engine_id in engine_ids:
-        registry = next((r for r in (calculators, detectors, rules, models) if engine_id in r), None)
-        if registry is None:
-            raise KeyError(f"unknown engine {engine_id!r}")
-        found = registry.get(engine_id)
+        found = find_engine(engine_id)
         names.extend(n for n in (*found.requires, *found.optional) if n not in names)
     return tuple(names)
 
