@@ -1,30 +1,38 @@
-"""Code lookups: which clinical concept a FHIR coding (or medication text) stands for.
+"""Concept groups of the adapter, over the one terminology module (``fhir_adapter.terminology``).
 
-The code lists themselves live in ``data/valuesets.json`` (data, with source and version per
-set) so that a terminologist can review them without reading Python. This module only indexes
-them for fast lookup: exact (system, code) pairs, ICD-10 / ATC prefixes, and ingredient names
-for the medication text fallback.
+The value sets and the matcher live in ``fhir_adapter/terminology``; this module names which of those value sets are
+read from which kind of resource (observation codes, answers, conditions, medications, procedures) and re-exports
+the matcher for the adapter's modules.
 """
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
-from typing import Iterable, Mapping
+from typing import Iterable
 
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD10 = "http://hl7.org/fhir/sid/icd-10"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ATC = "http://www.whocc.no/atc"
-UCUM = "http://unitsofmeasure.org"
-OMB_RACE_ETHNICITY = "urn:oid:2.16.840.1.113883.6.238"
-
-# Code systems whose codes are matched by prefix with dots ignored (ICD-10 "I70.21" ~ "I7021").
-_PREFIX_SYSTEMS = frozenset({ICD10CM, ICD10, ATC})
+from fhir_adapter.terminology import (  # noqa: F401 - re-exported for the adapter
+    ATC,
+    ICD10,
+    ICD10CM,
+    ICD10PCS,
+    LOINC,
+    OMB_RACE_ETHNICITY,
+    RXNORM,
+    SNOMED,
+    UCUM,
+    Code,
+    Prefix,
+    ValueSet,
+    codes_for,
+    concept_of_coding,
+    concepts_named_in,
+    concepts_of_coding,
+    concepts_of_codings,
+    concepts_of_pairs,
+    ingredient_of,
+    medication_concepts_by_text,
+    normalise_system,
+    value_set,
+    value_set_names,
+)
 
 # Concept groups, so callers can ask "which condition concepts exist" without string literals.
 # An Observation is read only if its top-level code is in OBSERVATION_CONCEPTS.
@@ -53,163 +61,6 @@ PROCEDURE_CONCEPTS = ("dialysis_procedure", "kidney_transplant_procedure")
 # Conditions of relatives (FamilyMemberHistory.condition.code) that are read.
 FAMILY_HISTORY_CONCEPTS = ("diabetes",)
 RELATIONSHIP_CONCEPTS = ("family_first_degree", "family_second_degree")
-
-
-@dataclass(frozen=True)
-class Code:
-    system: str
-    code: str
-    display: str | None = None
-    unit: str | None = None  # expected unit for LOINC quantities (documentation only)
-    ingredient: str | None = None  # for RxNorm drug codes
-
-
-@dataclass(frozen=True)
-class Prefix:
-    system: str
-    prefix: str
-    display: str | None = None
-
-
-@dataclass(frozen=True)
-class ValueSet:
-    name: str
-    title: str
-    source: str
-    version: str
-    codes: tuple[Code, ...]
-    prefixes: tuple[Prefix, ...] = ()
-    text: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Index:
-    value_sets: dict[str, ValueSet]
-    exact: dict[tuple[str, str], tuple[str, ...]]  # (system, code) -> concepts
-    prefixes: dict[str, tuple[tuple[str, str], ...]]  # system -> ((normalised prefix, concept), ...)
-    aliases: dict[str, str]
-    text_patterns: tuple[tuple[str, str, re.Pattern[str]], ...]  # (concept, unused, pattern)
-
-
-def _normalise_prefix_code(code: str) -> str:
-    return code.replace(".", "").strip().upper()
-
-
-@lru_cache(maxsize=1)
-def _index() -> _Index:
-    raw = json.loads(resources.files("fhir_adapter").joinpath("data/valuesets.json").read_text("utf-8"))
-    aliases = {k.rstrip("/"): v for k, v in raw.get("system_aliases", {}).items()}
-    value_sets: dict[str, ValueSet] = {}
-    exact: dict[tuple[str, str], list[str]] = {}
-    prefixes: dict[str, list[tuple[str, str]]] = {}
-    patterns: list[tuple[str, str, re.Pattern[str]]] = []
-    for name, spec in raw["value_sets"].items():
-        codes = tuple(Code(**c) for c in spec.get("codes", ()))
-        pfx = tuple(Prefix(**p) for p in spec.get("prefixes", ()))
-        text = tuple(t.lower() for t in spec.get("text", ()))
-        value_sets[name] = ValueSet(name, spec["title"], spec["source"], spec["version"], codes, pfx, text)
-        for c in codes:
-            exact.setdefault((c.system, c.code), []).append(name)
-        for p in pfx:
-            prefixes.setdefault(p.system, []).append((_normalise_prefix_code(p.prefix), name))
-        if text:
-            # One alternation per concept, whole words only (so "lasix" does not fire inside another word).
-            alternation = "|".join(re.escape(t) for t in sorted(text, key=len, reverse=True))
-            patterns.append((name, "", re.compile(r"\b(" + alternation + r")\b", re.IGNORECASE)))
-    return _Index(
-        value_sets=value_sets,
-        exact={k: tuple(v) for k, v in exact.items()},
-        prefixes={k: tuple(v) for k, v in prefixes.items()},
-        aliases=aliases,
-        text_patterns=tuple(patterns),
-    )
-
-
-def normalise_system(system: str | None) -> str | None:
-    """Canonical code-system URI (OID and https variants mapped to the FHIR URI)."""
-    if not isinstance(system, str) or not system.strip():
-        return None
-    s = system.strip().rstrip("/")
-    return _index().aliases.get(s, s)
-
-
-def value_set(name: str) -> ValueSet:
-    return _index().value_sets[name]
-
-
-def value_set_names() -> list[str]:
-    return list(_index().value_sets)
-
-
-def codes_for(concept: str, system: str | None = None) -> list[str]:
-    """Exact codes of a concept, optionally limited to one system (prefixes not included)."""
-    vs = value_set(concept)
-    return [c.code for c in vs.codes if system is None or c.system == system]
-
-
-def concepts_of_coding(system: str | None, code: str | None) -> tuple[str, ...]:
-    """All concepts a coding belongs to (a combination drug can be both antihypertensive and statin).
-
-    A coding without a system is never matched: a bare "I10" or "6918" is ambiguous.
-    """
-    sys_uri = normalise_system(system)
-    if sys_uri is None or not isinstance(code, str) or not code.strip():
-        return ()
-    idx = _index()
-    code = code.strip()
-    found = list(idx.exact.get((sys_uri, code), ()))
-    if sys_uri in _PREFIX_SYSTEMS:
-        norm = _normalise_prefix_code(code)
-        for prefix, concept in idx.prefixes.get(sys_uri, ()):
-            if norm.startswith(prefix) and concept not in found:
-                found.append(concept)
-    return tuple(found)
-
-
-def concept_of_coding(system: str | None, code: str | None) -> str | None:
-    """The first concept a coding belongs to, or None."""
-    found = concepts_of_coding(system, code)
-    return found[0] if found else None
-
-
-def concepts_of_codings(codings: Iterable[Mapping]) -> tuple[str, ...]:
-    """Union of concepts over FHIR Coding dicts (bad entries are ignored)."""
-    out: list[str] = []
-    for coding in codings or ():
-        if not isinstance(coding, dict):
-            continue
-        for concept in concepts_of_coding(coding.get("system"), coding.get("code")):
-            if concept not in out:
-                out.append(concept)
-    return tuple(out)
-
-
-def medication_concepts_by_text(text: str | None) -> dict[str, str]:
-    """Medication concepts whose ingredient/brand name appears as a whole word in ``text``.
-
-    Returns concept -> matched name. This is the documented last-resort fallback for medication
-    resources whose codes are missing or not in our lists (e.g. local codes with good text).
-    """
-    if not isinstance(text, str) or not text:
-        return {}
-    found: dict[str, str] = {}
-    for concept, _, pattern in _index().text_patterns:
-        match = pattern.search(text)
-        if match:
-            found[concept] = match.group(1).lower()
-    return found
-
-
-def ingredient_of(system: str | None, code: str | None) -> str | None:
-    """Ingredient name recorded for an RxNorm code in our lists, for human-readable notes."""
-    sys_uri = normalise_system(system)
-    if sys_uri is None or not code:
-        return None
-    for concept in _index().exact.get((sys_uri, str(code).strip()), ()):
-        for c in value_set(concept).codes:
-            if c.system == sys_uri and c.code == code and c.ingredient:
-                return c.ingredient
-    return None
 
 
 def _observation_codes() -> dict[str, list[str]]:

@@ -3,8 +3,9 @@
 Every detector follows the same steps, so they are written once here:
 
 1. **Already on the problem list?** The problem-list boolean feature (``diabetes``, ``hypertension``, ...) and the
-   active problem-list codes (``FeatureSet.condition_codes``) are checked against the detector's own code set in
-   ``engine/data/diagnosis_codes.json``. Either one suppresses the detector: it then returns no finding at all.
+   active problem-list codes (``FeatureSet.condition_codes``) are checked against the value sets that
+   ``engine/data/diagnosis_codes.json`` names for the condition, with the one terminology matcher
+   (``fhir_adapter.terminology``). Either one suppresses the detector: it then returns no finding at all.
 2. **Usable results only.** ``readings`` takes a feature's history and drops, each with an ``InputProblem`` naming
    the reason, values that are not numbers, carry a unit other than the feature's canonical one (a mislabelled unit),
    are physiologically implausible for that unit (a unit mix-up that kept the canonical label), are undated,
@@ -28,9 +29,11 @@ from functools import cache
 from importlib import resources
 from typing import Any, Iterable, Sequence
 
+from engine import feature_catalog
 from engine.base import Engine
 from engine.finding import Action, Evidence, Finding, InputProblem, Kind, MissingInput, Severity, Status, Term
 from engine.inputs import FeatureSet, feature_label, feature_unit
+from fhir_adapter.terminology import concepts_of_coding
 
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -39,39 +42,14 @@ _VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 # Short names used in card summaries ("HbA1c 7.1 %, FPG 131 mg/dL"); the detail table uses the full labels.
-SHORT_LABELS = {
-    "hba1c_pct": "HbA1c",
-    "glucose_fasting_mgdl": "FPG",
-    "glucose_ogtt_2h_mgdl": "2-h OGTT glucose",
-    "glucose_random_mgdl": "random glucose",
-    "sbp_mmhg": "SBP",
-    "dbp_mmhg": "DBP",
-    "egfr_mlmin173m2": "eGFR",
-    "uacr_mgg": "ACR",
-    "bmi_kgm2": "BMI",
-    "ldl_mgdl": "LDL-C",
-    "hemoglobin_gdl": "Hb",
-}
+SHORT_LABELS: dict[str, str] = feature_catalog.short_labels()
 
-# Physiological plausibility limits in the canonical unit, inclusive. Project sanity bounds (not clinical thresholds),
-# chosen so that the common unit mix-ups fall outside them: HbA1c in mmol/mol (IFCC, e.g. 48) labelled "%", glucose
-# in mmol/L (e.g. 7.0) labelled mg/dL, haemoglobin in g/L (e.g. 130) labelled g/dL, height in metres labelled cm,
-# LDL-C in mmol/L labelled mg/dL.
-PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "hba1c_pct": (3.0, 20.0),
-    "glucose_fasting_mgdl": (20.0, 1500.0),
-    "glucose_ogtt_2h_mgdl": (20.0, 1500.0),
-    "glucose_random_mgdl": (20.0, 2000.0),
-    "sbp_mmhg": (50.0, 300.0),
-    "dbp_mmhg": (20.0, 200.0),
-    "egfr_mlmin173m2": (1.0, 200.0),
-    "uacr_mgg": (0.0, 30000.0),
-    "bmi_kgm2": (10.0, 100.0),
-    "height_cm": (40.0, 275.0),
-    "weight_kg": (2.0, 650.0),
-    "ldl_mgdl": (10.0, 900.0),
-    "hemoglobin_gdl": (2.0, 25.0),
-}
+# Physiological plausibility limits in the canonical unit, inclusive: the adapter's own bounds (one range per feature,
+# declared in engine/feature_catalog.py), checked again here on the values a detector is given. They are chosen so
+# that the common unit mix-ups fall outside them: HbA1c in mmol/mol (IFCC, e.g. 48) labelled "%", glucose in mmol/L
+# (e.g. 7.0) labelled mg/dL, haemoglobin in g/L (e.g. 130) labelled g/dL, height in metres labelled cm, LDL-C in
+# mmol/L labelled mg/dL.
+PLAUSIBLE: dict[str, tuple[float, float]] = feature_catalog.plausible_ranges()
 
 
 # -- code sets ---------------------------------------------------------------------------------------------------------
@@ -82,10 +60,6 @@ def code_data() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _icd_key(code: str) -> str:
-    return code.replace(".", "").strip().upper()
-
-
 @dataclass(frozen=True)
 class ConditionConcept:
     id: str
@@ -93,8 +67,7 @@ class ConditionConcept:
     snomed: dict
     icd10cm: dict
     variants: dict[str, tuple[dict, dict]]
-    documented_snomed: frozenset[str]
-    documented_icd_prefixes: tuple[str, ...]
+    documented_by_value_sets: tuple[str, ...]
     related_ids: tuple[str, ...]
 
     def codings(self, variant: str | None = None) -> list[dict]:
@@ -104,21 +77,20 @@ class ConditionConcept:
                 {"system": ICD10CM, "code": icd["code"], "display": icd["display"]}]
 
     def documented_by(self, codes: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
-        """The first (system, code) pair of the problem list that stands for this condition, or None."""
-        systems = code_data()["systems"]
-        snomed_systems, icd_systems = set(systems["snomed"]), set(systems["icd10cm"])
-        prefixes = tuple(_icd_key(p) for p in self.documented_icd_prefixes)
-        for pair in sorted(codes or (), key=lambda p: tuple(str(x) for x in p)):
+        """The first (system, code) pair of the problem list that stands for this condition, or None.
+
+        Matched with the project's one terminology (``fhir_adapter.terminology``): a pair documents the condition
+        when it belongs to one of the condition's value sets (enumerated codes, included eCQM expansions, ICD-10
+        categories by prefix)."""
+        wanted = set(self.documented_by_value_sets)
+        for pair in sorted(codes or (), key=lambda p: tuple(str(x) for x in p) if isinstance(p, tuple) else ()):
             try:
                 system, code = pair
             except (TypeError, ValueError):
                 continue
             if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
                 continue
-            system = system.strip().rstrip("/")
-            if system in snomed_systems and code.strip() in self.documented_snomed:
-                return system, code
-            if system in icd_systems and _icd_key(code).startswith(prefixes):
+            if wanted & set(concepts_of_coding(system, code)):
                 return system, code
         return None
 
@@ -137,8 +109,7 @@ def concept(concept_id: str) -> ConditionConcept:
         snomed=spec["suggest"]["snomed"],
         icd10cm=spec["suggest"]["icd10cm"],
         variants=variants,
-        documented_snomed=frozenset(spec["documented_by"]["snomed"]),
-        documented_icd_prefixes=tuple(spec["documented_by"]["icd10cm_prefixes"]),
+        documented_by_value_sets=tuple(spec["documented_by_value_sets"]),
         related_ids=tuple(spec.get("related_ids", ())),
     )
 

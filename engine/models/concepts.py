@@ -1,9 +1,9 @@
 """The curated chronic-condition list (engine/data/concepts.json) and its code logic.
 
 Each concept carries the codes a suggested Condition is written with (one SNOMED CT, one ICD-10-CM)
-and the wider code sets that mean "already documented": related SNOMED CT codes and ICD-10-CM
-categories (a problem list entry E11.65 documents type 2 diabetes even though the suggestion would
-be E11.9).
+and names the terminology value sets that mean "already documented" (a problem list entry E11.65
+documents type 2 diabetes even though the suggestion would be E11.9). Those value sets, and the
+matcher, are the project's one terminology (``fhir_adapter.terminology``).
 """
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ from pathlib import Path
 
 from engine.models.settings import DATA_DIR
 
+from fhir_adapter.terminology import concepts_of_coding, value_set
+
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-# ICD-10 (WHO) shares the category structure for everything we list, so its codes also count.
-ICD10_SYSTEMS = (ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90")
 
 CONCEPTS_PATH = DATA_DIR / "concepts.json"
-
-
-def _icd_key(code: str) -> str:
-    return code.replace(".", "").strip().upper()
 
 
 @dataclass(frozen=True)
@@ -34,8 +30,7 @@ class Concept:
     snomed_display: str
     icd10cm_code: str
     icd10cm_display: str
-    snomed_also: tuple[str, ...] = ()
-    icd10cm_families: tuple[str, ...] = ()
+    documented_by_value_sets: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()
     abbreviations: tuple[str, ...] = ()
     ambiguous_abbreviations: tuple[str, ...] = ()
@@ -47,8 +42,7 @@ class Concept:
             id=data["id"], name=data["name"],
             snomed_code=data["snomed"]["code"], snomed_display=data["snomed"]["display"],
             icd10cm_code=data["icd10cm"]["code"], icd10cm_display=data["icd10cm"]["display"],
-            snomed_also=tuple(data.get("snomed_also", ())),
-            icd10cm_families=tuple(data.get("icd10cm_families", ())),
+            documented_by_value_sets=tuple(data.get("documented_by_value_sets", ())),
             synonyms=tuple(data.get("synonyms", ())),
             abbreviations=tuple(data.get("abbreviations", ())),
             ambiguous_abbreviations=tuple(data.get("ambiguous_abbreviations", ())),
@@ -57,7 +51,11 @@ class Concept:
 
     @property
     def snomed_codes(self) -> frozenset[str]:
-        return frozenset((self.snomed_code, *self.snomed_also))
+        """The suggestion's SNOMED CT code and every SNOMED CT code of the value sets that document the concept."""
+        out = {self.snomed_code}
+        for name in self.documented_by_value_sets:
+            out.update(c.code for c in value_set(name).all_codes() if c.system == SNOMED)
+        return frozenset(out)
 
     def codings(self) -> list[dict]:
         """FHIR codings for a suggested Condition: SNOMED CT first, then ICD-10-CM."""
@@ -67,17 +65,12 @@ class Concept:
         ]
 
     def is_documented(self, codes: set[tuple[str, str]] | frozenset[tuple[str, str]]) -> bool:
-        """True when any (system, code) pair already stands for this concept."""
-        families = [_icd_key(f) for f in (*self.icd10cm_families, self.icd10cm_code)]
+        """True when any (system, code) pair already stands for this concept (is in one of its value sets)."""
+        wanted = set(self.documented_by_value_sets)
         for system, code in codes:
-            if not code:
-                continue
-            if system == SNOMED and code in self.snomed_codes:
-                return True
-            if system in ICD10_SYSTEMS and any(_icd_key(code).startswith(f) for f in families):
+            if code and wanted & set(concepts_of_coding(system, code)):
                 return True
         return False
-
 
 @dataclass(frozen=True)
 class ConceptSet:

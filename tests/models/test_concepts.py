@@ -5,6 +5,7 @@ import pytest
 
 from engine.models.concepts import ICD10CM, SNOMED, CONCEPTS_PATH, load_concepts
 from engine.models.matcher import ConceptMatcher
+from fhir_adapter.terminology import value_set
 
 
 def test_concept_list_is_complete_and_well_formed():
@@ -14,13 +15,18 @@ def test_concept_list_is_complete_and_well_formed():
     assert len(ids) == len(set(ids))
     for c in concepts.concepts:
         assert re.fullmatch(r"\d{6,18}", c.snomed_code), c.id
-        assert all(re.fullmatch(r"\d{6,18}", code) for code in c.snomed_also), c.id
+        assert c.documented_by_value_sets, c.id
+        for name in c.documented_by_value_sets:  # every named value set exists in the one terminology
+            assert value_set(name).all_codes() or value_set(name).prefixes, (c.id, name)
+        # the suggestion itself counts as documenting the concept
+        assert c.is_documented({(SNOMED, c.snomed_code)}), c.id
+        assert c.is_documented({(ICD10CM, c.icd10cm_code)}), c.id
         assert re.fullmatch(r"[A-Z]\d{2}(\.[0-9A-Z]{1,4})?", c.icd10cm_code), c.id
         assert c.synonyms, c.id
         codings = c.codings()
         assert [x["system"] for x in codings] == [SNOMED, ICD10CM]
     raw = json.loads(CONCEPTS_PATH.read_text())
-    assert raw["systems"] == {"snomed": SNOMED, "icd10cm": ICD10CM}
+    assert "snomed_also" not in json.dumps(raw)  # code lists live in the terminology, not here
 
 
 def test_is_documented_by_snomed_related_code_and_icd_category():
