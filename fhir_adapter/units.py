@@ -1,4 +1,4 @@
-"""Unit normalisation and conversion to the canonical units of engine/inputs.py.
+"""Unit normalisation and conversion to the canonical units of the features (engine/feature_catalog.py).
 
 A FHIR Quantity's unit is read from its UCUM code (``system`` = http://unitsofmeasure.org,
 ``code``) first and from the free-text ``unit`` second, both normalised (case, spaces, micro
@@ -56,7 +56,8 @@ HEMOGLOBIN_GDL_PER_MMOLL = 1.6114
 BILIRUBIN_UMOLL_PER_MGDL = 17.1
 UL_PER_UKATL = 60.0
 
-# Canonical units per quantity kind (matching the feature units in engine/inputs.py).
+# Canonical units per quantity kind: each is the unit of the features declared with that kind in
+# engine/feature_catalog.py (tests/adapter/test_feature_spec.py checks they agree).
 CANONICAL_UNIT: dict[str, str] = {
     "cholesterol": "mg/dL",
     "creatinine": "mg/dL",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from engine.feature_catalog import FEATURES, QUANTITY, FeatureSpec
 from engine.inputs import feature_unit
 from fhir_adapter import units
 from fhir_adapter.features.context import ExtractionContext
@@ -43,52 +44,26 @@ def quantity_interpreter(name: str, kind: str) -> Callable[[Reading], tuple[Any,
     return interpret
 
 
-# Feature -> (value-set concept, unit kind, panel concept whose components may carry it)
-_QUANTITY_FEATURES: dict[str, tuple[str, str, str | None]] = {
-    "chol_total_mgdl": ("chol_total", "cholesterol", None),
-    "hdl_mgdl": ("hdl", "cholesterol", None),
-    "ldl_mgdl": ("ldl", "cholesterol", None),
-    "hba1c_pct": ("hba1c", "hba1c", None),
-    "creatinine_mgdl": ("creatinine", "creatinine", None),
-    "egfr_mlmin173m2": ("egfr", "egfr", None),
-    "bmi_kgm2": ("bmi", "bmi", None),
-    "weight_kg": ("body_weight", "mass", None),
-    "height_cm": ("body_height", "length", None),
-    "waist_cm": ("waist_circumference", "length", None),
-    "cystatin_c_mgl": ("cystatin_c", "cystatin_c", None),
-    "uacr_mgg": ("uacr", "uacr", None),
-    "glucose_fasting_mgdl": ("glucose_fasting", "glucose", None),
-    "glucose_ogtt_2h_mgdl": ("glucose_ogtt_2h", "glucose", None),
-    "glucose_random_mgdl": ("glucose_random", "glucose", None),
-    "hemoglobin_gdl": ("hemoglobin", "hemoglobin", None),
-    "platelets_10e9l": ("platelets", "platelets", None),
-    "ast_ul": ("ast", "enzyme", None),
-    "alt_ul": ("alt", "enzyme", None),
-    "bilirubin_total_mgdl": ("bilirubin_total", "bilirubin", None),
-    "inr": ("inr", "ratio", None),
-    "respiratory_rate_min": ("respiratory_rate", "rate", "vital_signs_panel"),
-    "heart_rate_min": ("heart_rate", "rate", "vital_signs_panel"),
-    "temperature_c": ("body_temperature", "temperature", "vital_signs_panel"),
-    "spo2_pct": ("spo2", "percent", "vital_signs_panel"),
-    "gcs_total": ("gcs_total", "score", None),
+# Quantity features read from Observations, by their declaration in engine/feature_catalog.py: each is selected by
+# its first value set (and components of its first panel value set) and converted by its unit kind.
+_QUANTITY_SPECS: dict[str, FeatureSpec] = {
+    spec.name: spec for spec in FEATURES
+    if spec.kind == QUANTITY and spec.quantity_kind is not None and spec.value_sets
 }
 
-# Quantity features selected plainly (latest + history), in the order they are built.
-SIMPLE_QUANTITY_FEATURES = (
-    "chol_total_mgdl", "hdl_mgdl", "ldl_mgdl", "hba1c_pct", "waist_cm", "cystatin_c_mgl", "uacr_mgg",
-    "glucose_fasting_mgdl", "glucose_ogtt_2h_mgdl", "glucose_random_mgdl", "hemoglobin_gdl", "platelets_10e9l",
-    "ast_ul", "alt_ul", "bilirubin_total_mgdl", "inr", "respiratory_rate_min", "heart_rate_min", "temperature_c",
-    "spo2_pct", "gcs_total",
-)
+# Built in steps of their own (fhir_adapter/features/extract.py): blood pressure (systolic and diastolic from single
+# Observations and BP panel components, 85354-9 / 55284-4), creatinine with the eGFR derived from it, and weight and
+# height with the BMI derived from them.
+_BUILT_IN_OWN_STEP = frozenset({"sbp_mmhg", "dbp_mmhg", "creatinine_mgdl", "egfr_mlmin173m2", "weight_kg",
+                                "height_cm", "bmi_kgm2"})
+
+# Quantity features selected plainly (latest + history), in catalogue order (the order they are built).
+SIMPLE_QUANTITY_FEATURES = tuple(name for name in _QUANTITY_SPECS if name not in _BUILT_IN_OWN_STEP)
 
 
 def quantity_feature(ctx: ExtractionContext, name: str, *, reported_as: str | None = None) -> Selection:
-    concept, kind, panel = _QUANTITY_FEATURES[name]
-    return select(ctx, name, readings_of(ctx.parsed, concept, panel), quantity_interpreter(name, kind),
-                  reported_as=reported_as)
+    spec = _QUANTITY_SPECS[name]
+    panel = spec.panel_value_sets[0] if spec.panel_value_sets else None
+    return select(ctx, name, readings_of(ctx.parsed, spec.value_sets[0], panel),
+                  quantity_interpreter(name, spec.quantity_kind), reported_as=reported_as)
 
-
-def blood_pressure(ctx: ExtractionContext, name: str, concept: str) -> Selection:
-    # Single systolic/diastolic Observations and the components of BP panels (85354-9, 55284-4).
-    return select(ctx, name, readings_of(ctx.parsed, concept, panel_concept="bp_panel"),
-                  quantity_interpreter(name, "pressure"))

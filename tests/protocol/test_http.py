@@ -15,6 +15,18 @@ FHIR = "https://ehr.example.org/fhir"
 SERVICE = "/cds-services/cardiovascular-risk"
 
 
+def optional_types() -> list[str]:
+    """Resource types of the service's optional prefetch keys (medication statements, procedures, ...), in the
+    order they are resolved."""
+    from cds_hooks.services import load_all
+    from cds_hooks.services.feature_prefetch import PREFETCH_KEYS
+
+    load_all()
+    definition = SERVICES.get("cardiovascular-risk")
+    return [resource_type for resource_type, key in PREFETCH_KEYS.items()
+            if key in definition.prefetch and key in definition.optional_prefetch]
+
+
 def post_json(client, url, body, **kwargs):
     return client.post(url, data=json.dumps(body), content_type="application/json", **kwargs)
 
@@ -35,6 +47,9 @@ def mock_fhir_server(rsps, *, patient_fixture="fhir-server-patient-a.json"):
     rsps.get(re.compile(re.escape(f"{FHIR}/Observation?")), json=data["observations"])
     rsps.get(re.compile(re.escape(f"{FHIR}/Condition?")), json=data["conditions"])
     rsps.get(re.compile(re.escape(f"{FHIR}/MedicationRequest?")), json=data["medications"])
+    empty = {"resourceType": "Bundle", "type": "searchset"}
+    for resource_type in optional_types():  # optional keys the fixture server has nothing for
+        rsps.get(re.compile(re.escape(f"{FHIR}/{resource_type}?")), json=empty)
 
 
 # -- discovery --------------------------------------------------------------------------------------------------------
@@ -88,7 +103,7 @@ def test_absent_prefetch_is_fetched_with_bearer_token(client):
     mock_fhir_server(responses)
     resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-no-prefetch.json"))
     assert resp.status_code == 200
-    assert len(responses.calls) == 4
+    assert len(responses.calls) == len(SERVICES.get("cardiovascular-risk").prefetch)  # every key, optional ones too
     for call in responses.calls:
         assert call.request.headers["Authorization"] == "Bearer fixture-access-token-not-a-secret"
     obs_call = next(c for c in responses.calls if "/Observation?" in c.request.url)
@@ -110,7 +125,9 @@ def test_operation_outcome_prefetch_is_refetched(client):
     mock_fhir_server(responses)
     resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-operationoutcome-prefetch.json"))
     assert resp.status_code == 200
-    assert [c.request.url.split("?")[0] for c in responses.calls] == [f"{FHIR}/Observation"]
+    # The OperationOutcome key is refetched; the optional keys the fixture leaves out are fetched as well.
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [
+        f"{FHIR}/Observation", *(f"{FHIR}/{resource_type}" for resource_type in optional_types())]
     assert "pce-2013" in cards_by_source(resp.get_json())
 
 
@@ -128,7 +145,9 @@ def test_paginated_prefetch_follows_next_link(client):
     responses.get(f"{FHIR}/Observation", json=page2)
     resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-paginated.json"))
     assert resp.status_code == 200
-    assert len(responses.calls) == 1
+    # One call for page 2; the others ask for the optional keys the fixture leaves out (none answered here).
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [
+        f"{FHIR}/Observation", *(f"{FHIR}/{resource_type}" for resource_type in optional_types())]
     assert responses.calls[0].request.headers["Authorization"].startswith("Bearer ")
     pce = cards_by_source(resp.get_json())["pce-2013"]
     assert "Observation/a-smk" in pce["detail"]  # smoking status came from page 2
