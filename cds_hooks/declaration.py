@@ -5,7 +5,11 @@
     def cardiovascular_risk(call: HookCall) -> list[Finding]:
         return call.run_engines()
 
-The decorated function receives a HookCall whose prefetch has been resolved before it runs.
+The decorated function receives a HookCall whose prefetch has been resolved before it runs, and runs inside the
+service pipeline (cds_hooks.pipeline): resources about another patient are already left out of
+``call.scoped_resources()`` and ``call.run_engines()``, a deceased patient's call never reaches it, and a handler
+that raises gives error findings. Engines may be calculators, detectors, models, note engines (they read the
+scoped notes) and rules (they read the findings of engines the same service declares; see ``service``).
 """
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from engine.base import Engine
-from engine.finding import Finding
+from engine.base import Engine, RuleEngine
+from engine.finding import Finding, InputProblem
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class ServiceDefinition:
 class ServiceResult:
     findings: list[Finding]
     system_actions: list[dict] = field(default_factory=list)
+    # Resources left out of the call (about another patient); the pipeline also puts them on every finding.
+    input_problems: list[InputProblem] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +72,8 @@ class HookCall:
     now: datetime | None = None  # the request time (tz-aware); None when replaying a fixed date
     options: dict[str, Any] = field(default_factory=dict)  # engine options from the configuration
     client_settings: Any = None  # fhir_adapter.client.ClientSettings for services that read more than the prefetch
+    deadline: Any = None  # cds_hooks.prefetch.Deadline of the hook, shared by prefetch resolution and later reads
+    _scoped: Any = field(default=None, init=False, repr=False, compare=False)
 
     def fhir_client(self):
         """A client for the request's fhirServer with its bearer token, or None when there is no server to ask."""
@@ -75,6 +83,15 @@ class HookCall:
         from fhir_adapter.client import client_for
 
         return client_for(server, self.request.get("fhirAuthorization"), self.client_settings)
+
+    def read_deadline(self):
+        """The hook's deadline for any FHIR read the service makes itself (what prefetch resolution left of it)."""
+        if self.deadline is None:  # a call built outside process_hook (tests, tools)
+            from cds_hooks.prefetch import Deadline
+            from fhir_adapter.client import ClientSettings
+
+            self.deadline = Deadline.after((self.client_settings or ClientSettings()).deadline_s)
+        return self.deadline
 
     @property
     def context(self) -> dict:
@@ -89,7 +106,8 @@ class HookCall:
         return self.request.get("hookInstance", "")
 
     def resources(self) -> list[dict]:
-        """All resources from the resolved prefetch, flattened (single resources and search results)."""
+        """All resources from the resolved prefetch, flattened (single resources and search results), unscoped:
+        services read ``scoped_resources()``."""
         out: list[dict] = []
         for value in self.prefetch.values():
             if isinstance(value, dict):
@@ -98,11 +116,24 @@ class HookCall:
                 out.extend(v for v in value if isinstance(v, dict))
         return out
 
-    def run_engines(self) -> list[Finding]:
-        from cds_hooks.pipeline import evaluate_resources
+    def scoped(self):
+        """The prefetch's resources about context.patientId, what was dropped and whether the patient is deceased
+        (a cds_hooks.pipeline.ScopedRecord, computed once per call)."""
+        if self._scoped is None:
+            from cds_hooks.pipeline import scope_to_patient
 
-        return evaluate_resources(self.service.engine_objects(), self.resources(), as_of=self.as_of,
-                                  patient_id=self.patient_id, now=self.now, options=self.options)
+            self._scoped = scope_to_patient(self.resources(), self.patient_id, self.as_of)
+        return self._scoped
+
+    def scoped_resources(self) -> list[dict]:
+        """The resources of the resolved prefetch that are about this call's patient."""
+        return list(self.scoped().resources)
+
+    def run_engines(self) -> list[Finding]:
+        """The declared engines, in two phases, on the scoped record (features, and notes for note engines)."""
+        from cds_hooks.pipeline import evaluate_call
+
+        return evaluate_call(self)
 
 
 class ServiceRegistry:
@@ -132,6 +163,7 @@ def find_engine(engine_id: str) -> Engine:
     import engine.calculators  # noqa: F401 - registers the engines a service may name
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
+    import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
     from engine.registry import calculators, detectors, models, rules
 
     for registry in (calculators, detectors, rules, models):
@@ -149,11 +181,39 @@ def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+class ServiceDeclarationError(ValueError):
+    """A service declaration that cannot work as written (a rule reading an engine the service does not run)."""
+
+
+def check_rule_inputs(service_id: str, engines: Iterable[Engine]) -> None:
+    """Every engine a rule reads must be a first-phase engine of the same service.
+
+    A rule's inputs are not pulled in silently: each engine of a service is a card the clinician sees, so the
+    service names it (e.g. a statin rule's service declares "pce-2013" too). Raises ServiceDeclarationError."""
+    engines = list(engines)
+    first_phase = {e.id for e in engines if not isinstance(e, RuleEngine)}
+    rule_ids = {e.id for e in engines if isinstance(e, RuleEngine)}
+    for rule in (e for e in engines if isinstance(e, RuleEngine)):
+        for read in rule.reads_findings:
+            if read in rule_ids:
+                raise ServiceDeclarationError(
+                    f"service {service_id!r}: rule {rule.id!r} reads rule {read!r}; rules read only scores, "
+                    "detectors and models")
+            if read not in first_phase:
+                raise ServiceDeclarationError(
+                    f"service {service_id!r}: rule {rule.id!r} reads the findings of {read!r}, which the service does "
+                    f"not declare; add {read!r} to its engines")
+
+
 def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
             engines: Iterable[str] = (), usage_requirements: str | None = None):
     """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
-    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py)."""
+    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py).
+
+    Every engine id must be known; a rule's ``reads_findings`` must name engines the service also declares
+    (ServiceDeclarationError otherwise, at import time rather than on the first hook call)."""
     engines = tuple(engines)
+    check_rule_inputs(id, [find_engine(engine_id) for engine_id in engines])
     optional_prefetch: frozenset[str] = frozenset()
     if prefetch is None and engines:
         from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, prefetch_for

@@ -160,17 +160,38 @@ def is_search_template(template: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Deadline
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The time budget of every FHIR read of one hook call: prefetch resolution and whatever the service reads
+    afterwards (note text held in a Binary). Created once when the hook starts; ``at`` is an absolute
+    ``time.monotonic()`` instant, the form ``FhirClient.read(deadline=...)`` takes."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> "Deadline":
+        return cls(time.monotonic() + seconds)
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
+# ---------------------------------------------------------------------------------------------------
 # Resolution
 
 
 def resolve_prefetch(declared: dict[str, str], request: dict, *, client_factory: ClientFactory = client_for,
                      settings: ClientSettings = ClientSettings(),
-                     optional: frozenset[str] = frozenset()) -> PrefetchResult:
+                     optional: frozenset[str] = frozenset(), deadline: Deadline | None = None) -> PrefetchResult:
     """Resolve every declared prefetch key for one hook request (sequentially, within one deadline).
 
+    ``deadline`` is the hook's (see :class:`Deadline`); without one, ``settings.deadline_s`` from now.
     A key in ``optional`` that cannot be had is treated as known-empty with a note instead of failing the call:
     the service can still answer, and its findings name what was missing."""
-    resolver = _Resolver(request, client_factory, settings)
+    resolver = _Resolver(request, client_factory, settings, deadline or Deadline.after(settings.deadline_s))
     for key, template in declared.items():
         try:
             resolver.resolve(key, template)
@@ -184,7 +205,8 @@ def resolve_prefetch(declared: dict[str, str], request: dict, *, client_factory:
 
 
 class _Resolver:
-    def __init__(self, request: dict, client_factory: ClientFactory, settings: ClientSettings) -> None:
+    def __init__(self, request: dict, client_factory: ClientFactory, settings: ClientSettings,
+                 deadline: Deadline) -> None:
         request = request if isinstance(request, dict) else {}
         provided = request.get("prefetch")
         self.provided: dict = provided if isinstance(provided, dict) else {}
@@ -197,7 +219,7 @@ class _Resolver:
         self.client_factory = client_factory
         self.settings = settings
         # One budget for all keys together: a hook call has to answer in time, however many keys it declares.
-        self.deadline = time.monotonic() + settings.deadline_s
+        self.deadline = deadline.at
         self._client: FhirClient | None = None
         self.result = PrefetchResult()
 

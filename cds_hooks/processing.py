@@ -7,11 +7,12 @@ from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 from cards.render import RenderedCard, RenderOptions, render_cards
-from cds_hooks.declaration import HookCall, ServiceDefinition, ServiceResult
+from cds_hooks.declaration import HookCall, ServiceDefinition
 from cds_hooks.errors import CdsError, issue
-from cds_hooks.prefetch import PrefetchUnavailable, resolve_prefetch
+from cds_hooks.pipeline import run_service
+from cds_hooks.prefetch import Deadline, PrefetchUnavailable, resolve_prefetch
 from cds_hooks.validation import validate_hook_request, validate_response
-from engine.finding import Finding
+from engine.finding import Finding, InputProblem
 from fhir_adapter.client import ClientSettings, client_for
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,17 @@ class HookOutcome:
     rendered: list[RenderedCard]
     findings: list[Finding]
     call: HookCall
+    # Resources left out because they are about another patient (references only; also on every finding).
+    input_problems: list[InputProblem]
 
 
 def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any]) -> HookOutcome:
-    """Validate → resolve prefetch → run the service → render and check cards. Raises CdsError with the status."""
+    """Validate → resolve prefetch → run the service (cds_hooks.pipeline) → render and check cards.
+
+    Raises CdsError with the status. One Deadline, started here, bounds every FHIR read of the call: prefetch
+    resolution and what the service reads afterwards."""
+    settings = client_settings(config)
+    deadline = Deadline.after(settings.deadline_s)
     if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
         raise CdsError(400, f"Service '{definition.id}' answers the '{definition.hook}' hook, not the hook in the request.",
                        expressions=["hook"])
@@ -34,10 +42,9 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
     if problems:
         raise CdsError(400, "The hook request is not valid CDS Hooks 2.0.1.",
                        issues=[issue(400, p.message, fhirpath(p.pointer)) for p in problems])
-    settings = client_settings(config)
     try:
         resolved = resolve_prefetch(definition.prefetch, body, client_factory=client_for, settings=settings,
-                                    optional=definition.optional_prefetch)
+                                    optional=definition.optional_prefetch, deadline=deadline)
     except PrefetchUnavailable as exc:
         log.warning("prefetch unavailable for %s: key %s (%s)", definition.id, exc.key, exc.reason)
         raise CdsError(412, f"Required data '{exc.key}' could not be obtained: {exc.reason}",
@@ -45,10 +52,8 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
                     notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]),
-                    client_settings=settings)
-    result = definition.handler(call)
-    if not isinstance(result, ServiceResult):
-        result = ServiceResult(findings=list(result))
+                    client_settings=settings, deadline=deadline)
+    result = run_service(call)
     rendered = render_cards(result.findings, RenderOptions(
         patient_id=call.patient_id,
         hook_instance=call.hook_instance,
@@ -64,7 +69,8 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
             log.error("service %s produced a response that breaks the schema at %s", definition.id,
                       ", ".join(p.pointer for p in invalid))
             raise CdsError(500, "The service produced an invalid response; it has been logged.")
-    return HookOutcome(response=response, rendered=rendered, findings=result.findings, call=call)
+    return HookOutcome(response=response, rendered=rendered, findings=result.findings, call=call,
+                       input_problems=list(result.input_problems))
 
 
 def client_settings(config: Mapping[str, Any]) -> ClientSettings:

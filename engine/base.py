@@ -4,9 +4,14 @@ An engine declares what it is (id, version, title, kind, citation, the features 
 attributes and implements ``evaluate(features) -> list[Finding]``. The helpers here build the
 common findings (computed, insufficient data, not applicable) so that every engine explains itself the
 same way; ``SingleFindingEngine`` is the shape of the engines that answer with exactly one finding.
+
+Engines run in two phases (engine.runner): calculators, detectors, models and note engines first, then the
+``RuleEngine``s, which read the findings of the first phase. A ``NoteEngine`` reads clinical notes, not features.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from typing import ClassVar, Iterable, Sequence
 
 from engine.finding import Citation, Evidence, Finding, InputProblem, Kind, MissingInput, Status
@@ -113,3 +118,64 @@ class SingleFindingEngine(Engine):
 
     def not_applicable(self, features: FeatureSet, inputs, message: str, **kwargs) -> Finding:
         return super().not_applicable(features, inputs, message, **{"finding_id": self.finding_id, **kwargs})
+
+
+class RuleEngine(Engine):
+    """An engine of the second phase: it reads the findings of the scores and detectors it names in
+    ``reads_findings`` (e.g. "statin if 10-year risk >= 7.5 %" reads the PCE finding) instead of recomputing them.
+
+    The runner evaluates every other engine first and then each rule with only the findings of the engines it
+    declares (error and insufficient-data findings included: what to say then is the rule's decision). A service
+    must declare every engine its rules read; see cds_hooks.declaration.service.
+    """
+
+    kind: ClassVar[Kind] = Kind.TREATMENT
+    reads_findings: ClassVar[tuple[str, ...]] = ()
+
+    def evaluate(self, features: FeatureSet,  # type: ignore[override]
+                 findings: Sequence[Finding]) -> list[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def findings_of(self, findings: Iterable[Finding], engine_id: str) -> list[Finding]:
+        return [f for f in findings if f.engine_id == engine_id]
+
+
+class NoteEngine(Engine):
+    """An engine that reads the patient's clinical notes and active problem-list codes, not features.
+
+    Notes are not features, so the service pipeline extracts them from the patient-scoped record and binds them
+    with ``with_notes``; the bound engine is then an ordinary engine to the runner (same id, same isolation, same
+    error finding when it fails). ``note`` is anything with ``source``, ``date`` and ``text``.
+    """
+
+    def evaluate_notes(self, notes: Sequence, active_condition_codes: set[tuple[str, str]],
+                       as_of: date) -> list[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        return []  # nothing to read from features alone
+
+    def with_notes(self, notes: Sequence, active_condition_codes: set[tuple[str, str]],
+                   problems: Sequence[InputProblem] = ()) -> Engine:
+        """This engine with the notes it reads; ``problems`` (notes that could not be read) go on its findings."""
+        return _NotesBound(self, tuple(notes), set(active_condition_codes), tuple(problems))
+
+
+class _NotesBound(Engine):
+    def __init__(self, engine: NoteEngine, notes: tuple, codes: set[tuple[str, str]],
+                 problems: tuple[InputProblem, ...]) -> None:
+        self._engine = engine
+        self._notes = notes
+        self._codes = codes
+        self._problems = problems
+        # The error finding the runner makes must carry the note engine's own identity.
+        self.id, self.version, self.title = engine.id, engine.version, engine.title
+        self.kind, self.citation = engine.kind, engine.citation
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        findings = self._engine.evaluate_notes(self._notes, self._codes, features.as_of)
+        if not self._problems:
+            return findings
+        return [replace(f, input_problems=f.input_problems + tuple(p for p in self._problems
+                                                                    if p not in f.input_problems))
+                for f in findings]

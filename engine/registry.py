@@ -51,5 +51,16 @@ models: Registry = Registry("model")
 
 calculator: Callable = calculators.register
 detector: Callable = detectors.register
-rule: Callable = rules.register
+
+
+def rule(engine_cls):
+    """Register a second-phase engine: it must be an ``engine.base.RuleEngine`` (it reads other engines' findings)."""
+    from engine.base import RuleEngine
+
+    if not (isinstance(engine_cls, type) and issubclass(engine_cls, RuleEngine)):
+        name = getattr(engine_cls, "__name__", engine_cls)
+        raise TypeError(f"{name!r} is registered as a rule but is not a RuleEngine")
+    return rules.register(engine_cls)
+
+
 model: Callable = models.register

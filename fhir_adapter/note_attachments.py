@@ -1,9 +1,10 @@
 """Fetching note text that a DocumentReference / DiagnosticReport holds only by URL (usually ``Binary/…``).
 
 The prefetch of a note service carries the documents; their text may live in a Binary on the FHIR server. These are
-read with the hook's FHIR client (same server only, the bearer token, one shared deadline) and written back into the
-attachments as inline ``data``, so the ordinary note extraction reads them. A note that cannot be fetched is left out
-with a reason; it never fails the hook.
+read with the hook's FHIR client (same server only, the bearer token) within what is left of the hook's deadline (the
+one prefetch resolution used, not a fresh budget) and written back into the attachments as inline ``data``, so the
+ordinary note extraction reads them. A note that cannot be fetched, or is not reached before the deadline, is left
+out with a reason naming only its reference; it never fails the hook.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from typing import Any
 
 from engine.finding import InputProblem
-from fhir_adapter.client import FhirClient, FhirError
+from fhir_adapter.client import MIN_REQUEST_BUDGET_S, FhirClient, FhirError
 from fhir_adapter.notes import note_attachment_urls
 from fhir_adapter.parse import iter_entries
 
@@ -22,17 +23,22 @@ log = logging.getLogger(__name__)
 MAX_ATTACHMENTS = 20  # a note service reads recent notes; more would stretch the hook for little gain
 
 
-def inline_note_attachments(data: Any, client: FhirClient, *, deadline_s: float,
+def inline_note_attachments(data: Any, client: FhirClient, *, deadline: float,
                             max_attachments: int = MAX_ATTACHMENTS) -> tuple[Any, list[InputProblem]]:
-    """A copy of ``data`` (a prefetch mapping, Bundle or resources) with URL-only note attachments made inline."""
+    """A copy of ``data`` (a prefetch mapping, Bundle or resources) with URL-only note attachments made inline.
+
+    ``deadline`` is the hook's, an absolute ``time.monotonic()`` instant: once it is spent no further read starts."""
     wanted = note_attachment_urls(data)[:max_attachments]
     if not wanted:
         return data, []
     data = copy.deepcopy(data)
-    deadline = time.monotonic() + deadline_s
     problems: list[InputProblem] = []
     fetched: dict[str, dict] = {}
-    for source, url in wanted:
+    for index, (source, url) in enumerate(wanted):
+        if deadline - time.monotonic() < MIN_REQUEST_BUDGET_S:
+            problems.extend(InputProblem(later, None, "note text at its URL was not read: the hook's time for FHIR "
+                                                      "reads was spent") for later, _ in wanted[index:])
+            break
         try:
             binary = client.read(url, deadline=deadline)
         except FhirError as exc:

@@ -1,4 +1,9 @@
-"""patient-view: conditions affirmed in clinical notes but missing from the problem list (transformer engine)."""
+"""patient-view: conditions affirmed in clinical notes but missing from the problem list (transformer engine).
+
+The note engine ("note-diagnosis") runs like every other engine, through the service pipeline: it reads the notes of
+the patient-scoped record (a note about another patient is dropped and reported, never read), a deceased patient
+gets no suggestions, and note text held by URL (Binary) is read within what is left of the hook's deadline.
+"""
 from __future__ import annotations
 
 import functools
@@ -8,10 +13,11 @@ from cds_hooks.declaration import HookCall, service
 
 @functools.cache
 def note_matcher():
-    """One concept matcher (and sentence encoder) per process; lexical-only when the encoder can't load."""
-    from engine.models.notes import build_matcher
+    """One concept matcher (and sentence encoder) per process; lexical-only when the encoder can't load.
+    The note engine uses the same one (engine.models.notes.shared_matcher); warming it here warms the engine."""
+    from engine.models.notes import shared_matcher
 
-    return build_matcher()
+    return shared_matcher()
 
 
 @service(
@@ -29,16 +35,7 @@ def note_matcher():
         "reports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date",
         "conditions": "Condition?patient={{context.patientId}}",
     },
+    engines=("note-diagnosis",),
 )
 def note_diagnosis_gaps(call: HookCall):
-    from engine.models.notes import note_diagnosis_findings
-    from fhir_adapter.note_attachments import inline_note_attachments
-    from fhir_adapter.notes import active_condition_codes, extract_notes
-
-    data = call.prefetch
-    client = call.fhir_client()
-    if client is not None:  # note text held by URL (Binary) is read from the same FHIR server
-        data, _ = inline_note_attachments(data, client, deadline_s=call.client_settings.deadline_s)
-    notes = extract_notes(data)
-    codes = active_condition_codes(call.prefetch.get("conditions") or [])
-    return note_diagnosis_findings(notes, codes, call.as_of, matcher=note_matcher())
+    return call.run_engines()

@@ -8,12 +8,13 @@ and whose action creates a *provisional* FHIR R4 Condition for the clinician to 
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Protocol, Sequence
 
-from engine.base import Engine
+from engine.base import NoteEngine
 from engine.finding import Action, Citation, Evidence, Finding, Kind, Severity, Status, Term
 from engine.models.assertion import Assertion, AssertionResult, classify, sentence_assertion
 from engine.models.concepts import Concept, load_concepts
@@ -21,6 +22,7 @@ from engine.models.errors import ModelError
 from engine.models.matcher import ConceptMatcher
 from engine.models.sentences import split_sentences
 from engine.models.settings import ModelSettings
+from engine.registry import model
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +277,16 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
     )
 
 
-class NoteDiagnosisEngine(Engine):
-    """Engine-shaped wrapper: notes are not features, so it is called with notes, not a FeatureSet."""
+@functools.cache
+def shared_matcher() -> ConceptMatcher:
+    """One concept matcher (and sentence encoder) per process; lexical-only when the encoder can't load."""
+    return build_matcher()
+
+
+@model
+class NoteDiagnosisEngine(NoteEngine):
+    """The note engine: notes are not features, so the service pipeline hands it the patient's notes
+    (``NoteEngine.with_notes``); it uses the process-wide matcher unless given one."""
 
     id = ENGINE_ID
     version = ENGINE_VERSION
@@ -287,14 +297,11 @@ class NoteDiagnosisEngine(Engine):
     def __init__(self, matcher: ConceptMatcher | None = None):
         self._matcher = matcher
 
-    def evaluate(self, features) -> list[Finding]:
-        """Nothing to do from features alone; use evaluate_notes()."""
-        return []
-
     def evaluate_notes(self, notes: Sequence[NoteLike], active_condition_codes: set[tuple[str, str]],
                        as_of: date) -> list[Finding]:
         try:
-            return note_diagnosis_findings(notes, active_condition_codes, as_of, matcher=self._matcher)
+            return note_diagnosis_findings(notes, active_condition_codes, as_of,
+                                           matcher=self._matcher if self._matcher is not None else shared_matcher())
         except Exception as exc:  # noqa: BLE001 - a note we cannot read must not fail the hook
             log.error("note mining failed: %s", type(exc).__name__)
             return [self.finding(Status.ERROR, message="Clinical notes could not be analysed (internal error).")]

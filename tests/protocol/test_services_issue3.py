@@ -14,14 +14,14 @@ import engine.calculators  # noqa: F401 - registers the calculators
 import engine.detectors  # noqa: F401 - registers the detectors
 from cards.render import DIAGNOSIS_OVERRIDE_REASONS, RenderOptions, render_cards
 from cds_hooks.config import load_config
-from cds_hooks.declaration import SERVICES
+from cds_hooks.declaration import SERVICES, engine_features
 from cds_hooks.evaluate import evaluate_document
 from cds_hooks.services import load_all
 from cds_hooks.services.feature_prefetch import PREFETCH_KEYS, prefetch_for, resource_types
 from cds_hooks.validation import validate_response
 from engine.finding import Action, Citation, Finding, Kind, MissingInput, Severity, Status
 from engine.registry import calculators
-from fhir_adapter.codes import OBSERVATION_CODES
+from fhir_adapter.feature_codes import NON_LOINC_OBSERVATION_CODES, OBSERVATION_CODES
 from tests.conftest import SHARED_DATA, load_fixture
 
 load_all()
@@ -61,15 +61,14 @@ def test_the_three_services_are_discoverable_with_the_right_hooks(client):
         assert services[service_id]["prefetch"]["patient"] == "Patient/{{context.patientId}}"
 
 
-@pytest.mark.parametrize("service_id", sorted(s.id for s in SERVICES if s.engines))
+# Services whose engines read features; the note service declares the note searches its note engine reads.
+@pytest.mark.parametrize("service_id", sorted(s.id for s in SERVICES if s.engines and engine_features(s.engines)))
 def test_prefetch_follows_from_the_features_the_engines_read(service_id):
-    from cds_hooks.declaration import engine_features
-
     definition = SERVICES.get(service_id)
     names = engine_features(definition.engines)
     assert definition.prefetch == prefetch_for(names)
     expected_keys = {PREFETCH_KEYS[t] for t in resource_types(names)} | {"patient"}
-    non_loinc = {"coded_observations"} if "hypercapnic_target" in names else set()
+    non_loinc = {"coded_observations"} if set(names) & set(NON_LOINC_OBSERVATION_CODES) else set()
     assert set(definition.prefetch) == expected_keys | non_loinc
     for feature in names:  # every coded observation an engine reads is asked for
         for loinc in OBSERVATION_CODES.get(feature, ()):
