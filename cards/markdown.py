@@ -44,6 +44,12 @@ def insufficient_markdown(findings: list[Finding]) -> str:
     for f in findings:
         lines = [f"**{f.title}** — not computed."]
         lines += [f"- {m.label}: {m.reason}" for m in f.missing]
+        # The engine's message beyond the default "Cannot compute: missing ..." (which the list above already says),
+        # e.g. "LDL-C >= 190 mg/dL: statin without risk estimation" stays visible on a data-needed card.
+        default = f"Cannot compute: missing {', '.join(m.label for m in f.missing)}."
+        extra = (f.message or "").removeprefix(default).strip()
+        if extra:
+            lines.append(f"- {extra}")
         if f.input_problems:
             lines += [f"- not used: {p.source + ': ' if p.source else ''}{p.reason}" for p in f.input_problems]
         if f.inputs:

@@ -6,6 +6,11 @@ with k = 0.7 (female) / 0.9 (male) and a = -0.241 (female) / -0.302 (male).
 The constants live in ``engine/data/ckd_epi_2021.json`` with their provenance; the KDIGO 2012
 G categories come from the same file. ``ckd_epi_2021_creatinine`` is the function the FHIR adapter
 imports to derive eGFR, so its signature is a contract: keyword-only, returns a float.
+
+One eGFR per patient: the card shows the record's eGFR feature, the value every other engine uses (PREVENT, KFRE,
+KDIGO staging, the CKD detector). When the laboratory reported it, the card says so and shows CKD-EPI 2021 from the
+same-day creatinine only as a comparison, and names a material difference (``reported_egfr_discordant``; the
+threshold and why are in the data file).
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.base import SingleFindingEngine
-from engine.calculators.common import SEXES, band_texts, is_finite_number, load_data
+from engine.calculators.common import SEXES, band_texts, day_of, is_finite_number, load_data, round_half_up
 from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
@@ -76,6 +81,27 @@ def kdigo_g_category(egfr_mlmin173m2: float) -> str:
     raise AssertionError("the last KDIGO band is open-ended")  # pragma: no cover
 
 
+def reported_egfr_discordant(reported: float, recomputed: float) -> bool:
+    """Whether a lab-reported eGFR differs materially from CKD-EPI 2021 recomputed from the same-day creatinine:
+    by more than ``max_relative_difference`` (10 %) of the recomputed value."""
+    limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
+    return abs(reported - recomputed) > limit * recomputed
+
+
+def _egfr_text(value: float) -> str:
+    return f"{round_half_up(value, 1):g}"
+
+
+def discordance_text(reported: float, recomputed: float, creatinine_mgdl: float) -> str:
+    """What a card says when the lab-reported eGFR and the same-day CKD-EPI 2021 value differ materially."""
+    limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
+    return (f"The lab-reported eGFR {_egfr_text(reported)} and CKD-EPI 2021 from the same-day creatinine "
+            f"{creatinine_mgdl:g} mg/dL ({_egfr_text(recomputed)}) differ by more than {limit * 100:g} % "
+            f"({100 * (reported - recomputed) / recomputed:+.1f} %): the laboratory may use another equation "
+            "(e.g. CKD-EPI 2009 with its race coefficient, or MDRD) or another specimen, or one result may be wrong. "
+            "Every card uses the lab-reported value; check both before acting on either.")
+
+
 # Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
 G_CATEGORY_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
              "G4": Severity.WARNING, "G5": Severity.CRITICAL}
@@ -99,6 +125,7 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
         topic="Chronic kidney disease: GFR estimation and staging",
     )
     requires = ("creatinine_mgdl", "age_years", "sex")
+    optional = ("egfr_mlmin173m2",)
     finding_suffix = "egfr"
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
@@ -109,12 +136,23 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
 
     def _assess(self, features: FeatureSet) -> Finding:
         present, missing = self.gather_usable(features, self.requires, self._unusable(features))
+        egfr = features.get("egfr_mlmin173m2")
+        usable_egfr = egfr is not None and is_finite_number(egfr.value) and egfr.value > 0
+        if usable_egfr and not egfr.derived_from:
+            return self._lab_reported(features, egfr, present, missing)
         if missing:
             return self.insufficient(features, present, missing)
 
         creatinine = features.value("creatinine_mgdl")
         age = features.value("age_years")
         sex = features.value("sex")
+        if usable_egfr:
+            # The record's eGFR was derived from a creatinine at the age of that measurement: recompute from exactly
+            # those inputs so that this card shows the value every other card uses.
+            basis = {ev.name: ev for ev in egfr.derived_from}
+            if {"creatinine_mgdl", "age_years", "sex"} <= basis.keys():
+                present = [basis["creatinine_mgdl"], basis["age_years"], basis["sex"]]
+                creatinine, age, sex = (ev.value for ev in present)
         if age < coefficients()["minimum_age_years"]:
             return self.not_applicable(
                 features, present,
@@ -144,6 +182,59 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
                     "^-1.200 x 0.9938^age x 1.012 [female]; category from eGFR rounded to a whole number."),
         )
 
+    def _lab_reported(self, features: FeatureSet, egfr: Evidence, present: list[Evidence],
+                      missing: list[MissingInput]) -> Finding:
+        """The lab-reported eGFR, which every card uses; CKD-EPI 2021 from the same-day creatinine as a comparison."""
+        category = kdigo_g_category(egfr.value)
+        severity = G_CATEGORY_SEVERITY[category]
+        assumptions, message = [], None
+        creatinine = features.get("creatinine_mgdl")
+        recomputed = self._recomputed(features) if not missing else None
+        same_day = creatinine is not None and day_of(creatinine.effective) == day_of(egfr.effective)
+        # The comparison is in the detail, not a measure: the summary shows the one eGFR only.
+        if recomputed is not None and same_day:
+            if reported_egfr_discordant(egfr.value, recomputed):
+                message = discordance_text(egfr.value, recomputed, creatinine.value)
+                if severity is Severity.INFO:
+                    severity = Severity.WARNING
+            else:
+                limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
+                message = (f"For comparison only: CKD-EPI 2021 from the same-day creatinine {creatinine.value:g} "
+                           f"mg/dL gives {_egfr_text(recomputed)} ({kdigo_g_category(recomputed)}), within "
+                           f"{limit * 100:g} % of the lab-reported value.")
+        elif creatinine is not None and not same_day:
+            assumptions.append(f"The newest creatinine ({_day_text(creatinine)}) is not from the day of the "
+                               f"lab-reported eGFR ({_day_text(egfr)}); no same-day comparison.")
+        assumptions += [
+            "Lab-reported eGFR: the laboratory's equation is not stated in the record; the comparison uses CKD-EPI "
+            "2021 (race-free), the equation the NKF-ASN Task Force (2021) recommends.",
+            "The G category describes this single eGFR; CKD needs abnormalities present for more than 3 months "
+            "(KDIGO 2012).",
+        ]
+        return self.computed(
+            features,
+            title="eGFR (lab-reported)",
+            value=egfr.value,
+            unit="mL/min/1.73m2",
+            category=category,
+            thresholds=band_texts(coefficients()["categories"]["bands"]),
+            severity=severity,
+            message=message,
+            inputs=tuple([egfr] + [ev for ev in present if ev.name == "creatinine_mgdl"]),
+            assumptions=tuple(assumptions),
+            method=("Lab-reported eGFR, the one eGFR every card of this patient uses; CKD-EPI 2021 from the "
+                    "same-day creatinine is given for comparison only; G category from the eGFR compared unrounded."),
+            extra={"egfr_source": "lab-reported", "comparison_ckd_epi_2021": recomputed if same_day else None},
+        )
+
+    @staticmethod
+    def _recomputed(features: FeatureSet) -> float | None:
+        try:
+            return ckd_epi_2021_creatinine(creatinine_mgdl=features.value("creatinine_mgdl"),
+                                           age_years=features.value("age_years"), sex=features.value("sex"))
+        except ValueError:  # e.g. under 18: no comparison
+            return None
+
     @staticmethod
     def _unusable(features: FeatureSet) -> list[MissingInput]:
         """Present values the equation cannot use, reported as missing with the reason."""
@@ -160,3 +251,8 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             problems.append(MissingInput("sex", sex.label,
                                          "the equation is sex-specific and needs sex recorded as female or male"))
         return problems
+
+
+def _day_text(evidence: Evidence) -> str:
+    day = day_of(evidence.effective)
+    return day.isoformat() if day else "date unknown"

@@ -108,7 +108,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
         topic="Chronic kidney disease: GFR estimation and staging",
     )
     requires = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex")
-    optional = ("uacr_mgg",)
+    optional = ("uacr_mgg", "egfr_mlmin173m2")
     finding_suffix = "egfr"
 
     def _assess(self, features: FeatureSet) -> Finding:
@@ -132,7 +132,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
 
         result = ckd_epi_2021_cr_cys_detail(creatinine_mgdl=creatinine.value, cystatin_c_mgl=cystatin.value,
                                             age_years=age.value, sex=sex.value)
-        egfr_cr = ckd_epi_2021_creatinine(creatinine_mgdl=creatinine.value, age_years=age.value, sex=sex.value)
+        egfr_cr, egfr_cr_label = creatinine_egfr(features, creatinine, age, sex)
         category = kdigo_g_category(result.egfr_mlmin173m2)
         assumptions = [
             "Creatinine assumed IDMS-traceable and cystatin C standardised to the IFCC reference material "
@@ -155,8 +155,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
             inputs=tuple(usable),
             assumptions=tuple(assumptions),
             explanation=result.terms,
-            measures=(Measure("eGFR from creatinine alone (CKD-EPI 2021)", egfr_cr, "mL/min/1.73m2",
-                              kdigo_g_category(egfr_cr)),),
+            measures=(Measure(egfr_cr_label, egfr_cr, "mL/min/1.73m2", kdigo_g_category(egfr_cr)),),
             method=("eGFR = 135 x min(Scr/k, 1)^a x max(Scr/k, 1)^-0.544 x min(Scys/0.8, 1)^-0.323 x "
                     "max(Scys/0.8, 1)^-0.778 x 0.9961^age x 0.963 [female]; category from eGFR rounded to a "
                     "whole number."),
@@ -169,7 +168,7 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
             return ()
         if age.value < coefficients()["minimum_age_years"]:
             return ()
-        egfr_cr = ckd_epi_2021_creatinine(creatinine_mgdl=creatinine.value, age_years=age.value, sex=sex.value)
+        egfr_cr, _ = creatinine_egfr(features, creatinine, age, sex)
         uacr = features.get("uacr_mgg")
         uacr_value = uacr.value if uacr is not None and is_finite_number(uacr.value) else None
         if not cystatin_c_confirmation_indicated(egfr_cr, uacr_value):
@@ -177,3 +176,14 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
         return (cystatin_c_action(
             f"Creatinine-based eGFR {round_half_up(egfr_cr):g} mL/min/1.73m2 (G3a) without albuminuria: KDIGO "
             "2012 suggests cystatin C to confirm or refute CKD (eGFRcr-cys)."),)
+
+
+def creatinine_egfr(features: FeatureSet, creatinine, age, sex) -> tuple[float, str]:
+    """The creatinine-based eGFR to show beside eGFRcr-cys: the record's eGFR, the one every card uses (lab-reported,
+    or CKD-EPI 2021 derived by the adapter), else CKD-EPI 2021 from this creatinine."""
+    egfr = features.get("egfr_mlmin173m2")
+    if egfr is not None and is_finite_number(egfr.value) and egfr.value > 0:
+        return egfr.value, ("eGFR from creatinine alone (CKD-EPI 2021)" if egfr.derived_from
+                            else "eGFR from creatinine (lab-reported)")
+    return (ckd_epi_2021_creatinine(creatinine_mgdl=creatinine.value, age_years=age.value, sex=sex.value),
+            "eGFR from creatinine alone (CKD-EPI 2021)")

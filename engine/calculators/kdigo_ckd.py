@@ -5,7 +5,8 @@ moderately increased, high or very high from the G and A categories together. Ba
 data (``engine/data/kdigo_2012_ckd.json``); the G bands are shared with the creatinine equation.
 
 eGFR: the creatinine-cystatin C estimate when both markers are usable (more accurate, KDIGO 2012
-rec. 1.4.3.5), otherwise the record's eGFR feature (reported, or derived by the adapter from creatinine).
+rec. 1.4.3.5), otherwise the record's eGFR feature (reported, or derived by the adapter from creatinine) - the one
+eGFR every card shows; when cystatin C decides the stage, that eGFR is shown beside it.
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ class KdigoCkdStage(SingleFindingEngine):
         g_category = kdigo_g_category(egfr.value) if egfr is not None else None
         a_category = albuminuria_category(uacr.value) if uacr is not None else None
         extra = {"g_category": g_category, "a_category": a_category, "egfr_method": egfr_method}
-        measures = self._measures(egfr, g_category, uacr, a_category)
+        measures = self._measures(egfr, g_category, uacr, a_category) + self._record_egfr_measure(features, egfr)
         actions = self._actions(features, g_category, a_category, uacr is None, egfr is None)
 
         if g_category is not None and a_category is not None:
@@ -166,6 +167,16 @@ class KdigoCkdStage(SingleFindingEngine):
         if egfr is None:
             return None, [], missing, "eGFR not available"
         return egfr, [egfr], None, "eGFR as recorded or derived from creatinine"
+
+    @staticmethod
+    def _record_egfr_measure(features: FeatureSet, staged_with: Evidence | None) -> tuple[Measure, ...]:
+        """When staging used eGFRcr-cys, the record's creatinine-based eGFR beside it: the eGFR every other card
+        shows (one eGFR per patient; eGFRcr-cys is a second, named estimate)."""
+        egfr, _ = positive_number(features, "egfr_mlmin173m2")
+        if egfr is None or staged_with is None or staged_with is egfr:
+            return ()
+        label = "eGFR from creatinine (CKD-EPI 2021)" if egfr.derived_from else "eGFR from creatinine (lab-reported)"
+        return (Measure(label, egfr.value, "mL/min/1.73m2", kdigo_g_category(egfr.value)),)
 
     @staticmethod
     def _uacr(features: FeatureSet) -> tuple[Evidence | None, MissingInput | None]:

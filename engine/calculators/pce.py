@@ -6,6 +6,15 @@ risk = 1 - S0 ^ exp(sum(beta * x) - mean_sum).
 Two constant sets circulate and both are kept in ``engine/data/pce_2013.json``: the printed Table A
 of the guideline and the more precise constants of the ACC/AHA risk workbook (the ones the ACC/AHA
 ASCVD Risk Estimator uses). The workbook set is the default; docs/calculators.md says why.
+
+What the record says about the patient changes what the estimate means (sources in the data file):
+
+* clinical ASCVD or a recorded pregnancy: not applicable (secondary prevention; equations not derived in
+  pregnancy, and lipids and blood pressure change in pregnancy);
+* LDL-C >= 190 mg/dL: still estimated, but the card says the patient is a statin benefit group without risk
+  estimation (2018 AHA/ACC cholesterol guideline), so the estimate does not decide the statin question;
+* an active statin: still estimated, but the card says the estimate is on treatment (the equations estimate
+  untreated risk).
 """
 from __future__ import annotations
 
@@ -167,6 +176,44 @@ _SEVERITY = {"low": Severity.INFO, "borderline": Severity.INFO,
              "intermediate": Severity.WARNING, "high": Severity.WARNING}
 
 
+def severe_hypercholesterolaemia(features: FeatureSet) -> tuple[Evidence | None, str | None]:
+    """The LDL-C result and what the card says when it is >= 190 mg/dL (2018 AHA/ACC: a statin benefit group
+    without risk estimation); (None, None) below that or without a usable LDL-C. Compared unrounded, as written."""
+    ldl = features.get("ldl_mgdl")
+    rule = coefficients()["statin_benefit_groups"]
+    if ldl is None or not is_finite_number(ldl.value) or ldl.value < rule["ldl_mgdl_from"]:
+        return None, None
+    ages = rule["ldl_age_years"]
+    age = features.value("age_years")
+    age_note = ""
+    if is_finite_number(age) and not ages["min"] <= age <= ages["max"]:
+        age_note = f" (the recommendation is written for ages {ages['min']}-{ages['max']})"
+    return ldl, (f"LDL-C {ldl.value:.0f} mg/dL (>= {rule['ldl_mgdl_from']}): severe hypercholesterolaemia is a "
+                 f"statin benefit group without risk estimation{age_note}; this estimate does not apply to the "
+                 "statin decision (2018 AHA/ACC cholesterol guideline: maximally tolerated statin). Consider "
+                 "familial hypercholesterolaemia.")
+
+
+def on_statin(features: FeatureSet) -> tuple[Evidence | None, str | None]:
+    """The active-statin evidence and what the card says about it: the equations estimate untreated risk."""
+    statin = features.get("statin")
+    if statin is None or statin.value is not True:
+        return None, None
+    return statin, ("A statin is active: the Pooled Cohort Equations estimate risk without lipid-lowering "
+                    "treatment, so this estimate uses on-treatment cholesterol and is not the untreated risk the "
+                    "guideline thresholds for starting a statin refer to.")
+
+
+def _pregnancy_unknown_note(features: FeatureSet) -> str | None:
+    """For a woman whose pregnancy status the record cannot tell, say that she was taken as not pregnant."""
+    if features.value("sex") != "female":
+        return None
+    pregnant = features.get("pregnant")
+    if pregnant is not None and isinstance(pregnant.value, bool):
+        return None
+    return "Pregnancy status is not known: assumed not pregnant (the equations do not apply in pregnancy)."
+
+
 def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
     """Present features whose value the equations cannot use, reported like missing ones."""
     return unusable_equation_inputs(features, numbers=NUMERIC_FEATURES, flags=BOOLEAN_FEATURES)
@@ -193,7 +240,7 @@ class PooledCohortEquations(SingleFindingEngine):
     )
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg",
                 "bp_treated", "smoker_current", "diabetes")
-    optional = ("race", "ascvd")
+    optional = ("race", "ascvd", "pregnant", "statin", "ldl_mgdl")
     finding_suffix = "ascvd-10y"
     # None: the default set named in the data file ("spreadsheet").
     constant_set: ClassVar[str | None] = None
@@ -204,20 +251,37 @@ class PooledCohortEquations(SingleFindingEngine):
             return self.not_applicable(
                 features, [ascvd],
                 message=("Clinical ASCVD is recorded: the Pooled Cohort Equations estimate primary-prevention "
-                         "risk and do not apply; manage as secondary prevention."),
+                         "risk and do not apply; manage as secondary prevention. Risk estimation does not apply to "
+                         "the statin decision: clinical ASCVD is a statin benefit group (high-intensity statin, "
+                         "2018 AHA/ACC cholesterol guideline)."),
+            )
+        pregnant = features.get("pregnant")
+        if pregnant is not None and pregnant.value is True:
+            # Whatever the recorded sex: the measurements, not the sex, are what pregnancy changes.
+            return self.not_applicable(
+                features, [pregnant],
+                message=("Pregnancy is recorded: the Pooled Cohort Equations were not derived in pregnancy, and "
+                         "cholesterol and blood pressure change during pregnancy, so the estimate does not apply; "
+                         "re-assess after pregnancy (2013 ACC/AHA risk-assessment guideline scope)."),
             )
 
         usable, missing = self.gather_usable(features, self.requires, unusable_inputs(features))
+        # LDL-C >= 190 mg/dL is named even when no estimate can be given (a total cholesterol above the validated
+        # range often comes with it): the statin decision does not wait for one.
+        ldl, ldl_note = severe_hypercholesterolaemia(features)
         violations = validated_range_violations(
             {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES})
         if violations:
+            message = outside_range_message((v.message for v in violations), "The Pooled Cohort Equations")
             return self.not_applicable(
-                features, usable, extra={"out_of_range": [v.name for v in violations]},
-                message=outside_range_message((v.message for v in violations), "The Pooled Cohort Equations"))
+                features, usable + ([ldl] if ldl else []), extra={"out_of_range": [v.name for v in violations]},
+                message=f"{message} {ldl_note}" if ldl_note else message)
         if missing:
             actions = lipid_panel_if_missing(missing, "Total and HDL cholesterol are needed to estimate 10-year "
                                                       "ASCVD risk (Pooled Cohort Equations).")
-            return self.insufficient(features, usable, missing, actions=actions)
+            wording = {"message": f"Cannot compute: missing {', '.join(m.label for m in missing)}. {ldl_note}"} \
+                if ldl_note else {}
+            return self.insufficient(features, usable + ([ldl] if ldl else []), missing, actions=actions, **wording)
 
         race_evidence = features.get("race")
         race, race_assumption = self._race_equation(race_evidence)
@@ -237,14 +301,28 @@ class PooledCohortEquations(SingleFindingEngine):
         assumptions = [race_assumption] if race_assumption else []
         if ascvd is None:
             assumptions.append("No clinical ASCVD found in the record; primary prevention assumed.")
-        inputs = usable + [ev for ev in (race_evidence, ascvd) if ev is not None]
+        pregnancy_note = _pregnancy_unknown_note(features)
+        if pregnancy_note:
+            assumptions.append(pregnancy_note)
+        statin, statin_note = on_statin(features)
+        notes = [note for note in (ldl_note, statin_note) if note]
+        severity = _SEVERITY[category]
+        if ldl_note and severity is Severity.INFO:
+            severity = Severity.WARNING  # a statin benefit group whatever the estimate says
+        inputs = usable + [ev for ev in (race_evidence, ascvd, ldl, statin) if ev is not None]
+        extra = {}
+        if ldl_note:
+            extra["statin_benefit_group"] = "ldl-c-190"
+        if statin_note:
+            extra["on_statin"] = True
         return self.computed(
             features,
             value=result.risk_percent,
             unit="%",
             category=category,
             thresholds=category_thresholds(),
-            severity=_SEVERITY[category],
+            severity=severity,
+            message=" ".join(notes) or None,
             inputs=tuple(inputs),
             assumptions=tuple(assumptions),
             explanation=result.terms,
@@ -257,6 +335,7 @@ class PooledCohortEquations(SingleFindingEngine):
                 "linear_predictor": result.individual_sum,
                 "mean_linear_predictor": result.mean_sum,
                 "baseline_survival": result.baseline_survival,
+                **extra,
             },
         )
 

@@ -71,6 +71,38 @@ _RANGE_LABELS = {"age_years": "Age", "chol_total_mgdl": "Total cholesterol", "hd
 SECONDARY_PREVENTION = ("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in people "
                         "without CVD and do not apply; manage as secondary prevention.")
 PRIMARY_PREVENTION_ASSUMED = "No clinical cardiovascular disease found in the record; primary prevention assumed."
+# Khan 2024 derived PREVENT in adults aged 30-79 without CVD from pooled cohorts, with no pregnancy term; lipids,
+# blood pressure and eGFR (hyperfiltration) all change physiologically during pregnancy.
+PREGNANCY_NOT_APPLICABLE = ("Pregnancy is recorded: the PREVENT equations were not derived in pregnancy, and "
+                            "cholesterol, blood pressure and eGFR change during pregnancy, so the estimate does not "
+                            "apply; re-assess after pregnancy (AHA PREVENT 2024 scope).")
+# PREVENT, unlike the Pooled Cohort Equations, has statin use as a predictor (Khan 2024).
+STATIN_INCLUDED = ("A statin is active: PREVENT includes statin use as a predictor, so this estimate accounts for "
+                   "it (on-treatment cholesterol).")
+PREGNANCY_UNKNOWN = "Pregnancy status is not known: assumed not pregnant (the equations do not apply in pregnancy)."
+
+
+def record_gate(features: FeatureSet) -> tuple[Evidence | None, str | None]:
+    """Why the record puts the patient outside PREVENT (clinical CVD, pregnancy) and the evidence that says so;
+    (None, None) when PREVENT applies. Pregnancy counts whatever the recorded sex: it changes the measurements."""
+    ascvd = features.get("ascvd")
+    if ascvd is not None and ascvd.value is True:
+        return ascvd, SECONDARY_PREVENTION
+    pregnant = features.get("pregnant")
+    if pregnant is not None and pregnant.value is True:
+        return pregnant, PREGNANCY_NOT_APPLICABLE
+    return None, None
+
+
+def record_notes(features: FeatureSet) -> list[str]:
+    """What the card says about an active statin and an unknown pregnancy status of a woman."""
+    notes = []
+    if features.value("statin") is True:
+        notes.append(STATIN_INCLUDED)
+    pregnant = features.get("pregnant")
+    if features.value("sex") == "female" and (pregnant is None or not isinstance(pregnant.value, bool)):
+        notes.append(PREGNANCY_UNKNOWN)
+    return notes
 
 
 def coefficients() -> dict[str, Any]:
@@ -274,13 +306,14 @@ class PreventBase(SingleFindingEngine):
     )
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin",
                 "diabetes", "smoker_current", "egfr_mlmin173m2")
-    optional = ("bmi_kgm2", "ascvd")
+    optional = ("bmi_kgm2", "ascvd", "pregnant")
     finding_suffix = "cvd-10y"
 
     def _assess(self, features: FeatureSet) -> Finding:
         ascvd = features.get("ascvd")
-        if ascvd is not None and ascvd.value is True:
-            return self.not_applicable(features, [ascvd], message=SECONDARY_PREVENTION)
+        gate, why = record_gate(features)
+        if gate is not None:
+            return self.not_applicable(features, [gate], message=why)
 
         usable, missing = self.gather_usable(features, self.requires, unusable_inputs(features))
         violations = validated_range_violations(
@@ -316,6 +349,7 @@ class PreventBase(SingleFindingEngine):
             assumptions.append(bmi_note)
         if ascvd is None:
             assumptions.append(PRIMARY_PREVENTION_ASSUMED)
+        assumptions += record_notes(features)
         # BMI is shown when it was a number (used, or out of range and so why HF is absent).
         bmi_seen = features.get("bmi_kgm2")
         if bmi_seen is not None and not is_finite_number(bmi_seen.value):

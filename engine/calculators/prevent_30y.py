@@ -25,7 +25,6 @@ from engine.calculators.common import (
 )
 from engine.calculators.prevent import (
     PRIMARY_PREVENTION_ASSUMED,
-    SECONDARY_PREVENTION,
     SEVERITY,
     TERM_LABELS,
     OutcomeRisk,
@@ -35,6 +34,8 @@ from engine.calculators.prevent import (
     outcome_extra,
     outcome_measures,
     outcome_risk,
+    record_gate,
+    record_notes,
     risk_category,
     unusable_inputs,
     validated_range_violations,
@@ -175,7 +176,7 @@ class Prevent30yAndAddOns(Engine):
         topic="Cardiovascular risk assessment (primary prevention)",
     )
     requires = BASE_FEATURES
-    optional = ("bmi_kgm2", "ascvd", "uacr_mgg", "hba1c_pct")
+    optional = ("bmi_kgm2", "ascvd", "uacr_mgg", "hba1c_pct", "pregnant")
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         uacr, hba1c, optional_notes = self._optional_predictors(features)
@@ -195,9 +196,9 @@ class Prevent30yAndAddOns(Engine):
         horizon = coefficients()["models"][model]["horizon_years"]
         title = _TITLES[model]
         ascvd = features.get("ascvd")
-        if ascvd is not None and ascvd.value is True:
-            return self.not_applicable(features, [ascvd], finding_id=finding_id, title=title,
-                                       message=SECONDARY_PREVENTION)
+        gate, why = record_gate(features)
+        if gate is not None:
+            return self.not_applicable(features, [gate], finding_id=finding_id, title=title, message=why)
 
         usable, missing = self.gather_usable(features, BASE_FEATURES, unusable_inputs(features))
         numbers = {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES}
@@ -238,6 +239,7 @@ class Prevent30yAndAddOns(Engine):
             assumptions.append(bmi_note)
         if ascvd is None:
             assumptions.append(PRIMARY_PREVENTION_ASSUMED)
+        assumptions += record_notes(features)
         inputs = usable + [ev for ev in (bmi, uacr, hba1c, ascvd) if ev is not None]
         category = risk_category(result.cvd.risk_percent) if horizon == 10 else None
         return self.computed(

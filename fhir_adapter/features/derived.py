@@ -1,6 +1,8 @@
 """Derived features: BMI from weight and height, eGFR (CKD-EPI 2021) from creatinine, age and sex."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.finding import Evidence, InputProblem
 from engine.inputs import feature_label, feature_unit
 from fhir_adapter.features.context import ExtractionContext
@@ -85,12 +87,23 @@ def _bmi_history(observed: list[Evidence], weights: list[Evidence], height: Evid
 
 
 def egfr(ctx: ExtractionContext, creatinine: Selection) -> None:
+    """The one eGFR of the patient (docs/calculators.md, "One eGFR per patient"), read by every engine.
+
+    The lab-reported eGFR is used when it is from the same day as the newest creatinine, or newer: a same-day eGFR
+    is the laboratory's own statement on that specimen. A newer creatinine gives a fresher CKD-EPI 2021 value.
+    Days, not times, are compared, so that the value and the history (which keeps a day's reported eGFR over one
+    derived from that day's creatinine) agree. A lab-reported value carries the same-day CKD-EPI 2021 recomputation
+    in its note, and a material difference between the two is an input problem every eGFR card shows.
+    """
     observed = quantity_feature(ctx, "egfr_mlmin173m2")
-    ctx.fs.history["egfr_mlmin173m2"] = _egfr_history(ctx, observed.history, creatinine.history)
-    # A reported eGFR wins unless a more recent creatinine allows a fresher derived value.
-    if observed.latest is not None and (creatinine.latest is None or chronological_key(observed.latest.effective)
-                                        >= chronological_key(creatinine.latest.effective)):
-        ctx.fs.put(observed.latest)
+    history = _egfr_history(ctx, observed.history, creatinine.history)
+    ctx.fs.history["egfr_mlmin173m2"] = history
+    if observed.latest is not None and (creatinine.latest is None or day_of(observed.latest.effective)
+                                        >= day_of(creatinine.latest.effective)):
+        reported = _compared_with_creatinine(ctx, observed.latest, creatinine.latest)
+        ctx.fs.put(reported)
+        if history and history[0] is observed.latest:
+            history[0] = reported
         return
     derived, derive_reason = _derive_egfr(ctx, creatinine.latest, creatinine.reason)
     if derived is not None:
@@ -99,6 +112,26 @@ def egfr(ctx: ExtractionContext, creatinine: Selection) -> None:
         ctx.fs.put(observed.latest)
     else:
         ctx.fs.mark_missing("egfr_mlmin173m2", f"{observed.reason}; cannot derive: {derive_reason}")
+
+
+def _compared_with_creatinine(ctx: ExtractionContext, reported: Evidence, creatinine: Evidence | None) -> Evidence:
+    """The lab-reported eGFR with CKD-EPI 2021 from the same-day creatinine in its note; when the two differ
+    materially (engine.calculators.ckd_epi.reported_egfr_discordant), an input problem that names both."""
+    if creatinine is None or day_of(creatinine.effective) != day_of(reported.effective):
+        return reported
+    recomputed, _ = _derive_egfr(ctx, creatinine, "")
+    if recomputed is None:
+        return reported
+    note = f"lab-reported; CKD-EPI 2021 from the same-day creatinine: {recomputed.value:.1f}"
+    try:
+        from engine.calculators.ckd_epi import discordance_text, reported_egfr_discordant
+    except ImportError:  # the adapter's contract with the calculator is ckd_epi_2021_creatinine only
+        return replace(reported, note=f"{reported.note}; {note}" if reported.note else note)
+    if reported_egfr_discordant(reported.value, recomputed.value):
+        note += " (differs materially)"
+        ctx.problem(creatinine.source, "egfr_mlmin173m2",
+                    discordance_text(reported.value, recomputed.value, creatinine.value))
+    return replace(reported, note=f"{reported.note}; {note}" if reported.note else note)
 
 
 def _egfr_history(ctx: ExtractionContext, observed: list[Evidence], creatinines: list[Evidence]) -> list[Evidence]:

@@ -1,55 +1,25 @@
 """Generic Observation selection: the newest usable reading in the look-back window, and the history."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from engine import feature_catalog
 from engine.finding import Evidence
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from fhir_adapter.features.context import ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.windows import HISTORY_MAX_ENTRIES, window_adj, window_noun
 from fhir_adapter.parse import Coding, ObservationRecord, ParsedRecord, Quantity
+from fhir_adapter.parse.dates import parse_fhir_datetime
 
 USABLE_OBS_STATUS = frozenset({"final", "amended", "corrected"})
 _DROPPED_OBS_STATUS = frozenset({"entered-in-error", "cancelled"})  # as if never recorded
 
-_PLAIN = {
-    "chol_total_mgdl": "total cholesterol",
-    "hdl_mgdl": "HDL cholesterol",
-    "ldl_mgdl": "LDL cholesterol",
-    "sbp_mmhg": "systolic blood pressure",
-    "dbp_mmhg": "diastolic blood pressure",
-    "smoker_current": "smoking status",
-    "hba1c_pct": "HbA1c",
-    "creatinine_mgdl": "serum creatinine",
-    "egfr_mlmin173m2": "eGFR",
-    "bmi_kgm2": "BMI",
-    "weight_kg": "body weight",
-    "height_cm": "body height",
-    "waist_cm": "waist circumference",
-    "cystatin_c_mgl": "cystatin C",
-    "uacr_mgg": "urine albumin/creatinine ratio",
-    "glucose_fasting_mgdl": "fasting plasma glucose",
-    "glucose_ogtt_2h_mgdl": "2-hour OGTT glucose",
-    "glucose_random_mgdl": "random glucose",
-    "hemoglobin_gdl": "haemoglobin",
-    "platelets_10e9l": "platelet count",
-    "ast_ul": "AST",
-    "alt_ul": "ALT",
-    "bilirubin_total_mgdl": "total bilirubin",
-    "inr": "INR",
-    "respiratory_rate_min": "respiratory rate",
-    "heart_rate_min": "heart rate",
-    "temperature_c": "body temperature",
-    "spo2_pct": "SpO2",
-    "on_supplemental_o2": "oxygen flow, FiO2 or oxygen-delivery",
-    "consciousness_avpu": "level-of-consciousness (ACVPU)",
-    "gcs_total": "Glasgow Coma Scale",
-    "pregnant": "pregnancy-status",
-    "physically_active": "physical-activity",
-}
+# Nouns for "no {noun} result in the last year" (declared per feature in engine/feature_catalog.py).
+_PLAIN: dict[str, str] = feature_catalog.plain_nouns()
 
 
 class Reject(Exception):
@@ -94,6 +64,10 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     ``interpret`` returns (value, note) or raises Reject(reason). Rejected readings become input
     problems (attributed to ``reported_as`` or the feature); a rejected value never hides an older
     valid one.
+
+    The latest by time wins. Readings of the newest day whose order the record cannot tell (one of them has a
+    date but no time, or they carry the same time) are settled by :func:`same_day_choice`; when their values
+    differ, the conflict and the rule used become an input problem and a note on the value, so the card says so.
     """
     window = ctx.lookback[name]
     history_window = max(window, ctx.history_days.get(name, window)) if keep_history else window
@@ -107,17 +81,42 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     history: list[Evidence] = []
     rejected = 0
     stale_day: date | None = None
-    for reading in live:
+    # Readings already judged while settling a same-day tie: judged once, so their problems are recorded once.
+    judged: dict[int, Evidence | None] = {}
+    settled: tuple[Evidence, Evidence] | None = None  # (the tied reading chosen, the same with its conflict note)
+
+    def judge(reading: Reading, validate: bool) -> Evidence | None:
+        """The reading as evidence, or None after recording why it is not used."""
+        ref = reading.record.ref
+        future = ctx.future_reason(reading.when)
+        if future:
+            ctx.problem(ref, shown_as, future)
+            return None
+        status = reading.record.status
+        if status not in USABLE_OBS_STATUS:
+            ctx.problem(ref, shown_as, f"status '{status or 'missing'}' is not a final result; not used")
+            return None
+        if validate:
+            invalid = ctx.parsed.check(reading.record, shown_as)
+        else:
+            invalid = ctx.parsed.known_problem(reading.record, shown_as)
+        if invalid is not None:
+            ctx.fs.problems.append(invalid)
+            return None
+        try:
+            value, note = interpret(reading)
+        except Reject as rej:
+            ctx.problem(ref, shown_as, rej.reason)
+            return None
+        return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
+                        effective=reading.when, source=ref, note=note)
+
+    for position, reading in enumerate(live):
         ref = reading.record.ref
         when = reading.when
         day = day_of(when)
         if day is None:
             ctx.problem(ref, shown_as, "no effective date or issued time, so its age is unknown; not used")
-            rejected += latest is None
-            continue
-        future = ctx.future_reason(when)
-        if future:
-            ctx.problem(ref, shown_as, future)
             rejected += latest is None
             continue
         if day < history_cutoff:
@@ -131,34 +130,32 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
         candidate = latest is None and in_window  # could still become the value in FeatureSet.values
         if latest is None and not in_window and stale_day is None:
             stale_day = day  # used in the history only; the latest-value window has nothing
-        status = reading.record.status
-        if status not in USABLE_OBS_STATUS:
-            ctx.problem(ref, shown_as, f"status '{status or 'missing'}' is not a final result; not used")
-            rejected += candidate
-            continue
-        if candidate or ctx.validate_history:
-            invalid = ctx.parsed.check(reading.record, shown_as)
+        if id(reading) in judged:
+            evidence = judged[id(reading)]
         else:
-            invalid = ctx.parsed.known_problem(reading.record, shown_as)
-        if invalid is not None:
-            ctx.fs.problems.append(invalid)
+            evidence = judge(reading, candidate or ctx.validate_history)
+        if evidence is None:
             rejected += candidate
             continue
-        try:
-            value, note = interpret(reading)
-        except Reject as rej:
-            ctx.problem(ref, shown_as, rej.reason)
-            rejected += candidate
-            continue
-        evidence = Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                            effective=when, source=ref, note=note)
-        if latest is None and in_window:
+        if candidate:
             latest = evidence
+            tied = [(reading, evidence)]
+            for other in live[position + 1:]:
+                if id(other) not in judged and order_unknown(reading, other):
+                    judged[id(other)] = judge(other, True)
+                    if judged[id(other)] is not None:
+                        tied.append((other, judged[id(other)]))
+            if len(tied) > 1:
+                settled = _settle_same_day(ctx, shown_as, plain, tied)
+                latest = settled[1]
         if not keep_history:
             break
         history.append(evidence)
         if len(history) >= HISTORY_MAX_ENTRIES:
             break
+    if settled is not None and keep_history:
+        chosen, noted = settled
+        history = ([noted] + [ev for ev in history if ev is not chosen])[:HISTORY_MAX_ENTRIES]
     if latest is not None:
         return Selection(latest, "", history)
     if rejected:
@@ -169,6 +166,96 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     else:
         reason = f"no {plain} result in the last {window_noun(window)}"
     return Selection(None, reason, history)
+
+
+# -- same-day results whose order is unknown ---------------------------------------------------------------------------
+# A result that carries only a date may have been taken at any time of that day, so "the latest by time" cannot
+# order it against another result of the same day. The rule below is about determinism and transparency, not
+# clinical preference: it never depends on the order of the resources in the data, and the card names it.
+SAME_DAY_RULE = ("latest Observation.issued, then latest meta.lastUpdated, then the highest resource id; "
+                 "a step decides only when every result has the element and one is the latest")
+# Values closer than this (relative) are the same result, e.g. one specimen reported in mmol/L and in mg/dL.
+SAME_VALUE_TOLERANCE = 0.01
+
+
+def order_unknown(newest: Reading, other: Reading) -> bool:
+    """Whether the record cannot tell which of two readings (``newest`` sorted first) is the later one: same day,
+    and one has no time, or both have the same time in different resources."""
+    if day_of(newest.when) != day_of(other.when):
+        return False
+    if not isinstance(newest.when, datetime) or not isinstance(other.when, datetime):
+        return True
+    return (chronological_key(newest.when) == chronological_key(other.when)
+            and newest.record.ref != other.record.ref)
+
+
+def _instant(raw: Any, *path: str) -> datetime | None:
+    value: Any = raw
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    parsed = parse_fhir_datetime(value)
+    return chronological_key(parsed) if parsed is not None else None
+
+
+def _resource_id_key(ref: str) -> tuple:
+    """Order of resource ids: numeric ids by number (Observation/10 after Observation/9), others as text."""
+    rid = ref.rsplit("/", 1)[-1]
+    return (1, int(rid), "") if rid.isdigit() else (0, 0, rid)
+
+
+def same_day_choice(tied: list[Reading]) -> tuple[int, str]:
+    """Index of the reading to use among readings whose order is unknown, and the step of ``SAME_DAY_RULE``
+    that chose it."""
+    for why, path in (("issued last (Observation.issued)", ("issued",)),
+                      ("updated last on the server (meta.lastUpdated)", ("meta", "lastUpdated"))):
+        stamps = [_instant(r.record.raw, *path) for r in tied]
+        if all(stamp is not None for stamp in stamps):
+            newest = max(stamps)
+            if stamps.count(newest) == 1:
+                return stamps.index(newest), why
+    keys = [_resource_id_key(r.record.ref) for r in tied]
+    return keys.index(max(keys)), "the highest resource id (issued and meta.lastUpdated do not tell them apart)"
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=SAME_VALUE_TOLERANCE)
+    return a == b
+
+
+def shown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _settle_same_day(ctx: ExtractionContext, shown_as: str, plain: str,
+                     tied: list[tuple[Reading, Evidence]]) -> tuple[Evidence, Evidence]:
+    """The evidence to use among same-day readings whose order is unknown, and the same evidence as it goes on the
+    card: when their values differ, the conflict is recorded as an input problem and noted on the evidence."""
+    index, why = same_day_choice([reading for reading, _ in tied])
+    chosen = tied[index][1]
+    values = [ev.value for _, ev in tied]
+    if all(same_value(chosen.value, v) for v in values):
+        return chosen, chosen
+    day = day_of(chosen.effective)
+    untimed = sum(not isinstance(r.when, datetime) for r, _ in tied)
+    if untimed == len(tied):
+        how = "without times"
+    elif untimed:
+        how = "not all with a time, so their order is unknown"
+    else:
+        how = "with the same time"
+    unit = f" {chosen.unit}" if chosen.unit else ""
+    listing = ", ".join(shown_value(v) for v in sorted(values, key=lambda v: (str(type(v)), v)))
+    used = f"{shown_value(chosen.value)}{unit} ({chosen.source})"
+    ctx.problem(None, shown_as, f"{len(tied)} {plain} results on {day.isoformat()} {how} ({listing}{unit}); used "
+                                f"{used}, the one {why}. Same-day rule: {SAME_DAY_RULE}")
+    note = f"chosen among {len(tied)} same-day results with different values ({listing}{unit}): the one {why}"
+    return chosen, replace(chosen, note=f"{chosen.note}; {note}" if chosen.note else note)
 
 
 def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = None) -> list[Reading]:

@@ -1,0 +1,174 @@
+"""The record rules through the HTTP hook, as an EHR calls it: pregnancy, an active statin and LDL-C >= 190 mg/dL on the
+PCE / PREVENT cards; same-day results without times; one eGFR on every card and a discordant lab-reported eGFR."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from cds_hooks.app import create_app
+from tests.conftest import TEST_AS_OF, CheckedClient, load_fixture
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+PATIENT = "prevent-example-woman"  # woman 50, white: PCE 6.4 %, PREVENT 14.7 % in the fixture
+CARDIOVASCULAR = "/cds-services/cardiovascular-risk"
+RISK_SCORES = "/cds-services/risk-scores"
+
+
+@pytest.fixture(scope="module")
+def client():
+    return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}).test_client())
+
+
+def base_request() -> dict:
+    return copy.deepcopy(load_fixture("hooks/patient-view-prevent-example.json"))
+
+
+def entry(resource: dict) -> dict:
+    return {"fullUrl": f"https://ehr.example.org/fhir/{resource['resourceType']}/{resource['id']}",
+            "resource": resource, "search": {"mode": "match"}}
+
+
+def add(request: dict, key: str, *resources: dict) -> dict:
+    bundle = request["prefetch"].setdefault(key, {"resourceType": "Bundle", "type": "searchset", "entry": []})
+    bundle["entry"] += [entry(r) for r in resources]
+    bundle["total"] = len(bundle["entry"])
+    return request
+
+
+def lab(oid: str, code: str, value: float, unit: str, when: str, ucum: str | None = None, **extra) -> dict:
+    res = {"resourceType": "Observation", "id": oid, "status": "final",
+           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                     "code": "laboratory"}]}],
+           "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": {"reference": f"Patient/{PATIENT}"},
+           "effectiveDateTime": when, "valueQuantity": {"value": value, "unit": unit, "system": UCUM,
+                                                        "code": ucum or unit}}
+    res.update(extra)
+    return res
+
+
+def pregnancy_status(answer: str, display: str) -> dict:
+    return {"resourceType": "Observation", "id": "preg-status", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "82810-3", "display": "Pregnancy status"}]},
+            "subject": {"reference": f"Patient/{PATIENT}"}, "effectiveDateTime": "2026-05-28T14:00:00Z",
+            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer, "display": display}]}}
+
+
+def statin_request() -> dict:
+    return {"resourceType": "MedicationRequest", "id": "rx-atorva", "status": "active", "intent": "order",
+            "subject": {"reference": f"Patient/{PATIENT}"}, "authoredOn": "2025-09-01",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "83367", "display": "atorvastatin"}],
+                                          "text": "atorvastatin 20 MG Oral Tablet"}}
+
+
+def post(client, request: dict, path: str = CARDIOVASCULAR) -> list[dict]:
+    resp = client.post(path, data=json.dumps(request), content_type="application/json")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    return resp.get_json()["cards"]
+
+
+def card(cards: list[dict], starts: str) -> dict:
+    matches = [c for c in cards if c["summary"].startswith(starts)]
+    assert len(matches) == 1, [c["summary"] for c in cards]
+    return matches[0]
+
+
+# -- pregnancy ---------------------------------------------------------------------------------------------------------
+def test_pregnancy_status_pregnant_makes_pce_and_prevent_not_applicable(client):
+    cards = post(client, add(base_request(), "observations", pregnancy_status("LA15173-0", "Pregnant")))
+    assert not any(c["summary"].startswith(("10-year ASCVD risk", "10-year cardiovascular risk")) for c in cards)
+    not_applicable = card(cards, "Not applicable here")
+    assert "10-year ASCVD risk (Pooled Cohort Equations)" in not_applicable["summary"]
+    assert "Pooled Cohort Equations were not derived in pregnancy" in not_applicable["detail"]
+    assert "PREVENT equations were not derived in pregnancy" in not_applicable["detail"]
+
+
+def test_pregnancy_condition_makes_the_30_year_model_not_applicable(client):
+    condition = {"resourceType": "Condition", "id": "preg", "subject": {"reference": f"Patient/{PATIENT}"},
+                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                "code": "active"}]},
+                 "code": {"coding": [{"system": SNOMED, "code": "77386006", "display": "Pregnancy"}]},
+                 "onsetDateTime": "2026-03-01"}
+    cards = post(client, add(base_request(), "conditions", condition), RISK_SCORES)
+    assert not any(c["summary"].startswith("30-year cardiovascular risk") for c in cards)
+    assert any("PREVENT equations were not derived in pregnancy" in c.get("detail", "") for c in cards)
+
+
+def test_not_pregnant_keeps_the_estimates(client):
+    cards = post(client, add(base_request(), "observations", pregnancy_status("LA26683-5", "Not pregnant")))
+    assert card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")["summary"].endswith("6.4 % (borderline)")
+    assert card(cards, "10-year cardiovascular risk (AHA PREVENT)")["summary"].startswith(
+        "10-year cardiovascular risk (AHA PREVENT): 14.7 %")
+
+
+# -- statin ------------------------------------------------------------------------------------------------------------
+def test_active_statin_is_named_on_the_risk_cards(client):
+    cards = post(client, add(base_request(), "medications", statin_request()))
+    pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
+    assert pce["detail"].startswith("A statin is active: the Pooled Cohort Equations estimate risk without "
+                                    "lipid-lowering treatment")
+    assert "MedicationRequest/rx-atorva" in pce["detail"]
+    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
+    assert "PREVENT includes statin use as a predictor" in prevent["detail"]
+
+
+# -- LDL-C >= 190 mg/dL ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ldl, named", [(189, False), (190, True)])
+def test_ldl_190_is_named_on_the_pce_card(client, ldl, named):
+    cards = post(client, add(base_request(), "observations",
+                             lab("b-ldl", "13457-7", ldl, "mg/dL", "2026-04-11T08:00:00Z")))
+    pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
+    assert ("statin benefit group without risk estimation" in pce["detail"]) is named
+    assert pce["indicator"] == ("warning" if named else "info")
+
+
+# -- same-day results without times ------------------------------------------------------------------------------------
+def test_two_cholesterol_results_on_one_day_without_times_name_the_conflict(client):
+    request = add(base_request(), "observations",
+                  lab("tc-a", "2093-3", 200, "mg/dL", "2026-05-02", issued="2026-05-02T09:00:00Z"),
+                  lab("tc-b", "2093-3", 228, "mg/dL", "2026-05-02", issued="2026-05-02T11:30:00Z"))
+    pce = card(post(client, request), "10-year ASCVD risk (Pooled Cohort Equations)")
+    assert ("2 total cholesterol results on 2026-05-02 without times (200, 228 mg/dL); used 228 mg/dL "
+            "(Observation/tc-b), the one issued last") in pce["detail"]
+
+
+def test_same_value_twice_on_one_day_is_not_a_conflict(client):
+    request = add(base_request(), "observations", lab("tc-a", "2093-3", 200, "mg/dL", "2026-05-02"),
+                  lab("tc-b", "2093-3", 200, "mg/dL", "2026-05-02"))
+    pce = card(post(client, request), "10-year ASCVD risk (Pooled Cohort Equations)")
+    assert "results on 2026-05-02" not in pce["detail"]
+
+
+# -- one eGFR per patient ----------------------------------------------------------------------------------------------
+def egfr_request(creatinine_mgdl: float) -> dict:
+    # Same draw as the lab-reported eGFR 90 of the fixture (2026-04-11 08:00).
+    return add(base_request(), "observations",
+               lab("b-cr", "2160-0", creatinine_mgdl, "mg/dL", "2026-04-11T08:00:00Z"))
+
+
+def test_egfr_card_and_prevent_show_the_same_lab_reported_egfr(client):
+    cards = post(client, egfr_request(0.75))  # CKD-EPI 2021: 96.9, within 10 % of 90
+    egfr = card(cards, "eGFR (lab-reported)")
+    assert egfr["summary"] == "eGFR (lab-reported): 90 mL/min/1.73m2 (G1)"
+    assert egfr["detail"].startswith("For comparison only: CKD-EPI 2021 from the same-day creatinine 0.75 mg/dL "
+                                     "gives 96.9 (G1)")
+    assert "differ by more than 10 %" not in egfr["detail"]
+    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
+    assert "| eGFR | 90 | mL/min/1.73m2 |" in prevent["detail"]
+    assert "lab-reported; CKD-EPI 2021 from the same-day creatinine: 96.9" in prevent["detail"]
+
+
+def test_discordant_lab_reported_egfr_is_named_on_every_egfr_card(client):
+    cards = post(client, egfr_request(2.6))  # CKD-EPI 2021 for a woman of 50: 21.8, lab says 90
+    egfr = card(cards, "eGFR (lab-reported)")
+    assert egfr["summary"].startswith("eGFR (lab-reported): 90 mL/min/1.73m2 (G1)")
+    assert egfr["indicator"] == "warning"
+    assert egfr["detail"].startswith("The lab-reported eGFR 90 and CKD-EPI 2021 from the same-day creatinine 2.6 mg/dL "
+                                     "(21.8) differ by more than 10 %")
+    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
+    assert "| eGFR | 90 | mL/min/1.73m2 |" in prevent["detail"]
+    assert "differ by more than 10 %" in prevent["detail"]  # listed with the values not used
