@@ -18,12 +18,16 @@ class _ConditionRule:
     concepts: tuple[str, ...]
     history_counts: bool  # a resolved / inactive entry still counts (a lifetime history)
     words: str  # for "no ... on the problem list"
+    procedures: tuple[str, ...] = ()  # Procedure value sets that also make the feature true (a lifetime history)
 
 
 CONDITION_RULES: dict[str, _ConditionRule] = {
     "diabetes": _ConditionRule(("diabetes",), False, "diabetes"),
     "hypertension": _ConditionRule(("hypertension",), False, "hypertension"),
-    "ascvd": _ConditionRule(("ascvd",), True, "ASCVD condition (MI, coronary disease, angina, stroke/TIA, PAD)"),
+    # 2018 AHA/ACC: clinical ASCVD includes coronary or other arterial revascularisation, which EHRs often record
+    # only as a Procedure (CABG, PCI, carotid intervention).
+    "ascvd": _ConditionRule(("ascvd",), True, "ASCVD condition (MI, ACS, angina, stroke/TIA, PAD)",
+                            procedures=("ascvd_procedure",)),
     # CHA2DS2-VASc items count a history (Lip 2010); AF that was cardioverted or ablated still counts
     # (ESC 2020: anticoagulation follows stroke risk, not rhythm).
     "atrial_fibrillation": _ConditionRule(("atrial_fibrillation",), True, "atrial fibrillation or flutter"),
@@ -43,7 +47,10 @@ CONDITION_RULES: dict[str, _ConditionRule] = {
     "anemia": _ConditionRule(("anemia",), False, "anaemia"),
     "prediabetes": _ConditionRule(("prediabetes",), False, "prediabetes"),
     "gestational_diabetes_history": _ConditionRule(("gestational_diabetes",), True, "gestational diabetes"),
+    "breastfeeding": _ConditionRule(("breastfeeding",), False, "breastfeeding"),
 }
+
+_DONE_PROCEDURE = frozenset({"completed", "in-progress"})
 
 
 def qualifying_conditions(ctx: ExtractionContext, name: str, concepts: tuple[str, ...],
@@ -92,11 +99,51 @@ def condition_evidence(name: str, cond: ConditionRecord, concepts: tuple[str, ..
 
 
 def condition_feature(ctx: ExtractionContext, name: str) -> None:
-    """True from a qualifying Condition; otherwise False with a note (absence on the problem list)."""
+    """True from a qualifying Condition (or Procedure, where the rule names one); otherwise False with a note
+    (absence on the problem list) that counts inactive entries and entries with an unrecognised code."""
     rule = CONDITION_RULES[name]
     found, inactive = qualifying_conditions(ctx, name, rule.concepts, rule.history_counts)
     if found:
         ctx.fs.put(condition_evidence(name, found[0], rule.concepts, rule.history_counts))
         return
+    if rule.procedures and procedure_feature(ctx, name, rule.procedures):
+        return
     words = f"no {'active ' if not rule.history_counts else ''}{rule.words} on the problem list"
+    if rule.procedures:
+        words += " and no qualifying procedure"
+    words += unrecognised_note(ctx, rule.concepts + rule.procedures)
     ctx.fs.put(absent_evidence(name, words, inactive))
+
+
+def procedure_feature(ctx: ExtractionContext, name: str, concepts: tuple[str, ...]) -> bool:
+    """Put True from the newest performed Procedure of ``concepts``; False when there is none."""
+    for proc in sorted(ctx.parsed.procedures, key=lambda p: chronological_key(p.performed), reverse=True):
+        if not any(c in proc.concepts for c in concepts) or proc.status not in _DONE_PROCEDURE:
+            continue  # not-done / entered-in-error / preparation / stopped-before-start
+        day = day_of(proc.performed)
+        if day is not None and day > ctx.as_of:
+            ctx.problem(proc.ref, name, f"procedure dated in the future ({day.isoformat()}); not counted")
+            continue
+        invalid = ctx.parsed.check(proc, name)
+        if invalid is not None:
+            ctx.fs.problems.append(invalid)
+            continue
+        coding = matching_coding(proc.codes, concepts)
+        note = f"procedure: {coding.label()}" if coding else "procedure"
+        if day is None:
+            note += "; performed date not recorded"
+        ctx.fs.put(Evidence(name=name, label=feature_label(name), value=True, unit=None, effective=proc.performed,
+                            source=proc.ref, note=note))
+        return True
+    return False
+
+
+def unrecognised_note(ctx: ExtractionContext, concepts: tuple[str, ...]) -> str:
+    """" (1 entry with an unrecognised code names 'diabetes': see input problems)", or ""."""
+    refs = sorted({ref for ref, concept, _, _ in ctx.parsed.unrecognised if concept in concepts})
+    if not refs:
+        return ""
+    words = sorted({w for ref, concept, w, _ in ctx.parsed.unrecognised if concept in concepts})
+    plural = "entries" if len(refs) > 1 else "entry"
+    return (f" ({len(refs)} {plural} with an unrecognised code name{'' if len(refs) > 1 else 's'} "
+            f"'{', '.join(words)}': see input problems)")

@@ -1,4 +1,5 @@
-"""pregnant: a current pregnancy Condition or a pregnancy-status Observation, whichever is newer."""
+"""pregnant: a current pregnancy Condition, a pregnancy-status Observation or a qualitative pregnancy (hCG) test,
+whichever is newest. A negative test or a 'not pregnant' status newer than a pregnancy entry makes it False."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -46,9 +47,35 @@ def pregnant(ctx: ExtractionContext) -> None:
     observed = select(ctx, name, readings_of(ctx.parsed, "pregnancy_status"), interpret, keep_history=False)
     if observed.latest is not None:
         candidates.append(observed.latest)
+    tested = select(ctx, name, readings_of(ctx.parsed, "pregnancy_test"), _pregnancy_test, keep_history=False)
+    if tested.latest is not None:
+        candidates.append(tested.latest)
     if candidates:
         candidates.sort(key=lambda e: chronological_key(e.effective), reverse=True)
         ctx.fs.put(candidates[0])
         return
-    ctx.fs.put(absent_evidence(name, "no current pregnancy on the problem list and no pregnancy-status "
-                                     f"observation in the last {window} days", inactive))
+    ctx.fs.put(absent_evidence(name, "no current pregnancy on the problem list, no pregnancy-status observation and "
+                                     f"no pregnancy test in the last {window} days", inactive))
+
+
+_POSITIVE_TEXT = frozenset({"positive", "pos", "detected", "reactive"})
+_NEGATIVE_TEXT = frozenset({"negative", "neg", "not detected", "non-reactive", "nonreactive"})
+
+
+def _pregnancy_test(reading: Reading) -> tuple[Any, str | None]:
+    """A qualitative hCG test (VSAC Pregnancy Test value set): positive means pregnant, negative not pregnant."""
+    if reading.absent_reason is not None:
+        raise Reject(f"no value (dataAbsentReason '{reading.absent_reason}'); not used")
+    for coding in reading.value_codes:
+        concepts = concepts_of_coding(coding.system, coding.code)
+        if "answer_positive" in concepts:
+            return True, f"pregnancy test positive ({coding.label()})"
+        if "answer_negative" in concepts:
+            return False, f"pregnancy test negative ({coding.label()})"
+    text = (reading.value_text or "").strip().lower()
+    if text in _POSITIVE_TEXT:
+        return True, "pregnancy test positive"
+    if text in _NEGATIVE_TEXT:
+        return False, "pregnancy test negative"
+    raise Reject("pregnancy test result is not a positive or negative answer (a quantitative hCG is not read); "
+                 "not used")

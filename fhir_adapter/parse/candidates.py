@@ -12,6 +12,7 @@ from fhir_adapter.parse.parsed_record import ParsedRecord
 from fhir_adapter.parse.patient_scope import choose_patient, subject_problem
 from fhir_adapter.parse.problem_list import on_problem_list
 from fhir_adapter.parse.records import (
+    AllergyRecord,
     ConditionRecord,
     FamilyHistoryRecord,
     GoalRecord,
@@ -22,6 +23,7 @@ from fhir_adapter.parse.records import (
 )
 from fhir_adapter.parse.references import resource_ref
 from fhir_adapter.parse.resources import (
+    parse_allergy,
     parse_condition,
     parse_family_history,
     parse_goal,
@@ -31,10 +33,16 @@ from fhir_adapter.parse.resources import (
 )
 
 CANDIDATE_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "Procedure",
-                   "FamilyMemberHistory", "Goal")
+                   "FamilyMemberHistory", "Goal", "AllergyIntolerance")
 
 _OBSERVATION_CONCEPTS = frozenset(codes.OBSERVATION_CONCEPTS)
 _CONDITION_CONCEPTS = frozenset(codes.CONDITION_CONCEPTS)
+_PROCEDURE_CONCEPTS = frozenset(codes.PROCEDURE_CONCEPTS)
+# Concepts an unrecognised Condition / Procedure code is checked for by its text (see report_unrecognised).
+_NAMED_CONCEPTS = {"Condition": tuple(codes.CONDITION_CONCEPTS) + ("ascvd_procedure",),
+                   "Procedure": tuple(codes.PROCEDURE_CONCEPTS) + ("ascvd",)}
+_SHORT_SYSTEM = {codes.SNOMED: "SNOMED", codes.ICD10CM: "ICD-10-CM", codes.ICD10: "ICD-10", codes.LOINC: "LOINC",
+                 codes.RXNORM: "RxNorm", codes.ICD10PCS: "ICD-10-PCS"}
 
 
 def _observation_concepts_cheap(resource: Mapping) -> tuple[str, ...]:
@@ -85,15 +93,20 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
                     else _record_concepts(record))
         features = features_of(concepts)
-        # Conditions are read even when no concept of ours matches, for the problem-list codes; only the
-        # ones we use become candidates (validated, attributed to features).
-        candidate = not isinstance(record, ConditionRecord) or any(c in _CONDITION_CONCEPTS for c in concepts)
+        # Conditions and Procedures are read even when no concept of ours matches (for the problem-list codes and
+        # the unrecognised-code report); only the ones we use become candidates (validated, attributed to features).
+        candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
+                     and (not isinstance(record, ConditionRecord) or any(c in _CONDITION_CONCEPTS for c in concepts)))
         if allowed_refs is not None:
             reason = subject_problem(record.subject, allowed_refs)
             if reason:
                 if candidate:
                     for f in features or (None,):
                         problems.append(InputProblem(record.ref, f, reason))
+                continue
+        if not candidate and isinstance(record, (ConditionRecord, ProcedureRecord)):
+            report_unrecognised(parsed, record)
+            if isinstance(record, ProcedureRecord):
                 continue
         if validate == "eager" and candidate:
             problem = parsed.check(record)
@@ -113,6 +126,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
 
 
 _RECORD_LISTS = {
+    AllergyRecord: lambda p: p.allergies,
     ObservationRecord: lambda p: p.observations,
     MedicationRecord: lambda p: p.medications,
     ProcedureRecord: lambda p: p.procedures,
@@ -142,11 +156,15 @@ def _parse_candidate(res: Mapping, full_url: str | None,
     if rtype == "Condition":
         return parse_condition(res, full_url)  # every Condition: see ParsedRecord.condition_codes
     if rtype in ("MedicationRequest", "MedicationStatement"):
+        # Every medication whose ingredients are known is kept (the medication list), not only the classes the
+        # scores read today.
         record = parse_medication(res, full_url, medications)
-        return record if record.matched_concepts() else None
+        return record if record.matched_concepts() or record.ingredients else None
     if rtype == "Procedure":
-        proc = parse_procedure(res, full_url)
-        return proc if proc.concepts else None
+        return parse_procedure(res, full_url)  # every Procedure: see report_unrecognised
+    if rtype == "AllergyIntolerance":
+        allergy = parse_allergy(res, full_url)
+        return allergy if allergy.concepts or allergy.ingredients else None
     if rtype == "FamilyMemberHistory":
         fmh = parse_family_history(res, full_url)
         return fmh if fmh.concepts else None
@@ -154,3 +172,28 @@ def _parse_candidate(res: Mapping, full_url: str | None,
         goal = parse_goal(res, full_url)
         return goal if goal.concepts else None
     return None
+
+
+def report_unrecognised(parsed: ParsedRecord, record: ConditionRecord | ProcedureRecord) -> None:
+    """A coded entry in none of our value sets whose text names a concept we read: reported, never counted.
+
+    Real records carry SNOMED CT descendants and local codes that no enumerated list has; silently reading them as
+    "absent" would, e.g., score a diabetic patient as non-diabetic. The problem names the resource, the codes and
+    the concept, so that the card can say why the entry was not used (and a terminologist can add the code)."""
+    if isinstance(record, ConditionRecord) and not on_problem_list(record) and record.clinical_status is not None:
+        return  # resolved / inactive entries would not have counted anyway
+    text = " ".join(filter(None, [dict_or_empty(record.raw.get("code")).get("text"),
+                                  *(c.display for c in record.codes)]))
+    kind = "Condition" if isinstance(record, ConditionRecord) else "Procedure"
+    named = codes.concepts_named_in(text if isinstance(text, str) else None, _NAMED_CONCEPTS[kind])
+    if not named:
+        return
+    coded = ", ".join(f"{_SHORT_SYSTEM.get(c.system or '', c.system or 'no system')} {c.code}"
+                      for c in record.codes if c.code) or "no code"
+    for concept, words in named.items():
+        parsed.unrecognised.append((record.ref, concept, words, coded))
+        for feature in features_of((concept,)) or (None,):
+            parsed.problems.append(InputProblem(
+                record.ref, feature,
+                f"unrecognised code ({coded}): the entry names '{words}', but its code is in no value set "
+                f"this service reads; not counted"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from engine.finding import InputProblem
 from fhir_adapter.parse import validation
 from fhir_adapter.parse.records import (
+    AllergyRecord,
     ConditionRecord,
     FamilyHistoryRecord,
     GoalRecord,
@@ -28,6 +29,10 @@ class ParsedRecord:
     procedures: list[ProcedureRecord] = field(default_factory=list)
     family_history: list[FamilyHistoryRecord] = field(default_factory=list)
     goals: list[GoalRecord] = field(default_factory=list)
+    allergies: list[AllergyRecord] = field(default_factory=list)
+    # Coded entries whose codes are in none of our value sets but whose text names a concept we read:
+    # (record reference, concept, the words found, the codes as "SNOMED 123"). Reported, never counted.
+    unrecognised: list[tuple[str, str, str, str]] = field(default_factory=list)
     # (system, code) of every Condition of the patient that is on the active problem list (any concept,
     # not only ours): clinical status active / recurrence / relapse (or absent without an abatement) and
     # not refuted / entered in error. Read without model validation (see docs/features.md).

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Mapping
 
 from fhir_adapter import codes
+from fhir_adapter.terminology.drugs import Ingredient
 
 # A Goal whose description reads like an 88-92 % oxygen-saturation target (e.g. "SpO2 target 88-92%").
 SPO2_TARGET_TEXT = re.compile(r"\b88\s*(?:%\s*)?(?:-|\u2013|to)\s*92\s*%?", re.IGNORECASE)
@@ -59,6 +60,8 @@ class PatientRecord:
     race_codes: tuple[Coding, ...]
     ethnicity_codes: tuple[Coding, ...]
     raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+    deceased: bool = False  # deceasedBoolean true, or a deceasedDateTime (compare deceased_at with the request date)
+    deceased_at: date | datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,16 @@ class ConditionRecord:
 
 
 @dataclass(frozen=True)
+class Dosage:
+    """The first dosage instruction: amount per dose and how often, as written (no inference beyond arithmetic)."""
+
+    text: str | None = None
+    dose: Quantity | None = None  # doseAndRate[0].doseQuantity (or the low end of doseRange)
+    per_day: float | None = None  # administrations per day from timing.repeat or timing.code
+    as_needed: bool = False
+
+
+@dataclass(frozen=True)
 class MedicationRecord:
     ref: str
     resource_type: str  # MedicationRequest | MedicationStatement
@@ -99,15 +112,80 @@ class MedicationRecord:
     do_not_perform: bool
     codes: tuple[Coding, ...]
     text: str | None
-    concepts: tuple[str, ...]  # matched by code
+    concepts: tuple[str, ...]  # value sets and drug classes matched by code
     text_matches: Mapping[str, str]  # concept -> matched ingredient name (fallback, only if no code matched)
     date: date | datetime | None  # authoredOn / effective start / dateAsserted
     period_end: date | datetime | None  # MedicationStatement.effectivePeriod.end
     subject: str | None
     raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+    ingredients: tuple[Ingredient, ...] = ()  # from the code (drug knowledge), else from the text
+    classes: tuple[str, ...] = ()  # drug classes of the ingredients, parents included
+    dosage: Dosage | None = None
+    medication_source: str = "code"  # "code" | "text": how the ingredients were recognised
 
     def matched_concepts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.concepts, *self.text_matches]))
+
+    @property
+    def name(self) -> str:
+        """What a clinician would read: the coding display or text, else the ingredients."""
+        for c in self.codes:
+            if c.display:
+                return c.display
+        return self.text or " / ".join(i.name for i in self.ingredients) or "medication"
+
+    def daily_dose_mg(self, ingredient: Ingredient) -> tuple[float | None, str | None]:
+        """Total daily dose of one ingredient in mg, and how it was worked out (None when it can't be)."""
+        dosage = self.dosage
+        per_day = dosage.per_day if dosage else None
+        dose = dosage.dose if dosage else None
+        if dose is not None and isinstance(dose.value, (int, float)) and not isinstance(dose.value, bool):
+            unit = (dose.code or dose.unit or "").strip().lower()
+            if unit in ("mg", "milligram", "milligrams"):
+                if len(self.ingredients) > 1:
+                    return None, "dose in mg of a combination product"
+                amount = float(dose.value)
+            elif ingredient.strength_mg is not None and unit in ("", "1", "{tbl}", "tablet", "tablets", "tab",
+                                                                  "{tablet}", "{capsule}", "capsule", "capsules"):
+                amount = float(dose.value) * ingredient.strength_mg
+            else:
+                return None, f"dose unit '{unit or 'none'}' not convertible to mg"
+            if per_day is None:
+                return amount, "frequency not recorded: taken as once daily"
+            return amount * per_day, None
+        if ingredient.strength_mg is not None:
+            if per_day is None:
+                return ingredient.strength_mg, "dose not recorded: taken as one unit once daily"
+            return ingredient.strength_mg * per_day, "amount per dose not recorded: taken as one unit"
+        return None, "strength and dose not recorded"
+
+
+@dataclass(frozen=True)
+class AllergyRecord:
+    """AllergyIntolerance: the substance (coded, with ingredients and classes when a drug) and its status."""
+
+    ref: str
+    clinical_status: str | None
+    verification_status: str | None
+    type: str | None  # allergy | intolerance
+    category: tuple[str, ...]
+    criticality: str | None
+    codes: tuple[Coding, ...]
+    text: str | None
+    concepts: tuple[str, ...]  # value sets matched by the substance code (e.g. statin_intolerance)
+    ingredients: tuple[Ingredient, ...]
+    classes: tuple[str, ...]
+    reactions: tuple[str, ...]  # manifestation displays / text
+    recorded: date | datetime | None  # onset[x], else recordedDate
+    subject: str | None  # AllergyIntolerance.patient
+    raw: Mapping = field(compare=False, repr=False, default_factory=dict)
+
+    @property
+    def substance(self) -> str:
+        for c in self.codes:
+            if c.display:
+                return c.display
+        return self.text or " / ".join(i.name for i in self.ingredients) or "substance"
 
 
 @dataclass(frozen=True)
@@ -176,4 +254,4 @@ class GoalRecord:
 
 
 Record = (PatientRecord | ObservationRecord | ConditionRecord | MedicationRecord | ProcedureRecord
-          | FamilyHistoryRecord | GoalRecord)
+          | FamilyHistoryRecord | GoalRecord | AllergyRecord)

@@ -9,9 +9,11 @@ from fhir_adapter.parse.datatypes import coding_concepts, first_code, read_codin
 from fhir_adapter.parse.dates import parse_fhir_datetime
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.records import (
+    AllergyRecord,
     Coding,
     Component,
     ConditionRecord,
+    Dosage,
     FamilyHistoryRecord,
     GoalRecord,
     GoalTarget,
@@ -22,10 +24,20 @@ from fhir_adapter.parse.records import (
     RelativeCondition,
 )
 from fhir_adapter.parse.references import normalise_medication_ref, resource_ref, subject_ref
+from fhir_adapter.terminology import drugs
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 _MEDICATION_CONCEPTS = frozenset(codes.MEDICATION_CONCEPTS)
+# Drug classes that stand for a medication concept of the same name, except "anticoagulant", which the scores mean
+# as oral anticoagulation (a heparin flush is not).
+_CLASS_CONCEPTS = {c: c for c in codes.MEDICATION_CONCEPTS}
+_CLASS_CONCEPTS.update({"vitamin_k_antagonist": "anticoagulant", "doac": "anticoagulant"})
+_CLASS_CONCEPTS.pop("anticoagulant", None)
+# Administrations per day for the HL7 v3 GTSAbbreviation timing codes (timing.code) and periodUnit in days.
+_TIMING_CODES = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM": 1.0, "QOD": 0.5, "Q4H": 6.0,
+                 "Q6H": 4.0, "Q8H": 3.0, "WK": 1 / 7, "QHS": 1.0}
+_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
 _PROCEDURE_CONCEPTS = frozenset(codes.PROCEDURE_CONCEPTS)
 _FAMILY_HISTORY_CONCEPTS = frozenset(codes.FAMILY_HISTORY_CONCEPTS)
 
@@ -46,6 +58,7 @@ def parse_patient(resource: Mapping, full_url: str | None = None) -> PatientReco
                 target.append(Coding(codes.normalise_system(nonblank_str(vc.get("system"))),
                                      nonblank_str(vc.get("code")), nonblank_str(vc.get("display"))))
     rid = resource.get("id")
+    deceased_at = parse_fhir_datetime(resource.get("deceasedDateTime"))
     return PatientRecord(
         ref=resource_ref(resource, full_url),
         id=rid.strip() if isinstance(rid, str) and rid.strip() else None,
@@ -55,6 +68,8 @@ def parse_patient(resource: Mapping, full_url: str | None = None) -> PatientReco
         race_codes=tuple(race),
         ethnicity_codes=tuple(ethnicity),
         raw=resource,
+        deceased=resource.get("deceasedBoolean") is True or deceased_at is not None,
+        deceased_at=deceased_at,
     )
 
 
@@ -121,7 +136,8 @@ def parse_condition(resource: Mapping, full_url: str | None = None) -> Condition
 
 def parse_medication(resource: Mapping, full_url: str | None = None,
                      medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
-    """MedicationRequest or MedicationStatement; ``medications`` resolves medicationReference."""
+    """MedicationRequest or MedicationStatement; ``medications`` resolves medicationReference (contained or in the
+    input). Ingredients and classes come from the drug knowledge by code, else (documented fallback) from the text."""
     concept_json: Mapping = dict_or_empty(resource.get("medicationCodeableConcept"))
     if not concept_json:
         ref = nonblank_str(dict_or_empty(resource.get("medicationReference")).get("reference"))
@@ -129,18 +145,26 @@ def parse_medication(resource: Mapping, full_url: str | None = None,
         concept_json = dict_or_empty(med.get("code")) if med else {}
     med_codes = read_codings(concept_json)
     text = nonblank_str(concept_json.get("text"))
-    concepts = tuple(c for c in coding_concepts(med_codes) if c in _MEDICATION_CONCEPTS)
+    ingredients, source = _ingredients(med_codes, text)
+    classes = tuple(sorted(drugs.classes_of(ingredients)))
+    concepts = tuple(dict.fromkeys([*(c for c in coding_concepts(med_codes) if c in _MEDICATION_CONCEPTS),
+                                    *(_CLASS_CONCEPTS[c] for c in classes if c in _CLASS_CONCEPTS and source == "code")]))
     text_matches: dict[str, str] = {}
     if not concepts:
         # Documented fallback: ingredient/brand names in the text or coding displays.
         blob = " ".join(filter(None, [text, *(c.display for c in med_codes)]))
         text_matches = codes.medication_concepts_by_text(blob)
+        for ingredient in ingredients:
+            for cls in drugs.classes_of((ingredient,)):
+                if cls in _CLASS_CONCEPTS:
+                    text_matches.setdefault(_CLASS_CONCEPTS[cls], ingredient.name)
     rtype = nonblank_str(resource.get("resourceType")) or "MedicationRequest"
     period = dict_or_empty(resource.get("effectivePeriod"))
     when = (parse_fhir_datetime(resource.get("authoredOn"))
             or parse_fhir_datetime(resource.get("effectiveDateTime"))
             or parse_fhir_datetime(period.get("start"))
             or parse_fhir_datetime(resource.get("dateAsserted")))
+    dosage_key = "dosageInstruction" if rtype == "MedicationRequest" else "dosage"
     return MedicationRecord(
         ref=resource_ref(resource, full_url),
         resource_type=rtype,
@@ -154,6 +178,84 @@ def parse_medication(resource: Mapping, full_url: str | None = None,
         date=when,
         period_end=parse_fhir_datetime(period.get("end")),
         subject=subject_ref(resource),
+        raw=resource,
+        ingredients=ingredients,
+        classes=classes,
+        dosage=read_dosage(list_or_empty(resource.get(dosage_key))),
+        medication_source=source,
+    )
+
+
+def _ingredients(med_codes: tuple[Coding, ...], text: str | None) -> tuple[tuple[drugs.Ingredient, ...], str]:
+    for coding in med_codes:
+        found = drugs.ingredients_of_code(coding.system, coding.code)
+        if found:
+            return found, "code"
+    blob = " ".join(filter(None, [text, *(c.display for c in med_codes)]))
+    found = drugs.ingredients_by_text(blob)
+    return found, ("text" if found else "none")
+
+
+def read_dosage(dosages: list) -> Dosage | None:
+    """The first Dosage: text, amount per dose and administrations per day (None when there is none)."""
+    if not dosages:
+        return None
+    d = dict_or_empty(dosages[0])
+    dose = None
+    for dr in list_or_empty(d.get("doseAndRate")):
+        dr = dict_or_empty(dr)
+        dose = read_quantity(dr.get("doseQuantity")) or read_quantity(dict_or_empty(dr.get("doseRange")).get("low"))
+        if dose is not None:
+            break
+    timing = dict_or_empty(d.get("timing"))
+    repeat = dict_or_empty(timing.get("repeat"))
+    per_day = None
+    frequency, period, unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+    if (isinstance(period, (int, float)) and not isinstance(period, bool) and period > 0
+            and unit in _PERIOD_DAYS):
+        freq = frequency if isinstance(frequency, int) and not isinstance(frequency, bool) and frequency > 0 else 1
+        per_day = freq / (period * _PERIOD_DAYS[unit])
+    elif isinstance(repeat.get("timeOfDay"), list) and repeat["timeOfDay"]:
+        per_day = float(len(repeat["timeOfDay"]))
+    else:
+        code = first_code(timing.get("code"))
+        if code and code.upper() in _TIMING_CODES:
+            per_day = _TIMING_CODES[code.upper()]
+    return Dosage(text=nonblank_str(d.get("text")), dose=dose, per_day=per_day,
+                  as_needed=d.get("asNeededBoolean") is True or bool(d.get("asNeededCodeableConcept")))
+
+
+def parse_allergy(resource: Mapping, full_url: str | None = None) -> AllergyRecord:
+    substance = read_codings(resource.get("code"))
+    text = nonblank_str(dict_or_empty(resource.get("code")).get("text"))
+    ingredients, _ = _ingredients(substance, text)
+    reactions: list[str] = []
+    for reaction in list_or_empty(resource.get("reaction")):
+        for manifestation in list_or_empty(dict_or_empty(reaction).get("manifestation")):
+            label = (nonblank_str(dict_or_empty(manifestation).get("text"))
+                     or next((c.display for c in read_codings(manifestation) if c.display), None))
+            if label and label not in reactions:
+                reactions.append(label)
+    recorded = (parse_fhir_datetime(resource.get("onsetDateTime"))
+                or parse_fhir_datetime(dict_or_empty(resource.get("onsetPeriod")).get("start"))
+                or parse_fhir_datetime(resource.get("recordedDate")))
+    category = tuple(c for c in list_or_empty(resource.get("category")) if isinstance(c, str))
+    return AllergyRecord(
+        ref=resource_ref(resource, full_url),
+        clinical_status=first_code(resource.get("clinicalStatus")),
+        verification_status=first_code(resource.get("verificationStatus")),
+        type=nonblank_str(resource.get("type")),
+        category=category,
+        criticality=nonblank_str(resource.get("criticality")),
+        codes=substance,
+        text=text,
+        concepts=coding_concepts(substance),
+        ingredients=ingredients,
+        classes=tuple(sorted(drugs.classes_of(ingredients))),
+        reactions=tuple(reactions),
+        recorded=recorded,
+        # AllergyIntolerance names its patient in `patient`, not `subject`.
+        subject=nonblank_str(dict_or_empty(resource.get("patient")).get("reference")),
         raw=resource,
     )
 

@@ -18,6 +18,7 @@ _MODEL_MODULES = {
     "Procedure": "fhir.resources.R4B.procedure",
     "FamilyMemberHistory": "fhir.resources.R4B.familymemberhistory",
     "Goal": "fhir.resources.R4B.goal",
+    "AllergyIntolerance": "fhir.resources.R4B.allergyintolerance",
 }
 
 _model_cache: dict[str, Any] = {}
@@ -43,9 +44,12 @@ _READ_ELEMENTS: dict[str, frozenset[str]] = {
                             "onsetAge", "onsetPeriod", "onsetRange", "onsetString", "abatementDateTime",
                             "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "recordedDate"}),
     "MedicationRequest": frozenset({"id", "status", "intent", "doNotPerform", "subject", "medicationCodeableConcept",
-                                    "medicationReference", "authoredOn", "contained"}),
+                                    "medicationReference", "authoredOn", "contained", "dosageInstruction"}),
     "MedicationStatement": frozenset({"id", "status", "subject", "medicationCodeableConcept", "medicationReference",
-                                      "effectiveDateTime", "effectivePeriod", "dateAsserted", "contained"}),
+                                      "effectiveDateTime", "effectivePeriod", "dateAsserted", "contained", "dosage"}),
+    "AllergyIntolerance": frozenset({"id", "patient", "code", "clinicalStatus", "verificationStatus", "type",
+                                     "category", "criticality", "reaction", "onsetDateTime", "onsetPeriod",
+                                     "recordedDate"}),
     "Procedure": frozenset({"id", "status", "subject", "code", "performedDateTime", "performedPeriod",
                             "performedString", "performedAge", "performedRange"}),
     "FamilyMemberHistory": frozenset({"id", "status", "patient", "relationship", "condition", "date"}),
@@ -167,6 +171,9 @@ def warm_up() -> None:
                                                {"measure": concept, "detailQuantity": quantity}]},
         {"resourceType": "Observation", "id": "warm3", "status": "final", "code": concept, "subject": ref,
          "effectiveDateTime": "2020-01-01", "valueString": "x"},
+        {"resourceType": "AllergyIntolerance", "id": "warm", "patient": ref, "code": concept,
+         "clinicalStatus": concept, "verificationStatus": concept, "type": "allergy", "category": ["medication"],
+         "criticality": "low", "recordedDate": "2020-01-01", "reaction": [{"manifestation": [concept]}]},
     ]
     for sample in samples:
         validation_problem(sample)
