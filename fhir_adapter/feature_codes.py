@@ -35,7 +35,7 @@ def observation_codings(name: str) -> list[tuple[str, str]]:
     """(system, code) of every Observation code a feature is read from, in value-set order."""
     pairs: list[tuple[str, str]] = []
     for concept in observation_value_sets(name):
-        for code in value_set(concept).codes:
+        for code in value_set(concept).all_codes():  # included VSAC expansions too (e.g. the hCG tests)
             pair = (code.system, code.code)
             if pair not in pairs:
                 pairs.append(pair)

@@ -39,8 +39,10 @@ OPTIONAL_KEYS = ("medication_statements", "allergies", "procedures", "family_his
 # hold hundreds of codes, too many for a code= query), and the medication list.
 _BY_PATIENT = {
     "Condition": f"Condition?patient={PATIENT}",
-    "MedicationRequest": f"MedicationRequest?patient={PATIENT}&status=active",
-    "MedicationStatement": f"MedicationStatement?patient={PATIENT}",
+    # _include brings the Medication a request refers to (medicationReference, the usual EHR shape) into the same
+    # Bundle; without it the ingredient of a referenced drug is unknown.
+    "MedicationRequest": f"MedicationRequest?patient={PATIENT}&status=active&_include=MedicationRequest:medication",
+    "MedicationStatement": f"MedicationStatement?patient={PATIENT}&_include=MedicationStatement:medication",
     "AllergyIntolerance": f"AllergyIntolerance?patient={PATIENT}",
     "Procedure": f"Procedure?patient={PATIENT}",
     "FamilyMemberHistory": f"FamilyMemberHistory?patient={PATIENT}",

@@ -70,6 +70,8 @@ _RANGE_LABELS = {"age_years": "Age", "chol_total_mgdl": "Total cholesterol", "hd
 # Both PREVENT findings (base and add-on models) share these texts.
 SECONDARY_PREVENTION = ("Clinical cardiovascular disease is recorded: the PREVENT equations estimate risk in people "
                         "without CVD and do not apply; manage as secondary prevention.")
+HEART_FAILURE_NOT_APPLICABLE = ("Heart failure is recorded: the PREVENT equations estimate a first cardiovascular event "
+                                "in people without CVD, heart failure included (Khan 2024), and do not apply.")
 PRIMARY_PREVENTION_ASSUMED = "No clinical cardiovascular disease found in the record; primary prevention assumed."
 # Khan 2024 derived PREVENT in adults aged 30-79 without CVD from pooled cohorts, with no pregnancy term; lipids,
 # blood pressure and eGFR (hyperfiltration) all change physiologically during pregnancy.
@@ -88,6 +90,11 @@ def record_gate(features: FeatureSet) -> tuple[Evidence | None, str | None]:
     ascvd = features.get("ascvd")
     if ascvd is not None and ascvd.value is True:
         return ascvd, SECONDARY_PREVENTION
+    # Khan 2024 excluded prevalent CVD, heart failure included: the equations (their heart-failure one above all)
+    # estimate a first event.
+    heart_failure = features.get("heart_failure")
+    if heart_failure is not None and heart_failure.value is True:
+        return heart_failure, HEART_FAILURE_NOT_APPLICABLE
     pregnant = features.get("pregnant")
     if pregnant is not None and pregnant.value is True:
         return pregnant, PREGNANCY_NOT_APPLICABLE
@@ -306,7 +313,7 @@ class PreventBase(SingleFindingEngine):
     )
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin",
                 "diabetes", "smoker_current", "egfr_mlmin173m2")
-    optional = ("bmi_kgm2", "ascvd", "pregnant")
+    optional = ("bmi_kgm2", "ascvd", "heart_failure", "pregnant")
     finding_suffix = "cvd-10y"
 
     def _assess(self, features: FeatureSet) -> Finding:

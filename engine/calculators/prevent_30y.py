@@ -176,7 +176,7 @@ class Prevent30yAndAddOns(Engine):
         topic="Cardiovascular risk assessment (primary prevention)",
     )
     requires = BASE_FEATURES
-    optional = ("bmi_kgm2", "ascvd", "uacr_mgg", "hba1c_pct", "pregnant")
+    optional = ("bmi_kgm2", "ascvd", "heart_failure", "uacr_mgg", "hba1c_pct", "pregnant")
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         uacr, hba1c, optional_notes = self._optional_predictors(features)

@@ -106,6 +106,10 @@ def medication_feature(ctx: ExtractionContext, name: str) -> None:
     note = f"no active {words} on the medication list"
     if inactive:
         note += f" ({inactive} stopped, completed or not-yet-active entr{'y' if inactive == 1 else 'ies'} not counted)"
+    unknown = sum(1 for m in ctx.parsed.medications if m.unresolved_reference and not m.matched_concepts())
+    if unknown:
+        note += (f" ({unknown} entr{'y refers' if unknown == 1 else 'ies refer'} to a Medication not in the data: "
+                 f"see input problems)")
     ctx.fs.put(Evidence(name=name, label=feature_label(name), value=False, unit=None, source=None, note=note))
 
 
@@ -122,7 +126,10 @@ def _taking_note(med: MedicationRecord, concepts: tuple[str, ...]) -> str:
     parts = [what]
     written, daily, intensity, assumption = dose_description(med)
     if daily is not None and "statin" in concepts:
-        parts.append(f"{daily:g} mg/day" + (f", {intensity} intensity (2018 AHA/ACC Table 3)" if intensity else ""))
+        if assumption and intensity:  # the dose was not recorded: the intensity holds only for the assumed dose
+            parts.append(f"{daily:g} mg/day if taken as assumed: {intensity} intensity (2018 AHA/ACC Table 3)")
+        else:
+            parts.append(f"{daily:g} mg/day" + (f", {intensity} intensity (2018 AHA/ACC Table 3)" if intensity else ""))
     elif written:
         parts.append(written)
     if assumption and "statin" in concepts:

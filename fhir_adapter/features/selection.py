@@ -214,7 +214,8 @@ def same_day_choice(tied: list[Reading]) -> tuple[int, str]:
             if stamps.count(newest) == 1:
                 return stamps.index(newest), why
     keys = [_resource_id_key(r.record.ref) for r in tied]
-    return keys.index(max(keys)), "the highest resource id (issued and meta.lastUpdated do not tell them apart)"
+    return keys.index(max(keys)), ("with the highest resource id, an arbitrary but repeatable choice (issued and "
+                                   "meta.lastUpdated do not tell them apart)")
 
 
 def same_value(a: Any, b: Any) -> bool:

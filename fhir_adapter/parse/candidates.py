@@ -38,6 +38,7 @@ CANDIDATE_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "
 _OBSERVATION_CONCEPTS = frozenset(codes.OBSERVATION_CONCEPTS)
 _CONDITION_CONCEPTS = frozenset(codes.CONDITION_CONCEPTS)
 _PROCEDURE_CONCEPTS = frozenset(codes.PROCEDURE_CONCEPTS)
+_MEDICATION_FEATURES = features_of(codes.MEDICATION_CONCEPTS)
 # Concepts an unrecognised Condition / Procedure code is checked for by its text (see report_unrecognised).
 _NAMED_CONCEPTS = {"Condition": tuple(codes.CONDITION_CONCEPTS) + ("ascvd_procedure",),
                    "Procedure": tuple(codes.PROCEDURE_CONCEPTS) + ("ascvd",)}
@@ -114,6 +115,13 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
                 for f in features or (None,):
                     problems.append(InputProblem(problem.source, f, problem.reason))
                 continue
+        if isinstance(record, MedicationRecord) and record.unresolved_reference and not record.matched_concepts():
+            for feature in _MEDICATION_FEATURES:
+                problems.append(InputProblem(record.ref, feature, (
+                    f"refers to {record.unresolved_reference}, which is not in the data (prefetch without "
+                    f"_include?): the drug is unknown, so it is not counted")))
+            if not record.ingredients:
+                continue
         if isinstance(record, ConditionRecord):
             if on_problem_list(record):
                 parsed.condition_codes.update((c.system, c.code.strip()) for c in record.codes
@@ -159,7 +167,8 @@ def _parse_candidate(res: Mapping, full_url: str | None,
         # Every medication whose ingredients are known is kept (the medication list), not only the classes the
         # scores read today.
         record = parse_medication(res, full_url, medications)
-        return record if record.matched_concepts() or record.ingredients else None
+        # An unresolved medicationReference is kept so that it can be reported (never silently "not on a drug").
+        return record if record.matched_concepts() or record.ingredients or record.unresolved_reference else None
     if rtype == "Procedure":
         return parse_procedure(res, full_url)  # every Procedure: see report_unrecognised
     if rtype == "AllergyIntolerance":

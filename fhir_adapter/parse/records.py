@@ -122,6 +122,7 @@ class MedicationRecord:
     classes: tuple[str, ...] = ()  # drug classes of the ingredients, parents included
     dosage: Dosage | None = None
     medication_source: str = "code"  # "code" | "text": how the ingredients were recognised
+    unresolved_reference: str | None = None  # medicationReference to a Medication that is not in the input
 
     def matched_concepts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.concepts, *self.text_matches]))

@@ -139,12 +139,19 @@ def parse_medication(resource: Mapping, full_url: str | None = None,
     """MedicationRequest or MedicationStatement; ``medications`` resolves medicationReference (contained or in the
     input). Ingredients and classes come from the drug knowledge by code, else (documented fallback) from the text."""
     concept_json: Mapping = dict_or_empty(resource.get("medicationCodeableConcept"))
+    unresolved = None
+    reference_display = None
     if not concept_json:
-        ref = nonblank_str(dict_or_empty(resource.get("medicationReference")).get("reference"))
+        reference = dict_or_empty(resource.get("medicationReference"))
+        ref = nonblank_str(reference.get("reference"))
         med = _resolve_medication(ref, resource, medications or {})
         concept_json = dict_or_empty(med.get("code")) if med else {}
+        if med is None and ref:
+            unresolved = ref
+            reference_display = nonblank_str(reference.get("display"))
     med_codes = read_codings(concept_json)
-    text = nonblank_str(concept_json.get("text"))
+    # A reference the input does not resolve may still name the drug in its display ("Lisinopril 10 mg tablet").
+    text = nonblank_str(concept_json.get("text")) or reference_display
     ingredients, source = _ingredients(med_codes, text)
     classes = tuple(sorted(drugs.classes_of(ingredients)))
     concepts = tuple(dict.fromkeys([*(c for c in coding_concepts(med_codes) if c in _MEDICATION_CONCEPTS),
@@ -183,6 +190,7 @@ def parse_medication(resource: Mapping, full_url: str | None = None,
         classes=classes,
         dosage=read_dosage(list_or_empty(resource.get(dosage_key))),
         medication_source=source,
+        unresolved_reference=unresolved,
     )
 
 

@@ -5,7 +5,8 @@ The definitions live in ``fhir_adapter/data/terminology/valuesets.json``. A valu
 - ``codes``: enumerated (system, code) pairs, matched exactly;
 - ``prefixes``: ICD-10 / ICD-10-CM / ATC prefixes (dots ignored: "I70.21" ~ "I7021"), the way ICD categories work;
 - ``include``: whole expansions published elsewhere, kept verbatim as data under ``data/terminology/`` (the VSAC
-  expansions that the CMS eCQMs use, in ``ecqm/``), optionally limited to some systems;
+  expansions that the CMS eCQMs use, in ``ecqm/``), optionally limited to some systems or to the codes whose display
+  matches a pattern (``display_pattern``: the type 2 codes of the Diabetes set);
 - ``text``: ingredient and brand names, a last-resort match on medication text;
 - ``synonyms``: words that name the concept in a coding's display or a CodeableConcept's text. They are never used to
   count a concept as present: they let the adapter say "this entry names diabetes, but its code is not in the value
@@ -129,8 +130,12 @@ def _exclusion_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
 def _load_inclusion(spec: Mapping) -> tuple[Inclusion, tuple[Code, ...]]:
     raw = _read_json(f"{DATA_DIR}/{spec['file']}")
     systems = tuple(spec.get("systems", ()))
+    # "display_pattern" takes the part of a published expansion a narrower concept needs, e.g. the codes of the VSAC
+    # Diabetes set whose display says "type 2" for the concept type 2 diabetes.
+    pattern = re.compile(spec["display_pattern"], re.IGNORECASE) if spec.get("display_pattern") else None
     codes = tuple(Code(c["system"], str(c["code"]), c.get("display")) for c in raw.get("codes", ())
-                  if not systems or c["system"] in systems)
+                  if (not systems or c["system"] in systems)
+                  and (pattern is None or pattern.search(c.get("display") or "")))
     inclusion = Inclusion(file=spec["file"], name=raw.get("name", spec["file"]), oid=raw.get("oid"),
                           version=raw.get("version"), source=raw.get("source", ""), systems=systems, count=len(codes))
     return inclusion, codes

@@ -18,8 +18,10 @@ PATIENT = "{{context.patientId}}"
 
 def test_medication_features_ask_for_requests_required_and_statements_optional():
     prefetch = prefetch_for(["bp_treated"])
-    assert prefetch["medications"] == f"MedicationRequest?patient={PATIENT}&status=active"
-    assert prefetch["medication_statements"] == f"MedicationStatement?patient={PATIENT}"
+    assert prefetch["medications"] == (f"MedicationRequest?patient={PATIENT}&status=active"
+                                       "&_include=MedicationRequest:medication")
+    assert prefetch["medication_statements"] == (f"MedicationStatement?patient={PATIENT}"
+                                                 "&_include=MedicationStatement:medication")
     assert "medications" not in OPTIONAL_KEYS and "medication_statements" in OPTIONAL_KEYS
 
 

@@ -289,3 +289,96 @@ def test_excluded_phrases_are_not_reported_as_unrecognised(client):
         condition("http://ehr.example.org/codes/problems", "FHX", display="Family history of diabetes")])
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
     assert "unrecognised code" not in pce["detail"]
+
+
+# -- the note service reads the same terminology -----------------------------------------------------------------------
+NOTE_PATIENT = "notes-patient"
+
+
+def _note_request(sentence: str, *conditions: dict) -> dict:
+    import base64
+    import uuid
+
+    doc = {"resourceType": "DocumentReference", "id": "note-1", "status": "current",
+           "subject": {"reference": f"Patient/{NOTE_PATIENT}"}, "date": "2026-05-02T10:00:00Z",
+           "content": [{"attachment": {"contentType": "text/plain",
+                                       "data": base64.b64encode(sentence.encode()).decode()}}]}
+    return {"hookInstance": str(uuid.uuid4()), "hook": "patient-view",
+            "context": {"userId": "Practitioner/dr-lee", "patientId": NOTE_PATIENT},
+            "prefetch": {"patient": {"resourceType": "Patient", "id": NOTE_PATIENT, "gender": "male",
+                                     "birthDate": "1961-01-01"},
+                         "documents": bundle(doc), "reports": None, "conditions": bundle(*conditions)}}
+
+
+@pytest.fixture
+def lexical_notes(monkeypatch):
+    import engine.models.notes as note_engine_module
+    from engine.models.concepts import load_concepts
+    from engine.models.matcher import ConceptMatcher
+
+    matcher = ConceptMatcher(load_concepts())
+    monkeypatch.setattr(note_engine_module, "shared_matcher", lambda: matcher)
+
+
+@pytest.mark.parametrize("code", ["81531005", "237599002", "359642000", "313436004"])
+def test_note_service_sees_a_snomed_type_2_diabetes_descendant_as_documented(client, lexical_notes, code):
+    sentence = "Assessment: type 2 diabetes mellitus, on metformin, HbA1c improving."
+    assert any("diabetes" in c["summary"].lower()
+               for c in cards_of(client, "note-diagnosis-gaps", _note_request(sentence)))
+    documented = condition(SNOMED, code, patient=NOTE_PATIENT)
+    cards = cards_of(client, "note-diagnosis-gaps", _note_request(sentence, documented))
+    assert not any("diabetes" in c["summary"].lower() for c in cards), [c["summary"] for c in cards]
+
+
+@pytest.mark.parametrize("code", ["164867002", "394659003", "233817007"])
+def test_note_service_sees_old_mi_or_acs_as_documenting_coronary_disease(client, lexical_notes, code):
+    sentence = "Assessment: coronary artery disease, stable on current therapy."
+    documented = condition(SNOMED, code, patient=NOTE_PATIENT)
+    cards = cards_of(client, "note-diagnosis-gaps", _note_request(sentence, documented))
+    assert not any("coronary" in c["summary"].lower() for c in cards), [c["summary"] for c in cards]
+
+
+# -- pregnancy from a qualitative hCG test ---------------------------------------------------------------------------
+def test_pregnancy_tests_are_asked_for_and_a_positive_one_stops_pce_and_prevent(client):
+    query = SERVICES.get("cardiovascular-risk").prefetch["observations"]
+    assert f"{LOINC}|2106-3" in query and f"{LOINC}|82810-3" in query  # hCG urine test and pregnancy status
+    body = hook_request("cardiovascular-risk")
+    body["prefetch"]["patient"] = dict(body["prefetch"]["patient"], gender="female")
+    hcg = {"resourceType": "Observation", "id": "hcg", "status": "final",
+           "subject": {"reference": f"Patient/{PATIENT}"}, "effectiveDateTime": "2026-05-10",
+           "code": {"coding": [{"system": LOINC, "code": "2106-3"}]},
+           "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA6576-8", "display": "Positive"}]}}
+    body["prefetch"]["observations"]["entry"].append({"resource": hcg})
+    cards = cards_of(client, "cardiovascular-risk", body)
+    assert not _primary_prevention_scores_given(cards), [c["summary"] for c in cards]
+    assert "pregnan" in json.dumps(cards).lower()
+
+
+# -- a Medication the EHR did not include ------------------------------------------------------------------------------
+def test_medication_reference_not_in_the_data_is_reported_not_silently_absent(client):
+    request = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
+               "subject": {"reference": f"Patient/{PATIENT}"}, "authoredOn": "2026-01-04",
+               "medicationReference": {"reference": "Medication/not-included"}}
+    body = hook_request("cardiovascular-risk", medications=[request])
+    pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
+    assert "MedicationRequest/mr-1" in pce["detail"] and "Medication/not-included" in pce["detail"]
+
+
+def test_included_medication_resolves_the_reference(client):
+    request = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
+               "subject": {"reference": f"Patient/{PATIENT}"}, "authoredOn": "2026-01-04",
+               "medicationReference": {"reference": "Medication/lis"}}
+    medication = {"resourceType": "Medication", "id": "lis", "code": _coded(RXNORM, "314076")}
+    body = hook_request("cardiovascular-risk", medications=[request, medication])
+    pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
+    assert "| yes |" in row(pce, "On blood-pressure treatment")
+    assert SERVICES.get("cardiovascular-risk").prefetch["medications"].endswith("&_include=MedicationRequest:medication")
+
+
+# -- PREVENT is for people without CVD, heart failure included ----------------------------------------------------------
+def test_prevent_is_not_applicable_with_heart_failure_but_pce_still_is(client):
+    body = hook_request("cardiovascular-risk", conditions=[condition(SNOMED, "84114007")])
+    cards = cards_of(client, "cardiovascular-risk", body)
+    summaries = [c["summary"] for c in cards]
+    assert not any("PREVENT" in s and "%" in s for s in summaries), summaries
+    assert _primary_prevention_scores_given(cards)  # the PCE were not limited to people without heart failure
