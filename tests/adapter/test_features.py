@@ -406,8 +406,9 @@ def test_stopped_and_proposed_medications_not_counted():
 def test_text_fallback_for_uncoded_medication():
     fs = run(med_request("m1", "LOCAL-123", system="http://local.example/drugs", text="Lipitor 20 mg tablet"))
     assert fs.value("statin") is True
-    assert fs.get("statin").note.startswith("matched by name 'lipitor' in the medication text; 20 mg/day, moderate "
-                                            "intensity (2018 AHA/ACC Table 3)")
+    # no dose recorded: the intensity holds for the assumed dose only, and the card says so
+    assert fs.get("statin").note.startswith("matched by name 'lipitor' in the medication text; 20 mg/day if taken as "
+                                            "assumed: moderate intensity (2018 AHA/ACC Table 3)")
 
 
 def test_medication_statement_with_ended_period_not_current():
