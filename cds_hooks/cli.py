@@ -96,3 +96,13 @@ def _mount_model_commands() -> None:
 
 
 _mount_model_commands()
+
+
+def _mount_sandbox_commands() -> None:
+    """`precision-cds sandbox [keygen|feedback]`: the EHR emulator against a FHIR server (cds_hooks/sandbox/)."""
+    from cds_hooks.sandbox.commands import sandbox
+
+    main.add_command(sandbox, name="sandbox")
+
+
+_mount_sandbox_commands()
