@@ -98,6 +98,16 @@ def _mount_model_commands() -> None:
 _mount_model_commands()
 
 
+def _mount_population_commands() -> None:
+    """`precision-cds population score|report|export|generate` (population/cli.py; Dask loads only when used)."""
+    from population.cli import population
+
+    main.add_command(population, name="population")
+
+
+_mount_population_commands()
+
+
 def _mount_sandbox_commands() -> None:
     """`precision-cds sandbox [keygen|feedback]`: the EHR emulator against a FHIR server (cds_hooks/sandbox/)."""
     from cds_hooks.sandbox.commands import sandbox
