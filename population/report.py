@@ -55,7 +55,8 @@ def render(summary: PopulationSummary) -> str:
     parts.append("<h2>Risk distributions</h2>")
     parts.append(_figure(plots.risk_distributions(summary), "Risk distributions"))
     parts.append(_table(["finding", "service", "computed", "mean", "min", "max", "unit", "categories"], [
-        [s.title, s.service, s.count, _round(s.total / s.count) if s.count else "", _round(s.minimum),
+        [s.title, s.service, s.statuses.get("computed", 0), _round(s.total / s.count) if s.count else "",
+         _round(s.minimum),
          _round(s.maximum), s.unit or "", "; ".join(f"{c}: {n}" for c, n in s.categories.most_common())]
         for _, s in sorted(summary.findings.items()) if s.count or s.categories]))
 

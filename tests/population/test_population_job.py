@@ -118,6 +118,7 @@ def test_cli_score_on_an_existing_cluster_then_report(tmp_path):
     html = (out / "report.html").read_text(encoding="utf-8")
     for heading in ("Counts by service", "Risk distributions", "Care gaps by category", "Missing-data rates"):
         assert heading in html
+    assert "<td>patients scored</td><td class='n'>10</td>" in html
     assert html.count("<img alt=") >= 3 and html.count("data:image/png;base64,") == html.count("<img alt=")
     assert "http://" not in html and "https://" not in html and "<script" not in html  # opens offline
     ids = {r["patient_id"] for r in findings_of(out)}
