@@ -1,70 +1,307 @@
-"""Card detail in GitHub-flavoured markdown: result, inputs with provenance, missing inputs, method and citation."""
+"""Card detail in GitHub-flavoured markdown, within a budget a clinician reads in seconds.
+
+A card's detail says, in at most ``DETAIL_MAX_LINES`` short lines and about ``DETAIL_MAX_CHARS`` characters: the result
+with its category, the few inputs that drive it (value and date), the criteria a suggested diagnosis meets, a note
+(why two scores disagree, what to do next) and one line of caveats. Everything else a finding carries - every input
+with its source resource, missing inputs and why, term contributions, the method and the full citation - belongs to
+the explainer page each card links to ("How this was calculated"), not to the card: resource ids, engine ids,
+coefficient tables and journal citations never appear here.
+
+Numbers are shown at the precision of their feature (``engine.feature_catalog`` ``display_decimals``): "eGFR 153",
+"SBP 119 mmHg", "HbA1c 7.1 %", never "153.194" or "-0.000".
+
+``inputs_table`` and ``method_and_citation`` render the full evidence for pages that have room for it.
+"""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
-from engine.finding import Evidence, Finding, Kind
+from cards.escape import escape_markdown
+from engine.feature_catalog import BOOLEAN, CATEGORY, FEATURES, feature_spec
+from engine.finding import Evidence, Finding, Kind, Status
+
+DETAIL_MAX_LINES = 8
+DETAIL_MAX_CHARS = 700
+_LINE_MAX = 230  # one line of a card: about two lines of a 400-px wide card column
+_MAX_QUANTITIES = 6  # the inputs shown on a card; the explainer page lists all of them
+_DEMOGRAPHICS = ("age_years", "sex", "race")
 
 
+def _unit_decimals() -> dict[str, int]:
+    """Display precision by unit, for numbers that name a unit but not a feature (measures, means): only the units
+    whose features all agree (mmHg 0, mL/min/1.73m2 0, kg/m2 1); '%' is 1, as risks and HbA1c are shown."""
+    seen: dict[str, set[int]] = {}
+    for spec in FEATURES:
+        if spec.unit and spec.display_decimals is not None:
+            seen.setdefault(spec.unit, set()).add(spec.display_decimals)
+    out = {unit: next(iter(d)) for unit, d in seen.items() if len(d) == 1}
+    out["%"] = 1
+    return out
+
+
+UNIT_DECIMALS = _unit_decimals()
+
+
+# -- numbers -----------------------------------------------------------------------------------------------------------
+def number_text(value: float, *, name: str | None = None, unit: str | None = None,
+                decimals: int | None = None) -> str:
+    """A number at clinical precision: the feature's display precision, else the unit's, else at most one decimal
+    (none from 100 up). Never '-0'."""
+    spec = feature_spec(name) if name else None
+    if decimals is None and spec is not None and spec.display_decimals is not None:
+        decimals = spec.display_decimals
+    if decimals is None and unit in UNIT_DECIMALS:
+        decimals = UNIT_DECIMALS[unit]
+    value = float(value)
+    if decimals is None:
+        decimals = 0 if value.is_integer() or abs(value) >= 100 else 1
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")  # no "-0.0" on a card
+    return text
+
+
+# -- computed findings -------------------------------------------------------------------------------------------------
 def detail_markdown(finding: Finding) -> str:
-    parts: list[str] = []
+    """The card detail of one finding: result, note, the inputs that drive it, criteria met, caveats."""
+    lines: list[str] = []
+    if finding.status is Status.COMPUTED:
+        lines.append(_result_line(finding))
     if finding.message:
-        parts.append(finding.message)
-    if finding.measures:
-        rows = [f"| {finding.title} | {_fmt(finding.value)} {finding.unit or ''} | {finding.category or ''} |"]
-        rows += [f"| {m.label} | {_fmt(m.value)} {m.unit} | {m.category or ''} |" for m in finding.measures]
-        parts.append("| Result | Value | Category |\n|---|---|---|\n" + "\n".join(rows))
-    # A suggested diagnosis (it names the condition it is about) shows its thresholds and the criteria it met.
-    diagnosis = finding.kind is Kind.DIAGNOSIS and isinstance((finding.extra or {}).get("concept"), dict)
-    if finding.thresholds:
-        parts.append(("**Thresholds:** " if diagnosis else "**Categories:** ") + "; ".join(finding.thresholds))
-    if finding.inputs:
-        parts.append("**Inputs used**\n\n" + inputs_table(finding.inputs))
-    if finding.missing:
-        parts.append("**Missing inputs**\n\n" + "\n".join(f"- {m.label}: {m.reason}" for m in finding.missing))
-    if finding.assumptions:
-        parts.append("**Assumptions**\n\n" + "\n".join(f"- {a}" for a in finding.assumptions))
-    if finding.input_problems:
-        parts.append("**Values not used**\n\n" + "\n".join(
-            f"- {p.source + ': ' if p.source else ''}{p.reason}" for p in finding.input_problems))
-    if finding.explanation and diagnosis and all(t.contribution is None for t in finding.explanation):
-        rows = "\n".join(f"| {t.label} | {_fmt(t.value)} |" for t in finding.explanation)
-        parts.append("**Criteria and the results that meet them**\n\n| Criterion | Results |\n|---|---|\n" + rows)
-    elif finding.explanation:
-        rows = "\n".join(
-            f"| {t.label} | {_fmt(t.value)} | {'' if t.contribution is None else f'{t.contribution:+.3f}'} |"
-            for t in finding.explanation)
-        parts.append("**How the result was computed**\n\n| Term | Value | Contribution |\n|---|---|---|\n" + rows)
-    parts.append(method_and_citation(finding))
-    return "\n\n".join(p for p in parts if p)
+        lines.append(_clip(_first_sentences(finding.message, 2)))
+    if finding.quote:  # the record's own words (a note sentence): shown literally, never as markdown or HTML
+        lines.append("> " + escape_markdown(_clip(finding.quote, _LINE_MAX)))
+    inputs = inputs_line(finding.inputs)
+    if inputs:
+        lines.append(_clip(f"**Based on:** {inputs}", _LINE_MAX + 60))
+    criteria = _criteria_line(finding)
+    if criteria:
+        lines.append(criteria)
+    caveats = caveats_line(finding)
+    if caveats:
+        lines.append(caveats)
+    return within_budget(lines)
 
 
+def also_found_lines(summaries: list[str]) -> list[str]:
+    """Other findings about the same condition, merged into this card (one line each, at most two)."""
+    shown = [_clip(f"**Also:** {s}") for s in summaries[:2]]
+    if len(summaries) > 2:
+        shown.append(f"**Also:** {len(summaries) - 2} more")
+    return shown
+
+
+def _result_line(finding: Finding) -> str:
+    value = _value_text(finding.value, finding.unit, finding.decimals)
+    text = f"**{value}**" + (f", {finding.category}" if finding.category else "")
+    extras = [f"{m.label} {_value_text(m.value, m.unit)}" + (f" ({m.category})" if m.category else "")
+              for m in finding.measures]
+    if extras:
+        text += " · " + " · ".join(extras)
+    return _clip(text)
+
+
+def _value_text(value, unit: str | None, decimals: int | None = None) -> str:
+    if isinstance(value, bool) or value is None:
+        return "yes" if value else "—" if value is None else "no"
+    if isinstance(value, (int, float)):
+        if unit == "points" and value == 1:
+            unit = "point"
+        shown = number_text(value, unit=unit, decimals=decimals)
+        return f"{shown} {unit}" if unit else shown
+    return f"{value} {unit}" if unit else str(value)
+
+
+def inputs_line(inputs) -> str:
+    """'Age 55, male · TC 213 mg/dL, HDL 50 mg/dL (2026-01-10) · on BP treatment · no: diabetes, current smoker'.
+
+    Demographics first, then quantities (at most six, grouped by date), then the yes/no items that are present, then
+    those recorded as absent. Evidence without a feature specification is shown by its label and value."""
+    demographics, quantities, present, absent = [], [], [], []
+    seen: set[str] = set()
+    for ev in inputs:
+        key = f"{ev.name}|{ev.value}|{ev.effective}"
+        if key in seen:
+            continue
+        seen.add(key)
+        spec = feature_spec(ev.name)
+        kind = spec.kind if spec is not None else None
+        if ev.name in _DEMOGRAPHICS:
+            demographics.append(f"age {number_text(ev.value, name=ev.name)}" if ev.name == "age_years"
+                                else escape_markdown(str(ev.value)))
+        elif isinstance(ev.value, bool) or kind == BOOLEAN:
+            if ev.value is True:
+                present.append(ev.label)
+            elif ev.value is False:
+                absent.append(_absent_label(ev.label))
+        elif kind == CATEGORY or isinstance(ev.value, str):
+            quantities.append((f"{_short(ev)} {escape_markdown(str(ev.value))}", _day(ev.effective)))
+        elif isinstance(ev.value, (int, float)):
+            quantities.append((f"{_short(ev)} {_value_text_for(ev)}", _day(ev.effective)))
+    parts = []
+    if demographics:
+        text = ", ".join(demographics)
+        parts.append(text[0].upper() + text[1:])
+    if quantities:
+        parts.append(_grouped_by_date(quantities[:_MAX_QUANTITIES])
+                     + (f" (+{len(quantities) - _MAX_QUANTITIES} more)" if len(quantities) > _MAX_QUANTITIES else ""))
+    parts += present
+    if absent:
+        parts.append("no: " + ", ".join(absent))
+    return " · ".join(parts)
+
+
+def _absent_label(label: str) -> str:
+    """'On statin' -> 'statin', 'Current smoker' -> 'current smoker', 'Clinical ASCVD' -> 'clinical ASCVD'."""
+    label = label.removeprefix("On ")
+    return label[0].lower() + label[1:] if len(label) > 1 and label[1].islower() else label
+
+
+def _short(ev: Evidence) -> str:
+    spec = feature_spec(ev.name)
+    return spec.short if spec is not None else ev.label
+
+
+def _value_text_for(ev: Evidence) -> str:
+    shown = number_text(ev.value, name=ev.name, unit=ev.unit)
+    return f"{shown} {ev.unit}" if ev.unit else shown
+
+
+def _grouped_by_date(items: list[tuple[str, str]]) -> str:
+    """Consecutive results of one day share one date: 'TC 213 mg/dL, HDL 50 mg/dL (2026-01-10), SBP 120 mmHg'."""
+    out: list[str] = []
+    for i, (text, day) in enumerate(items):
+        last_of_day = i + 1 == len(items) or items[i + 1][1] != day
+        out.append(f"{text} ({day})" if day and last_of_day else text)
+    return ", ".join(out)
+
+
+def _criteria_line(finding: Finding) -> str:
+    """The criteria a suggested diagnosis meets, by name; which results meet them is on the explainer page."""
+    if finding.kind is not Kind.DIAGNOSIS or not finding.explanation:
+        return ""
+    if any(t.contribution is not None for t in finding.explanation):
+        return ""
+    return _clip("**Criteria met:** " + "; ".join(t.label for t in finding.explanation))
+
+
+_CALL_NOTICES = (
+    ("belongs to a different patient", "1 record entry about another patient was skipped",
+     "{n} record entries about another patient were skipped"),
+    ("was not read", "1 note was not read in the hook's time", "{n} notes were not read in the hook's time"),
+)
+
+
+def caveats_line(finding: Finding) -> str:
+    """One line: the first sentence of each assumption, and how many recorded values were not used."""
+    items = [_first_sentences(a, 1).rstrip(".") for a in finding.assumptions]
+    # A coded entry the terminology does not know, but whose text names a concept an engine reads (e.g. a local
+    # code for "type 2 diabetes"), may mean the result is wrong: it is named on the card, without its resource id.
+    unrecognised = [p for p in finding.input_problems if "unrecognised code" in p.reason]
+    items = [_without_references(_first_sentences(p.reason, 1)).rstrip(".") for p in unrecognised[:1]] + items
+    # What the pipeline left out of the whole call (a resource about another patient, a note not read in time) is
+    # said on every card, counted, without the resource ids (they are on the explainer page).
+    shown = list(unrecognised[:1])
+    for phrase, singular, plural in _CALL_NOTICES:
+        matching = [p for p in finding.input_problems if phrase in p.reason]
+        if matching:
+            items.insert(0, singular if len(matching) == 1 else plural.format(n=len(matching)))
+            shown += matching
+    problems = len(finding.input_problems) - len(shown)
+    if problems:
+        items.append(f"{problems} recorded value{'s' if problems > 1 else ''} not used (see how this was calculated)")
+    if not items:
+        return ""
+    text = "**Caveats:** "
+    for i, item in enumerate(items):
+        candidate = text + ("; " if i else "") + item
+        if len(candidate) > _LINE_MAX and i:
+            return text + f"; +{len(items) - i} more"
+        text = candidate
+    return _clip(text)
+
+
+# -- several findings on one card ---------------------------------------------------------------------------------------
 def insufficient_markdown(findings: list[Finding]) -> str:
-    sections = []
-    for f in findings:
-        lines = [f"**{f.title}** — not computed."]
-        lines += [f"- {m.label}: {m.reason}" for m in f.missing]
-        # The engine's message beyond the default "Cannot compute: missing ..." (which the list above already says),
-        # e.g. "LDL-C >= 190 mg/dL: statin without risk estimation" stays visible on a data-needed card.
+    """The 'data needed' card: what was not computed, then each missing input once, with why and for what."""
+    names = [short_title(f) for f in findings]
+    lines = [_clip("**Not computed:** " + ", ".join(names), _LINE_MAX + 60)]
+    needed: dict[str, tuple[str, list[str]]] = {}
+    for f, name in zip(findings, names):
+        for m in f.missing:
+            reason, users = needed.setdefault(m.label, (m.reason, []))
+            if name not in users:
+                users.append(name)
+    notes = []
+    for f, name in zip(findings, names):
+        # The engine's message beyond the default "Cannot compute: missing ..." (e.g. "LDL-C >= 190 mg/dL: statin
+        # without risk estimation") stays visible.
         default = f"Cannot compute: missing {', '.join(m.label for m in f.missing)}."
         extra = (f.message or "").removeprefix(default).strip()
         if extra:
-            lines.append(f"- {extra}")
-        if f.input_problems:
-            lines += [f"- not used: {p.source + ': ' if p.source else ''}{p.reason}" for p in f.input_problems]
-        if f.inputs:
-            lines.append("")
-            lines.append("Available inputs:\n\n" + inputs_table(f.inputs))
-        lines.append("")
-        lines.append(method_and_citation(f))
-        sections.append("\n".join(lines))
-    return "\n\n".join(sections)
+            notes.append(_clip(f"- {name}: {_first_sentences(extra, 1)}"))
+    rows = [_clip(f"- **{label}** — {reason}" + (f" (for {', '.join(users)})" if len(findings) > 1 else ""))
+            for label, (reason, users) in needed.items()]
+    room = DETAIL_MAX_LINES - 1 - min(len(notes), 2)
+    if len(rows) > room:
+        rows = rows[: room - 1] + [f"- and {len(rows) - room + 1} more (see how this was calculated)"]
+    return within_budget(lines + rows + notes[:2])
 
 
+def not_applicable_markdown(findings: list[Finding]) -> str:
+    # Short rows, so that every not-applicable score fits the budget (the whole reason is on the explainer page).
+    rows = [_clip(f"- **{short_title(f)}** — {_first_sentences(f.message or 'not applicable to this patient.', 1)}",
+                  DETAIL_MAX_CHARS // max(len(findings), 1) - 4) for f in findings]
+    if len(rows) > DETAIL_MAX_LINES:
+        rows = rows[: DETAIL_MAX_LINES - 1] + [f"- and {len(rows) - DETAIL_MAX_LINES + 1} more"]
+    return within_budget(rows)
+
+
+def short_title(finding: Finding) -> str:
+    """'10-year ASCVD risk (Pooled Cohort Equations)' -> 'Pooled Cohort Equations': the name a clinician knows."""
+    match = re.search(r"\(([^()]+)\)\s*$", finding.title)
+    return match.group(1) if match else finding.title
+
+
+# -- the budget --------------------------------------------------------------------------------------------------------
+def within_budget(lines: list[str]) -> str:
+    """Join card lines, keeping at most DETAIL_MAX_LINES and DETAIL_MAX_CHARS (the last lines go first)."""
+    lines = [line for line in lines if line][:DETAIL_MAX_LINES]
+    while len(lines) > 1 and len("\n\n".join(lines)) > DETAIL_MAX_CHARS:
+        lines.pop()
+    text = "\n\n".join(lines)
+    return text if len(text) <= DETAIL_MAX_CHARS else _clip(text, DETAIL_MAX_CHARS)
+
+
+def _first_sentences(text: str, count: int) -> str:
+    """The first ``count`` sentences (a period followed by a space and a capital letter ends one)."""
+    parts = re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])", " ".join(text.split()))
+    return " ".join(parts[:count])
+
+
+def _without_references(text: str) -> str:
+    """'Condition/c1: unrecognised code ...' -> 'unrecognised code ...': no resource ids on a card."""
+    return re.sub(r"\s*\(?\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}\)?:?\s*", " ", text).strip()
+
+
+def _clip(text: str, limit: int = _LINE_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _day(value) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return ""
+
+
+# -- the full evidence, for pages with room for it (the explainer page) ------------------------------------------------
 def inputs_table(inputs) -> str:
     rows = ["| Input | Value | Unit | Date | Source |", "|---|---|---|---|---|"]
     for ev in inputs:
-        rows.append(f"| {ev.label} | {_fmt(ev.value)} | {ev.unit or ''} | {_date(ev.effective)} | {_source(ev)} |")
+        rows.append(f"| {ev.label} | {_fmt(ev)} | {ev.unit or ''} | {_day(ev.effective)} | {_source(ev)} |")
     return "\n".join(rows)
 
 
@@ -92,23 +329,13 @@ def _source(ev: Evidence) -> str:
         text = ""
     if ev.note:
         text = f"{text} ({ev.note})" if text else ev.note
-    return text.replace("|", "/")
+    return escape_markdown(text)  # a source note can hold the record's words (a matched phrase of a note)
 
 
-def _date(value) -> str:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return "" if value is None else str(value)
+def _fmt(ev: Evidence) -> str:
+    if isinstance(ev.value, bool):
+        return "yes" if ev.value else "no"
+    if isinstance(ev.value, (int, float)):
+        return number_text(ev.value, name=ev.name, unit=ev.unit)
+    return "" if ev.value is None else escape_markdown(str(ev.value))  # text values come from the record: untrusted
 
-
-def _fmt(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        value = value + 0.0  # no "-0" in a clinician's table
-        if abs(value) < 0.005:
-            return "0"
-        return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
-    return "" if value is None else str(value).replace("|", "/")

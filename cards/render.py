@@ -5,34 +5,40 @@ is omitted when it would be empty; summaries are kept under 140 characters; sugg
 ``selectionBehavior``; card and suggestion uuids are derived (uuid5) from the hook instance and finding id, so the
 same call renders the same uuids and feedback can be traced back to the finding.
 
-Hygiene across engines: computed findings about the same condition (``extra["concept"]``: same concept id, a related
+Suggestions come from the findings' typed proposals, built into FHIR R4 resources and CDS Hooks actions by
+``cards/fhir.py``; every card with suggestions, and every diagnosis warning, offers ``overrideReasons``.
+
+Hygiene across engines: computed findings about the same condition (``Finding.condition``: same concept id, a related
 id, or the same first SNOMED CT coding) become one card - the most severe finding leads, the others are listed in its
-detail and their extra suggestions are kept; diagnosis cards offer ``overrideReasons``; cards are ordered by severity
-and capped at ``max_cards``; all not-computable findings share one "data needed" card, and two or more
-not-applicable findings share one "not applicable here" card.
+detail and their extra suggestions are kept; cards are ordered by severity
+and capped at ``max_cards``; all not-computable findings share one "data needed" card (each missing input once, order
+suggestions de-duplicated), and not-applicable findings are left off the cards unless ``show_not_applicable`` (they
+stay in the findings, for the explainer page); two or more share one "not applicable here" card.
+
+Each card's detail keeps to the budget of ``cards.markdown`` (about 8 short lines); the source label is the short
+citation ("Khan 2024 (AHA PREVENT)"), without engine ids or versions.
 """
 from __future__ import annotations
 
-import copy
 import uuid
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Mapping
 
-from cards.markdown import detail_markdown, insufficient_markdown
-from engine.finding import Action, Finding, Kind, Severity, Status
+from cards.fhir import DIAGNOSIS_OVERRIDE_REASONS, OVERRIDE_REASON_SYSTEM, BuildContext, build_suggestions
+from cards.markdown import (
+    also_found_lines,
+    detail_markdown,
+    insufficient_markdown,
+    not_applicable_markdown,
+    number_text,
+    within_budget,
+)
+from engine.finding import Finding, Kind, Severity, Status
+from engine.proposals import SelectionBehavior, Suggestion
 
 SUMMARY_MAX = 139  # CDS Hooks 2.0.1: "<140 characters"
 TOPIC_SYSTEM = "urn:precision-cds:topic"
-OVERRIDE_REASON_SYSTEM = "urn:precision-cds:override-reason"
-# Offered on every diagnosis card (CDS Hooks 2.0.1 Card.overrideReasons); the feedback endpoint stores the chosen one.
-DIAGNOSIS_OVERRIDE_REASONS: tuple[dict, ...] = (
-    {"system": OVERRIDE_REASON_SYSTEM, "code": "already-addressed",
-     "display": "Already addressed (diagnosed or documented elsewhere)"},
-    {"system": OVERRIDE_REASON_SYSTEM, "code": "not-applicable", "display": "Not applicable to this patient"},
-    {"system": OVERRIDE_REASON_SYSTEM, "code": "patient-declined", "display": "Patient declined"},
-    {"system": OVERRIDE_REASON_SYSTEM, "code": "data-error", "display": "Result is wrong or mislabelled"},
-)
-_SNOMED = "http://snomed.info/sct"
+__all__ = ["DIAGNOSIS_OVERRIDE_REASONS", "OVERRIDE_REASON_SYSTEM", "RenderOptions", "RenderedCard", "render_cards"]
 _NAMESPACE = uuid.UUID("8f0e5b1a-3c6d-4e2f-9a7b-1d2c3e4f5a6b")
 
 
@@ -41,7 +47,11 @@ class RenderOptions:
     patient_id: str | None = None
     hook_instance: str = ""
     max_cards: int = 10
-    show_not_applicable: bool = True
+    show_not_applicable: bool = False  # not-applicable results are explained on the explainer page, not on cards
+    # The URL of the explainer page ("How this was calculated") for a card's findings, by finding ids; None: no link.
+    explain_url: Callable[[tuple[str, ...]], str] | None = None
+    # order-select / order-sign: the clinician's drafted orders by "Type/id", so that a change is sent whole.
+    draft_orders: Mapping[str, dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,27 +85,31 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
     if insufficient:
         rendered.append(_data_needed_card(insufficient, options))
     rendered.sort(key=lambda rc: -_INDICATOR_RANK[rc.card["indicator"]])  # stable: keeps engine order within a rank
-    return rendered[: max(options.max_cards, 0)]
+    return [_with_explainer_link(rc, options) for rc in rendered[: max(options.max_cards, 0)]]
 
 
 _INDICATOR_RANK = {"info": 0, "warning": 1, "critical": 2}
+EXPLAINER_LINK_LABEL = "How this was calculated"
+
+
+def _with_explainer_link(rendered: RenderedCard, options: RenderOptions) -> RenderedCard:
+    """The card with a link to the page that shows its findings' whole evidence (only cards that are sent get one)."""
+    if options.explain_url is None:
+        return rendered
+    link = {"label": EXPLAINER_LINK_LABEL, "url": options.explain_url(rendered.finding_ids), "type": "absolute"}
+    card = {**rendered.card, "links": [*rendered.card.get("links", []), link]}
+    return replace(rendered, card=card)
 
 
 # -- de-duplication across engines ------------------------------------------------------------------------------------
 def condition_keys(finding: Finding) -> frozenset[tuple[str, str]]:
-    """What condition a finding is about, from ``extra["concept"]``; empty when it names none (never merged)."""
-    concept = finding.extra.get("concept") if isinstance(finding.extra, dict) else None
-    if not isinstance(concept, dict):
+    """What condition a finding is about, from ``Finding.condition``; empty when it names none (never merged)."""
+    condition = finding.condition
+    if condition is None:
         return frozenset()
-    keys: set[tuple[str, str]] = set()
-    for key in [concept.get("id"), *(concept.get("related_ids") or [])]:
-        if isinstance(key, str) and key:
-            keys.add(("id", key))
-    codings = concept.get("codings") or []
-    first_snomed = next((c.get("code") for c in codings
-                         if isinstance(c, dict) and c.get("system") == _SNOMED and c.get("code")), None)
-    if isinstance(first_snomed, str):
-        keys.add(("snomed", first_snomed))
+    keys = {("id", key) for key in (condition.id, *condition.related_ids) if key}
+    if condition.first_snomed:
+        keys.add(("snomed", condition.first_snomed))
     return frozenset(keys)
 
 
@@ -123,8 +137,7 @@ def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard
     card_uuid = _uuid(options.hook_instance, finding.id)
     detail = detail_markdown(finding)
     if others:
-        detail += "\n\n**Also found by**\n\n" + "\n".join(
-            f"- {summary_for(o)} — {o.citation.short} ({o.engine_id} v{o.engine_version})" for o in others)
+        detail = within_budget([detail, *also_found_lines([summary_for(o) for o in others])])
     card = {
         "uuid": card_uuid,
         "summary": summary_for(finding),
@@ -132,26 +145,25 @@ def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard
         "indicator": finding.severity.value,
         "source": source_for(finding),
     }
-    # A diagnosis the clinician may dismiss: a warning, or a suggestion to act on. An informational result with
-    # nothing to act on (e.g. a normal eGFR) has nothing to override.
-    if any(f.kind is Kind.DIAGNOSIS and (f.severity is not Severity.INFO or f.actions) for f in group):
-        card["overrideReasons"] = [dict(reason) for reason in DIAGNOSIS_OVERRIDE_REASONS]
-    _add_suggestions(card, card_uuid, _merged_actions(group), options)
+    # A diagnosis the clinician may dismiss: a warning, or a suggestion to act on; and any card with a suggestion. An
+    # informational result with nothing to act on (e.g. a normal eGFR) has nothing to override.
+    diagnosis = any(f.kind is Kind.DIAGNOSIS and (f.severity is not Severity.INFO or f.suggestions) for f in group)
+    _add_suggestions(card, card_uuid, _merged_suggestions(group), options, diagnosis=diagnosis,
+                     at_most_one=any(f.selection is SelectionBehavior.AT_MOST_ONE for f in group))
     return RenderedCard(_prune(card), tuple(f.id for f in group), tuple(dict.fromkeys(f.engine_id for f in group)))
 
 
-def _merged_actions(group: list[Finding]) -> tuple[Action, ...]:
-    """The lead finding's actions, then the others' - minus repeats and minus a second problem-list Condition."""
-    actions: list[Action] = []
+def _merged_suggestions(group: list[Finding]) -> tuple[Suggestion, ...]:
+    """The lead finding's suggestions, then the others' - minus repeats and minus a second problem-list entry."""
+    merged: list[Suggestion] = []
     for finding in group:
-        for action in finding.actions:
-            kind = action.resource.get("resourceType")
-            if any(a.label == action.label for a in actions):
+        for suggestion in finding.suggestions:
+            if any(s.label == suggestion.label for s in merged):
                 continue
-            if kind == "Condition" and any(a.resource.get("resourceType") == "Condition" for a in actions):
+            if suggestion.adds_problem and any(s.adds_problem for s in merged):
                 continue
-            actions.append(action)
-    return tuple(actions)
+            merged.append(suggestion)
+    return tuple(merged)
 
 
 def _message_card(finding: Finding, options: RenderOptions, what: str) -> RenderedCard:
@@ -167,9 +179,7 @@ def _message_card(finding: Finding, options: RenderOptions, what: str) -> Render
 
 def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
     ids = tuple(f.id for f in findings)
-    detail = "\n\n".join(
-        f"**{f.title}** — {f.message or 'not applicable to this patient.'}\n\n"
-        f"_Source: {f.citation.short}; engine {f.engine_id} v{f.engine_version}._" for f in findings)
+    detail = not_applicable_markdown(findings)
     card = {
         "uuid": _uuid(options.hook_instance, "not-applicable:" + ",".join(ids)),
         "summary": _listing_summary("Not applicable here", [f.title for f in findings]),
@@ -194,11 +204,11 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
         source = source_for(findings[0])
     else:
         source = {"label": "Precision CDS — data completeness"}
-    actions: list[Action] = []
+    suggestions: list[Suggestion] = []
     for f in findings:
-        for action in f.actions:
-            if all(a.label != action.label for a in actions):
-                actions.append(action)
+        for suggestion in f.suggestions:
+            if all(s.label != suggestion.label for s in suggestions):
+                suggestions.append(suggestion)
     card = {
         "uuid": card_uuid,
         "summary": summary,
@@ -206,7 +216,8 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
         "indicator": Severity.INFO.value,
         "source": source,
     }
-    _add_suggestions(card, card_uuid, tuple(actions), options)
+    _add_suggestions(card, card_uuid, tuple(suggestions), options,
+                     at_most_one=any(f.selection is SelectionBehavior.AT_MOST_ONE for f in findings))
     return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)))
 
 
@@ -239,15 +250,12 @@ def summary_for(finding: Finding) -> str:
 
 
 def format_value(value, unit: str | None, decimals: int | None = None) -> str:
+    """A result at clinical precision: ``decimals`` when the engine sets it, else the unit's display precision
+    (risks in % with one decimal, as the ACC/AHA risk estimator shows them; eGFR and mmHg whole numbers)."""
     if isinstance(value, bool) or value is None:
         return "yes" if value else "—" if value is None else "no"
     if isinstance(value, (int, float)):
-        if unit == "%" and decimals is None:
-            return f"{value:.1f} %"  # as the ACC/AHA risk estimator shows risks: one decimal
-        if decimals is not None:
-            shown = f"{value:.{decimals}f}"
-        else:
-            shown = f"{value:.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.1f}"
+        shown = number_text(value, unit=unit, decimals=decimals)
         if unit == "points" and value == 1:
             unit = "point"
         return f"{shown} {unit}" if unit else shown
@@ -255,8 +263,10 @@ def format_value(value, unit: str | None, decimals: int | None = None) -> str:
 
 
 def source_for(finding: Finding) -> dict:
+    """The short citation only ("Goff 2014 (ACC/AHA Pooled Cohort Equations)"): engine ids and versions are for the
+    explainer page and the audit log, not for the clinician."""
     citation = finding.citation
-    source: dict = {"label": clip(f"{citation.short} — {finding.engine_id} v{finding.engine_version}", 200)}
+    source: dict = {"label": clip(citation.short, 200)}
     if citation.url:
         source["url"] = citation.url
     if citation.topic:
@@ -264,23 +274,22 @@ def source_for(finding: Finding) -> dict:
     return source
 
 
-def _add_suggestions(card: dict, card_uuid: str, actions: tuple[Action, ...], options: RenderOptions) -> None:
-    suggestions = []
-    for action in actions:
-        resource = copy.deepcopy(action.resource)
-        if options.patient_id and "subject" not in resource and resource.get("resourceType") in _SUBJECT_RESOURCES:
-            resource["subject"] = {"reference": f"Patient/{options.patient_id}"}
-        suggestions.append({
-            "label": clip(action.label, 200),
-            "uuid": _uuid(card_uuid, action.label),
-            "actions": [{"type": action.type, "description": action.description, "resource": resource}],
-        })
-    if suggestions:
-        card["suggestions"] = suggestions
-        card["selectionBehavior"] = "any"
-
-
-_SUBJECT_RESOURCES = {"ServiceRequest", "Condition", "Observation", "MedicationRequest", "CarePlan", "Task"}
+def _add_suggestions(card: dict, card_uuid: str, suggestions: tuple[Suggestion, ...], options: RenderOptions, *,
+                     diagnosis: bool = False, at_most_one: bool = False) -> None:
+    """Suggestions (uuid5 of the card uuid and the label, as before the action model), the selectionBehavior they
+    need, and the override reasons: those of a diagnosis warning even without a suggestion, and those every
+    suggestion's proposals call for."""
+    built = build_suggestions(suggestions, BuildContext(options.patient_id, options.draft_orders),
+                              uuid_of=lambda label: _uuid(card_uuid, label), at_most_one=at_most_one)
+    if built.suggestions:
+        card["suggestions"] = built.suggestions
+        card["selectionBehavior"] = built.selection_behavior
+    reasons = built.override_reasons
+    if diagnosis:
+        reasons = [dict(r) for r in DIAGNOSIS_OVERRIDE_REASONS] + [
+            r for r in reasons if r["code"] not in {d["code"] for d in DIAGNOSIS_OVERRIDE_REASONS}]
+    if reasons:
+        card["overrideReasons"] = reasons
 
 
 def clip(text: str, limit: int = SUMMARY_MAX) -> str:

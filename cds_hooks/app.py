@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in spec order
     logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
 
-    from cds_hooks import audit, auth, cors, discovery, errors, feedback, hooks, qa, services, store
+    from cds_hooks import audit, auth, cors, discovery, errors, explainer, feedback, hooks, qa, services, store
 
     services.load_all()
     errors.init_app(app)
@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(qa.bp)
+    explainer.init_app(app)  # the "How this was calculated" pages; opened by a browser with a signed token, no JWT
     if app.config["WARM_MODELS"]:
         services.warm_models()
     return app

@@ -369,6 +369,11 @@ def check_public_base_url(base: Any) -> None:
         raise ValueError("PUBLIC_BASE_URL is the base URL without /cds-services (the aud is base + request path)")
 
 
+# Pages opened from a card link in a clinician's browser, which holds no client JWT: each request is authorised by the
+# signed, expiring token in its URL instead (cds_hooks.explainer).
+TOKEN_AUTHORISED_BLUEPRINTS = frozenset({"explainer"})
+
+
 def current_client() -> ClientIdentity | None:
     return g.get("cds_client")
 
@@ -418,6 +423,8 @@ def init_app(app: Flask) -> None:
     def _authenticate():
         if request.method == "OPTIONS":
             return None  # CORS preflight: browsers never send credentials on it
+        if request.blueprint in TOKEN_AUTHORISED_BLUEPRINTS:
+            return None  # a clinician's browser following a card link: the signed link token is the authorisation
         g.cds_client = authenticate(verifier, request.headers.get("Authorization", ""),
                                     expected_audience(current_app.config))
         return None

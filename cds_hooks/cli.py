@@ -27,6 +27,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     config = load_config()
     bind = f"{host or config.get('HOST', '127.0.0.1')}:{port or config.get('PORT', 8080)}"
+    if config.get("DEV_MODE") and not config.get("EXPLAINER_SECRET"):
+        import os
+        import secrets
+
+        # One random secret for every worker of this run (inherited over fork): a card link signed by one worker
+        # opens on any other. Production sets CDS_EXPLAINER_SECRET (docs/explainer.md).
+        os.environ["CDS_EXPLAINER_SECRET"] = secrets.token_urlsafe(48)
 
     class _Server(BaseApplication):
         def load_config(self) -> None:

@@ -21,7 +21,12 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_BODY_BYTES": 32 * 1024 * 1024,  # largest FHIR response read (memory bound)
     # Cards
     "MAX_CARDS": 10,
-    "SHOW_NOT_APPLICABLE": True,  # explain why a score was not given (e.g. age outside the validated range)
+    # Not-applicable results (e.g. CHA2DS2-VASc without atrial fibrillation, age outside a validated range) are not
+    # cards by default: they stay in the findings, which the explainer page shows. True puts them on one card.
+    "SHOW_NOT_APPLICABLE": False,
+    # The heart-disease demonstration model (a trained MLP, not for clinical use) is a service only when true: off, it
+    # is not in discovery and its URL answers 404, so no clinician sees a demonstration score by accident.
+    "ENABLE_DEMO_MODEL": False,
     # Request handling
     "MAX_BODY_BYTES": 5 * 1024 * 1024,
     "VALIDATE_RESPONSES": True,  # check every response against the CDS Hooks response schema before sending
@@ -51,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
+    # Explainer pages behind the cards (docs/explainer.md): links signed with EXPLAINER_SECRET (>= 32 characters,
+    # the same in every worker); without it, no links in production and a per-process random secret in dev mode.
+    "EXPLAINER_ENABLED": True,
+    "EXPLAINER_SECRET": None,
+    "EXPLAINER_TTL_S": 7 * 24 * 3600,  # links and the evidence kept for them live this long after the hook call
 }
 
 

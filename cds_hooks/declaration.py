@@ -34,6 +34,12 @@ class ServiceDefinition:
     # Prefetch keys the service can answer without (e.g. family history for one item of a score): when such a
     # key can't be had, the call goes on with it empty instead of a 412.
     optional_prefetch: frozenset[str] = frozenset()
+    # A setting (e.g. "ENABLE_DEMO_MODEL") that must be true for the service to exist: off, it is left out of
+    # discovery and its URLs answer 404. None: always on.
+    enabled_by: str | None = None
+
+    def enabled(self, config) -> bool:
+        return self.enabled_by is None or bool(config.get(self.enabled_by))
 
     def discovery_entry(self) -> dict:
         entry: dict[str, Any] = {
@@ -74,6 +80,9 @@ class HookCall:
     client_settings: Any = None  # fhir_adapter.client.ClientSettings for services that read more than the prefetch
     deadline: Any = None  # cds_hooks.prefetch.Deadline of the hook, shared by prefetch resolution and later reads
     _scoped: Any = field(default=None, init=False, repr=False, compare=False)
+    # The engine.inputs.FeatureSet the engines last read (set by run_engines): findings keep only the value they used,
+    # the explainer page plots each input's whole series from it. None until engines have run.
+    features: Any = field(default=None, init=False, repr=False, compare=False)
 
     def fhir_client(self):
         """A client for the request's fhirServer with its bearer token, or None when there is no server to ask."""
@@ -206,7 +215,7 @@ def check_rule_inputs(service_id: str, engines: Iterable[Engine]) -> None:
 
 
 def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
-            engines: Iterable[str] = (), usage_requirements: str | None = None):
+            engines: Iterable[str] = (), usage_requirements: str | None = None, enabled_by: str | None = None):
     """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
     (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py).
 
@@ -224,7 +233,8 @@ def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[
     def decorate(handler):
         SERVICES.add(ServiceDefinition(id=id, hook=hook, title=title, description=description, handler=handler,
                                        prefetch=dict(prefetch or {}), engines=tuple(engines),
-                                       usage_requirements=usage_requirements, optional_prefetch=optional_prefetch))
+                                       usage_requirements=usage_requirements, optional_prefetch=optional_prefetch,
+                                       enabled_by=enabled_by))
         return handler
 
     return decorate

@@ -30,7 +30,7 @@ bp = Blueprint("feedback", __name__)
 @bp.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str):
     definition = SERVICES.get(service_id)
-    if definition is None:
+    if definition is None or not definition.enabled(current_app.config):
         raise CdsError(404, "No CDS service with this id; GET /cds-services lists the services.",
                        expressions=["service"])
     body = read_json_body()

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
+from cds_hooks.explainer import recorder_for_request
 from cds_hooks.fhir_server_policy import explain_refusal, guard_fhir_server
 from cds_hooks.processing import process_hook
 
@@ -22,14 +23,14 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 def call_service(service_id: str):
     started = time.perf_counter()
     definition = SERVICES.get(service_id)
-    if definition is None:
+    if definition is None or not definition.enabled(current_app.config):
         raise CdsError(404, "No CDS service with this id; GET /cds-services lists the services.",
                        expressions=["service"])
     body = read_json_body()
     g.cds_hook_instance = body.get("hookInstance")  # for the audit record, even when the call fails
     body, refusal = guard_fhir_server(body)  # no SSRF: a fhirServer not allowed for this client is never contacted
     try:
-        outcome = process_hook(definition, body, current_app.config)
+        outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request())
     except CdsError as err:
         raise explain_refusal(err, refusal) from None
     g.cds_outcome = outcome  # for audit/feedback linkage

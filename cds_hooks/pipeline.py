@@ -150,7 +150,9 @@ def run_service(call: "HookCall") -> "ServiceResult":
 
 
 def evaluate_call(call: "HookCall") -> list[Finding]:
-    """The service's declared engines on the patient-scoped record (what ``HookCall.run_engines`` does)."""
+    """The service's declared engines on the patient-scoped record (what ``HookCall.run_engines`` does).
+
+    The FeatureSet the engines read is left on ``call.features`` (the explainer plots each input's history from it)."""
     scoped = call.scoped()
     if scoped.deceased:
         return []
@@ -165,6 +167,7 @@ def evaluate_call(call: "HookCall") -> list[Finding]:
     else:
         features = _features(scoped, as_of=call.as_of, patient_id=call.patient_id, now=call.now,
                              options=call.options, wanted=read_features(engines))
+    call.features = features
     if features is None:
         return _unreadable(engines)
     return run_engines(engines, features)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cards.render import RenderedCard, RenderOptions, render_cards
 from cds_hooks.declaration import HookCall, ServiceDefinition
@@ -14,6 +14,9 @@ from cds_hooks.prefetch import Deadline, PrefetchUnavailable, resolve_prefetch
 from cds_hooks.validation import validate_hook_request, validate_response
 from engine.finding import Finding, InputProblem
 from fhir_adapter.client import ClientSettings, client_for
+
+if TYPE_CHECKING:
+    from cds_hooks.explainer import ExplainerRecorder
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +31,13 @@ class HookOutcome:
     input_problems: list[InputProblem]
 
 
-def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any]) -> HookOutcome:
+def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any],
+                 explainer: "ExplainerRecorder | None" = None) -> HookOutcome:
     """Validate → resolve prefetch → run the service (cds_hooks.pipeline) → render and check cards.
 
     Raises CdsError with the status. One Deadline, started here, bounds every FHIR read of the call: prefetch
-    resolution and what the service reads afterwards."""
+    resolution and what the service reads afterwards. With an ``explainer`` (the HTTP layer's), every card links to
+    its explainer page and the call's evidence is stored in one write."""
     settings = client_settings(config)
     deadline = Deadline.after(settings.deadline_s)
     if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
@@ -59,10 +64,13 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
         hook_instance=call.hook_instance,
         max_cards=int(config["MAX_CARDS"]),
         show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"]),
+        explain_url=explainer.url_for if explainer is not None else None,
     ))
     response: dict = {"cards": [rc.card for rc in rendered]}
     if result.system_actions:
         response["systemActions"] = result.system_actions
+    if explainer is not None:
+        explainer.record(call, result.findings, response["cards"])  # no links left on the cards if this fails
     if config["VALIDATE_RESPONSES"]:
         invalid = validate_response(response)
         if invalid:

@@ -1,12 +1,15 @@
-"""Durable storage: feedback, the audit trail of hook calls, and the JWT replay (``jti``) store.
+"""Durable storage: feedback, the audit trail of hook calls, the JWT replay (``jti``) store, and the evidence behind
+the explainer pages of recent hook calls.
 
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
 a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request.
 
-Nothing stored here is patient data: card and hook-instance uuids, finding and engine ids, issuers, outcomes.
-The only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on.
+Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
+only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
+``explainer_call`` table: the findings of one hook call with their evidence (values, dates, source references), kept
+only for the explainer link lifetime (``EXPLAINER_TTL_S``) and purged after it (docs/explainer.md).
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, MetaData, String, Table, Text,
-                        create_engine, delete, event, insert, select)
+from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
+                        Table, Text, create_engine, delete, event, insert, select)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 SQLITE_FILE_NAME = "precision-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 15_000  # writers queue behind each other; a burst of workers must wait, not fail
 JTI_PURGE_INTERVAL_S = 300.0
+EXPLAINER_PURGE_INTERVAL_S = 300.0
 
 metadata = MetaData()
 
@@ -89,6 +93,29 @@ feedback = Table(
     Column("finding_ids", Text),  # JSON array
     Column("engine_ids", Text),  # JSON array
 )
+
+# The evidence behind the explainer pages of one hook call: all its findings in one row (one insert per call keeps
+# the hook fast). ``key`` is a random id that only a signed explainer token names; the payload is JSON, zlib-compressed
+# when ``encoding`` says so. Patient data: deleted once ``expires_at`` has passed.
+explainer_call = Table(
+    "explainer_call", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("service_id", String(200)),
+    Column("encoding", String(16), nullable=False),  # "json" | "json+zlib"
+    Column("payload", LargeBinary, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ExplainerRow:
+    key: str
+    created_at: float
+    expires_at: float
+    service_id: str | None
+    encoding: str
+    payload: bytes
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,7 @@ class Store:
         self._engine: Engine | None = None
         self._pid: int | None = None
         self._next_purge = 0.0
+        self._next_explainer_purge = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
@@ -234,6 +262,49 @@ class Store:
             return
         self._next_purge = now + JTI_PURGE_INTERVAL_S
         conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at < now))
+
+    # -- explainer evidence --------------------------------------------------------------------------
+
+    def save_explainer(self, row: ExplainerRow) -> None:
+        """Insert one hook call's evidence; every few minutes the same transaction also deletes expired rows.
+
+        On SQLite this commit does not wait for fsync (``synchronous=NORMAL``, still atomic and consistent in WAL
+        mode): it is on every hook call's path, and losing the last seconds of explainer pages to a power cut costs
+        a clinician a "link expired" page, not a lost record. Feedback, audit and JWT replay keep ``FULL``."""
+        with self.engine.connect() as conn:
+            relaxed = conn.dialect.name == "sqlite"
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # before the INSERT opens SQLite's transaction
+                conn.commit()
+            try:
+                conn.execute(insert(explainer_call).values(
+                    key=row.key, created_at=row.created_at, expires_at=row.expires_at, service_id=row.service_id,
+                    encoding=row.encoding, payload=row.payload))
+                now = time.time()
+                if now >= self._next_explainer_purge:
+                    self._next_explainer_purge = now + EXPLAINER_PURGE_INTERVAL_S
+                    conn.execute(delete(explainer_call).where(explainer_call.c.expires_at < now))
+                conn.commit()
+            finally:
+                if relaxed:
+                    conn.rollback()  # nothing left to roll back after a commit; after a failure, the INSERT goes
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")  # the pooled connection goes back as it came
+                    conn.commit()
+
+    def explainer(self, key: str) -> ExplainerRow | None:
+        """The stored call with this key, expired or not (the caller tells an expired link from an unknown one)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(explainer_call).where(explainer_call.c.key == key)).first()
+        if found is None:
+            return None
+        return ExplainerRow(key=found.key, created_at=float(found.created_at), expires_at=float(found.expires_at),
+                            service_id=found.service_id, encoding=found.encoding, payload=bytes(found.payload))
+
+    def purge_explainers(self, now: float | None = None) -> int:
+        """Delete every explainer row expired at ``now`` (default: the current time); returns how many."""
+        cutoff = time.time() if now is None else float(now)
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(explainer_call).where(explainer_call.c.expires_at < cutoff)).rowcount or 0)
 
     # -- audit ---------------------------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ the number came about.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+
+from engine.proposals import ConditionRef, SelectionBehavior, Suggestion
 
 
 class Kind(str, enum.Enum):
@@ -97,16 +99,29 @@ class Measure:
 
 
 @dataclass(frozen=True)
-class Action:
-    """A suggested action; cards turn it into a suggestion with a FHIR create action.
+class Details:
+    """Base of an engine's typed result details beyond value and category (the PCE equation and linear predictor, the
+    NEWS2 SpO2 scale, ...): each engine declares its own frozen dataclass, so what a finding carries is documented and
+    checked rather than a free-form dict. Serialised with the finding (engine.serialize) for the CLI and audit."""
 
-    `resource` is a complete FHIR R4 resource (e.g. a draft ServiceRequest) ready to be proposed.
-    """
 
-    label: str
-    description: str
-    resource: dict
-    type: str = "create"  # create | update | delete
+@dataclass(frozen=True)
+class TextMention:
+    """Where a note mentions the finding's condition: the audit trail of the note engine (offsets into the note)."""
+
+    source: str  # "DocumentReference/n1"
+    date: date | datetime | None
+    sentence: str
+    sentence_start: int
+    sentence_end: int
+    mention_start: int
+    mention_end: int
+    matched_text: str
+    method: str  # "lexical", "embedding", "abbreviation-confirmed"
+    score: float | None
+    assertion: str  # "affirmed", "negated", ...
+    assertion_trigger: str | None
+    section: str | None
 
 
 @dataclass(frozen=True)
@@ -131,10 +146,21 @@ class Finding:
     explanation: tuple[Term, ...] = ()
     method: str | None = None  # one line on the formula / rule applied
     measures: tuple[Measure, ...] = ()
-    actions: tuple[Action, ...] = ()
     message: str | None = None  # why not computed / not applicable, in words
-    extra: dict = field(default_factory=dict)
+    # What the clinician may do about it (cards/fhir.py builds the resources); ``selection`` is the card's
+    # selectionBehavior: ANY unless the finding offers alternatives (then AT_MOST_ONE, whatever is set here).
+    suggestions: tuple[Suggestion, ...] = ()
+    selection: SelectionBehavior = SelectionBehavior.ANY
+    condition: ConditionRef | None = None  # the condition it is about: findings about one condition share a card
+    quote: str | None = None  # text quoted verbatim from the record (a note sentence): untrusted, escaped on cards
+    mentions: tuple[TextMention, ...] = ()  # note engine: every affirmed mention, with offsets
+    details: Details | None = None  # the engine's own typed details (see Details)
 
     @property
     def computed(self) -> bool:
         return self.status is Status.COMPUTED
+
+    @property
+    def proposals(self):
+        """Every proposal of every suggestion, in order."""
+        return tuple(p for s in self.suggestions for p in s.proposals)

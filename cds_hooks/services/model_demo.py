@@ -2,7 +2,7 @@
 
 It shows how a model trained with ``precision-cds models train`` becomes an engine: its finding carries the
 model id, version, weights checksum and score. The bundled model is a demonstration, not for clinical use, and
-the service says so in its discovery entry.
+the service says so in its discovery entry. It is off unless ``CDS_ENABLE_DEMO_MODEL=true``: out of discovery and 404.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from cds_hooks.declaration import HookCall, service
         "A demonstration of the training pipeline, not a validated clinical score."
     ),
     engines=("trained-tabular-model",),
+    enabled_by="ENABLE_DEMO_MODEL",
     usage_requirements="Demonstration only: not for clinical decisions. Point CDS_MODEL_DIR_TRAINED at a model "
                        "you trained and validated to use your own.",
 )

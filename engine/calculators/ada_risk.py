@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.base import SingleFindingEngine
 from engine.calculators.common import (
     ANSWER_TEXT,
+    ItemScore,
     SEXES,
     age_of,
     category_with_unknowns,
@@ -23,6 +24,7 @@ from engine.calculators.common import (
     sex_of,
     yes_no,
 )
+from engine.feature_catalog import display_value
 from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
@@ -101,6 +103,9 @@ def risk_category(score: int, maximum_score: int | None = None) -> str:
                                   high="increased", low="not increased")
 
 
+# ADA Standards of Care 2024, section 2 (Table 2.1): HbA1c >= 6.5 % is in the diabetes range.
+DIABETES_HBA1C_PCT = 6.5
+
 _SEVERITY = {"increased": Severity.WARNING, "indeterminate": Severity.INFO, "not increased": Severity.INFO}
 
 
@@ -134,6 +139,15 @@ class AdaDiabetesRisk(SingleFindingEngine):
             return self.not_applicable(features, [pregnant],
                                        message="Pregnancy is recorded: screen with the pregnancy-specific glucose "
                                                "tests instead of the ADA risk test.")
+        hba1c = features.get("hba1c_pct")
+        if hba1c is not None and is_finite_number(hba1c.value) and hba1c.value >= DIABETES_HBA1C_PCT:
+            # A screening questionnaire beside a result in the diabetes range would say "risk not increased" next to
+            # "possible undiagnosed diabetes": the result, not the questionnaire, decides what comes next.
+            return self.not_applicable(
+                features, [hba1c],
+                message=(f"HbA1c {display_value('hba1c_pct', hba1c.value)} % is in the diabetes range (>= 6.5 %, ADA "
+                         "Standards of Care 2024, section 2): the risk test screens people without diabetes; "
+                         "confirm the diagnosis instead."))
         age, age_missing = age_of(features)
         sex, sex_missing = sex_of(features)
         bmi, bmi_missing = positive_number(features, "bmi_kgm2")
@@ -162,6 +176,14 @@ class AdaDiabetesRisk(SingleFindingEngine):
             assumptions.append("Diabetes status not found in the record; the test assumes no diagnosed diabetes.")
         assumptions.append("BMI cut-offs for the general population; Asian American people reach each band at a "
                            "lower BMI (23 / 27.5 / 37.5 kg/m2), which the record's race categories cannot show.")
+        severity = _SEVERITY[category]
+        if hba1c is not None and is_finite_number(hba1c.value):
+            # The test's advice for an increased score - measure HbA1c or glucose - is already followed.
+            severity = Severity.INFO
+            assumptions.append(f"HbA1c {display_value('hba1c_pct', hba1c.value)} % is already in the record "
+                               f"({hba1c.effective:%Y-%m-%d}), below the diabetes range." if hba1c.effective else
+                               f"HbA1c {display_value('hba1c_pct', hba1c.value)} % is already in the record, below "
+                               "the diabetes range.")
         actions = ()
         if category == "increased" and features.get("hba1c_pct") is None:
             actions = (hba1c_action(f"ADA diabetes risk test score {result.score} (>= 5): screen for diabetes and "
@@ -173,14 +195,14 @@ class AdaDiabetesRisk(SingleFindingEngine):
             unit="points",
             category=category,
             thresholds=tuple(coefficients()["categories"]["text"]),
-            severity=_SEVERITY[category],
+            severity=severity,
             inputs=tuple(inputs),
             missing=tuple(item_missing),
             assumptions=tuple(assumptions),
             explanation=result.terms,
-            actions=actions,
+            suggestions=actions,
             method="Sum of ADA risk test points (Bang 2009, with the ADA gestational diabetes item); >= 5 = increased.",
-            extra={"unknown_items": list(result.unknown_items), "maximum_score": result.maximum_score},
+            details=ItemScore(tuple(result.unknown_items), result.maximum_score),
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from engine.base import SingleFindingEngine
 from engine.calculators.common import (
+    PartialScore,
     SEXES,
     age_of,
     atrial_fibrillation_gate,
@@ -19,7 +20,7 @@ from engine.calculators.common import (
     sex_of,
     yes_no,
 )
-from engine.finding import Citation, Finding, Kind, Measure, Severity, Term
+from engine.finding import Citation, Details, Finding, Kind, Measure, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -88,6 +89,11 @@ def annual_rates(score: int) -> tuple[float, float]:
     return (rates["ischaemic_stroke_percent"][str(score)], rates["stroke_tia_systemic_embolism_percent"][str(score)])
 
 
+@dataclass(frozen=True)
+class Cha2ds2VascDetails(Details):
+    on_anticoagulant: bool | None  # None: the medication list could not tell
+
+
 @calculator
 class Cha2ds2Vasc(SingleFindingEngine):
     id = "cha2ds2-vasc"
@@ -133,7 +139,7 @@ class Cha2ds2Vasc(SingleFindingEngine):
                 partial += coefficients()["points"]["female"]
             labels = ", ".join(m.label for m in missing)
             return self.insufficient(
-                features, usable, missing, extra={"partial_score": partial},
+                features, usable, missing, details=PartialScore(partial),
                 message=(f"Cannot compute: missing {labels}. The items that are known add up to {partial} points; "
                          "the score can only be higher."))
 
@@ -162,5 +168,5 @@ class Cha2ds2Vasc(SingleFindingEngine):
             measures=(Measure("Ischaemic stroke per year (untreated)", stroke, "%"),
                       Measure("Stroke, TIA or systemic embolism per year (untreated)", stroke_tia_se, "%")),
             method="Sum of CHA2DS2-VASc points (Lip 2010); annual rates by score from Friberg 2012.",
-            extra={"on_anticoagulant": on_anticoagulant},
+            details=Cha2ds2VascDetails(on_anticoagulant=on_anticoagulant),
         )

@@ -20,7 +20,8 @@ from typing import Any
 
 from engine.base import SingleFindingEngine
 from engine.calculators.common import SEXES, band_texts, day_of, is_finite_number, load_data, round_half_up
-from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Term
+from engine.feature_catalog import display_value
+from engine.finding import Citation, Details, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -89,14 +90,15 @@ def reported_egfr_discordant(reported: float, recomputed: float) -> bool:
 
 
 def _egfr_text(value: float) -> str:
-    return f"{round_half_up(value, 1):g}"
+    """An eGFR as laboratories report it and every card shows it: a whole number (feature display precision)."""
+    return display_value("egfr_mlmin173m2", value)
 
 
 def discordance_text(reported: float, recomputed: float, creatinine_mgdl: float) -> str:
     """What a card says when the lab-reported eGFR and the same-day CKD-EPI 2021 value differ materially."""
     limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
     return (f"The lab-reported eGFR {_egfr_text(reported)} and CKD-EPI 2021 from the same-day creatinine "
-            f"{creatinine_mgdl:g} mg/dL ({_egfr_text(recomputed)}) differ by more than {limit * 100:g} % "
+            f"{display_value('creatinine_mgdl', creatinine_mgdl)} mg/dL ({_egfr_text(recomputed)}) differ by more than {limit * 100:g} % "
             f"({100 * (reported - recomputed) / recomputed:+.1f} %): the laboratory may use another equation "
             "(e.g. CKD-EPI 2009 with its race coefficient, or MDRD) or another specimen, or one result may be wrong. "
             "Every card uses the lab-reported value; check both before acting on either.")
@@ -105,6 +107,14 @@ def discordance_text(reported: float, recomputed: float, creatinine_mgdl: float)
 # Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
 G_CATEGORY_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
              "G4": Severity.WARNING, "G5": Severity.CRITICAL}
+
+
+@dataclass(frozen=True)
+class ReportedEgfrDetails(Details):
+    """A lab-reported eGFR is used as is; CKD-EPI 2021 from the same-day creatinine is kept for comparison."""
+
+    egfr_source: str  # "lab-reported"
+    comparison_ckd_epi_2021: float | None  # None without a same-day creatinine
 
 
 @calculator
@@ -199,7 +209,8 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
                     severity = Severity.WARNING
             else:
                 limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
-                message = (f"For comparison only: CKD-EPI 2021 from the same-day creatinine {creatinine.value:g} "
+                message = (f"For comparison only: CKD-EPI 2021 from the same-day creatinine "
+                           f"{display_value('creatinine_mgdl', creatinine.value)} "
                            f"mg/dL gives {_egfr_text(recomputed)} ({kdigo_g_category(recomputed)}), within "
                            f"{limit * 100:g} % of the lab-reported value.")
         elif creatinine is not None and not same_day:
@@ -224,7 +235,8 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             assumptions=tuple(assumptions),
             method=("Lab-reported eGFR, the one eGFR every card of this patient uses; CKD-EPI 2021 from the "
                     "same-day creatinine is given for comparison only; G category from the eGFR compared unrounded."),
-            extra={"egfr_source": "lab-reported", "comparison_ckd_epi_2021": recomputed if same_day else None},
+            details=ReportedEgfrDetails(egfr_source="lab-reported",
+                                        comparison_ckd_epi_2021=recomputed if same_day else None),
         )
 
     @staticmethod

@@ -125,10 +125,18 @@ class CkdEpi2021CreatinineCystatin(SingleFindingEngine):
                 message=(f"Age {age.value:g} years: the CKD-EPI 2021 equations are validated for adults "
                          f"({minimum_age} years and over); use a paediatric equation (e.g. CKiD U25) instead."))
 
+        if features.get("cystatin_c_mgl") is None and not self._confirmation_action(features, creatinine, age, sex,
+                                                                                   cystatin):
+            # A confirmatory test (KDIGO 2012 rec. 1.4.3.5): asked for only where KDIGO suggests it, eGFRcr 45-59
+            # without albuminuria; otherwise the missing cystatin C is no gap in the record.
+            return self.not_applicable(
+                features, usable,
+                message=("No cystatin C result: the creatinine-cystatin C eGFR is a confirmatory test, suggested "
+                         "by KDIGO 2012 (rec. 1.4.3.5) when the creatinine eGFR is 45-59 without albuminuria."))
         missing = [m for m in (creatinine_missing, cystatin_missing, age_missing, sex_missing) if m is not None]
         if missing:
             return self.insufficient(features, usable, missing,
-                                     actions=self._confirmation_action(features, creatinine, age, sex, cystatin))
+                                     suggestions=self._confirmation_action(features, creatinine, age, sex, cystatin))
 
         result = ckd_epi_2021_cr_cys_detail(creatinine_mgdl=creatinine.value, cystatin_c_mgl=cystatin.value,
                                             age_years=age.value, sex=sex.value)

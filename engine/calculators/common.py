@@ -14,8 +14,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from engine.finding import Action, Evidence, MissingInput
+from engine.finding import Details, Evidence, MissingInput
 from engine.inputs import FeatureSet
+from engine.proposals import LOINC, Coding, OrderTest, Suggestion, suggest
 
 SEXES = ("female", "male")
 # Shown as the value of a yes/no item term; None: the record cannot tell.
@@ -199,48 +200,55 @@ def different_days_note(evidences: Iterable[Evidence], what: str) -> str | None:
     return f"{what} were not measured on the same day ({listing}; {span} days apart)."
 
 
-def lab_order_action(*, label: str, loinc: str, display: str, text: str, reason: str) -> Action:
-    """A draft FHIR R4 ServiceRequest for one laboratory test.
+@dataclass(frozen=True)
+class OutOfRange(Details):
+    """Inputs present but outside the range the equation was validated in (why it was not computed)."""
 
-    Engines do not know the patient id, so ``subject`` (1..1 in FHIR R4) is deliberately absent: the
-    service layer adds ``{"reference": "Patient/<id>"}`` before the card leaves the server.
-    """
-    return Action(
-        label=label,
-        description=reason,
-        resource={
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "proposal",
-            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "108252007",
-                                      "display": "Laboratory procedure"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}], "text": text},
-            "reasonCode": [{"text": reason}],
-        },
-    )
+    out_of_range: tuple[str, ...]
 
 
-def uacr_action(reason: str) -> Action:
+@dataclass(frozen=True)
+class PartialScore(Details):
+    """Points of the items that are known, when some are missing: the score can only be higher."""
+
+    partial_score: int
+
+
+@dataclass(frozen=True)
+class ItemScore(Details):
+    """A points score of yes/no items: those not known (counted as 0) and the highest score reachable."""
+
+    unknown_items: tuple[str, ...]
+    maximum_score: int
+
+
+def lab_order_action(*, label: str, loinc: str, display: str, text: str, reason: str) -> Suggestion:
+    """A suggestion to order one laboratory test (LOINC); cards/fhir.py writes it as a draft ServiceRequest with the
+    patient as subject."""
+    return suggest(label, OrderTest(code=Coding(LOINC, loinc, display), text=text, reason=reason))
+
+
+def uacr_action(reason: str) -> Suggestion:
     # LOINC 9318-7 "Albumin/Creatinine [Mass Ratio] in Urine": the ratio in mg/g the KDIGO A categories use.
     return lab_order_action(label="Order urine albumin-to-creatinine ratio", loinc="9318-7",
                             display="Albumin/Creatinine [Mass Ratio] in Urine",
                             text="Urine albumin-to-creatinine ratio (UACR)", reason=reason)
 
 
-def cystatin_c_action(reason: str) -> Action:
+def cystatin_c_action(reason: str) -> Suggestion:
     # LOINC 33863-2 "Cystatin C [Mass/volume] in Serum or Plasma".
     return lab_order_action(label="Order serum cystatin C", loinc="33863-2",
                             display="Cystatin C [Mass/volume] in Serum or Plasma", text="Cystatin C", reason=reason)
 
 
-def creatinine_action(reason: str) -> Action:
+def creatinine_action(reason: str) -> Suggestion:
     # LOINC 2160-0 "Creatinine [Mass/volume] in Serum or Plasma".
     return lab_order_action(label="Order serum creatinine (eGFR)", loinc="2160-0",
                             display="Creatinine [Mass/volume] in Serum or Plasma", text="Serum creatinine with eGFR",
                             reason=reason)
 
 
-def hba1c_action(reason: str) -> Action:
+def hba1c_action(reason: str) -> Suggestion:
     # LOINC 4548-4 "Hemoglobin A1c/Hemoglobin.total in Blood".
     return lab_order_action(label="Order HbA1c", loinc="4548-4", display="Hemoglobin A1c/Hemoglobin.total in Blood",
                             text="HbA1c", reason=reason)
@@ -249,13 +257,13 @@ def hba1c_action(reason: str) -> Action:
 LIPID_FEATURES = ("chol_total_mgdl", "hdl_mgdl")
 
 
-def lipid_panel_action(reason: str) -> Action:
+def lipid_panel_action(reason: str) -> Suggestion:
     # LOINC 57698-3 "Lipid panel with direct LDL - Serum or Plasma".
     return lab_order_action(label="Order a lipid panel", loinc="57698-3",
                             display="Lipid panel with direct LDL - Serum or Plasma", text="Lipid panel", reason=reason)
 
 
-def lipid_panel_if_missing(missing: Iterable[MissingInput], reason: str) -> tuple[Action, ...]:
+def lipid_panel_if_missing(missing: Iterable[MissingInput], reason: str) -> tuple[Suggestion, ...]:
     """A lipid-panel order when total or HDL cholesterol is among the missing inputs, else nothing."""
     if any(m.name in LIPID_FEATURES for m in missing):
         return (lipid_panel_action(reason),)

@@ -21,7 +21,7 @@ from engine.calculators.common import (
     round_half_up,
 )
 from engine.finding import Citation, Finding, Kind, Severity, Term
-from engine.inputs import FeatureSet
+from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculator
 
 DATA_FILE = "fib4.json"
@@ -77,6 +77,31 @@ _MEANING = {"low": "advanced fibrosis unlikely",
             "high": "advanced fibrosis likely: specialist assessment is usually advised"}
 
 
+# Raised aminotransferases: ALT above the ACG 2017 healthy upper limits (Kwo PY et al. Am J Gastroenterol
+# 2017;112:18-35: 33 U/L in men, 25 U/L in women; 33 when sex is unknown), AST above 40 U/L (a usual laboratory upper
+# reference limit; project choice, as ACG gives none for AST).
+ALT_UPPER_LIMIT = {"male": 33.0, "female": 25.0}
+AST_UPPER_LIMIT = 40.0
+
+
+def fibrosis_assessment_indication(features: FeatureSet) -> str | None:
+    """Why FIB-4 is indicated for this patient, or None. AASLD 2023 MASLD practice guidance (Rinella ME et al.
+    Hepatology 2023;77:1797-1835) and the EASL-EASD-EASO 2024 MASLD guideline advise a fibrosis assessment, FIB-4
+    first, in people at risk: known chronic liver disease, harmful alcohol use, type 2 diabetes (also ADA Standards of
+    Care 2024, rec. 4.10) and raised aminotransferases - not in the general population."""
+    for name, why in (("liver_disease", "chronic liver disease on the problem list"),
+                      ("alcohol_excess", "alcohol excess recorded"),
+                      ("diabetes", "diabetes on the problem list")):
+        if features.value(name) is True:
+            return why
+    alt_limit = ALT_UPPER_LIMIT.get(features.value("sex"), ALT_UPPER_LIMIT["male"])
+    for name, limit in (("alt_ul", alt_limit), ("ast_ul", AST_UPPER_LIMIT)):
+        value = features.value(name)
+        if is_finite_number(value) and value > limit:
+            return f"{feature_label(name)} {value:.0f} U/L, above {limit:g} U/L"
+    return None
+
+
 @calculator
 class Fib4(SingleFindingEngine):
     id = "fib-4"
@@ -94,6 +119,7 @@ class Fib4(SingleFindingEngine):
         topic="Chronic liver disease: fibrosis risk",
     )
     requires = ("age_years",) + LAB_FEATURES
+    optional = ("sex", "liver_disease", "alcohol_excess", "diabetes")
     finding_suffix = "score"
 
     def _assess(self, features: FeatureSet) -> Finding:
@@ -108,6 +134,13 @@ class Fib4(SingleFindingEngine):
                 features, usable,
                 message=(f"Age {age.value:g} years: FIB-4 is not interpreted below {minimum_age} years (McPherson "
                          "2017); use elastography or specialist assessment if fibrosis is suspected."))
+        indication = fibrosis_assessment_indication(features)
+        if indication is None:
+            return self.not_applicable(
+                features, usable,
+                message=("No indication for a liver fibrosis assessment is recorded (chronic liver disease, alcohol "
+                         "excess, diabetes, or a raised ALT/AST): FIB-4 is for people at risk (AASLD 2023; "
+                         "EASL-EASD-EASO 2024), not for everyone."))
         if missing:
             return self.insufficient(features, usable, missing)
 
@@ -116,6 +149,7 @@ class Fib4(SingleFindingEngine):
         category = fib4_category(result.fib4, age.value)
         low = lower_cutoff(age.value)
         assumptions = [
+            f"Indication: {indication}.",
             "Cut-offs are those validated for NAFLD/MASLD (Shah 2009; McPherson 2017); in viral hepatitis other "
             "cut-offs apply (Sterling 2006: <1.45 / >3.25).",
             "Acute liver injury, a recent raised AST/ALT from another cause, or thrombocytopenia from another cause "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.base import SingleFindingEngine
 from engine.calculators.common import (
     ANSWER_TEXT,
+    ItemScore,
     age_of,
     atrial_fibrillation_gate,
     category_with_unknowns,
@@ -202,5 +203,5 @@ class HasBled(SingleFindingEngine):
             explanation=result.terms,
             measures=measures,
             method="Sum of HAS-BLED items (Pisters 2010); items that cannot be assessed count 0 and are named.",
-            extra={"unknown_items": list(result.unknown_items), "maximum_score": result.maximum_score},
+            details=ItemScore(tuple(result.unknown_items), result.maximum_score),
         )

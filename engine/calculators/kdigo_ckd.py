@@ -10,6 +10,10 @@ eGFR every card shows; when cystatin C decides the stage, that eGFR is shown bes
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import re
+
 from engine.base import SingleFindingEngine
 from engine.calculators.ckd_epi import coefficients as creatinine_coefficients
 from engine.calculators.ckd_epi import kdigo_g_category
@@ -25,7 +29,7 @@ from engine.calculators.common import (
     sex_of,
     uacr_action,
 )
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity
+from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, MissingInput, Severity
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.registry import calculator
 
@@ -74,6 +78,13 @@ _SEVERITY = {"low": Severity.INFO, "moderately increased": Severity.WARNING, "hi
              "very high": Severity.WARNING}
 
 
+@dataclass(frozen=True)
+class KdigoDetails(Details):
+    g_category: str | None  # G1..G5; None without a usable eGFR
+    a_category: str | None  # A1..A3; None without a usable UACR
+    egfr_method: str | None  # which eGFR was used (lab-reported, CKD-EPI 2021 creatinine, creatinine-cystatin C)
+
+
 @calculator
 class KdigoCkdStage(SingleFindingEngine):
     id = "kdigo-2012-ckd-stage"
@@ -89,7 +100,8 @@ class KdigoCkdStage(SingleFindingEngine):
         topic="Chronic kidney disease: GFR estimation and staging",
     )
     requires = ("egfr_mlmin173m2", "uacr_mgg")
-    optional = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex", "diabetes", "hypertension")
+    optional = ("creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex", "diabetes", "hypertension",
+                "chronic_kidney_disease", "dialysis_or_transplant")
     finding_suffix = "risk"
 
     def _assess(self, features: FeatureSet) -> Finding:
@@ -98,20 +110,20 @@ class KdigoCkdStage(SingleFindingEngine):
         inputs = egfr_inputs + ([uacr] if uacr is not None else [])
         g_category = kdigo_g_category(egfr.value) if egfr is not None else None
         a_category = albuminuria_category(uacr.value) if uacr is not None else None
-        extra = {"g_category": g_category, "a_category": a_category, "egfr_method": egfr_method}
+        details = KdigoDetails(g_category=g_category, a_category=a_category, egfr_method=egfr_method)
         measures = self._measures(egfr, g_category, uacr, a_category) + self._record_egfr_measure(features, egfr)
         actions = self._actions(features, g_category, a_category, uacr is None, egfr is None)
 
         if g_category is not None and a_category is not None:
             risk = heat_map_risk(g_category, a_category)
             return self._computed(features, f"{g_category} {a_category}", risk, g_category, inputs, measures,
-                                  (), (), extra, actions)
+                                  (), (), details, actions)
         if g_category is not None and heat_map_risk_without_albuminuria(g_category) is not None:
             risk = heat_map_risk_without_albuminuria(g_category)
             assumption = (f"Albuminuria not known: the KDIGO heat map is '{risk}' for {g_category} whatever the "
                           "A category; UACR still refines prognosis and the Kidney Failure Risk Equation needs it.")
             return self._computed(features, g_category, risk, g_category, inputs, measures, (uacr_missing,),
-                                  (assumption,), extra, actions)
+                                  (assumption,), details, actions)
 
         missing = [m for m in (egfr_missing, uacr_missing) if m is not None]
         known = []
@@ -120,13 +132,36 @@ class KdigoCkdStage(SingleFindingEngine):
         if a_category is not None:
             known.append(f"UACR {uacr.value:g} mg/g is {a_category}")
         labels = ", ".join(m.label for m in missing)
+        if not actions:
+            # KDIGO 2024 (rec. 1.1.1.1) and the ADA Standards test for CKD in people at risk - diabetes, hypertension
+            # - or with a reduced eGFR; otherwise a missing UACR or eGFR is no gap to fill.
+            return self.not_applicable(
+                features, inputs,
+                message=(f"Not staged: no {labels}. Testing for CKD is indicated in diabetes, hypertension or an "
+                         "eGFR below 60 (KDIGO 2024, rec. 1.1.1.1), none of which is recorded."),
+                measures=measures, details=details)
         message = f"Cannot place on the KDIGO heat map: missing {labels}."
         if known:
             message += " Known: " + "; ".join(known) + "."
-        return self.insufficient(features, inputs, missing, message=message, measures=measures, actions=actions,
-                                 extra=extra)
+        return self.insufficient(features, inputs, missing, message=message, measures=measures, suggestions=actions,
+                                 details=details)
 
-    def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, extra, actions):
+    def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions):
+        from engine.detectors.ckd import CkdGap  # the detector imports this module's categories
+
+        # Only a gap at this same stage: one staged from other results (e.g. a creatinine eGFR where this card uses
+        # creatinine-cystatin C) keeps this card.
+        same_stage = re.compile(rf"(^|\W){re.escape(value)}(\W|$)")
+        gap = [f for f in CkdGap().evaluate(features)
+               if f.computed and same_stage.search(f"{f.value} {f.category}")]
+        if gap:
+            # One card per condition across services: the diagnosis-gaps card for this CKD carries the G/A stage and
+            # the heat-map risk, and offers the problem-list entry; a second staging card would repeat it.
+            return self.not_applicable(
+                features, inputs,
+                message=(f"{value} ({risk} risk): shown on the chronic kidney disease diagnosis card "
+                         f"({gap[0].title.lower()}), which offers the problem-list entry."),
+                measures=measures, details=details)
         severity = Severity.CRITICAL if g_category == "G5" else _SEVERITY[risk]
         notes = list(assumptions)
         if risk == "low":
@@ -142,10 +177,10 @@ class KdigoCkdStage(SingleFindingEngine):
             missing=tuple(missing),
             assumptions=tuple(notes),
             measures=measures,
-            actions=actions,
-            method=(f"{extra['egfr_method']}; G category from eGFR rounded to a whole number, A category from "
+            suggestions=actions,
+            method=(f"{details.egfr_method}; G category from eGFR rounded to a whole number, A category from "
                     "UACR in mg/g; risk from the KDIGO 2012 heat map."),
-            extra=extra,
+            details=details,
         )
 
     @staticmethod

@@ -25,7 +25,7 @@ from engine.calculators.common import (
     sex_of,
     uacr_action,
 )
-from engine.finding import Citation, Finding, Kind, Measure, MissingInput, Severity, Term
+from engine.finding import Citation, Details, Finding, Kind, Measure, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -93,6 +93,13 @@ _SEVERITY = {"low": Severity.INFO, "elevated": Severity.WARNING, "high": Severit
              "very high": Severity.CRITICAL}
 
 
+@dataclass(frozen=True)
+class KfreDetails(Details):
+    region: str  # "north-american" or "non-north-american" baseline survival
+    linear_predictor: float
+    risk_2y_percent: float
+
+
 @calculator
 class KidneyFailureRiskEquation(SingleFindingEngine):
     id = "kfre-4v"
@@ -140,6 +147,13 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
                 message=(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
                          f"(eGFR below {rules['egfr_below']})."),
             )
+        if egfr is None:
+            # Indicated only in CKD G3a-G5, the population it was validated in (Tangri 2011/2016): without a usable
+            # eGFR below 60 there is nothing to ask for here (the eGFR itself is asked for by the eGFR card).
+            return self.not_applicable(
+                features, usable,
+                message=(f"No usable eGFR ({egfr_missing.reason}): the KFRE applies to CKD G3a-G5 (eGFR below "
+                         f"{rules['egfr_below']}) and is not indicated without one."))
 
         missing = [m for m in (age_missing, sex_missing, egfr_missing, uacr_missing) if m is not None]
         if missing:
@@ -147,7 +161,7 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
             if uacr is None and egfr is not None:
                 actions = (uacr_action("Urine ACR is needed for the Kidney Failure Risk Equation (eGFR below 60) "
                                        "and for the KDIGO albuminuria category."),)
-            return self.insufficient(features, usable, missing, actions=actions)
+            return self.insufficient(features, usable, missing, suggestions=actions)
 
         region, region_note = self._region(features)
         result = kfre_4v(age_years=age.value, sex=sex.value, egfr_mlmin173m2=egfr.value, uacr_mgg=uacr.value,
@@ -174,8 +188,8 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
             measures=(Measure("2-year kidney failure risk", result.risk_2y_percent, "%"),),
             method=(f"KFRE 4-variable: risk = 1 - S0^exp({result.linear_predictor:.4f}); S0 = {survival['5']:g} "
                     f"(5-year) and {survival['2']:g} (2-year), {region}."),
-            extra={"region": region, "linear_predictor": result.linear_predictor,
-                   "risk_2y_percent": result.risk_2y_percent},
+            details=KfreDetails(region=region, linear_predictor=result.linear_predictor,
+                                risk_2y_percent=result.risk_2y_percent),
         )
 
     @staticmethod

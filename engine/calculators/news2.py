@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from engine.base import SingleFindingEngine
 from engine.calculators.common import is_finite_number, load_data, round_half_up
 from engine.calculators.vitals import recency_window, recent, recent_avpu, recent_gcs, recent_number
-from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Term
+from engine.finding import Citation, Details, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -115,6 +115,13 @@ _RESPONSE = {"low": "ward-based response (minimum 12-hourly observations; 4-6-ho
              "high": "emergency response by a team with critical-care competencies"}
 
 
+@dataclass(frozen=True)
+class News2Details(Details):
+    spo2_scale: int  # 1, or 2 with a documented hypercapnic target
+    red_score: bool  # some single parameter scored 3 (urgent review whatever the total)
+    reference_time: str  # the newest observation the 24-hour window is counted back from
+
+
 @calculator
 class News2(SingleFindingEngine):
     id = "news2"
@@ -180,8 +187,8 @@ class News2(SingleFindingEngine):
             message=f"NEWS2 {result.score} ({category}): {_RESPONSE[category]}.",
             method=(f"Sum of the seven NEWS2 parameter scores (RCP 2017), SpO2 Scale {result.spo2_scale}; "
                     "observations rounded to chart precision."),
-            extra={"spo2_scale": result.spo2_scale, "red_score": result.red_score,
-                   "reference_time": window["reference"].isoformat()},
+            details=News2Details(spo2_scale=result.spo2_scale, red_score=result.red_score,
+                                 reference_time=window["reference"].isoformat()),
         )
 
     def _excluded(self, features: FeatureSet) -> Finding | None:

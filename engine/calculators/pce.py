@@ -24,8 +24,9 @@ from typing import Any, ClassVar, Mapping
 
 from engine.base import SingleFindingEngine
 from engine.calculators.common import (
-    SEXES,
+    OutOfRange,
     RangeViolation,
+    SEXES,
     band_below,
     band_texts,
     is_finite_number,
@@ -35,7 +36,7 @@ from engine.calculators.common import (
     range_violations,
     unusable_equation_inputs,
 )
-from engine.finding import Citation, Evidence, Finding, Kind, MissingInput, Severity, Term
+from engine.finding import Citation, Details, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -214,9 +215,49 @@ def _pregnancy_unknown_note(features: FeatureSet) -> str | None:
     return "Pregnancy status is not known: assumed not pregnant (the equations do not apply in pregnancy)."
 
 
+def prevent_disagreement_note(features: FeatureSet, pce_category: str) -> str | None:
+    """One line when AHA PREVENT puts the same patient's 10-year ASCVD risk in another 2018 AHA/ACC risk category
+    (< 5, 5-7.5, 7.5-20, >= 20 %) than the PCE: the two scores disagree materially, and the clinician sees both on
+    one screen. Same outcome (ASCVD), same horizon, same bands; None when PREVENT cannot be computed or agrees.
+    Why they differ: Khan SS et al. Circulation 2024;149:430-449 (PREVENT, derived and validated in contemporary
+    cohorts in which the PCE overestimate risk; race not used; eGFR, statin use and a cardiovascular-kidney-metabolic
+    frame added) and the AHA PREVENT scientific statement (Khan SS et al. Circulation 2023;148:1982-2004)."""
+    from engine.calculators import prevent  # PREVENT reads nothing of the PCE; imported here, where it is used
+
+    names = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin", "diabetes",
+             "smoker_current", "egfr_mlmin173m2")
+    values = {name: features.value(name) for name in names}
+    values["statin"] = values["statin"] is True  # PREVENT's statin term: an absent statin is no statin
+    if any(v is None for v in values.values()):
+        return None
+    numbers = {k: v for k, v in values.items() if k in prevent.NUMERIC_FEATURES}
+    if prevent.validated_range_violations(numbers):
+        return None
+    try:
+        ascvd = prevent.prevent_10y_base(**values).ascvd.risk_percent
+    except (ValueError, TypeError, ArithmeticError):  # values the PREVENT card itself reports as unusable
+        return None
+    prevent_category = risk_category(ascvd)
+    if prevent_category == pce_category:
+        return None
+    return (f"PREVENT puts 10-year ASCVD risk at {ascvd:.1f} % ({prevent_category}): it was derived in contemporary "
+            "cohorts, in which the PCE overestimate risk, omits race and adds eGFR (Khan 2024; AHA 2023).")
+
+
 def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
     """Present features whose value the equations cannot use, reported like missing ones."""
     return unusable_equation_inputs(features, numbers=NUMERIC_FEATURES, flags=BOOLEAN_FEATURES)
+
+
+@dataclass(frozen=True)
+class PceDetails(Details):
+    equation: str  # "white-male", "african-american-female", ...
+    constant_set: str
+    linear_predictor: float  # the individual sum of coefficient x value
+    mean_linear_predictor: float
+    baseline_survival: float
+    statin_benefit_group: str | None = None  # "ldl-c-190": a statin group whatever the estimate (2018 AHA/ACC)
+    on_statin: bool = False  # the estimate is of untreated risk, the patient is treated
 
 
 @calculator
@@ -240,7 +281,7 @@ class PooledCohortEquations(SingleFindingEngine):
     )
     requires = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg",
                 "bp_treated", "smoker_current", "diabetes")
-    optional = ("race", "ascvd", "pregnant", "statin", "ldl_mgdl")
+    optional = ("race", "ascvd", "pregnant", "statin", "ldl_mgdl", "egfr_mlmin173m2")
     finding_suffix = "ascvd-10y"
     # None: the default set named in the data file ("spreadsheet").
     constant_set: ClassVar[str | None] = None
@@ -274,14 +315,14 @@ class PooledCohortEquations(SingleFindingEngine):
         if violations:
             message = outside_range_message((v.message for v in violations), "The Pooled Cohort Equations")
             return self.not_applicable(
-                features, usable + ([ldl] if ldl else []), extra={"out_of_range": [v.name for v in violations]},
+                features, usable + ([ldl] if ldl else []), details=OutOfRange(tuple(v.name for v in violations)),
                 message=f"{message} {ldl_note}" if ldl_note else message)
         if missing:
             actions = lipid_panel_if_missing(missing, "Total and HDL cholesterol are needed to estimate 10-year "
                                                       "ASCVD risk (Pooled Cohort Equations).")
             wording = {"message": f"Cannot compute: missing {', '.join(m.label for m in missing)}. {ldl_note}"} \
                 if ldl_note else {}
-            return self.insufficient(features, usable + ([ldl] if ldl else []), missing, actions=actions, **wording)
+            return self.insufficient(features, usable + ([ldl] if ldl else []), missing, suggestions=actions, **wording)
 
         race_evidence = features.get("race")
         race, race_assumption = self._race_equation(race_evidence)
@@ -305,16 +346,12 @@ class PooledCohortEquations(SingleFindingEngine):
         if pregnancy_note:
             assumptions.append(pregnancy_note)
         statin, statin_note = on_statin(features)
-        notes = [note for note in (ldl_note, statin_note) if note]
+        comparison = prevent_disagreement_note(features, category)
+        notes = [note for note in (ldl_note, statin_note, comparison) if note]
         severity = _SEVERITY[category]
         if ldl_note and severity is Severity.INFO:
             severity = Severity.WARNING  # a statin benefit group whatever the estimate says
         inputs = usable + [ev for ev in (race_evidence, ascvd, ldl, statin) if ev is not None]
-        extra = {}
-        if ldl_note:
-            extra["statin_benefit_group"] = "ldl-c-190"
-        if statin_note:
-            extra["on_statin"] = True
         return self.computed(
             features,
             value=result.risk_percent,
@@ -329,14 +366,15 @@ class PooledCohortEquations(SingleFindingEngine):
             method=(f"Pooled Cohort Equations, {result.equation} equation ({result.constant_set} constants): "
                     f"risk = 1 - {result.baseline_survival:g}^exp(sum {result.individual_sum:.4f} "
                     f"- mean {result.mean_sum:g})."),
-            extra={
-                "equation": result.equation,
-                "constant_set": result.constant_set,
-                "linear_predictor": result.individual_sum,
-                "mean_linear_predictor": result.mean_sum,
-                "baseline_survival": result.baseline_survival,
-                **extra,
-            },
+            details=PceDetails(
+                equation=result.equation,
+                constant_set=result.constant_set,
+                linear_predictor=result.individual_sum,
+                mean_linear_predictor=result.mean_sum,
+                baseline_survival=result.baseline_survival,
+                statin_benefit_group="ldl-c-190" if ldl_note else None,
+                on_statin=bool(statin_note),
+            ),
         )
 
     @staticmethod

@@ -16,8 +16,9 @@ from typing import Any, Mapping
 
 from engine.base import SingleFindingEngine
 from engine.calculators.common import (
-    SEXES,
+    OutOfRange,
     RangeViolation,
+    SEXES,
     band_below,
     band_texts,
     is_finite_number,
@@ -27,7 +28,7 @@ from engine.calculators.common import (
     range_violations,
     unusable_equation_inputs,
 )
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, MissingInput, Severity, Term
+from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -258,20 +259,24 @@ def outcome_measures(result, horizon_years: int) -> list[Measure]:
     return measures
 
 
-def outcome_extra(result) -> dict:
-    """Linear predictors of every outcome and the explanations of ASCVD and heart failure (total CVD's is the
-    finding's own explanation)."""
-    extra = {
-        "log_odds": {o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
-        "explanation_ascvd": terms_as_dicts(result.ascvd.terms),
-    }
-    if result.hf is not None:
-        extra["explanation_hf"] = terms_as_dicts(result.hf.terms)
-    return extra
+@dataclass(frozen=True)
+class PreventOutcomes(Details):
+    """Linear predictors (log-odds) of every outcome and the explanations of ASCVD and heart failure (total CVD's is
+    the finding's own explanation); ``model`` names the PREVENT variant (base, HbA1c, UACR, full; 10 or 30 years)."""
+
+    log_odds: dict[str, float]  # outcome ("cvd", "ascvd", "hf") -> log-odds
+    explanation_ascvd: tuple[Term, ...]
+    explanation_hf: tuple[Term, ...] = ()  # empty when heart failure was not estimated (no usable BMI)
+    model: str | None = None
 
 
-def terms_as_dicts(terms: tuple[Term, ...]) -> list[dict]:
-    return [{"label": t.label, "value": t.value, "contribution": t.contribution} for t in terms]
+def outcome_details(result, model: str | None = None) -> PreventOutcomes:
+    return PreventOutcomes(
+        log_odds={o.outcome: o.log_odds for o in (result.cvd, result.ascvd, result.hf) if o is not None},
+        explanation_ascvd=tuple(result.ascvd.terms),
+        explanation_hf=tuple(result.hf.terms) if result.hf is not None else (),
+        model=model,
+    )
 
 
 def heart_failure_bmi(features: FeatureSet, *, not_available: str,
@@ -327,12 +332,12 @@ class PreventBase(SingleFindingEngine):
             {ev.name: ev.value for ev in usable if ev.name in NUMERIC_FEATURES})
         if violations:
             return self.not_applicable(
-                features, usable, extra={"out_of_range": [v.name for v in violations]},
+                features, usable, details=OutOfRange(tuple(v.name for v in violations)),
                 message=outside_range_message((v.message for v in violations), "The PREVENT equations"))
         if missing:
             actions = lipid_panel_if_missing(missing, "Total and HDL cholesterol are needed to estimate 10-year "
                                                       "cardiovascular risk (AHA PREVENT).")
-            return self.insufficient(features, usable, missing, actions=actions)
+            return self.insufficient(features, usable, missing, suggestions=actions)
 
         bmi_evidence, bmi_missing, bmi_note = self._bmi(features)
         result = prevent_10y_base(
@@ -356,7 +361,8 @@ class PreventBase(SingleFindingEngine):
             assumptions.append(bmi_note)
         if ascvd is None:
             assumptions.append(PRIMARY_PREVENTION_ASSUMED)
-        assumptions += record_notes(features)
+        # First: the card's one line of caveats shows the first ones (an active statin matters more than the model).
+        assumptions = record_notes(features) + assumptions
         # BMI is shown when it was a number (used, or out of range and so why HF is absent).
         bmi_seen = features.get("bmi_kgm2")
         if bmi_seen is not None and not is_finite_number(bmi_seen.value):
@@ -377,7 +383,7 @@ class PreventBase(SingleFindingEngine):
             measures=tuple(measures),
             method=(f"AHA PREVENT base model, {result.sex} equations: 10-year risk = 1 / (1 + exp(-x)); "
                     f"x(total CVD) = {result.cvd.log_odds:.4f}; ASCVD and heart failure from their own equations."),
-            extra=outcome_extra(result),
+            details=outcome_details(result),
         )
 
     @staticmethod

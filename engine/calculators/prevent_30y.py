@@ -19,7 +19,6 @@ from engine.base import Engine
 from engine.calculators.common import (
     SEXES,
     is_finite_number,
-    lipid_panel_if_missing,
     load_data,
     outside_range_message,
 )
@@ -31,7 +30,7 @@ from engine.calculators.prevent import (
     base_terms,
     category_thresholds,
     heart_failure_bmi,
-    outcome_extra,
+    outcome_details,
     outcome_measures,
     outcome_risk,
     record_gate,
@@ -64,10 +63,15 @@ _MODEL_LABELS = {"base_30y": "30-year base model", "uacr_10y": "10-year model ad
                  "hba1c_10y": "10-year model adding HbA1c", "full_10y": "10-year full model (UACR and HbA1c)"}
 
 
-_TITLES = {"base_30y": "30-year cardiovascular risk (AHA PREVENT)",
-           "uacr_10y": "10-year cardiovascular risk (AHA PREVENT with UACR)",
-           "hba1c_10y": "10-year cardiovascular risk (AHA PREVENT with HbA1c)",
-           "full_10y": "10-year cardiovascular risk (AHA PREVENT with UACR and HbA1c)"}
+# The 10-year add-on results are variants of the PREVENT 10-year base estimate that the cardiovascular-risk service
+# shows; each is named as a variant, so that two 10-year PREVENT numbers on one screen read as two models.
+_TITLES = {"base_30y": "PREVENT 30-year cardiovascular risk",
+           "uacr_10y": "PREVENT 10-year with UACR (cardiovascular risk)",
+           "hba1c_10y": "PREVENT 10-year with HbA1c (cardiovascular risk)",
+           "full_10y": "PREVENT 10-year with UACR and HbA1c (cardiovascular risk)"}
+_VARIANT_NOTE = ("Variant of the PREVENT 10-year base estimate (cardiovascular-risk card) that adds {added}; the "
+                 "two may differ (Khan 2024).")
+_ADDED = {"uacr_10y": "UACR", "hba1c_10y": "HbA1c", "full_10y": "UACR and HbA1c"}
 
 
 def coefficients() -> dict:
@@ -167,7 +171,8 @@ class Prevent30yAndAddOns(Engine):
     title = "30-year cardiovascular risk (AHA PREVENT)"
     kind = Kind.RISK
     citation = Citation(
-        short="Khan 2024 (AHA PREVENT)",
+        # Names the models, so that the source of a 10-year add-on result is not mistaken for the base model's.
+        short="Khan 2024 (AHA PREVENT 30-year and add-on models)",
         full=("Khan SS, Matsushita K, Sang Y, et al. Development and Validation of the American Heart "
               "Association's Predicting Risk of Cardiovascular Disease EVENTs (PREVENT) Equations. Circulation. "
               "2024;149(6):430-449 (Supplemental Tables S12B, S12C, S12E, S12F)."),
@@ -214,9 +219,12 @@ class Prevent30yAndAddOns(Engine):
                 message=outside_range_message(violations, "The PREVENT equations"))
 
         if missing:
-            actions = lipid_panel_if_missing(missing, f"Total and HDL cholesterol are needed to estimate "
-                                                      f"{horizon}-year cardiovascular risk (AHA PREVENT).")
-            return self.insufficient(features, usable, missing, finding_id=finding_id, title=title, actions=actions)
+            # The PREVENT 10-year base estimate (cardiovascular-risk service) asks for the same inputs; a second
+            # "data needed" entry (and a second "order a lipid panel") for the variants would only repeat it.
+            return self.not_applicable(
+                features, usable, finding_id=finding_id, title=title,
+                message=(f"Not computed: missing {', '.join(m.label for m in missing)}, which the PREVENT 10-year "
+                         "estimate (cardiovascular-risk) asks for."))
 
         bmi, bmi_missing, bmi_note = self._bmi(features)
         result = prevent_model(
@@ -232,7 +240,9 @@ class Prevent30yAndAddOns(Engine):
         if model == "base_30y":
             assumptions.append("Base model: UACR, HbA1c and social deprivation index are not used. No guideline "
                                "sets treatment thresholds on 30-year risk; it is shown to communicate long-term risk.")
-        elif model == "full_10y":
+        else:
+            assumptions.insert(0, _VARIANT_NOTE.format(added=_ADDED[model]))
+        if model == "full_10y":
             assumptions.append("Full model with the 'social deprivation index not known' term (no address-based "
                                "SDI is used).")
         if bmi_note:
@@ -258,7 +268,7 @@ class Prevent30yAndAddOns(Engine):
             measures=tuple(measures),
             method=(f"AHA PREVENT {_MODEL_LABELS[model]}, {result.sex} equations: risk = 1 / (1 + exp(-x)); "
                     f"x(total CVD) = {result.cvd.log_odds:.4f}."),
-            extra={"model": model, **outcome_extra(result)},
+            details=outcome_details(result, model),
         )
 
     @staticmethod

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.base import SingleFindingEngine
-from engine.calculators.common import is_finite_number, load_data
+from engine.calculators.common import PartialScore, is_finite_number, load_data
 from engine.calculators.vitals import recency_window, recent_avpu, recent_gcs, recent_number
-from engine.finding import Citation, Finding, Kind, Severity, Term
+from engine.finding import Citation, Details, Finding, Kind, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
@@ -66,6 +66,12 @@ def risk_category(score: int) -> str:
     return "high" if score >= coefficients()["categories"]["high_from"] else "not high"
 
 
+@dataclass(frozen=True)
+class QsofaDetails(Details):
+    unknown_criteria: tuple[str, ...]  # criteria not assessed (the known ones already reach the category)
+    reference_time: str  # the newest observation the window is counted back from
+
+
 @calculator
 class Qsofa(SingleFindingEngine):
     id = "qsofa"
@@ -109,7 +115,7 @@ class Qsofa(SingleFindingEngine):
         high_from = coefficients()["categories"]["high_from"]
         if result.unknown and result.score < high_from:
             return self.insufficient(features, usable, missing, assumptions=tuple(assumptions),
-                                     extra={"partial_score": result.score})
+                                     details=PartialScore(result.score))
         if result.unknown:
             names = ", ".join(_LABELS[key] for key in result.unknown)
             assumptions.append(f"Not assessed: {names}; the criteria that are known already reach {result.score}, "
@@ -131,5 +137,6 @@ class Qsofa(SingleFindingEngine):
             assumptions=tuple(assumptions),
             explanation=result.terms,
             method="One point each: respiratory rate >= 22/min, altered mentation, systolic BP <= 100 mmHg.",
-            extra={"unknown_criteria": list(result.unknown), "reference_time": window["reference"].isoformat()},
+            details=QsofaDetails(unknown_criteria=tuple(result.unknown),
+                                 reference_time=window["reference"].isoformat()),
         )

@@ -126,7 +126,7 @@ class AnemiaGap(DiagnosisDetector):
         if age is None or (age >= ADULT_AGE and sex is None and is_pregnant is not True):
             names = [n for n, v in (("age_years", age), ("sex", sex)) if v is None]
             return [self.needs(features, suffix="anemia", names=names, inputs=[hb.evidence], problems=problems,
-                               why=(f"Haemoglobin {fmt(hb.value)} g/dL; the WHO anaemia threshold depends on age, sex "
+                               why=(f"Haemoglobin {fmt(hb.value, 'hemoglobin_gdl')} g/dL; the WHO anaemia threshold depends on age, sex "
                                     "and pregnancy."))]
         group = who_group(age, sex, is_pregnant)
         if group is None:
@@ -147,16 +147,16 @@ class AnemiaGap(DiagnosisDetector):
         return [self.gap(
             features, suffix="anemia", condition=anemia,
             title="Possible undocumented anaemia",
-            value=f"Hb {fmt(hb.value)} g/dL", category=f"{band}, WHO threshold for {group.short}",
+            value=f"Hb {fmt(hb.value, 'hemoglobin_gdl')} g/dL", category=f"{band}, WHO threshold for {group.short}",
             inputs=evidence, explanation=terms, problems=problems,
-            message=(f"Haemoglobin {fmt(hb.value)} g/dL on {hb.day.isoformat()} is below the WHO threshold for "
+            message=(f"Haemoglobin {fmt(hb.value, 'hemoglobin_gdl')} g/dL on {hb.day.isoformat()} is below the WHO threshold for "
                      f"{group.name} ({group.anaemia_below:.1f} g/dL): {band} anaemia. Anaemia is not on the active "
                      "problem list."),
             actions=[
                 add_condition_action(anemia, evidence,
-                                     why=f"Hb {fmt(hb.value)} g/dL on {hb.day.isoformat()} ({band}, WHO)."),
+                                     why=f"Hb {fmt(hb.value, 'hemoglobin_gdl')} g/dL on {hb.day.isoformat()} ({band}, WHO)."),
                 order_action("cbc", label="Order a complete blood count with red-cell indices",
-                             reason=(f"Confirm and classify the anaemia (Hb {fmt(hb.value)} g/dL on "
+                             reason=(f"Confirm and classify the anaemia (Hb {fmt(hb.value, 'hemoglobin_gdl')} g/dL on "
                                      f"{hb.day.isoformat()}); indices guide the work-up."),
                              condition=anemia, evidence=evidence),
             ],

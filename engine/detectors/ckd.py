@@ -139,7 +139,7 @@ class CkdGap(DiagnosisDetector):
         terms.append(Term("Staging (newest results)", stage or "not stageable"))
         if persistent:
             return [self._confirmed(features, persistent, g, a, stage, acr, evidence, terms, problems)]
-        return [self._unconfirmed(features, egfr_run, acr_run, stage, acr, evidence, terms, problems)]
+        return [self._unconfirmed(features, egfr_run, acr_run, stage, acr, evidence, terms, problems, g, a)]
 
     def _confirmed(self, features, persistent, g, a, stage, acr, evidence, terms, problems) -> Finding:
         ckd = concept("chronic-kidney-disease")
@@ -153,7 +153,9 @@ class CkdGap(DiagnosisDetector):
         return self.gap(
             features, suffix="ckd", condition=ckd, variant=g,
             title="Possible undiagnosed chronic kidney disease",
-            value=f"{stage}: {markers}", category="KDIGO criteria met",
+            value=f"{stage}: {markers}",
+            # The KDIGO heat-map risk is on this card, so that the risk-scores staging card can give way to it.
+            category="KDIGO criteria met" + (f", {HEAT_MAP[g][int(a[1]) - 1]} risk" if g and a else ""),
             inputs=evidence, explanation=terms, problems=problems,
             message=(f"{markers} (> 90 days, no normal result between) meets the KDIGO 2012 definition of CKD "
                      f"({stage}); CKD is not on the active problem list."),
@@ -164,7 +166,8 @@ class CkdGap(DiagnosisDetector):
                     "G and A categories from the newest results."),
         )
 
-    def _unconfirmed(self, features, egfr_run, acr_run, stage, acr, evidence, terms, problems) -> Finding:
+    def _unconfirmed(self, features, egfr_run, acr_run, stage, acr, evidence, terms, problems, g=None,
+                     a=None) -> Finding:
         ckd = concept("chronic-kidney-disease")
         first = min(r.day for r in egfr_run + acr_run)
         actions = []
@@ -184,7 +187,9 @@ class CkdGap(DiagnosisDetector):
         return self.gap(
             features, suffix="ckd", condition=ckd,
             title="Possible chronic kidney disease",
-            value=shown, category=f"{stage}, needs > 90 days" if stage else "needs > 90 days",
+            value=shown,
+            category=(f"{stage}" + (f", {HEAT_MAP[g][int(a[1]) - 1]} risk" if g and a else "") + ", needs > 90 days"
+                      if stage else "needs > 90 days"),
             inputs=evidence, explanation=terms, problems=problems,
             message=(f"Abnormal kidney results since {first.isoformat()}, not yet shown to persist > 90 days (KDIGO "
                      "2012). Repeat to confirm chronicity; CKD is not on the active problem list."),

@@ -12,11 +12,11 @@ Every detector follows the same steps, so they are written once here:
    future-dated, or older than the detector's look-back window (stale).
 3. **Criteria → evidence.** A firing finding lists as ``inputs`` the Evidence of exactly the results that meet a
    criterion, and one explanation ``Term`` per criterion naming those results.
-4. **Suggestions.** A provisional FHIR R4 Condition (active, provisional, problem-list-item, SNOMED CT + ICD-10-CM,
-   evidence.detail → the observations; ``subject`` is added by the cards layer) and/or a draft ServiceRequest
-   (status draft, intent proposal) for the confirmatory test.
+4. **Suggestions.** Typed proposals (engine/proposals.py): ``AddProblem`` - a provisional problem-list entry coded in
+   SNOMED CT + ICD-10-CM citing the observations - and/or ``OrderTest`` for the confirmatory test; cards/fhir.py
+   writes them as a FHIR R4 Condition and a draft ServiceRequest.
 
-Findings carry ``extra["concept"]`` = {"id", "name", "related_ids", "codings"} so that the cards layer can merge two
+Findings carry ``condition`` (a ``ConditionRef``: id, name, related ids, codings) so that the cards layer can merge two
 findings about the same condition from different engines into one card.
 """
 from __future__ import annotations
@@ -31,15 +31,13 @@ from typing import Any, Iterable, Sequence
 
 from engine import feature_catalog
 from engine.base import Engine
-from engine.finding import Action, Evidence, Finding, InputProblem, Kind, MissingInput, Severity, Status, Term
+from engine.finding import Details, Evidence, Finding, InputProblem, Kind, MissingInput, Severity, Status, Term
+from engine.proposals import AddProblem, Coding, ConditionRef, OrderTest, Suggestion, suggest
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from fhir_adapter.terminology import concepts_of_coding
 
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 # Short names used in card summaries ("HbA1c 7.1 %, FPG 131 mg/dL"); the detail table uses the full labels.
 SHORT_LABELS: dict[str, str] = feature_catalog.short_labels()
@@ -94,9 +92,10 @@ class ConditionConcept:
                 return system, code
         return None
 
-    def extra(self, variant: str | None = None) -> dict:
-        return {"id": self.id, "name": self.name, "related_ids": list(self.related_ids),
-                "codings": self.codings(variant)}
+    def ref(self, variant: str | None = None) -> ConditionRef:
+        """What a finding about this condition (in this stage/class) says it is about."""
+        return ConditionRef(id=self.id, name=self.name, related_ids=self.related_ids,
+                            codings=tuple(Coding(c["system"], c["code"], c["display"]) for c in self.codings(variant)))
 
 
 @cache
@@ -141,7 +140,7 @@ class Reading:
 
     def short(self) -> str:
         """'HbA1c 7.1 %' for card summaries."""
-        return f"{SHORT_LABELS.get(self.name, self.evidence.label)} {fmt(self.value)} {unit_of(self.name)}".strip()
+        return f"{SHORT_LABELS.get(self.name, self.evidence.label)} {fmt(self.value, self.name)} {unit_of(self.name)}".strip()
 
     def describe(self) -> str:
         """'HbA1c 7.1 % on 2026-03-01 (Observation/a1)' for explanations."""
@@ -153,8 +152,12 @@ def unit_of(name: str) -> str:
     return feature_unit(name) or ""
 
 
-def fmt(value: float) -> str:
-    """At most one decimal, no trailing zero: 7.1, 131, 59.9."""
+def fmt(value: float, name: str | None = None) -> str:
+    """A result as cards show it: at the display precision of feature ``name`` (mmHg and LDL-C whole, HbA1c one
+    decimal); without a feature, at most one decimal and no trailing zero: 7.1, 131, 59.9."""
+    spec = feature_catalog.feature_spec(name) if name is not None else None
+    if spec is not None and spec.display_decimals is not None:
+        return feature_catalog.display_value(name, value)
     rounded = round(float(value), 1)
     return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
 
@@ -255,54 +258,32 @@ def _references(evidence: Iterable[Evidence]) -> list[str]:
     return refs
 
 
-def provisional_condition(condition: ConditionConcept, evidence: Sequence[Evidence], *, variant: str | None = None,
-                          note: str) -> dict:
-    """A provisional, active problem-list Condition (FHIR R4) citing the results; the cards layer adds ``subject``."""
-    resource: dict = {
-        "resourceType": "Condition",
-        "clinicalStatus": {"coding": [{"system": _CLINICAL, "code": "active", "display": "Active"}]},
-        "verificationStatus": {"coding": [{"system": _VERIFICATION, "code": "provisional", "display": "Provisional"}]},
-        "category": [{"coding": [{"system": _CATEGORY, "code": "problem-list-item", "display": "Problem List Item"}]}],
-        "code": {"coding": condition.codings(variant), "text": condition.name + (f" ({variant})" if variant else "")},
-        "note": [{"text": note}],
-    }
-    refs = _references(evidence)
-    if refs:
-        resource["evidence"] = [{"detail": [{"reference": r} for r in refs]}]
-    return resource
-
-
 def add_condition_action(condition: ConditionConcept, evidence: Sequence[Evidence], *, variant: str | None = None,
-                         why: str) -> Action:
+                         why: str) -> Suggestion:
+    """'Add <condition> to the problem list (provisional)', citing the results that meet the criteria."""
     shown = condition.name + (f", {variant}" if variant else "")
-    return Action(
-        label=f"Add '{shown}' to the problem list (provisional)",
-        description=f"Creates a provisional Condition ({shown}) citing the results that meet the criteria: {why}",
-        resource=provisional_condition(condition, evidence, variant=variant,
-                                       note=f"Suggested by precision-cds from results: {why} Confirm before use."),
-    )
+    return suggest(
+        f"Add '{shown}' to the problem list (provisional)",
+        AddProblem(
+            condition=condition.ref(variant),
+            description=f"Creates a provisional Condition ({shown}) citing the results that meet the criteria: {why}",
+            note=f"Suggested by precision-cds from results: {why} Confirm before use.",
+            evidence=tuple(_references(evidence)),
+            text=condition.name + (f" ({variant})" if variant else ""),
+        ))
 
 
 def order_action(order_key: str, *, label: str, reason: str, condition: ConditionConcept | None = None,
-                 evidence: Sequence[Evidence] = ()) -> Action:
-    """A draft ServiceRequest (status draft, intent proposal) for a confirmatory test; ``subject`` comes later."""
+                 evidence: Sequence[Evidence] = ()) -> Suggestion:
+    """The confirmatory test (``orders`` in diagnosis_codes.json), giving the suspected condition and the results."""
     order = code_data()["orders"][order_key]
-    resource: dict = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "proposal",
-        "code": {"coding": [{"system": order["system"], "code": order["code"], "display": order["display"]}],
-                 "text": order["text"]},
-        "reasonCode": [{"text": reason}],
-    }
-    if order["system"] == "http://loinc.org":
-        resource["category"] = [{"coding": [{"system": SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}]
-    if condition is not None:
-        resource["reasonCode"][0]["coding"] = [condition.codings()[0]]
-    refs = _references(evidence)
-    if refs:
-        resource["reasonReference"] = [{"reference": r} for r in refs]
-    return Action(label=label, description=reason, resource=resource)
+    return suggest(label, OrderTest(
+        code=Coding(order["system"], order["code"], order["display"]),
+        text=order["text"],
+        reason=reason,
+        reason_codings=condition.ref().codings[:1] if condition is not None else (),
+        reason_references=tuple(_references(evidence)),
+    ))
 
 
 # -- the engine base ---------------------------------------------------------------------------------------------------
@@ -324,9 +305,9 @@ class DiagnosisDetector(Engine):
 
     def gap(self, features: FeatureSet, *, suffix: str, condition: ConditionConcept, title: str, value: str,
             category: str, inputs: Sequence[Evidence], explanation: Sequence[Term], message: str,
-            actions: Sequence[Action], problems: Iterable[InputProblem] = (), severity: Severity = Severity.WARNING,
-            variant: str | None = None, assumptions: Sequence[str] = (), thresholds: Sequence[str] = (),
-            method: str | None = None, extra: dict | None = None) -> Finding:
+            actions: Sequence[Suggestion], problems: Iterable[InputProblem] = (),
+            severity: Severity = Severity.WARNING, variant: str | None = None, assumptions: Sequence[str] = (),
+            thresholds: Sequence[str] = (), method: str | None = None, details: Details | None = None) -> Finding:
         return self.finding(
             Status.COMPUTED,
             finding_id=f"{self.id}:{suffix}",
@@ -337,12 +318,13 @@ class DiagnosisDetector(Engine):
             inputs=unique(inputs),
             explanation=tuple(explanation),
             message=message,
-            actions=tuple(actions),
+            suggestions=tuple(actions),
             input_problems=self.problems(features, problems),
             assumptions=tuple(assumptions),
             thresholds=tuple(thresholds),
             method=method,
-            extra={"concept": condition.extra(variant), **(extra or {})},
+            condition=condition.ref(variant),
+            details=details,
         )
 
     def needs(self, features: FeatureSet, *, suffix: str, names: Sequence[str], why: str, inputs: Sequence[Evidence],

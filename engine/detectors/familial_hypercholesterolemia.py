@@ -91,9 +91,9 @@ class PossibleFamilialHypercholesterolemia(DiagnosisDetector):
         highest = max(severe, key=lambda r: r.value)
         not_assessed = self.unless_adult_outside_pregnancy(
             features, suffix="fh", adult_age=ADULT_AGE, inputs=evidence, problems=problems,
-            in_pregnancy=(f"LDL-C {fmt(highest.value)} mg/dL during a recorded pregnancy, when LDL-C rises "
+            in_pregnancy=(f"LDL-C {fmt(highest.value, 'ldl_mgdl')} mg/dL during a recorded pregnancy, when LDL-C rises "
                           "physiologically; re-check after pregnancy."),
-            age_needed=f"LDL-C {fmt(highest.value)} mg/dL; age is needed to apply the adult threshold.")
+            age_needed=f"LDL-C {fmt(highest.value, 'ldl_mgdl')} mg/dL; age is needed to apply the adult threshold.")
         if not_assessed is not None:
             return not_assessed
         points = dlcn_ldl_points(highest.value)
@@ -110,13 +110,13 @@ class PossibleFamilialHypercholesterolemia(DiagnosisDetector):
         return [self.gap(
             features, suffix="fh", condition=fh,
             title="Possible familial hypercholesterolaemia",
-            value=f"LDL-C {fmt(highest.value)} mg/dL", category=f"DLCN {points} points, {category}",
+            value=f"LDL-C {fmt(highest.value, 'ldl_mgdl')} mg/dL", category=f"DLCN {points} points, {category}",
             inputs=evidence, explanation=terms, problems=problems,
-            message=(f"LDL-C {fmt(highest.value)} mg/dL on {highest.day.isoformat()} is severe hypercholesterolaemia "
+            message=(f"LDL-C {fmt(highest.value, 'ldl_mgdl')} mg/dL on {highest.day.isoformat()} is severe hypercholesterolaemia "
                      f"(>= 190 mg/dL; DLCN {points} points from LDL-C alone: {category} FH). Exclude secondary causes "
                      "(hypothyroidism, nephrotic syndrome, cholestasis, drugs), take a family history and consider "
                      "genetic testing and cascade screening. FH is not on the active problem list."),
-            actions=[add_condition_action(fh, evidence, why=f"LDL-C {fmt(highest.value)} mg/dL on "
+            actions=[add_condition_action(fh, evidence, why=f"LDL-C {fmt(highest.value, 'ldl_mgdl')} mg/dL on "
                                                              f"{highest.day.isoformat()} (>= 190 mg/dL).")],
             assumptions=assumptions, thresholds=THRESHOLD_LINES,
             method="2018 AHA/ACC LDL-C >= 190 mg/dL threshold; DLCN LDL-C points from the highest LDL-C in the window.",

@@ -73,7 +73,7 @@ def bp_category(sbp: float | None, dbp: float | None) -> str:
 
 
 def _bp_text(sbp: float | None, dbp: float | None) -> str:
-    return f"{'-' if sbp is None else fmt(sbp)}/{'-' if dbp is None else fmt(dbp)} mmHg"
+    return f"{'-' if sbp is None else fmt(sbp, 'sbp_mmhg')}/{'-' if dbp is None else fmt(dbp, 'dbp_mmhg')} mmHg"
 
 
 @detector
@@ -166,9 +166,13 @@ class HypertensionGap(DiagnosisDetector):
                        "another day or measure out of office.")
         return self.gap(
             features, suffix="hypertension", condition=htn,
-            title="Possible undiagnosed hypertension",
-            value=f"{average} ({n} occasion{'s' if n > 1 else ''})",
-            category=f"{stage}" if confirmed else f"{stage}, needs confirmation",
+            # One occasion is not a diagnosis (ACC/AHA 2017 section 4.1: >= 2 readings on >= 2 occasions): an info
+            # card asking for a recheck, not a warning.
+            title="Possible undiagnosed hypertension" if confirmed else "Blood pressure to recheck",
+            value=(f"{average} ({n} occasions)" if confirmed
+                   else f"{average} on {occasions[0][0].isoformat()}, one occasion"),
+            category=f"{stage}" if confirmed else f"{stage} range, needs a second occasion",
+            severity=Severity.WARNING if confirmed else Severity.INFO,
             inputs=evidence, explanation=terms, problems=problems, message=message, actions=actions,
             assumptions=assumptions, thresholds=THRESHOLD_LINES,
             method=("ACC/AHA 2017: readings averaged per day, then over the most recent occasions; the higher of the "

@@ -73,9 +73,9 @@ class ObesityGap(DiagnosisDetector):
         evidence = [r.evidence for r in used]
         not_assessed = self.unless_adult_outside_pregnancy(
             features, suffix="obesity", adult_age=ADULT_AGE, inputs=evidence, problems=problems,
-            in_pregnancy=(f"BMI {fmt(bmi.value)} kg/m2 during a recorded pregnancy: the adult BMI classes do not apply "
+            in_pregnancy=(f"BMI {fmt(bmi.value, 'bmi_kgm2')} kg/m2 during a recorded pregnancy: the adult BMI classes do not apply "
                           "in pregnancy."),
-            age_needed=f"BMI {fmt(bmi.value)} kg/m2; age is needed to apply the adult BMI classes.")
+            age_needed=f"BMI {fmt(bmi.value, 'bmi_kgm2')} kg/m2; age is needed to apply the adult BMI classes.")
         if not_assessed is not None:
             return not_assessed
         terms = [criterion(f"BMI in obesity {klass} ({CLASS_RANGES[klass]})", [bmi])]
@@ -84,12 +84,12 @@ class ObesityGap(DiagnosisDetector):
         return [self.gap(
             features, suffix="obesity", condition=obesity, variant=klass,
             title="Possible undocumented obesity",
-            value=f"BMI {fmt(bmi.value)} kg/m2", category=f"obesity {klass}",
+            value=f"BMI {fmt(bmi.value, 'bmi_kgm2')} kg/m2", category=f"obesity {klass}",
             inputs=evidence, explanation=terms, problems=problems,
-            message=(f"BMI {fmt(bmi.value)} kg/m2 on {bmi.day.isoformat()} is obesity {klass} (WHO) and obesity is "
+            message=(f"BMI {fmt(bmi.value, 'bmi_kgm2')} kg/m2 on {bmi.day.isoformat()} is obesity {klass} (WHO) and obesity is "
                      "not on the active problem list."),
             actions=[add_condition_action(obesity, evidence, variant=klass,
-                                          why=f"BMI {fmt(bmi.value)} kg/m2 on {bmi.day.isoformat()} (WHO {klass}).")],
+                                          why=f"BMI {fmt(bmi.value, 'bmi_kgm2')} kg/m2 on {bmi.day.isoformat()} (WHO {klass}).")],
             assumptions=["BMI does not distinguish fat from muscle mass and under-estimates adiposity in some "
                          "ethnic groups (lower Asian cut-offs are not applied)."],
             thresholds=THRESHOLD_LINES,
@@ -112,9 +112,9 @@ class ObesityGap(DiagnosisDetector):
         derived = Evidence(
             name="bmi_kgm2", label=feature_label("bmi_kgm2"), value=value, unit=feature_unit("bmi_kgm2"),
             effective=weight.evidence.effective, derived_from=(weight.evidence, height.evidence),
-            note=f"computed from weight {fmt(weight.value)} kg and height {fmt(height.value)} cm",
+            note=f"computed from weight {fmt(weight.value, 'weight_kg')} kg and height {fmt(height.value, 'height_cm')} cm",
         )
         bmi = Reading(derived, value, weight.day)
-        how = (f"{fmt(weight.value)} kg / ({fmt(height.value)} cm / 100)^2 = {value:.1f} kg/m2 "
+        how = (f"{fmt(weight.value, 'weight_kg')} kg / ({fmt(height.value, 'height_cm')} cm / 100)^2 = {value:.1f} kg/m2 "
                f"(weight {weight.day.isoformat()}, height {height.day.isoformat()})")
         return bmi, [bmi, weight, height], how, problems

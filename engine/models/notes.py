@@ -4,7 +4,9 @@ Pipeline per note: split into sentences (with section headings) -> find concept 
 (lexical, plus embedding checks) -> decide each mention's assertion (NegEx/ConText rules) ->
 keep affirmed, current mentions of concepts that no active Condition already codes -> one finding
 per concept, whose evidence is every supporting sentence with its note, date and character span,
-and whose action creates a *provisional* FHIR R4 Condition for the clinician to confirm.
+and whose suggestion adds the condition to the problem list as *provisional* (an ``AddProblem`` proposal that
+cards/fhir.py writes as a FHIR R4 Condition) for the clinician to confirm. The sentence a card quotes is the note's
+own text - untrusted - so it travels as ``Finding.quote`` and the cards layer escapes it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from datetime import date, datetime
 from typing import Iterable, Protocol, Sequence
 
 from engine.base import NoteEngine
-from engine.finding import Action, Citation, Evidence, Finding, Kind, Severity, Status, Term
+from engine.finding import Citation, Evidence, Finding, Kind, Severity, Status, Term, TextMention
+from engine.proposals import AddProblem, Coding, ConditionRef, suggest
 from engine.models.assertion import Assertion, AssertionResult, classify, sentence_assertion
 from engine.models.concepts import Concept, load_concepts
 from engine.models.errors import ModelError
@@ -67,22 +70,13 @@ class NoteMention:
     score: float | None
     section: str | None
 
-    def as_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "date": self.date.isoformat() if self.date else None,
-            "sentence": self.sentence,
-            "sentence_start": self.sentence_start,
-            "sentence_end": self.sentence_end,
-            "mention_start": self.mention_start,
-            "mention_end": self.mention_end,
-            "matched_text": self.matched_text,
-            "method": self.method,
-            "score": self.score,
-            "assertion": self.assertion.label.value,
-            "assertion_trigger": self.assertion.trigger,
-            "section": self.section,
-        }
+    def as_text_mention(self) -> TextMention:
+        """The finding's typed audit record of this mention (the concept is the finding's own)."""
+        return TextMention(
+            source=self.source, date=self.date, sentence=self.sentence, sentence_start=self.sentence_start,
+            sentence_end=self.sentence_end, mention_start=self.mention_start, mention_end=self.mention_end,
+            matched_text=self.matched_text, method=self.method, score=self.score,
+            assertion=self.assertion.label.value, assertion_trigger=self.assertion.trigger, section=self.section)
 
 
 def build_matcher(settings: ModelSettings | None = None, *, encoder=None, use_encoder: bool = True) -> ConceptMatcher:
@@ -188,30 +182,14 @@ GENERIC_PARENT = {"type-2-diabetes": "diabetes-mellitus", "type-1-diabetes": "di
 
 
 def _drop_generic_duplicates(findings: list[Finding]) -> list[Finding]:
-    present = {f.extra["concept"]["id"] for f in findings}
+    present = {f.condition.id for f in findings if f.condition}
     redundant = {GENERIC_PARENT[c] for c in present if c in GENERIC_PARENT}
-    return [f for f in findings if f.extra["concept"]["id"] not in redundant]
+    return [f for f in findings if f.condition and f.condition.id not in redundant]
 
 
-def provisional_condition(concept: Concept, mentions: Sequence[NoteMention]) -> dict:
-    """A provisional, active FHIR R4 Condition citing the notes; the service layer adds the subject."""
-    sources = list(dict.fromkeys(m.source for m in mentions if m.source))
-    resource: dict = {
-        "resourceType": "Condition",
-        "clinicalStatus": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active", "display": "Active"}]},
-        "verificationStatus": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional",
-            "display": "Provisional"}]},
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item",
-            "display": "Problem List Item"}]}],
-        "code": {"coding": concept.codings(), "text": concept.name},
-        "note": [{"text": "Suggested by precision-cds from clinical note text; confirm before use."}],
-    }
-    if sources:
-        resource["evidence"] = [{"detail": [{"reference": s} for s in sources]}]
-    return resource
+def condition_ref(concept: Concept) -> ConditionRef:
+    return ConditionRef(id=concept.id, name=concept.name,
+                        codings=tuple(Coding(c["system"], c["code"], c["display"]) for c in concept.codings()))
 
 
 def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatcher) -> Finding:
@@ -242,7 +220,6 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
         assumptions.append(
             f"Embedding similarity from {getattr(matcher.encoder, 'name', 'the sentence encoder')}, a general-English "
             "encoder (not a clinical model).")
-    resource = provisional_condition(concept, ordered)
     when = best.date.isoformat()[:10] if best.date else "an undated note"
     return Finding(
         id=f"{ENGINE_ID}:{concept.id}",
@@ -264,16 +241,19 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
         ),
         method=("Sentence split; concept match (lexical rules, embedding checks); NegEx/ConText assertion; "
                 "suggest when an affirmed current mention has no matching active Condition."),
-        actions=(Action(
-            label=f"Add '{concept.name}' to the problem list (provisional)",
-            description=f"Creates a provisional Condition ({concept.name}) citing {best.source or 'the note'} of {when}.",
-            resource=resource,
-        ),),
-        message=f"{best.source or 'A note'} ({when}) states: \"{' '.join(best.sentence.split())}\"",
-        extra={
-            "concept": {"id": concept.id, "name": concept.name, "codings": concept.codings()},
-            "mentions": [m.as_dict() for m in ordered],
-        },
+        suggestions=(suggest(
+            f"Add '{concept.name}' to the problem list (provisional)",
+            AddProblem(
+                condition=condition_ref(concept),
+                description=f"Creates a provisional Condition ({concept.name}) citing {best.source or 'the note'} "
+                            f"of {when}.",
+                note="Suggested by precision-cds from clinical note text; confirm before use.",
+                evidence=tuple(dict.fromkeys(m.source for m in ordered if m.source)),
+            )),),
+        message=f"{best.source or 'A note'} ({when}) states:",
+        quote=" ".join(best.sentence.split()),
+        condition=condition_ref(concept),
+        mentions=tuple(m.as_text_mention() for m in ordered),
     )
 
 

@@ -9,6 +9,8 @@ weights checksum and the raw score.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 import threading
 from pathlib import Path
@@ -16,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.base import Engine
-from engine.finding import Citation, Evidence, Finding, Kind, Measure, Severity, Status, Term
-from engine.inputs import FeatureSet
+from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, Severity, Status, Term
+from engine.inputs import FeatureSet, feature_label
 from engine.registry import model
 from engine.models.settings import ENV_TRAINED, ModelSettings
 
@@ -76,6 +78,46 @@ def _as_category(value, mapping: dict | None):
     return mapping.get(key)
 
 
+@dataclass(frozen=True)
+class TrainedModelDetails(Details):
+    """Which model answered, exactly: id, version and the sha256 of the weights it loaded."""
+
+    model_id: str
+    model_version: str
+    weights_sha256: str
+    score: float  # the model's probability, before rounding for the card
+    not_for_clinical_use: bool = True
+
+
+def input_contributions(loaded: LoadedModel, row: dict) -> dict[str, float]:
+    """Per input the record supplied: the score minus the score with that input imputed (as if absent), in percentage
+    points. An occlusion explanation: simple, exact for the model served, and it needs no extra library."""
+    score = loaded.predict(row)
+    out = {}
+    for column in row:
+        without = {k: v for k, v in row.items() if k != column}
+        out[column] = (score - loaded.predict(without)) * 100
+    return out
+
+
+def imputed_score_range(loaded: LoadedModel, row: dict, imputed: list[str], manifest: dict) -> tuple[float, float]:
+    """Lowest and highest score when each imputed input takes its training minimum, median or maximum (numeric) or
+    each of its categories (categorical), every combination tried."""
+    import itertools
+
+    preprocessor = manifest["preprocessor"]
+    choices = []
+    for column in imputed:
+        if column in preprocessor.get("categorical", {}):
+            choices.append(list(preprocessor["categorical"][column]))
+            continue
+        lo_hi = manifest.get("training_ranges", {}).get(column)
+        median = preprocessor.get("numeric", {}).get(column, {}).get("median")
+        choices.append([v for v in ((lo_hi or [None])[0], median, (lo_hi or [None, None])[-1]) if v is not None])
+    scores = [loaded.predict({**row, **dict(zip(imputed, combo))}) for combo in itertools.product(*choices)]
+    return (min(scores), max(scores)) if scores else (loaded.predict(row),) * 2
+
+
 @model
 class TrainedTabularModel(Engine):
     id = "trained-tabular-model"
@@ -126,24 +168,47 @@ class TrainedTabularModel(Engine):
         score = loaded.predict(row)
         metrics = manifest.get("metrics", {}).get("MLP (torch)", {})
         auroc = metrics.get("auroc")
+        feature_map = manifest.get("feature_map", {})
+        contributions = input_contributions(loaded, row)
+        labels = {column: feature_label(spec["feature"]) for column, spec in feature_map.items()}
+        contribution_terms = tuple(Term(f"{labels[c]} (percentage points against the input imputed)", row[c],
+                                        round(points, 1)) for c, points in contributions.items())
+        shown = ", ".join(f"{labels[c]} {points:+.0f}" for c, points in
+                          sorted(contributions.items(), key=lambda item: -abs(item[1])))
+        imputed = [column for column in feature_map if column not in row]
+        if imputed:
+            # An input the model leans on is imputed: a single number would look more certain than it is, so the
+            # card gives the range of scores over the values that input took in the training data instead.
+            low, high = imputed_score_range(loaded, row, imputed, manifest)
+            value, unit, measures = f"{low * 100:.0f}-{high * 100:.0f} %", None, ()
+            category = "no point estimate: " + ", ".join(labels[c] for c in imputed) + " imputed"
+        else:
+            value, unit = round(score * 100, 1), "%"
+            measures = (Measure("Model score", round(score, 4), "probability"),)
+            category = "demonstration-only"
         return [self.finding(
             Status.COMPUTED,
             finding_id=f"{self.id}:{manifest['model_id']}",
             title=f"{manifest['dataset']['outcome'].split('(')[0].strip().capitalize()} - demo model {manifest['model_id']}",
-            value=round(score * 100, 1),
-            unit="%",
-            category="demonstration-only",
+            value=value,
+            unit=unit,
+            category=category,
             severity=Severity.INFO,
             inputs=tuple(inputs),
             input_problems=self.relevant_problems(features),
             assumptions=tuple(assumptions) + ("Demonstration model: NOT FOR CLINICAL USE.",
                                               f"Trained on {manifest['dataset']['name']}; see the model card."),
-            explanation=(Term("Model", f"{manifest['model_id']} {manifest['version']}"),
-                         Term("Weights sha256", loaded.sha256[:16] + "..."),
-                         Term("Test AUROC", "n/a" if auroc is None else f"{auroc:.3f}")),
-            method="MLP trained with torch on the UCI Heart Disease data; scored with a numpy forward pass.",
-            measures=(Measure("Model score", round(score, 4), "probability"),),
-            message="Demonstration of a trained model served by the engine; not for clinical use.",
-            extra={"model_id": manifest["model_id"], "model_version": manifest["version"],
-                   "weights_sha256": loaded.sha256, "score": score, "not_for_clinical_use": True},
+            explanation=contribution_terms + (
+                Term("Model", f"{manifest['model_id']} {manifest['version']}"),
+                Term("Weights sha256", loaded.sha256[:16] + "..."),
+                Term("Test AUROC", "n/a" if auroc is None else f"{auroc:.3f}")),
+            method=("MLP trained with torch on the UCI Heart Disease data; scored with a numpy forward pass. "
+                    "Contribution of an input: the score minus the score with that input imputed, in percentage "
+                    "points. Range when an input is imputed: the lowest and highest score over that input's training "
+                    "minimum, median and maximum (each category for a categorical input)."),
+            measures=measures,
+            message=("Demonstration, not for clinical use. Contributions (percentage points): " + shown + "."
+                     if shown else "Demonstration, not for clinical use."),
+            details=TrainedModelDetails(model_id=manifest["model_id"], model_version=manifest["version"],
+                                        weights_sha256=loaded.sha256, score=score),
         )]

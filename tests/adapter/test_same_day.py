@@ -159,7 +159,8 @@ def test_discordant_lab_reported_egfr_is_an_input_problem_of_the_egfr_feature():
     assert fs.get("egfr_mlmin173m2").note.endswith("(differs materially)")
     [problem] = [p for p in fs.problems if p.name == "egfr_mlmin173m2"]
     assert problem.source == "Observation/cr"
-    assert problem.reason.startswith("The lab-reported eGFR 84.2 and CKD-EPI 2021 from the same-day creatinine 2.6 "
+    # At display precision: eGFR whole, creatinine two decimals (engine/feature_catalog.py).
+    assert problem.reason.startswith("The lab-reported eGFR 84 and CKD-EPI 2021 from the same-day creatinine 2.60 "
                                      "mg/dL")
 
 

@@ -9,6 +9,7 @@ import engine.detectors  # noqa: F401 - registers the detectors
 from engine.finding import Evidence, Finding, Status
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.registry import detectors
+from tests.proposal_resources import resources
 
 AS_OF = date(2026, 6, 1)
 SNOMED = "http://snomed.info/sct"
@@ -84,4 +85,5 @@ def sources(finding: Finding) -> set[str]:
 
 
 def action_resources(finding: Finding, resource_type: str) -> list[dict]:
-    return [a.resource for a in finding.actions if a.resource.get("resourceType") == resource_type]
+    """The FHIR resources of the finding's proposals of one type, as cards/fhir.py builds them (validated R4)."""
+    return [r for r in resources(finding) if r["resourceType"] == resource_type]

@@ -11,6 +11,7 @@ from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 ALL_KNOWN = dict(hypertension=False, family_history_diabetes=False, physically_active=True, diabetes=False)
 
@@ -79,14 +80,14 @@ def test_computed_finding_with_every_item_known():
     # age 45 (1) + male (1) + BMI 31 (2) + hypertension (1) = 5
     assert (finding.value, finding.unit, finding.category, finding.severity) == (5, "points", "increased",
                                                                                  Severity.WARNING)
-    assert finding.extra["unknown_items"] == []
-    resource = finding.actions[0].resource
-    assert resource["code"]["coding"][0]["code"] == "4548-4" and "subject" not in resource
+    assert finding.details.unknown_items == ()
+    resource = proposal_resource(finding)
+    assert resource["code"]["coding"][0]["code"] == "4548-4" and resource["subject"] == {"reference": "Patient/p1"}
 
 
 def test_no_hba1c_order_when_one_is_on_record():
     finding = evaluate(patient(bmi_kgm2=31, hypertension=True, hba1c_pct=5.6))
-    assert finding.category == "increased" and finding.actions == ()
+    assert finding.category == "increased" and finding.suggestions == ()
 
 
 def test_unrecorded_items_are_listed_and_can_make_it_indeterminate():
@@ -95,16 +96,16 @@ def test_unrecorded_items_are_listed_and_can_make_it_indeterminate():
     finding = evaluate(fs)
     # 2 (age) + 1 (male) + 1 (BMI) = 4; family history and inactivity could add 2
     assert (finding.value, finding.category, finding.severity) == (4, "indeterminate", Severity.INFO)
-    assert finding.extra["maximum_score"] == 6
+    assert finding.details.maximum_score == 6
     assert {m.name for m in finding.missing} == {"family_history_diabetes", "physically_active"}
     text = " ".join(finding.assumptions)
     assert "parent or sibling with diabetes" in text and "not physically active" in text
-    assert finding.actions == ()
+    assert finding.suggestions == ()
 
 
 def test_unknown_items_that_cannot_reach_5_leave_it_not_increased():
     finding = evaluate(features(age_years=30, sex="female", bmi_kgm2=22, hypertension=False, diabetes=False))
-    assert finding.value == 0 and finding.extra["maximum_score"] == 3
+    assert finding.value == 0 and finding.details.maximum_score == 3
     assert finding.category == "not increased"
 
 

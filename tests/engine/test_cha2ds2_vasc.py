@@ -125,7 +125,7 @@ def test_missing_item_is_insufficient_with_the_partial_score():
     finding = evaluate(fs)
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["heart_failure"]
-    assert finding.extra["partial_score"] == 4
+    assert finding.details.partial_score == 4
     assert "4 points" in finding.message
 
 

@@ -18,6 +18,7 @@ from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, ev, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 
 def evaluate(fs: FeatureSet):
@@ -123,10 +124,10 @@ def test_missing_cystatin_in_g3a_without_albuminuria_suggests_cystatin_c():
     finding = evaluate(features(creatinine_mgdl=1.1, age_years=60, sex="female"))
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["cystatin_c_mgl"]
-    resource = finding.actions[0].resource
+    resource = proposal_resource(finding)
     assert (resource["resourceType"], resource["status"], resource["intent"]) == ("ServiceRequest", "draft", "proposal")
     assert resource["code"]["coding"][0]["code"] == "33863-2"
-    assert "subject" not in resource
+    assert resource["subject"] == {"reference": "Patient/p1"}
 
 
 @pytest.mark.parametrize("values", [
@@ -135,8 +136,10 @@ def test_missing_cystatin_in_g3a_without_albuminuria_suggests_cystatin_c():
 ])
 def test_no_cystatin_suggestion_outside_the_kdigo_indication(values):
     finding = evaluate(features(**values))
-    assert finding.status is Status.INSUFFICIENT_DATA
-    assert finding.actions == ()
+    # A confirmatory test not indicated here: not applicable (no "data needed" card asks for it), no suggestion.
+    assert finding.status is Status.NOT_APPLICABLE
+    assert "KDIGO 2012 (rec. 1.4.3.5)" in finding.message
+    assert finding.suggestions == ()
 
 
 @pytest.mark.parametrize("age,status", [(17, Status.NOT_APPLICABLE), (18, Status.COMPUTED)])
@@ -164,5 +167,6 @@ def test_g5_is_critical():
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("ckd-epi-2021-cr-cys")], FeatureSet(as_of=AS_OF))
-    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
-    assert {m.name for m in findings[0].missing} == {"creatinine_mgdl", "cystatin_c_mgl", "age_years", "sex"}
+    # Cystatin C is a confirmatory test, asked for only where KDIGO 2012 suggests it: not applicable here.
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
+    assert "confirmatory test" in findings[0].message

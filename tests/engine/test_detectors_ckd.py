@@ -5,6 +5,7 @@ import pytest
 
 from engine.detectors.ckd import a_category, g_category
 from engine.finding import Status
+from engine.proposals import Coding
 from tests.engine.detector_fixtures import ICD10CM, SNOMED, action_resources, days_ago, ev, fired, one, run, sources, with_results
 
 CKD = "ckd-gap"
@@ -39,8 +40,7 @@ def test_egfr_59_9_is_a_marker_and_60_is_not():
     assert fired(CKD, record(egfr(60, 200), egfr(60, 10))) is None
     found = fired(CKD, record(egfr(59.9, 200), egfr(59.9, 10)))
     assert found.category == "KDIGO criteria met"
-    assert found.extra["concept"]["codings"][0] == {"system": SNOMED, "code": "700378005",
-                                                    "display": "Chronic kidney disease stage 3A"}
+    assert found.condition.codings[0] == Coding(SNOMED, "700378005", "Chronic kidney disease stage 3A")
 
 
 def test_acr_29_9_is_not_a_marker_and_30_is():
@@ -77,14 +77,14 @@ def test_newest_result_normal_means_no_finding():
 def test_either_marker_persisting_is_enough_and_stage_uses_newest_results():
     found = fired(CKD, record(egfr(40, 200), egfr(38, 10), acr(45, 10)))
     assert found.value.startswith("G3b A2")
-    assert found.extra["concept"]["codings"][1]["code"] == "N18.32"
+    assert found.condition.codings[1].code == "N18.32"
     heat = {t.label: t.value for t in found.explanation}["KDIGO prognosis (heat map)"]
     assert heat == "very high risk"
 
 
 def test_confirmed_egfr_without_acr_proposes_acr():
     found = fired(CKD, record(egfr(25, 200), egfr(24, 10)))
-    assert found.extra["concept"]["codings"][1]["code"] == "N18.4"
+    assert found.condition.codings[1].code == "N18.4"
     orders = action_resources(found, "ServiceRequest")
     assert [o["code"]["coding"][0]["code"] for o in orders] == ["9318-7"]
 
@@ -92,7 +92,7 @@ def test_confirmed_egfr_without_acr_proposes_acr():
 def test_albuminuria_without_egfr_is_unstaged_ckd():
     found = fired(CKD, record(acr(400, 200), acr(350, 10)))
     assert found.value.startswith("A3")
-    assert found.extra["concept"]["codings"][1]["code"] == "N18.9"
+    assert found.condition.codings[1].code == "N18.9"
 
 
 # -- scope and problem list --------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_stale_results_do_not_make_persistence():
 def test_acr_in_mg_per_mmol_is_not_read_as_mg_per_g():
     found = fired(CKD, record(acr(5.0, 200, unit="mg/mmol", source="Observation/mmol"),
                               acr(40, 10), egfr(80, 10)))
-    assert found.category == "G2 A2, needs > 90 days"
+    assert found.category == "G2 A2, moderately increased risk, needs > 90 days"
     assert any(p.source == "Observation/mmol" and "mislabelled" in p.reason for p in found.input_problems)
 
 

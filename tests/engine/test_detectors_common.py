@@ -8,10 +8,11 @@ import pytest
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from engine.detectors.common import code_data, concept, order_action, provisional_condition, readings
+from engine.detectors.common import add_condition_action, code_data, concept, order_action, readings
 from engine.finding import Evidence, Kind, Status
 from engine.registry import detectors
 from tests.engine.detector_fixtures import ICD10CM, SNOMED, days_ago, ev, features, run
+from tests.proposal_resources import resource as proposal_resource
 
 DETECTOR_IDS = ("diabetes-gap", "hypertension-gap", "ckd-gap", "obesity-gap", "fh-possible", "anemia-gap")
 
@@ -104,12 +105,11 @@ def test_undated_result_is_not_used():
 
 
 # -- FHIR suggestions --------------------------------------------------------------------------------------------------
-def test_provisional_condition_is_valid_fhir_r4_once_the_subject_is_added():
+def test_provisional_condition_is_valid_fhir_r4_with_the_patient_as_subject():
     evidence = [ev("hba1c_pct", 7.0, days_ago(5), source="Observation/a1"),
                 ev("glucose_fasting_mgdl", 140, days_ago(5), source="Observation/g1")]
-    resource = provisional_condition(concept("diabetes-mellitus"), evidence, note="test")
-    assert "subject" not in resource  # the cards layer adds Patient/<id>
-    resource["subject"] = {"reference": "Patient/p1"}
+    resource = proposal_resource(add_condition_action(concept("diabetes-mellitus"), evidence, why="test"))
+    assert resource["subject"] == {"reference": "Patient/p1"}
     condition = Condition.model_validate(resource)
     assert condition.verificationStatus.coding[0].code == "provisional"
     assert condition.clinicalStatus.coding[0].code == "active"
@@ -123,16 +123,15 @@ def test_derived_evidence_cites_the_results_it_came_from():
     height = ev("height_cm", 180, days_ago(400), source="Observation/h")
     derived = Evidence(name="bmi_kgm2", label="BMI", value=30.9, unit="kg/m2", effective=days_ago(5),
                        derived_from=(weight, height))
-    resource = provisional_condition(concept("obesity"), [derived], variant="class 1", note="n")
+    resource = proposal_resource(add_condition_action(concept("obesity"), [derived], variant="class 1", why="n"))
     assert [d["reference"] for d in resource["evidence"][0]["detail"]] == ["Observation/w", "Observation/h"]
     assert resource["code"]["coding"][1]["code"] == "E66.811"
 
 
 def test_order_is_a_valid_draft_proposal_service_request():
-    action = order_action("hba1c", label="Order HbA1c", reason="confirm", condition=concept("diabetes-mellitus"),
-                          evidence=[ev("hba1c_pct", 6.7, days_ago(5), source="Observation/a1")])
-    resource = dict(action.resource, subject={"reference": "Patient/p1"})
-    request = ServiceRequest.model_validate(resource)
+    suggestion = order_action("hba1c", label="Order HbA1c", reason="confirm", condition=concept("diabetes-mellitus"),
+                              evidence=[ev("hba1c_pct", 6.7, days_ago(5), source="Observation/a1")])
+    request = ServiceRequest.model_validate(proposal_resource(suggestion))
     assert (request.status, request.intent) == ("draft", "proposal")
     assert request.code.coding[0].code == "4548-4"
     assert request.reasonReference[0].reference == "Observation/a1"

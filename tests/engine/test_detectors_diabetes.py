@@ -171,4 +171,4 @@ def test_pregnancy_makes_the_criteria_not_applicable():
 def test_summary_value_lists_results():
     found = fired(DM, record(a1c(7.1, 30), fpg(131, 10)))
     assert found.value == "FPG 131 mg/dL, HbA1c 7.1 %"
-    assert found.extra["concept"]["id"] == "diabetes-mellitus"
+    assert found.condition.id == "diabetes-mellitus"

@@ -63,8 +63,11 @@ def test_crisis_is_critical_even_once(sbp, dbp):
 
 def test_180_over_120_once_is_not_a_crisis_but_needs_confirmation():
     found = fired(HTN, record(bp(180, 120, 2)))
-    assert found.severity is Severity.WARNING
-    assert found.category == "stage 2, needs confirmation"
+    # One occasion is a recheck, not a diagnosis (ACC/AHA 2017 section 4.1): info, not warning.
+    assert found.severity is Severity.INFO
+    assert found.title == "Blood pressure to recheck"
+    assert found.category == "stage 2 range, needs a second occasion"
+    assert found.value.startswith("BP 180/120 mmHg on ") and found.value.endswith(", one occasion")
 
 
 def test_old_crisis_reading_is_averaged_not_flagged_as_crisis():
@@ -85,7 +88,8 @@ def test_average_of_occasions_decides():
 
 def test_readings_on_one_day_are_one_occasion():
     found = fired(HTN, record(bp(150, 95, 5, hour=9), bp(146, 92, 5, hour=10)))
-    assert found.category == "stage 2, needs confirmation"
+    assert found.category == "stage 2 range, needs a second occasion"
+    assert found.severity is Severity.INFO
     assert not action_resources(found, "Condition")
     order = action_resources(found, "ServiceRequest")[0]
     assert order["code"]["coding"][0]["code"] == "164783007"  # ambulatory BP recording
@@ -134,7 +138,7 @@ def test_crisis_is_critical_even_when_hypertension_is_listed_but_offers_no_probl
     found = one(HTN, record(bp(185, 125, 2), bp(150, 95, 30), codes=codes, **facts))
     assert found.severity is Severity.CRITICAL
     assert found.title == "Hypertensive crisis reading"
-    assert found.actions == ()
+    assert found.suggestions == ()
     assert "problem list" in found.message
 
 
@@ -164,7 +168,7 @@ def test_kpa_and_stale_readings_are_not_used():
            ev("dbp_mmhg", 12.5, days_ago(30), source="Observation/kpa", unit="kPa")]
     stale = bp(150, 95, 500, source="Observation/stale")
     found = fired(HTN, record(kpa, stale, bp(150, 95, 5)))
-    assert found.category == "stage 2, needs confirmation"  # one usable occasion left
+    assert found.category == "stage 2 range, needs a second occasion"  # one usable occasion left
     reasons = {p.source: p.reason for p in found.input_problems}
     assert "mislabelled unit" in reasons["Observation/kpa"]
     assert "older than" in reasons["Observation/stale"]

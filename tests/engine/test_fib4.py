@@ -115,12 +115,14 @@ def test_missing_platelets_is_insufficient():
 
 @pytest.mark.parametrize("name,value", [("alt_ul", 0), ("platelets_10e9l", "low"), ("age_years", "unknown")])
 def test_unusable_values_are_insufficient_not_errors(name, value):
-    finding = evaluate(features(**dict(EXAMPLE, **{name: value})))
+    # With an indication (diabetes), whatever the aminotransferases say, so that the unusable value is what is tested.
+    finding = evaluate(features(**dict(EXAMPLE, diabetes=True, **{name: value})))
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == [name]
 
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("fib-4")], FeatureSet(as_of=AS_OF))
-    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
-    assert {m.name for m in findings[0].missing} == {"age_years", "ast_ul", "alt_ul", "platelets_10e9l"}
+    # No indication for a fibrosis assessment (AASLD 2023): not applicable, so no "data needed" card asks for labs.
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
+    assert "No indication" in findings[0].message

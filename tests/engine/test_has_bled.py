@@ -98,7 +98,7 @@ def test_computed_finding_with_everything_known():
     assert finding.id == "has-bled:score"
     assert (finding.value, finding.unit, finding.category, finding.severity) == (3, "points", "high", Severity.WARNING)
     assert finding.measures[0].value == 3.74
-    assert finding.extra["unknown_items"] == []
+    assert finding.details.unknown_items == ()
     assert not any(a.startswith("Assumed absent") for a in finding.assumptions)
     assert len(finding.explanation) == 9
 
@@ -106,7 +106,7 @@ def test_computed_finding_with_everything_known():
 def test_labile_inr_is_assumed_absent_by_name_when_anticoagulated():
     finding = evaluate(patient(anticoagulant=True, age_years=70, antiplatelet_or_nsaid=True))
     assert finding.value == 2
-    assert finding.extra["unknown_items"] == ["L"]
+    assert finding.details.unknown_items == ("L",)
     assert any(a.startswith("Assumed absent") and "labile INR" in a for a in finding.assumptions)
     assert finding.category == "indeterminate"  # 2 known + labile INR could make 3
     assert finding.severity is Severity.INFO
@@ -123,7 +123,7 @@ def test_items_the_record_lacks_are_named():
     for item in ("uncontrolled hypertension", "abnormal renal function", "abnormal liver function", "prior stroke",
                  "bleeding history", "labile INR", "antiplatelet drug or NSAID", "alcohol"):
         assert item in names, item
-    assert finding.extra["maximum_score"] == 9
+    assert finding.details.maximum_score == 9
 
 
 def test_score_above_5_has_no_rate():

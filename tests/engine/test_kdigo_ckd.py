@@ -16,6 +16,7 @@ from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 
 def evaluate(fs: FeatureSet):
@@ -70,7 +71,7 @@ def test_g3a_a2_is_high():
     assert finding.id == "kdigo-2012-ckd-stage:risk"
     assert (finding.value, finding.category, finding.severity) == ("G3a A2", "high", Severity.WARNING)
     assert [(m.category, m.unit) for m in finding.measures] == [("G3a", "mL/min/1.73m2"), ("A2", "mg/g")]
-    assert finding.extra["g_category"] == "G3a" and finding.extra["a_category"] == "A2"
+    assert finding.details.g_category == "G3a" and finding.details.a_category == "A2"
     assert {id(i) for i in finding.inputs} == {id(fs.get("egfr_mlmin173m2")), id(fs.get("uacr_mgg"))}
     assert len(finding.thresholds) == 9
 
@@ -99,7 +100,7 @@ def test_g4_without_uacr_is_still_very_high_and_asks_for_uacr():
     assert finding.status is Status.COMPUTED
     assert (finding.value, finding.category) == ("G4", "very high")
     assert [m.name for m in finding.missing] == ["uacr_mgg"]
-    assert finding.actions[0].resource["code"]["coding"][0]["code"] == "9318-7"
+    assert proposal_resource(finding)["code"]["coding"][0]["code"] == "9318-7"
     assert any("whatever the A category" in a for a in finding.assumptions)
 
 
@@ -111,14 +112,16 @@ def test_g3a_without_uacr_is_insufficient_and_asks_for_uacr():
     assert [m.name for m in finding.missing] == ["uacr_mgg"]
     assert finding.missing[0].reason == "no urine ACR in the last 12 months"
     assert "G3a" in finding.message
-    assert finding.actions and "subject" not in finding.actions[0].resource
+    assert finding.suggestions and proposal_resource(finding)["subject"] == {"reference": "Patient/p1"}
 
 
 @pytest.mark.parametrize("diabetes,suggested", [(False, False), (True, True)])
 def test_uacr_suggested_for_g1_only_when_at_risk(diabetes, suggested):
     finding = evaluate(features(egfr_mlmin173m2=95, diabetes=diabetes))
-    assert finding.status is Status.INSUFFICIENT_DATA
-    assert bool(finding.actions) is suggested
+    # Without an indication for CKD testing (KDIGO 2024 rec. 1.1.1.1) the missing UACR is no gap: not applicable,
+    # so no "data needed" card asks for it.
+    assert finding.status is (Status.INSUFFICIENT_DATA if suggested else Status.NOT_APPLICABLE)
+    assert bool(finding.suggestions) is suggested
 
 
 def test_albuminuria_without_egfr_asks_for_creatinine():
@@ -126,7 +129,7 @@ def test_albuminuria_without_egfr_asks_for_creatinine():
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["egfr_mlmin173m2"]
     assert "A3" in finding.message
-    assert finding.actions[0].resource["code"]["coding"][0]["code"] == "2160-0"
+    assert proposal_resource(finding)["code"]["coding"][0]["code"] == "2160-0"
 
 
 def test_creatinine_and_cystatin_c_are_preferred_to_the_creatinine_egfr():
@@ -134,7 +137,7 @@ def test_creatinine_and_cystatin_c_are_preferred_to_the_creatinine_egfr():
     fs = features(egfr_mlmin173m2=58, creatinine_mgdl=1.4, cystatin_c_mgl=0.8, age_years=60, sex="male", uacr_mgg=10)
     finding = evaluate(fs)
     assert (finding.value, finding.category) == ("G2 A1", "low")
-    assert "cystatin C" in finding.extra["egfr_method"]
+    assert "cystatin C" in finding.details.egfr_method
     assert finding.measures[0].value == pytest.approx(83.97, abs=0.01)
     derived = finding.inputs[0]
     assert derived.derived_from and any(d is fs.get("cystatin_c_mgl") for d in derived.derived_from)
@@ -149,6 +152,7 @@ def test_unusable_uacr_is_missing_not_an_error(uacr):
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("kdigo-2012-ckd-stage")], FeatureSet(as_of=AS_OF))
-    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
-    assert {m.name for m in findings[0].missing} == {"egfr_mlmin173m2", "uacr_mgg"}
-    assert findings[0].actions == ()
+    # No eGFR, no UACR and no indication for testing: not applicable (nothing to ask for), never an error.
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
+    assert "KDIGO 2024" in findings[0].message
+    assert findings[0].suggestions == ()

@@ -12,6 +12,7 @@ from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 EXAMPLE = dict(age_years=70, sex="male", egfr_mlmin173m2=30, uacr_mgg=300)
 
@@ -90,7 +91,7 @@ def test_computed_finding():
     assert finding.value == pytest.approx(20.24, abs=0.01) and finding.unit == "%"
     assert finding.measures[0].value == pytest.approx(6.99, abs=0.01)
     assert (finding.category, finding.severity) == ("elevated", Severity.WARNING)
-    assert finding.extra["region"] == "north-american"
+    assert finding.details.region == "north-american"
     assert all(any(item is fs.get(n) for item in finding.inputs) for n in EXAMPLE)
     assert finding.citation.doi == "10.1001/jama.2015.18202"
 
@@ -98,12 +99,12 @@ def test_computed_finding():
 def test_region_option():
     finding = evaluate(features(options={"kfre_region": "non-north-american"}, **EXAMPLE))
     assert finding.value == pytest.approx(17.12, abs=0.01)
-    assert finding.extra["region"] == "non-north-american"
+    assert finding.details.region == "non-north-american"
 
 
 def test_unknown_region_option_falls_back_to_default_and_says_so():
     finding = evaluate(features(options={"kfre_region": "mars"}, **EXAMPLE))
-    assert finding.extra["region"] == "north-american"
+    assert finding.details.region == "north-american"
     assert any("not recognised" in a for a in finding.assumptions)
 
 
@@ -133,8 +134,8 @@ def test_missing_acr_asks_for_uacr():
     finding = evaluate(fs)
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["uacr_mgg"]
-    resource = finding.actions[0].resource
-    assert resource["code"]["coding"][0]["code"] == "9318-7" and "subject" not in resource
+    resource = proposal_resource(finding)
+    assert resource["code"]["coding"][0]["code"] == "9318-7" and resource["subject"] == {"reference": "Patient/p1"}
 
 
 @pytest.mark.parametrize("uacr", [0, "high"])
@@ -159,5 +160,6 @@ def test_low_risk_is_info():
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("kfre-4v")], FeatureSet(as_of=AS_OF))
-    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
-    assert {m.name for m in findings[0].missing} == {"age_years", "sex", "egfr_mlmin173m2", "uacr_mgg"}
+    # Without an eGFR below 60 the KFRE is not indicated (its validated population is CKD G3a-G5): not applicable.
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
+    assert "G3a-G5" in findings[0].message

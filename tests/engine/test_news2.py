@@ -133,7 +133,7 @@ def test_normal_observations():
     assert finding.id == "news2:score"
     assert (finding.value, finding.unit, finding.category, finding.severity) == (0, "points", "low", Severity.INFO)
     assert len(finding.explanation) == 7
-    assert finding.extra["spo2_scale"] == 1
+    assert finding.details.spo2_scale == 1
     assert any("Scale 1 used" in a for a in finding.assumptions)
     assert all(any(item is fs.get(n) for item in finding.inputs) for n in NORMAL)
 
@@ -152,7 +152,7 @@ def test_high_is_critical():
 
 def test_hypercapnic_target_uses_scale_2():
     finding = evaluate(patient(spo2_pct=89, hypercapnic_target=True))
-    assert finding.extra["spo2_scale"] == 2
+    assert finding.details.spo2_scale == 2
     assert finding.value == 0  # on Scale 1, 89 % would score 3
 
 

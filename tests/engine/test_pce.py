@@ -18,6 +18,7 @@ from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 # Guideline worked example (Goff 2014, Table A): age 55, TC 213, HDL 50, untreated SBP 120,
 # non-smoker, no diabetes.
@@ -120,7 +121,7 @@ def test_computed_finding_carries_evidence_and_explanation():
     for name in ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "race"):
         assert any(item is fs.get(name) for item in finding.inputs), name
     assert all(item.source == f"Observation/{item.name}" for item in finding.inputs)
-    assert math.fsum(t.contribution for t in finding.explanation) == pytest.approx(finding.extra["linear_predictor"])
+    assert math.fsum(t.contribution for t in finding.explanation) == pytest.approx(finding.details.linear_predictor)
     assert finding.citation.doi == "10.1161/01.cir.0000437741.48606.98"
     assert finding.citation.url and finding.citation.topic and finding.citation.short
     assert finding.method and "\n" not in finding.method
@@ -139,14 +140,14 @@ def test_high_risk_is_a_warning():
 def test_other_or_missing_race_uses_white_equations_with_assumption(race_value):
     finding = evaluate(example_features(race=race_value))
     assert finding.status is Status.COMPUTED
-    assert finding.extra["equation"] == "white-male"
+    assert finding.details.equation == "white-male"
     assert round(finding.value, 1) == 5.4
     assert any("white" in a and "African-American" in a for a in finding.assumptions)
 
 
 def test_african_american_race_selects_its_equation_without_assumption():
     finding = evaluate(example_features(sex="female", race="african-american"))
-    assert finding.extra["equation"] == "african-american-female"
+    assert finding.details.equation == "african-american-female"
     assert round(finding.value, 1) == 3.0
     assert not any("Race" in a for a in finding.assumptions)
 
@@ -184,7 +185,7 @@ def test_validated_range_boundaries(name, inside, outside):
         finding = evaluate(example_features(**{name: value}))
         assert finding.status is Status.NOT_APPLICABLE, (name, value)
         assert finding.value is None and finding.category is None
-        assert finding.extra["out_of_range"] == [name]
+        assert finding.details.out_of_range == (name,)
         assert feature_label(name) in finding.message
         assert f"{low:g}-{high:g}" in finding.message
         assert f"{value:g}" in finding.message
@@ -208,7 +209,7 @@ def test_missing_input_is_named(name):
     assert finding.missing[0].reason == "no observation in the last 2 years"
     assert feature_label(name) in finding.message
     assert finding.value is None
-    assert finding.actions == ()
+    assert finding.suggestions == ()
 
 
 @pytest.mark.parametrize("missing", [("chol_total_mgdl",), ("hdl_mgdl",), ("chol_total_mgdl", "hdl_mgdl")])
@@ -216,14 +217,14 @@ def test_missing_lipids_propose_a_draft_lipid_panel(missing):
     finding = evaluate(example_features(**{name: None for name in missing}))
     assert finding.status is Status.INSUFFICIENT_DATA
     assert {m.name for m in finding.missing} == set(missing)
-    assert len(finding.actions) == 1
-    resource = finding.actions[0].resource
+    assert len(finding.suggestions) == 1
+    resource = proposal_resource(finding)
     assert resource["resourceType"] == "ServiceRequest"
     assert resource["status"] == "draft"
     assert resource["intent"] == "proposal"
     assert resource["code"]["coding"][0] == {"system": "http://loinc.org", "code": "57698-3",
                                              "display": "Lipid panel with direct LDL - Serum or Plasma"}
-    assert "subject" not in resource  # the service layer adds the patient reference
+    assert resource["subject"] == {"reference": "Patient/p1"}  # cards/fhir.py adds the patient
 
 
 @pytest.mark.parametrize("name,value", [("sbp_mmhg", "abc"), ("sbp_mmhg", float("nan")), ("age_years", -5),

@@ -12,6 +12,7 @@ from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
+from tests.proposal_resources import resource as proposal_resource
 
 # Published reference case (Khan 2024; reproduced by the preventr README): woman 50, TC 200, HDL 45,
 # SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin -> CVD 14.7 %, ASCVD 9.2 %, HF 8.1 %.
@@ -96,11 +97,11 @@ def test_terms_sum_to_log_odds(sex, overrides):
 
 def test_finding_explanation_is_total_cvd_and_extra_has_the_others():
     finding = evaluate(reference_features())
-    assert math.fsum(t.contribution for t in finding.explanation) == pytest.approx(finding.extra["log_odds"]["cvd"])
-    assert math.fsum(t["contribution"] for t in finding.extra["explanation_ascvd"]) == pytest.approx(
-        finding.extra["log_odds"]["ascvd"])
-    assert math.fsum(t["contribution"] for t in finding.extra["explanation_hf"]) == pytest.approx(
-        finding.extra["log_odds"]["hf"])
+    assert math.fsum(t.contribution for t in finding.explanation) == pytest.approx(finding.details.log_odds["cvd"])
+    assert math.fsum(t.contribution for t in finding.details.explanation_ascvd) == pytest.approx(
+        finding.details.log_odds["ascvd"])
+    assert math.fsum(t.contribution for t in finding.details.explanation_hf) == pytest.approx(
+        finding.details.log_odds["hf"])
 
 
 def test_statin_changes_cvd_but_not_heart_failure():
@@ -152,7 +153,7 @@ def test_validated_range_boundaries(name, inside, outside):
         finding = evaluate(reference_features(**{name: value}))
         assert finding.status is Status.NOT_APPLICABLE, (name, value)
         assert finding.value is None and finding.measures == ()
-        assert finding.extra["out_of_range"] == [name]
+        assert finding.details.out_of_range == (name,)
         assert feature_label(name) in finding.message
         assert f"{low:g}-{high:g}" in finding.message
 
@@ -171,16 +172,16 @@ def test_missing_input_is_named(name):
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == [name]
     assert feature_label(name) in finding.message
-    assert finding.actions == ()
+    assert finding.suggestions == ()
 
 
 def test_missing_lipids_propose_a_draft_lipid_panel():
     finding = evaluate(reference_features(hdl_mgdl=None))
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["hdl_mgdl"]
-    resource = finding.actions[0].resource
+    resource = proposal_resource(finding)
     assert (resource["resourceType"], resource["status"], resource["intent"]) == ("ServiceRequest", "draft", "proposal")
-    assert "subject" not in resource
+    assert resource["subject"] == {"reference": "Patient/p1"}
 
 
 @pytest.mark.parametrize("name,value", [("egfr_mlmin173m2", "high"), ("statin", 1), ("sex", "other"),

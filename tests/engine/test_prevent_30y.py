@@ -10,10 +10,11 @@ import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.common import round_half_up
 from engine.calculators.prevent_30y import Prevent30yAndAddOns, addon_model_for, coefficients, prevent_model
 from engine.finding import Severity, Status
-from engine.inputs import FeatureSet
+from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features
+from tests.proposal_resources import resource as proposal_resource
 
 # Reference woman of Khan 2024 Supplemental Table S25 (used by the preventr package's tests): age 50, TC 200,
 # HDL 45, SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin.
@@ -123,7 +124,7 @@ def test_30_year_finding_only_without_uacr_or_hba1c():
     assert round_half_up(finding.value, 1) == 53.0
     assert [round_half_up(m.value, 1) for m in finding.measures] == [35.4, 39.0]
     assert finding.category is None and finding.severity is Severity.INFO
-    assert finding.extra["model"] == "base_30y"
+    assert finding.details.model == "base_30y"
     assert all(any(item is fs.get(n) for item in finding.inputs) for n in REFERENCE)
 
 
@@ -132,7 +133,7 @@ def test_hba1c_adds_the_10_year_hba1c_model():
     findings = evaluate(fs)
     addon = findings["prevent-2024-30y:cvd-10y-addon"]
     assert addon.status is Status.COMPUTED
-    assert addon.extra["model"] == "hba1c_10y"
+    assert addon.details.model == "hba1c_10y"
     assert round_half_up(addon.value, 1) == 16.5
     assert (addon.category, addon.severity) == ("intermediate", Severity.WARNING)
     assert any(item is fs.get("hba1c_pct") for item in addon.inputs)
@@ -143,7 +144,7 @@ def test_hba1c_adds_the_10_year_hba1c_model():
 
 def test_uacr_and_hba1c_use_the_full_model_with_sdi_unknown():
     addon = evaluate(reference_features(hba1c_pct=9.2, uacr_mgg=92))["prevent-2024-30y:cvd-10y-addon"]
-    assert addon.extra["model"] == "full_10y"
+    assert addon.details.model == "full_10y"
     assert any("social deprivation index not known" in a for a in addon.assumptions)
 
 
@@ -173,7 +174,7 @@ def test_hba1c_range(hba1c, used):
 
 def test_out_of_range_hba1c_is_left_out_and_said_so():
     addon = evaluate(reference_features(hba1c_pct=16, uacr_mgg=92))["prevent-2024-30y:cvd-10y-addon"]
-    assert addon.extra["model"] == "uacr_10y"
+    assert addon.details.model == "uacr_10y"
     assert any("HbA1c 16" in a and "not used" in a for a in addon.assumptions)
 
 
@@ -183,11 +184,12 @@ def test_established_cvd_is_not_applicable_for_both():
     assert len(findings) == 2
 
 
-def test_missing_lipids_propose_a_lipid_panel():
+def test_missing_lipids_are_left_to_the_10_year_estimate():
     finding = evaluate(reference_features(hdl_mgdl=None))["prevent-2024-30y:cvd-30y"]
-    assert finding.status is Status.INSUFFICIENT_DATA
-    assert [m.name for m in finding.missing] == ["hdl_mgdl"]
-    assert finding.actions[0].resource["resourceType"] == "ServiceRequest"
+    # The PREVENT 10-year estimate (cardiovascular-risk) asks for the lipid panel; the 30-year one does not ask again.
+    assert finding.status is Status.NOT_APPLICABLE
+    assert "HDL cholesterol" in finding.message and "PREVENT 10-year" in finding.message
+    assert finding.suggestions == ()
 
 
 def test_without_bmi_heart_failure_is_left_out():
@@ -200,10 +202,10 @@ def test_without_bmi_heart_failure_is_left_out():
 @pytest.mark.parametrize("name,value", [("statin", "yes"), ("egfr_mlmin173m2", "low"), ("sex", "unknown")])
 def test_unusable_values_never_raise(name, value):
     finding = evaluate(reference_features(**{name: value}))["prevent-2024-30y:cvd-30y"]
-    assert finding.status is Status.INSUFFICIENT_DATA
-    assert [m.name for m in finding.missing] == [name]
+    assert finding.status is Status.NOT_APPLICABLE  # not computed, said why; never an error
+    assert feature_label(name) in finding.message
 
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("prevent-2024-30y")], FeatureSet(as_of=AS_OF))
-    assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]

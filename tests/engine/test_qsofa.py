@@ -145,7 +145,7 @@ def test_two_known_criteria_make_the_score_even_without_mentation():
 def test_one_known_criterion_without_mentation_is_insufficient():
     finding = evaluate(features(respiratory_rate_min=28, sbp_mmhg=120))
     assert finding.status is Status.INSUFFICIENT_DATA
-    assert finding.extra["partial_score"] == 1
+    assert finding.details.partial_score == 1
 
 
 def test_gcs_alone_is_enough_for_mentation():

@@ -94,7 +94,7 @@ def test_active_statin_is_named_on_the_pce_card_and_the_estimate_is_on_treatment
     assert finding.message.startswith("A statin is active")
     assert "on-treatment cholesterol" in finding.message
     assert "statin" in [e.name for e in finding.inputs]
-    assert finding.extra["on_statin"] is True
+    assert finding.details.on_statin is True
     # The number itself is the same: the equations have no statin term.
     assert finding.value == pce(statin=False, pregnant=False).value
 
@@ -125,14 +125,14 @@ def test_ldl_190_is_a_statin_benefit_group_named_on_the_pce_card():
                                       "group without risk estimation")
     assert "does not apply to the statin decision" in finding.message
     assert "ldl_mgdl" in [e.name for e in finding.inputs]
-    assert finding.extra["statin_benefit_group"] == "ldl-c-190"
+    assert finding.details.statin_benefit_group == "ldl-c-190"
     assert finding.severity is Severity.WARNING  # the estimate alone (2.1 %) would be information
 
 
 def test_ldl_189_is_not():
     finding = pce(ldl_mgdl=189, pregnant=False)
     assert finding.message is None
-    assert "statin_benefit_group" not in finding.extra
+    assert finding.details.statin_benefit_group is None
     assert finding.severity is Severity.INFO
     assert "ldl_mgdl" not in [e.name for e in finding.inputs]
 
@@ -201,10 +201,11 @@ def test_egfr_card_shows_the_lab_reported_value_and_the_recomputation_as_compari
     assert finding.title == "eGFR (lab-reported)"
     assert finding.value == 84.0 and finding.category == "G2"
     assert finding.measures == ()  # the summary shows one eGFR
-    assert finding.message == ("For comparison only: CKD-EPI 2021 from the same-day creatinine 1 mg/dL gives 86.2 "
-                               "(G2), within 10 % of the lab-reported value.")  # 84.0 vs 86.2
-    assert finding.extra["comparison_ckd_epi_2021"] == pytest.approx(RECOMPUTED)
-    assert finding.extra["egfr_source"] == "lab-reported"
+    # Numbers at their display precision: creatinine 2 decimals, eGFR whole (84.0 vs 86.2 unrounded).
+    assert finding.message == ("For comparison only: CKD-EPI 2021 from the same-day creatinine 1.00 mg/dL gives 86 "
+                               "(G2), within 10 % of the lab-reported value.")
+    assert finding.details.comparison_ckd_epi_2021 == pytest.approx(RECOMPUTED)
+    assert finding.details.egfr_source == "lab-reported"
     assert finding.explanation == ()  # the lab's number is not explained by our equation
 
 
@@ -225,9 +226,9 @@ def test_issue_example_lab_84_and_creatinine_based_17_differ():
     fs.put(reported_egfr(84.2))
     finding = only_finding(CkdEpi2021Creatinine(), fs)
     assert finding.value == 84.2 and finding.category == "G2"
-    assert finding.extra["comparison_ckd_epi_2021"] == pytest.approx(19.26, abs=0.01)  # G4
-    assert finding.message.startswith("The lab-reported eGFR 84.2 and CKD-EPI 2021 from the same-day creatinine "
-                                      "2.6 mg/dL (19.3) differ by more than 10 % (+337.3 %)")
+    assert finding.details.comparison_ckd_epi_2021 == pytest.approx(19.26, abs=0.01)  # G4
+    assert finding.message.startswith("The lab-reported eGFR 84 and CKD-EPI 2021 from the same-day creatinine "
+                                      "2.60 mg/dL (19) differ by more than 10 % (+337.3 %)")
 
 
 def test_creatinine_of_another_day_is_not_compared():

@@ -101,7 +101,8 @@ def test_cli_shows_the_cards_of_a_synthea_patient(fhir, synthea_patient):
 
     result = CliRunner().invoke(main, ["sandbox", "--fhir", fhir.open_base, "--patient", synthea_patient["id"],
                                        "--service", "cardiovascular-risk", "--service", "heart-disease-model-demo"],
-                                env={"CDS_AS_OF": TEST_AS_OF, "COLUMNS": "160"})
+                                env={"CDS_AS_OF": TEST_AS_OF, "COLUMNS": "160",
+                                     "CDS_ENABLE_DEMO_MODEL": "true"})  # off by default
     assert result.exit_code == 0, result.output
     assert f"Patient/{synthea_patient['id']}" in result.stdout
     assert synthea_patient["name"][0]["family"] in result.stdout

@@ -38,7 +38,7 @@ def test_note_findings_with_embeddings(encoder, notes_bundle):
     matcher = build_matcher(encoder=encoder)
     findings = note_diagnosis_findings(extract_notes(notes_bundle), active_condition_codes(notes_bundle),
                                        date(2024, 3, 15), matcher=matcher)
-    assert [f.extra["concept"]["id"] for f in findings] == ["atrial-fibrillation", "obesity", "type-2-diabetes"]
+    assert [f.condition.id for f in findings] == ["atrial-fibrillation", "obesity", "type-2-diabetes"]
     ra = matcher.match(["RA on methotrexate with synovitis of the wrists.", "Oxygen saturation 97% on RA."])
     assert [m.concept.id for m in ra[0]] == ["rheumatoid-arthritis"] and ra[1] == []
     paraphrase = matcher.match(["Thyroid is underactive, on replacement hormone."])[0]

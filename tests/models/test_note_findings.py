@@ -3,6 +3,7 @@ from datetime import date, datetime
 
 import pytest
 
+from cards.fhir import BuildContext, action_for
 from engine.finding import Kind, Status
 from engine.models.concepts import ICD10CM, SNOMED, load_concepts
 from engine.models.matcher import ConceptMatcher
@@ -25,7 +26,7 @@ def lexical():
 def test_fixture_record_suggestions(notes_bundle, lexical):
     notes = extract_notes(notes_bundle)
     findings = note_diagnosis_findings(notes, active_condition_codes(notes_bundle), date(2024, 3, 15), matcher=lexical)
-    by_concept = {f.extra["concept"]["id"]: f for f in findings}
+    by_concept = {f.condition.id: f for f in findings}
     # Affirmed and absent from the problem list:
     assert set(by_concept) == {"atrial-fibrillation", "obesity", "type-2-diabetes"}
     # Not suggested: hypertension (SNOMED on list), hyperlipidemia (ICD-10-CM E78.5 on list), OSA (rule out),
@@ -38,21 +39,22 @@ def test_fixture_record_suggestions(notes_bundle, lexical):
     for ev in f.inputs:
         assert ev.source == "DocumentReference/note-pc-2024"
         assert ev.effective.date() == date(2024, 3, 12)
-        m = next(x for x in f.extra["mentions"] if x["sentence"] == ev.value)
-        assert note_text[m["sentence_start"]:m["sentence_end"]] == ev.value  # exact sentence span
-        assert note_text[m["mention_start"]:m["mention_end"]].lower().replace("\n", " ").startswith("type 2 diabetes")
-        assert f"chars {m['sentence_start']}-{m['sentence_end']}" in ev.note
+        m = next(x for x in f.mentions if x.sentence == ev.value)
+        assert note_text[m.sentence_start:m.sentence_end] == ev.value  # exact sentence span
+        assert note_text[m.mention_start:m.mention_end].lower().replace("\n", " ").startswith("type 2 diabetes")
+        assert f"chars {m.sentence_start}-{m.sentence_end}" in ev.note
 
 
 def test_action_is_a_valid_provisional_r4_condition(notes_bundle, lexical):
     from fhir.resources.R4B.condition import Condition
 
     findings = note_diagnosis_findings(extract_notes(notes_bundle), set(), date(2024, 3, 15), matcher=lexical)
-    af = next(f for f in findings if f.extra["concept"]["id"] == "atrial-fibrillation")
-    (action,) = af.actions
-    resource = action.resource
-    assert action.type == "create" and "subject" not in resource
-    Condition.model_validate({**resource, "subject": {"reference": "Patient/pt-notes-1"}})
+    af = next(f for f in findings if f.condition.id == "atrial-fibrillation")
+    (suggestion,) = af.suggestions
+    action = action_for(suggestion.proposals[0], BuildContext(patient_id="pt-notes-1"))
+    resource = action["resource"]
+    assert action["type"] == "create" and resource["subject"] == {"reference": "Patient/pt-notes-1"}
+    Condition.model_validate(resource)
     assert resource["verificationStatus"]["coding"][0]["code"] == "provisional"
     assert resource["clinicalStatus"]["coding"][0]["code"] == "active"
     assert [(c["system"], c["code"]) for c in resource["code"]["coding"]] == [(SNOMED, "49436004"), (ICD10CM, "I48.91")]
@@ -73,7 +75,7 @@ def test_future_notes_are_ignored_and_generic_duplicates_dropped(lexical):
     future = Note("DocumentReference/f", date(2030, 1, 1), "Patient has epilepsy.")
     assert note_diagnosis_findings([future], set(), date(2024, 1, 1), matcher=lexical) == []
     both = Note("DocumentReference/d", date(2023, 1, 1), "Type 2 diabetes. Her diabetes is well controlled.")
-    ids = [f.extra["concept"]["id"] for f in note_diagnosis_findings([both], set(), date(2024, 1, 1), matcher=lexical)]
+    ids = [f.condition.id for f in note_diagnosis_findings([both], set(), date(2024, 1, 1), matcher=lexical)]
     assert ids == ["type-2-diabetes"]
 
 
@@ -88,7 +90,7 @@ def test_bad_notes_do_not_raise(lexical):
     junk = [Note("DocumentReference/a", None, ""), Note("DocumentReference/b", None, None),
             Note("", None, "COPD."), object()]
     findings = note_diagnosis_findings(junk, set(), date(2024, 1, 1), matcher=lexical)
-    assert [f.extra["concept"]["id"] for f in findings] == ["copd"]
+    assert [f.condition.id for f in findings] == ["copd"]
     engine = NoteDiagnosisEngine(matcher=lexical)
     assert engine.evaluate(None) == []
     assert engine.evaluate_notes([Note("DocumentReference/c", None, "Gout.")], set(), date(2024, 1, 1))[0].value == "Gout"

@@ -8,6 +8,7 @@ from engine.finding import Evidence, Status
 from engine.inputs import FeatureSet
 from engine.models.settings import DEFAULT_TRAINED_DIR
 from engine.models.training.pipeline import sha256_file
+from engine.models.trained_engine import load_trained
 from engine.registry import models
 import engine.models  # noqa: F401 - registers the engine
 
@@ -37,12 +38,12 @@ def test_finding_carries_model_identity_and_score(monkeypatch):
     monkeypatch.delenv("CDS_MODEL_DIR_TRAINED", raising=False)
     (f,) = ENGINE.evaluate(features(age_years=63, sex="male", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True))
     assert f.status is Status.COMPUTED and f.unit == "%"
-    assert f.extra["model_id"] == "uci-heart-mlp" and f.extra["model_version"] == "1.0.0"
-    assert f.extra["weights_sha256"] == sha256_file(DEFAULT_TRAINED_DIR / "model.safetensors")
-    assert 0 < f.extra["score"] < 1 and f.value == round(f.extra["score"] * 100, 1)
+    assert f.details.model_id == "uci-heart-mlp" and f.details.model_version == "1.0.0"
+    assert f.details.weights_sha256 == sha256_file(DEFAULT_TRAINED_DIR / "model.safetensors")
+    assert 0 < f.details.score < 1 and f.value == round(f.details.score * 100, 1)
     assert "NOT FOR CLINICAL USE" in " ".join(f.assumptions)
     (female,) = ENGINE.evaluate(features(age_years=63, sex="female", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True))
-    assert female.extra["score"] < f.extra["score"]  # the data's strongest signal after chest-pain type is sex
+    assert female.details.score < f.details.score  # the data's strongest signal after chest-pain type is sex
 
 
 def test_missing_and_out_of_range_inputs():
@@ -52,6 +53,32 @@ def test_missing_and_out_of_range_inputs():
     assert f.status is Status.NOT_APPLICABLE and "training range" in f.message
     (f,) = ENGINE.evaluate(features(age_years=50, sex="female"))
     assert f.status is Status.COMPUTED and any("imputed" in a for a in f.assumptions)
+
+
+def test_an_imputed_input_gives_a_range_not_a_point_estimate(monkeypatch):
+    monkeypatch.delenv("CDS_MODEL_DIR_TRAINED", raising=False)
+    complete = dict(age_years=63, sex="male", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True)
+    (full,) = ENGINE.evaluate(features(**complete))
+    (partial,) = ENGINE.evaluate(features(**{k: v for k, v in complete.items() if k != "sbp_mmhg"}))
+    assert isinstance(full.value, float) and full.unit == "%"
+    # SBP imputed: no single number, the range of scores over SBP's training minimum, median and maximum instead.
+    low, high = (float(x) for x in partial.value.removesuffix(" %").split("-"))
+    assert partial.unit is None and low <= high
+    assert partial.category == "no point estimate: Systolic blood pressure imputed"
+    assert partial.measures == ()
+
+
+def test_each_supplied_input_has_its_contribution(monkeypatch):
+    monkeypatch.delenv("CDS_MODEL_DIR_TRAINED", raising=False)
+    (f,) = ENGINE.evaluate(features(age_years=63, sex="male", sbp_mmhg=145, chol_total_mgdl=233, diabetes=True))
+    contributions = {t.label.split(" (")[0]: t.contribution for t in f.explanation if t.contribution is not None}
+    assert set(contributions) == {"Age", "Sex", "Systolic blood pressure", "Total cholesterol", "Diabetes"}
+    # Occlusion: the score minus the score with that input imputed, in percentage points.
+    loaded = load_trained(DEFAULT_TRAINED_DIR)
+    row = {"age": 63, "sex": "Male", "trestbps": 145, "chol": 233, "fbs": "TRUE"}
+    expected = (loaded.predict(row) - loaded.predict({k: v for k, v in row.items() if k != "sex"})) * 100
+    assert contributions["Sex"] == round(expected, 1) and contributions["Sex"] != 0
+    assert "Contributions (percentage points): " in f.message and "Sex " in f.message
 
 
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ def card_essentials(card: dict) -> dict:
     out = {"summary": card["summary"], "indicator": card["indicator"], "source": card["source"]["label"]}
     if "suggestions" in card:
         out["suggestions"] = [s["label"] for s in card["suggestions"]]
-        out["resources"] = [a["resource"]["resourceType"] for s in card["suggestions"] for a in s["actions"]]
+        out["resources"] = [a["resource"]["resourceType"] if "resource" in a else a["resourceId"]
+                            for s in card["suggestions"] for a in s["actions"]]
         out["selectionBehavior"] = card["selectionBehavior"]
     if "overrideReasons" in card:
         out["overrideReasons"] = [r["code"] for r in card["overrideReasons"]]

@@ -120,13 +120,20 @@ def test_unreadable_binary_note_is_skipped_not_fatal(client):
     assert resp.get_json()["cards"] == []
 
 
-def test_trained_model_demo_service_scores_with_model_provenance(client):
+def test_trained_model_demo_service_scores_with_model_provenance(app, client):
     body = __import__("tests.conftest", fromlist=["load_fixture"]).load_fixture("hooks/patient-view-prevent-example.json")
+    assert post(client, "/cds-services/heart-disease-model-demo", body).status_code == 404  # off by default
+    assert "heart-disease-model-demo" not in {s["id"] for s in client.get("/cds-services").get_json()["services"]}
+    app.config["ENABLE_DEMO_MODEL"] = True
     resp = post(client, "/cds-services/heart-disease-model-demo", body)
     assert resp.status_code == 200
     card = resp.get_json()["cards"][0]
     assert "demo model" in card["summary"] and "%" in card["summary"]
-    assert "sha256" in card["detail"].lower() or "checksum" in card["detail"].lower()
+    # Every input the record supplied is named with its contribution; the model id and weights checksum are on the
+    # explainer page (the finding's explanation), not on the card.
+    assert "Contributions (percentage points): " in card["detail"]
+    for label in ("Age", "Systolic blood pressure", "Total cholesterol"):
+        assert label in card["detail"].split("Contributions")[1]
     discovery = client.get("/cds-services").get_json()["services"]
     demo = next(s for s in discovery if s["id"] == "heart-disease-model-demo")
     assert "not for clinical" in demo["usageRequirements"]

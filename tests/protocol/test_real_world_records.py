@@ -14,7 +14,9 @@ import pytest
 
 from cds_hooks.declaration import SERVICES
 from cds_hooks.services import load_all
-from tests.conftest import load_fixture
+from cds_hooks.config import load_config
+from cds_hooks.evaluate import evaluate_document
+from tests.conftest import TEST_AS_OF, load_fixture
 
 load_all()
 
@@ -138,12 +140,31 @@ def percent(summary: str) -> float:
     return float(re.search(r"([0-9.]+) %", summary).group(1))
 
 
-def row(card: dict, label: str) -> str:
-    """The 'Inputs used' table row of an input, e.g. row(card, 'Diabetes')."""
-    for line in card.get("detail", "").splitlines():
-        if line.startswith(f"| {label} |"):
-            return line
-    raise AssertionError(f"no input row {label!r} in {card['summary']!r}")
+def row(body: dict, title_words: str, label: str) -> str:
+    """The evidence row of an input, as the finding records it for the explainer page (the card shows no resource
+    ids): '| Diabetes | yes | Condition/c1 (Type 2 diabetes ... (SNOMED 44054006)) |'. Read in process through the
+    offline evaluator, from the same hook request the test posts."""
+    result = evaluate_document(copy.deepcopy(body), service_id="cardiovascular-risk",
+                               config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                               include_cards=False)
+    finding = next(f for f in result["findings"] if title_words in f["title"])
+    for ev in finding["inputs"]:
+        if ev["label"] == label:
+            value = {True: "yes", False: "no"}.get(ev["value"], ev["value"])
+            return f"| {label} | {value} | {ev.get('source') or ''} ({ev.get('note') or ''}) |"
+    raise AssertionError(f"no input {label!r} in {finding['title']!r}")
+
+
+def findings_of(body: dict) -> list[dict]:
+    """The findings of a cardiovascular-risk call, as the offline evaluator gives them (the explainer page's evidence)."""
+    return evaluate_document(copy.deepcopy(body), service_id="cardiovascular-risk",
+                             config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                             include_cards=False)["findings"]
+
+
+def based_on(card: dict) -> str:
+    """The card's one line of inputs."""
+    return next(line for line in card["detail"].splitlines() if line.startswith("**Based on:**"))
 
 
 # -- diabetes --------------------------------------------------------------------------------------------------------
@@ -160,7 +181,8 @@ def test_diabetes_coded_with_a_snomed_descendant_counts(client, code):
     # The same man with diabetes: 10.1 % (intermediate), not 5.4 % (borderline).
     assert percent(pce["summary"]) == pytest.approx(10.1)
     assert "intermediate" in pce["summary"]
-    assert "| yes |" in row(pce, "Diabetes") and code in row(pce, "Diabetes")
+    assert "| yes |" in row(body, "Pooled Cohort", "Diabetes") and code in row(body, "Pooled Cohort", "Diabetes")
+    assert "· Diabetes" in based_on(pce)
     prevent = card_with(cards, "PREVENT")
     assert percent(prevent["summary"]) > 8.0  # 4.1 % without diabetes
 
@@ -236,8 +258,9 @@ def test_antihypertensive_recorded_only_as_medication_statement_counts(client):
     body = hook_request("cardiovascular-risk", medication_statements=[statement])
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
     assert percent(pce["summary"]) > untreated  # treated SBP 120 carries more risk than untreated
-    bp_row = row(pce, "On blood-pressure treatment")
+    bp_row = row(body, "Pooled Cohort", "On blood-pressure treatment")
     assert "| yes |" in bp_row and "MedicationStatement/ms-1" in bp_row
+    assert "On blood-pressure treatment" in based_on(pce)
 
 
 def test_medication_statements_are_asked_for_and_optional():
@@ -251,7 +274,8 @@ def test_stopped_medication_statement_does_not_count(client):
     body = hook_request("cardiovascular-risk", medication_statements=[statement])
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
     assert percent(pce["summary"]) == pytest.approx(5.4)
-    assert "| no |" in row(pce, "On blood-pressure treatment")
+    assert "| no |" in row(body, "Pooled Cohort", "On blood-pressure treatment")
+    assert "On blood-pressure treatment" not in based_on(pce)
 
 
 def test_statin_with_dose_is_named_with_its_intensity(client):
@@ -259,8 +283,9 @@ def test_statin_with_dose_is_named_with_its_intensity(client):
     statement = medication_statement("617311", "atorvastatin 40 MG Oral Tablet", dose=1, per_day=2)
     body = hook_request("cardiovascular-risk", medication_statements=[statement])
     prevent = card_with(cards_of(client, "cardiovascular-risk", body), "PREVENT")
-    statin_row = row(prevent, "On statin")
+    statin_row = row(body, "PREVENT", "On statin")
     assert "| yes |" in statin_row and "80 mg/day" in statin_row and "high intensity" in statin_row
+    assert "On statin" in based_on(prevent)
 
 
 def test_brand_name_with_a_local_code_is_recognised_by_name(client):
@@ -268,7 +293,7 @@ def test_brand_name_with_a_local_code_is_recognised_by_name(client):
     statement["medicationCodeableConcept"]["coding"][0]["system"] = "http://ehr.example.org/formulary"
     body = hook_request("cardiovascular-risk", medication_statements=[statement])
     prevent = card_with(cards_of(client, "cardiovascular-risk", body), "PREVENT")
-    statin_row = row(prevent, "On statin")
+    statin_row = row(body, "PREVENT", "On statin")
     assert "| yes |" in statin_row and "matched by name" in statin_row
 
 
@@ -280,7 +305,13 @@ def test_unrecognised_code_naming_diabetes_is_reported_not_silently_absent(clien
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
     assert percent(pce["summary"]) == pytest.approx(5.4)  # a name alone never counts
     detail = pce["detail"]
-    assert "unrecognised code" in detail and "Condition/c-DM2GASTRO" in detail
+    assert "unrecognised code" in detail and "Condition/" not in detail  # named on the card, without its id
+    result = evaluate_document(copy.deepcopy(body), service_id="cardiovascular-risk",
+                               config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                               include_cards=False)
+    finding = next(f for f in result["findings"] if "Pooled Cohort" in f["title"])
+    assert any(p["source"] == "Condition/c-DM2GASTRO" and "unrecognised code" in p["reason"]
+               for p in finding["input_problems"])
 
 
 def test_excluded_phrases_are_not_reported_as_unrecognised(client):
@@ -351,7 +382,9 @@ def test_pregnancy_tests_are_asked_for_and_a_positive_one_stops_pce_and_prevent(
     body["prefetch"]["observations"]["entry"].append({"resource": hcg})
     cards = cards_of(client, "cardiovascular-risk", body)
     assert not _primary_prevention_scores_given(cards), [c["summary"] for c in cards]
-    assert "pregnan" in json.dumps(cards).lower()
+    # Not applicable, and why: in the findings (the explainer page); not-applicable results are not cards by default.
+    pce = next(f for f in findings_of(body) if f["engine_id"] == "pce-2013")
+    assert pce["status"] == "not-applicable" and "pregnan" in pce["message"].lower()
 
 
 # -- a Medication the EHR did not include ------------------------------------------------------------------------------
@@ -361,7 +394,10 @@ def test_medication_reference_not_in_the_data_is_reported_not_silently_absent(cl
                "medicationReference": {"reference": "Medication/not-included"}}
     body = hook_request("cardiovascular-risk", medications=[request])
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
-    assert "MedicationRequest/mr-1" in pce["detail"] and "Medication/not-included" in pce["detail"]
+    assert "recorded value" in pce["detail"] and "not used" in pce["detail"]  # said on the card, counted
+    finding = next(f for f in findings_of(body) if f["engine_id"] == "pce-2013")
+    assert any(p["source"] == "MedicationRequest/mr-1" and "Medication/not-included" in p["reason"]
+               for p in finding["input_problems"])
 
 
 def test_included_medication_resolves_the_reference(client):
@@ -371,7 +407,8 @@ def test_included_medication_resolves_the_reference(client):
     medication = {"resourceType": "Medication", "id": "lis", "code": _coded(RXNORM, "314076")}
     body = hook_request("cardiovascular-risk", medications=[request, medication])
     pce = card_with(cards_of(client, "cardiovascular-risk", body), "Pooled Cohort")
-    assert "| yes |" in row(pce, "On blood-pressure treatment")
+    assert "| yes |" in row(body, "Pooled Cohort", "On blood-pressure treatment")
+    assert "On blood-pressure treatment" in based_on(pce)
     assert SERVICES.get("cardiovascular-risk").prefetch["medications"].endswith("&_include=MedicationRequest:medication")
 
 

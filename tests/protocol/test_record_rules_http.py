@@ -8,6 +8,8 @@ import json
 import pytest
 
 from cds_hooks.app import create_app
+from cds_hooks.config import load_config
+from cds_hooks.evaluate import evaluate_document
 from tests.conftest import TEST_AS_OF, CheckedClient, load_fixture
 
 LOINC = "http://loinc.org"
@@ -22,6 +24,13 @@ RISK_SCORES = "/cds-services/risk-scores"
 @pytest.fixture(scope="module")
 def client():
     return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}).test_client())
+
+
+@pytest.fixture(scope="module")
+def client_showing_not_applicable():
+    """Not-applicable results are off the cards by default (they are on the explainer page); this opts in."""
+    return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False,
+                                     "SHOW_NOT_APPLICABLE": True}).test_client())
 
 
 def base_request() -> dict:
@@ -78,24 +87,29 @@ def card(cards: list[dict], starts: str) -> dict:
 
 
 # -- pregnancy ---------------------------------------------------------------------------------------------------------
-def test_pregnancy_status_pregnant_makes_pce_and_prevent_not_applicable(client):
-    cards = post(client, add(base_request(), "observations", pregnancy_status("LA15173-0", "Pregnant")))
+def test_pregnancy_status_pregnant_makes_pce_and_prevent_not_applicable(client, client_showing_not_applicable):
+    request = add(base_request(), "observations", pregnancy_status("LA15173-0", "Pregnant"))
+    cards = post(client, request)
     assert not any(c["summary"].startswith(("10-year ASCVD risk", "10-year cardiovascular risk")) for c in cards)
+    assert not any(c["summary"].startswith("Not applicable") for c in cards)  # off the cards by default
+    cards = post(client_showing_not_applicable, request)
     not_applicable = card(cards, "Not applicable here")
     assert "10-year ASCVD risk (Pooled Cohort Equations)" in not_applicable["summary"]
     assert "Pooled Cohort Equations were not derived in pregnancy" in not_applicable["detail"]
     assert "PREVENT equations were not derived in pregnancy" in not_applicable["detail"]
 
 
-def test_pregnancy_condition_makes_the_30_year_model_not_applicable(client):
+def test_pregnancy_condition_makes_the_30_year_model_not_applicable(client_showing_not_applicable):
+    client = client_showing_not_applicable
     condition = {"resourceType": "Condition", "id": "preg", "subject": {"reference": f"Patient/{PATIENT}"},
                  "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                                                 "code": "active"}]},
                  "code": {"coding": [{"system": SNOMED, "code": "77386006", "display": "Pregnancy"}]},
                  "onsetDateTime": "2026-03-01"}
     cards = post(client, add(base_request(), "conditions", condition), RISK_SCORES)
-    assert not any(c["summary"].startswith("30-year cardiovascular risk") for c in cards)
-    assert any("PREVENT equations were not derived in pregnancy" in c.get("detail", "") for c in cards)
+    assert not any(c["summary"].startswith("PREVENT 30-year cardiovascular risk") for c in cards)
+    # On the combined not-applicable card, one short row per score (the whole reason is on the explainer page).
+    assert any("**PREVENT 30-year cardiovascular risk** — Pregnancy is recorded" in c.get("detail", "") for c in cards)
 
 
 def test_not_pregnant_keeps_the_estimates(client):
@@ -109,9 +123,9 @@ def test_not_pregnant_keeps_the_estimates(client):
 def test_active_statin_is_named_on_the_risk_cards(client):
     cards = post(client, add(base_request(), "medications", statin_request()))
     pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
-    assert pce["detail"].startswith("A statin is active: the Pooled Cohort Equations estimate risk without "
-                                    "lipid-lowering treatment")
-    assert "MedicationRequest/rx-atorva" in pce["detail"]
+    assert ("A statin is active: the Pooled Cohort Equations estimate risk without lipid-lowering treatment"
+            in pce["detail"])
+    assert "On statin" in pce["detail"] and "MedicationRequest/" not in pce["detail"]
     prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
     assert "PREVENT includes statin use as a predictor" in prevent["detail"]
 
@@ -132,8 +146,15 @@ def test_two_cholesterol_results_on_one_day_without_times_name_the_conflict(clie
                   lab("tc-a", "2093-3", 200, "mg/dL", "2026-05-02", issued="2026-05-02T09:00:00Z"),
                   lab("tc-b", "2093-3", 228, "mg/dL", "2026-05-02", issued="2026-05-02T11:30:00Z"))
     pce = card(post(client, request), "10-year ASCVD risk (Pooled Cohort Equations)")
-    assert ("2 total cholesterol results on 2026-05-02 without times (200, 228 mg/dL); used 228 mg/dL "
-            "(Observation/tc-b), the one issued last") in pce["detail"]
+    # The card uses the one issued last and says a value was set aside; the explainer page names the conflict.
+    assert "Total cholesterol 228 mg/dL (2026-05-02)" in pce["detail"]
+    assert "1 recorded value not used" in pce["detail"]
+    result = evaluate_document(request, service_id="cardiovascular-risk",
+                               config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                               include_cards=False)
+    finding = next(f for f in result["findings"] if f["engine_id"] == "pce-2013")
+    assert any("2 total cholesterol results on 2026-05-02 without times (200, 228 mg/dL); used 228 mg/dL "
+               "(Observation/tc-b), the one issued last" in p["reason"] for p in finding["input_problems"])
 
 
 def test_same_value_twice_on_one_day_is_not_a_conflict(client):
@@ -154,12 +175,12 @@ def test_egfr_card_and_prevent_show_the_same_lab_reported_egfr(client):
     cards = post(client, egfr_request(0.75))  # CKD-EPI 2021: 96.9, within 10 % of 90
     egfr = card(cards, "eGFR (lab-reported)")
     assert egfr["summary"] == "eGFR (lab-reported): 90 mL/min/1.73m2 (G1)"
-    assert egfr["detail"].startswith("For comparison only: CKD-EPI 2021 from the same-day creatinine 0.75 mg/dL "
-                                     "gives 96.9 (G1)")
+    # Every eGFR at its display precision (whole numbers), the comparison value included.
+    assert ("For comparison only: CKD-EPI 2021 from the same-day creatinine 0.75 mg/dL gives 97 (G1)"
+            in egfr["detail"])
     assert "differ by more than 10 %" not in egfr["detail"]
     prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "| eGFR | 90 | mL/min/1.73m2 |" in prevent["detail"]
-    assert "lab-reported; CKD-EPI 2021 from the same-day creatinine: 96.9" in prevent["detail"]
+    assert "eGFR 90 mL/min/1.73m2" in prevent["detail"]
 
 
 def test_discordant_lab_reported_egfr_is_named_on_every_egfr_card(client):
@@ -167,8 +188,8 @@ def test_discordant_lab_reported_egfr_is_named_on_every_egfr_card(client):
     egfr = card(cards, "eGFR (lab-reported)")
     assert egfr["summary"].startswith("eGFR (lab-reported): 90 mL/min/1.73m2 (G1)")
     assert egfr["indicator"] == "warning"
-    assert egfr["detail"].startswith("The lab-reported eGFR 90 and CKD-EPI 2021 from the same-day creatinine 2.6 mg/dL "
-                                     "(21.8) differ by more than 10 %")
+    assert ("The lab-reported eGFR 90 and CKD-EPI 2021 from the same-day creatinine 2.60 mg/dL (22) differ by more "
+            "than 10 %") in egfr["detail"]
     prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "| eGFR | 90 | mL/min/1.73m2 |" in prevent["detail"]
-    assert "differ by more than 10 %" in prevent["detail"]  # listed with the values not used
+    assert "eGFR 90 mL/min/1.73m2" in prevent["detail"]
+    assert "recorded value not used" in prevent["detail"]  # the discordance is listed on the explainer page

@@ -19,7 +19,8 @@ from cds_hooks.evaluate import evaluate_document
 from cds_hooks.services import load_all
 from cds_hooks.services.feature_prefetch import PREFETCH_KEYS, prefetch_for, resource_types
 from cds_hooks.validation import validate_response
-from engine.finding import Action, Citation, Finding, Kind, MissingInput, Severity, Status
+from engine.finding import Citation, Finding, Kind, MissingInput, Severity, Status
+from engine.proposals import LOINC, AddProblem, Coding, ConditionRef, OrderTest, suggest
 from engine.registry import calculators
 from fhir_adapter.feature_codes import NON_LOINC_OBSERVATION_CODES, OBSERVATION_CODES
 from tests.conftest import SHARED_DATA, load_fixture
@@ -39,10 +40,17 @@ def post(client, service_id, body):
 
 
 def by_engine(cards) -> dict[str, dict]:
+    """Cards keyed by engine id, found from their source label: the engine's short citation (cards name no engine ids;
+    the first engine of the declared services with that citation wins)."""
+    from cds_hooks.declaration import SERVICES, find_engine
+
+    engine_of: dict[str, str] = {}
+    for definition in SERVICES:
+        for engine_id in definition.engines:
+            engine_of.setdefault(find_engine(engine_id).citation.short, engine_id)
     out = {}
     for card in cards:
-        match = re.search(r"— ([a-z0-9-]+) v", card["source"]["label"])
-        out.setdefault(match.group(1) if match else card["source"]["label"], card)
+        out.setdefault(engine_of.get(card["source"]["label"], card["source"]["label"]), card)
     return out
 
 
@@ -95,10 +103,11 @@ def test_diagnosis_gaps_end_to_end(client):
 
     diabetes = engines["diabetes-gap"]
     assert diabetes["summary"] == "Possible undiagnosed diabetes: HbA1c 7.1 %, FPG 131 mg/dL (ADA criteria met)"
-    assert "Observation/dx-a1c" in diabetes["detail"] and "Observation/dx-fpg" in diabetes["detail"]
+    # The results with their date, the criteria met by name; resource ids and thresholds are on the explainer page.
+    assert "**Based on:** HbA1c 7.1 %, FPG 131 mg/dL (2026-04-20)" in diabetes["detail"]
+    assert "Observation/" not in diabetes["detail"]
     assert "same sample" in diabetes["detail"]
-    assert "**Criteria and the results that meet them**" in diabetes["detail"]
-    assert "**Thresholds:** Diabetes: HbA1c >= 6.5 %" in diabetes["detail"]
+    assert "**Criteria met:** HbA1c >= 6.5 %; Fasting plasma glucose >= 126 mg/dL" in diabetes["detail"]
     assert diabetes["overrideReasons"] == list(DIAGNOSIS_OVERRIDE_REASONS)
     assert {r["code"] for r in diabetes["overrideReasons"]} == {"already-addressed", "not-applicable",
                                                                 "patient-declined", "data-error"}
@@ -137,7 +146,7 @@ def test_hypertensive_crisis_is_the_first_card_and_critical(client):
     cards = post(client, "diagnosis-gaps", body).get_json()["cards"]
     assert cards[0]["indicator"] == "critical"
     assert "188/124" in cards[0]["summary"]
-    assert "Observation/dx-bp-crisis" in cards[0]["detail"]
+    assert "BP 188/124 mmHg on 2026-05-30" in cards[0]["detail"] and "Observation/" not in cards[0]["detail"]
     assert [c["indicator"] for c in cards[1:]] == ["warning"] * (len(cards) - 1)
 
 
@@ -165,17 +174,17 @@ def test_risk_scores_end_to_end(client):
     assert resp.status_code == 200
     cards = resp.get_json()["cards"]
     engines = by_engine(cards)
-    for engine_id in RISK_ENGINES:  # every score has its card, or a line on a combined card
-        assert any(engine_id in c["source"]["label"] or f"engine {engine_id} v" in c["detail"] for c in cards), engine_id
-    not_applicable = [c for c in cards if c["summary"].startswith("Not applicable here")]
-    assert len(not_applicable) == 1  # PREVENT 30-year (age 72) and the ADA risk test (diabetes) share one card
-    assert "ADA risk test" in not_applicable[0]["summary"] and "Diabetes is already diagnosed" in not_applicable[0]["detail"]
+    # Every computed score has its card; the not-applicable ones (PREVENT 30-year at 72, the ADA risk test with
+    # diabetes) are not cards by default, and the KDIGO stage is on the CKD diagnosis card (the same G3a A2, > 90 days).
+    assert set(engines) == {"ckd-epi-2021-cr-cys", "cha2ds2-vasc", "prevent-2024-30y", "kfre-4v", "has-bled", "fib-4"}
+    assert not any(c["summary"].startswith("Not applicable") for c in cards)
+    gaps = by_engine(post(client, "diagnosis-gaps", load_fixture("hooks/patient-view-risk-scores.json")).get_json()["cards"])
+    assert "G3a A2" in gaps["ckd-gap"]["summary"] and "high risk" in gaps["ckd-gap"]["summary"]
     # Female 72 with hypertension and diabetes: sex 1 + age 65-74 1 + hypertension 1 + diabetes 1 = 4 (Lip 2010).
     assert re.search(r"\b4 points\b", engines["cha2ds2-vasc"]["summary"])
     # FIB-4 = age x AST / (platelets x sqrt(ALT)) = 72 x 40 / (200 x sqrt 30) = 2.63 (Sterling 2006).
     assert "2.6" in engines["fib-4"]["summary"]
-    assert "G3a A2" in engines["kdigo-2012-ckd-stage"]["summary"]
-    assert "Observation/rs-acr" in engines["kfre-4v"]["detail"]
+    assert "ACR " in engines["kfre-4v"]["detail"] and "Observation/" not in engines["kfre-4v"]["detail"]
     assert "overrideReasons" not in engines["cha2ds2-vasc"]  # offered on diagnosis cards only
 
 
@@ -200,18 +209,24 @@ def test_acute_service_rejects_a_patient_view_request(client):
 
 # -- card hygiene ------------------------------------------------------------------------------------------------------
 CITATION = Citation(short="Test 2026", full="Test citation.")
+SNOMED_SYSTEM = "http://snomed.info/sct"
 
 
 def finding(fid, *, engine="engine-a", severity=Severity.WARNING, kind=Kind.DIAGNOSIS, status=Status.COMPUTED,
             concept=None, actions=(), missing=()):
-    extra = {"concept": concept} if concept else {}
+    condition = None
+    if concept:
+        condition = ConditionRef(id=concept["id"], name=concept["id"],
+                                 related_ids=tuple(concept.get("related_ids", ())),
+                                 codings=tuple(Coding(c["system"], c["code"]) for c in concept.get("codings", ())))
     return Finding(id=fid, engine_id=engine, engine_version="1.0.0", kind=kind, status=status, title=f"Title {fid}",
-                   citation=CITATION, value="x", severity=severity, actions=tuple(actions), missing=tuple(missing),
-                   extra=extra)
+                   citation=CITATION, value="x", severity=severity, suggestions=tuple(actions),
+                   missing=tuple(missing), condition=condition)
 
 
 def condition_action(label):
-    return Action(label=label, description="d", resource={"resourceType": "Condition", "code": {"text": label}})
+    return suggest(label, AddProblem(condition=ConditionRef("c", label, codings=(Coding(SNOMED_SYSTEM, "1"),)),
+                                     description="d", note="n"))
 
 
 def test_findings_about_the_same_condition_from_two_engines_make_one_card():
@@ -223,14 +238,16 @@ def test_findings_about_the_same_condition_from_two_engines_make_one_card():
                    concept={"id": "diabetes-mellitus", "related_ids": ["type-2-diabetes"],
                             "codings": [{"system": "http://snomed.info/sct", "code": "73211009"}]},
                    actions=[condition_action("Add diabetes (labs)"),
-                            Action("Order HbA1c", "d", {"resourceType": "ServiceRequest"})])
+                            suggest("Order HbA1c", OrderTest(Coding(LOINC, "4548-4"), "HbA1c", reason="d"))])
     other = finding("anemia-gap:anemia", engine="anemia-gap", concept={"id": "anemia"})
     rendered = render_cards([notes, labs, other], RenderOptions(patient_id="p1"))
     assert len(rendered) == 2
     merged = next(rc for rc in rendered if "diabetes-gap" in rc.engine_ids)
     assert merged.finding_ids == ("diabetes-gap:diabetes", "notes:type-2-diabetes")  # the more severe leads
     assert merged.card["indicator"] == "warning"
-    assert "Also found by" in merged.card["detail"] and "note-mining" in merged.card["detail"]
+    # The other finding is one line on the lead's card, by its summary, without engine ids.
+    assert "**Also:** Title notes:type-2-diabetes: x" in merged.card["detail"]
+    assert "note-mining" not in merged.card["detail"]
     labels = [s["label"] for s in merged.card["suggestions"]]
     assert labels == ["Add diabetes (labs)", "Order HbA1c"]  # one problem-list Condition, not two
 
@@ -264,12 +281,13 @@ def test_not_applicable_findings_share_one_card_and_a_single_one_keeps_its_own()
     na = [Finding(id=f"na{i}", engine_id=f"engine-{i}", engine_version="1.0.0", kind=Kind.RISK,
                   status=Status.NOT_APPLICABLE, title=f"Score {i}", citation=CITATION, message=f"Reason {i}.")
           for i in range(3)]
-    combined = render_cards(na)
+    assert render_cards(na) == []  # not on cards by default: the explainer page has them
+    combined = render_cards(na, RenderOptions(show_not_applicable=True))
     assert len(combined) == 1
     assert combined[0].card["summary"] == "Not applicable here: Score 0, Score 1, Score 2"
     assert all(f"Reason {i}." in combined[0].card["detail"] for i in range(3))
     assert combined[0].finding_ids == ("na0", "na1", "na2")
-    single = render_cards(na[:1])
+    single = render_cards(na[:1], RenderOptions(show_not_applicable=True))
     assert single[0].card["summary"] == "Score 0: not applicable — Reason 0."
     assert render_cards(na, RenderOptions(show_not_applicable=False)) == []
 
@@ -331,9 +349,9 @@ def test_synthea_no_diagnosis_card_for_a_listed_condition():
         assert not validate_response({"cards": out["cards"]}), path.name
         listed = _active_concepts(resources)
         for f in out["findings"]:
-            concept = (f.get("extra") or {}).get("concept", {}).get("id")
+            concept = (f.get("condition") or {}).get("id")
             if f.get("category") == "hypertensive crisis" and concept in listed:
-                assert not f.get("actions"), path.name  # an emergency is shown, but no second problem entry offered
+                assert not f.get("suggestions"), path.name  # an emergency is shown, but no second problem entry offered
                 continue
             assert concept not in listed, (path.name, concept, f["id"])
             fired_concepts += f["status"] == "computed"

@@ -17,7 +17,8 @@ SYNTHEA_FILES = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []
 
 @pytest.mark.skipif(not SYNTHEA_FILES, reason="../shared/data/synthea is absent")
 @pytest.mark.parametrize("path", SYNTHEA_FILES, ids=lambda p: p.name[:24])
-def test_every_synthea_patient_through_every_service(client, path):
+def test_every_synthea_patient_through_every_service(app, client, path):
+    app.config["ENABLE_DEMO_MODEL"] = True  # every declared service, the demonstration model (off by default) too
     resources = [e["resource"] for e in json.loads(path.read_text())["entry"]]
     for definition in SERVICES:
         body = hook_request_from_resources(resources, definition)

@@ -191,6 +191,36 @@ def test_no_cors_unless_configured(tmp_path):
     assert "Access-Control-Allow-Origin" not in resp.headers
 
 
+SANDBOX = "https://sandbox.cds-hooks.org"
+
+
+def test_dev_mode_allows_any_origin_and_says_so(tmp_path, caplog):
+    """The CDS Hooks Sandbox in a browser: its preflight, its discovery call and its hook call all pass CORS."""
+    with caplog.at_level("WARNING", logger="cds_hooks.cors"):
+        client = CheckedClient(create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "WARM_MODELS": False,
+                                           "AS_OF": "2026-06-01"}).test_client())
+    assert any("CORS allows every origin" in r.getMessage() for r in caplog.records)
+    preflight = client.options(SERVICE, headers={**PREFLIGHT, "Origin": SANDBOX})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "Access-Control-Allow-Credentials" not in preflight.headers  # credentials travel in a header
+    discovery = client.get("/cds-services", headers={"Origin": SANDBOX})
+    assert discovery.status_code == 200 and discovery.headers["Access-Control-Allow-Origin"] == "*"
+    hook = client.post(SERVICE, data=json.dumps(load_fixture("hooks/patient-view-prefetch.json")),
+                       content_type="application/json", headers={"Origin": SANDBOX})
+    assert hook.status_code == 200 and hook.headers["Access-Control-Allow-Origin"] == "*"
+    assert hook.get_json()["cards"]
+
+
+def test_dev_mode_keeps_configured_origins_only(tmp_path):
+    client = CheckedClient(create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "WARM_MODELS": False,
+                                       "CORS_ORIGINS": ["https://ehr-ui.example.org"]}).test_client())
+    resp = client.options(SERVICE, headers={**PREFLIGHT, "Origin": SANDBOX})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
 # -- body limit and content type, with authentication on -----------------------------------------------------
 def test_body_over_limit_is_413(tmp_path):
     client = make_client(tmp_path, MAX_BODY_BYTES=2000)

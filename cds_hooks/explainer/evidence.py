@@ -1,0 +1,157 @@
+"""What an explainer page shows, captured at hook time: every finding of the call with its whole evidence, and the
+series of each input feature over time (from the call's FeatureSet history; the finding itself keeps only the value
+it used).
+
+The capture is plain JSON (one row per hook call, cds_hooks.store.explainer_call), so that a page can be rendered
+after the call without the record, and so that it survives a change of the engine's dataclasses. Only the fields a
+page shows are kept: no FHIR resources of suggested actions, no engine-internal extras.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import date, datetime
+from typing import Any, Iterable, Sequence
+
+from engine.finding import Evidence, Finding
+from engine.inputs import FeatureSet
+
+PAYLOAD_VERSION = 1
+MAX_HISTORY_POINTS = 200  # per feature, newest first: years of results, bounded for a pathological record
+COMPRESS_ABOVE_BYTES = 2048  # smaller rows are stored as they are; zlib costs more than it saves on them
+ENCODING_JSON = "json"
+ENCODING_ZLIB = "json+zlib"
+
+
+def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence[Finding],
+            slots: Sequence[Sequence[str]], features: FeatureSet | None) -> dict:
+    """The JSON document of one hook call: findings, the card slots (finding indices per card) and input series."""
+    findings = list(findings)
+    index = {f.id: i for i, f in enumerate(findings)}
+    card_slots = [[index[i] for i in ids if i in index] for ids in slots]
+    covered = {i for slot in card_slots for i in slot}
+    # A finding that is on no card (over the card cap, or kept off the cards) still gets a page of its own.
+    card_slots += [[i] for i in range(len(findings)) if i not in covered]
+    return {
+        "v": PAYLOAD_VERSION,
+        "service": {"id": getattr(service, "id", None), "title": getattr(service, "title", None),
+                    "hook": getattr(service, "hook", None)},
+        "as_of": as_of.isoformat(),
+        "answered_at": answered_at,
+        "findings": [finding_record(f) for f in findings],
+        "slots": card_slots,
+        "history": input_history(findings, features),
+    }
+
+
+def finding_record(finding: Finding) -> dict:
+    citation = finding.citation
+    return {
+        "id": finding.id,
+        "engine_id": finding.engine_id,
+        "engine_version": finding.engine_version,
+        "kind": _enum(finding.kind),
+        "status": _enum(finding.status),
+        "severity": _enum(finding.severity),
+        "title": finding.title,
+        "value": _plain(finding.value),
+        "unit": finding.unit,
+        "decimals": finding.decimals,
+        "category": finding.category,
+        "message": finding.message,
+        "method": finding.method,
+        "thresholds": list(finding.thresholds),
+        "assumptions": list(finding.assumptions),
+        "citation": {"short": citation.short, "full": citation.full, "url": citation.url, "doi": citation.doi},
+        "inputs": [evidence_record(e) for e in finding.inputs],
+        "missing": [{"name": m.name, "label": m.label, "reason": m.reason} for m in finding.missing],
+        "input_problems": [{"source": p.source, "name": p.name, "reason": p.reason} for p in finding.input_problems],
+        "explanation": [{"label": t.label, "value": _plain(t.value), "contribution": t.contribution}
+                        for t in finding.explanation],
+        "measures": [{"label": m.label, "value": _plain(m.value), "unit": m.unit, "category": m.category}
+                     for m in finding.measures],
+        "actions": suggested_actions(finding),
+        "quote": getattr(finding, "quote", None),
+        "mentions": [{"source": getattr(m, "source", None), "date": _iso(getattr(m, "date", None)),
+                      "sentence": getattr(m, "sentence", None), "assertion": getattr(m, "assertion", None)}
+                     for m in getattr(finding, "mentions", ())],
+    }
+
+
+def suggested_actions(finding: Finding) -> list[dict]:
+    """What the card offers, in words (label and what each action does); the FHIR resources stay on the card."""
+    out = []
+    for suggestion in getattr(finding, "suggestions", ()) or getattr(finding, "actions", ()):
+        proposals = getattr(suggestion, "proposals", None) or (suggestion,)
+        described = [getattr(p, "description", None) or getattr(p, "reason", None) for p in proposals]
+        out.append({"label": str(getattr(suggestion, "label", "") or ""),
+                    "description": "; ".join(str(d) for d in described if d)})
+    return out
+
+
+def evidence_record(evidence: Evidence) -> dict:
+    return {
+        "name": evidence.name,
+        "label": evidence.label,
+        "value": _plain(evidence.value),
+        "unit": evidence.unit,
+        "effective": _iso(evidence.effective),
+        "source": evidence.source,
+        "note": evidence.note,
+        "derived_from": [evidence_record(d) for d in evidence.derived_from],
+    }
+
+
+def input_history(findings: Iterable[Finding], features: FeatureSet | None) -> dict[str, list[list]]:
+    """Per input feature of any finding: ``[value, unit, effective, source]`` points, newest first."""
+    if features is None:
+        return {}
+    out: dict[str, list[list]] = {}
+    for finding in findings:
+        for evidence in finding.inputs:
+            if evidence.name in out:
+                continue
+            series = features.series(evidence.name)[:MAX_HISTORY_POINTS]
+            out[evidence.name] = [[_plain(p.value), p.unit, _iso(p.effective), p.source] for p in series]
+    return out
+
+
+def encode(document: dict) -> tuple[str, bytes]:
+    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    if len(raw) > COMPRESS_ABOVE_BYTES:
+        return ENCODING_ZLIB, zlib.compress(raw, 1)  # level 1: most of the saving for a fraction of the time
+    return ENCODING_JSON, raw
+
+
+def decode(encoding: str, payload: bytes) -> dict:
+    """The stored document; ValueError when the row cannot be read (an unknown encoding, corrupt bytes)."""
+    try:
+        if encoding == ENCODING_ZLIB:
+            payload = zlib.decompress(payload)
+        elif encoding != ENCODING_JSON:
+            raise ValueError(f"unknown explainer payload encoding {encoding!r}")
+        document = json.loads(payload.decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError("unreadable explainer payload") from exc
+    if not isinstance(document, dict) or document.get("v") != PAYLOAD_VERSION:
+        raise ValueError("unsupported explainer payload")
+    return document
+
+
+def _enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return None if value is None else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numbers, text, booleans as they are; anything else as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,162 @@
+"""Explainer tokens (sign, verify, expiry, forgery) and the evidence store (write, read, purge)."""
+from __future__ import annotations
+
+import time
+import zlib
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from cds_hooks.explainer import evidence
+from cds_hooks.explainer.tokens import TOKEN_SALT, ExpiredToken, ExplainerClaims, ExplainerTokens, InvalidToken
+from cds_hooks.store import ExplainerRow, Store, sqlite_url
+
+SECRET = "s" * 40
+TTL = 3600.0
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_signed_token_verifies_to_its_claims():
+    tokens = ExplainerTokens(SECRET, TTL)
+    claims = ExplainerClaims("key-abc", 3, int(time.time()))
+    assert tokens.verify(tokens.sign(claims)) == claims
+
+
+def test_a_token_expires_ttl_after_the_call_and_not_before():
+    clock = Clock()
+    tokens = ExplainerTokens(SECRET, TTL, clock=clock)
+    token = tokens.sign(ExplainerClaims("key", 0, int(clock.now)))
+    clock.now += TTL - 1
+    assert tokens.verify(token).call_key == "key"
+    clock.now += 2
+    with pytest.raises(ExpiredToken):
+        tokens.verify(token)
+
+
+def test_a_tampered_token_is_invalid_not_expired():
+    clock = Clock()
+    tokens = ExplainerTokens(SECRET, TTL, clock=clock)
+    token = tokens.sign(ExplainerClaims("key", 0, int(clock.now)))
+    payload, rest = token.split(".", 1)
+    forged = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + rest
+    clock.now += 10 * TTL  # even long past expiry, a forgery is reported as a forgery
+    for bad in (forged, token[:-3], token + "x"):
+        with pytest.raises(InvalidToken):
+            tokens.verify(bad)
+
+
+def test_another_secret_or_another_salt_does_not_make_a_token():
+    claims = ExplainerClaims("key", 0, int(time.time()))
+    other = ExplainerTokens("t" * 40, TTL).sign(claims)
+    with pytest.raises(InvalidToken):
+        ExplainerTokens(SECRET, TTL).verify(other)
+    same_secret_other_use = URLSafeTimedSerializer(SECRET, salt="something-else").dumps({"c": "key", "s": 0, "t": 1})
+    with pytest.raises(InvalidToken):
+        ExplainerTokens(SECRET, TTL).verify(same_secret_other_use)
+
+
+@pytest.mark.parametrize("payload", [["key", 0, 1], {"c": "", "s": 0, "t": 1}, {"c": "k", "s": -1, "t": 1},
+                                     {"c": "k", "s": True, "t": 1}, {"c": "k", "s": 0}, {"c": 5, "s": 0, "t": 1}])
+def test_a_genuinely_signed_payload_of_the_wrong_shape_is_invalid(payload):
+    import hashlib
+
+    serializer = URLSafeTimedSerializer(SECRET, salt=TOKEN_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    with pytest.raises(InvalidToken):
+        ExplainerTokens(SECRET, TTL).verify(serializer.dumps(payload))
+
+
+@pytest.mark.parametrize("junk", ["", "x", "a.b.c", "é" * 10, "A" * 600, None, 12])
+def test_junk_is_invalid(junk):
+    with pytest.raises(InvalidToken):
+        ExplainerTokens(SECRET, TTL).verify(junk)
+
+
+def test_a_short_secret_or_no_lifetime_is_refused():
+    with pytest.raises(ValueError):
+        ExplainerTokens("short", TTL)
+    with pytest.raises(ValueError):
+        ExplainerTokens(SECRET, 0)
+
+
+# -- store -------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path):
+    made = Store(sqlite_url(tmp_path))
+    yield made
+    made.dispose()
+
+
+def _row(key: str, expires_at: float, payload: bytes = b'{"v":1}') -> ExplainerRow:
+    return ExplainerRow(key=key, created_at=expires_at - TTL, expires_at=expires_at, service_id="svc",
+                        encoding=evidence.ENCODING_JSON, payload=payload)
+
+
+def test_a_stored_call_reads_back_whole(store):
+    document = {"v": evidence.PAYLOAD_VERSION, "findings": [{"title": "x" * 5000}], "slots": [[0]]}
+    encoding, payload = evidence.encode(document)
+    assert encoding == evidence.ENCODING_ZLIB and len(payload) < 1000  # large rows are compressed
+    store.save_explainer(ExplainerRow("k1", 1.0, time.time() + TTL, "svc", encoding, payload))
+    row = store.explainer("k1")
+    assert row is not None and row.service_id == "svc"
+    assert evidence.decode(row.encoding, row.payload) == document
+    assert store.explainer("unknown") is None
+
+
+def test_small_payloads_are_stored_uncompressed():
+    encoding, payload = evidence.encode({"v": evidence.PAYLOAD_VERSION})
+    assert encoding == evidence.ENCODING_JSON and payload.startswith(b"{")
+
+
+@pytest.mark.parametrize("encoding,payload", [("json+zlib", b"not zlib"), ("json", b"\xff\xfe"), ("json", b"[1]"),
+                                              ("json", b'{"v": 99}'), ("gzip", zlib.compress(b"{}"))])
+def test_an_unreadable_row_is_a_value_error(encoding, payload):
+    with pytest.raises(ValueError):
+        evidence.decode(encoding, payload)
+
+
+def test_purge_deletes_expired_rows_only(store):
+    now = time.time()
+    store._next_explainer_purge = now + 3600  # no purge on write here: this test purges explicitly
+    store.save_explainer(_row("old", now - 5))
+    store.save_explainer(_row("new", now + 3600))
+    assert store.explainer("old") is not None
+    assert store.purge_explainers(now) == 1
+    assert store.explainer("old") is None and store.explainer("new") is not None
+    assert store.purge_explainers(now + 7200) == 1
+    assert store.explainer("new") is None
+
+
+def test_writing_a_call_purges_expired_rows_now_and_then(store):
+    now = time.time()
+    store._next_explainer_purge = now + 3600  # a purge ran a moment ago: this write leaves the expired row
+    store.save_explainer(_row("expired", now - 1))
+    store.save_explainer(_row("fresh-1", now + 3600))
+    assert store.explainer("expired") is not None
+    store._next_explainer_purge = 0.0  # the purge interval has passed: the next write purges
+    store.save_explainer(_row("fresh-2", now + 3600))
+    assert store.explainer("expired") is None
+    assert store.explainer("fresh-1") is not None and store.explainer("fresh-2") is not None
+
+
+def test_the_relaxed_write_leaves_the_connection_fully_synchronous(store):
+    store.save_explainer(_row("k", time.time() + 10))
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL, for feedback, audit and replay
+
+
+def test_a_failed_write_leaves_nothing_and_the_connection_usable(store):
+    from sqlalchemy.exc import IntegrityError
+
+    store.save_explainer(_row("dup", time.time() + 10))
+    with pytest.raises(IntegrityError):
+        store.save_explainer(_row("dup", time.time() + 10))
+    store.save_explainer(_row("after", time.time() + 10))
+    assert store.explainer("after") is not None
