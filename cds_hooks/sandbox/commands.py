@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from datetime import datetime, timezone
+import tempfile
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import click
@@ -18,6 +20,40 @@ TOKEN_ENV = "PRECISION_CDS_FHIR_TOKEN"
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise click.BadParameter("expected an ISO date such as 2026-06-01") from None
+
+
+def _in_process_settings(overrides: dict | None = None) -> tuple[dict, tempfile.TemporaryDirectory | None]:
+    """Settings for the in-process service. Without CDS_DATA_DIR / CDS_DATABASE_URL its audit database goes to a
+    temporary folder, removed afterwards, never to ./var of whatever folder the sandbox was started in."""
+    settings = dict(overrides or {})
+    if os.environ.get("CDS_DATA_DIR") or os.environ.get("CDS_DATABASE_URL"):
+        return settings, None
+    scratch = tempfile.TemporaryDirectory(prefix="precision-cds-sandbox-")
+    settings["DATA_DIR"] = scratch.name
+    return settings, scratch
+
+
+def _warn_clear_text(stderr: Console, fhir_base: str, token: bool, service_url: str | None) -> None:
+    """One warning when a credential would cross the network unencrypted (never the credential itself)."""
+    from cds_hooks.sandbox.fhir_access import sent_in_clear
+
+    places = []
+    if token and sent_in_clear(fhir_base):
+        places.append(f"the access token to the FHIR server {fhir_base}")
+    if service_url and sent_in_clear(service_url):
+        places.append(f"a signed JWT{' and the FHIR access token' if token else ''} to the service {service_url}")
+    if places:
+        stderr.print(f"warning: sending {' and '.join(places)} over plain http: anyone on the network path can "
+                     "read them; use https", style="yellow", highlight=False, soft_wrap=True)
 
 
 class _SandboxGroup(click.Group):
@@ -59,7 +95,8 @@ class _SandboxGroup(click.Group):
               help="A Bundle of draft orders for order-select / order-sign services.")
 @click.option("--prefetch/--no-prefetch", default=True, show_default=True,
               help="Resolve the prefetch templates here (as an EHR does) or send none (the service fetches).")
-@click.option("--as-of", default=None, help="In process: evaluate records as of this ISO date (replays).")
+@click.option("--as-of", default=None, callback=_iso_date, metavar="DATE",
+              help="In process: evaluate records as of this ISO date (replays).")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write each hook request and response as JSON under this folder.")
 @click.option("--cards/--no-cards", "show_cards", default=None,
@@ -99,6 +136,11 @@ def sandbox(ctx: click.Context, fhir_base: str | None, patient_ids: tuple[str, .
 
     stdout = Console(highlight=False, soft_wrap=False)
     stderr = Console(stderr=True, highlight=False)
+    if save_dir is not None:
+        try:
+            runner.prepare_save_dir(save_dir)
+        except SandboxError as exc:
+            raise click.UsageError(str(exc)) from None
     fhir_base = fhir_base.rstrip("/")
     subject = client_id or keys.DEFAULT_CLIENT_ID
     if bearer:
@@ -113,13 +155,17 @@ def sandbox(ctx: click.Context, fhir_base: str | None, patient_ids: tuple[str, .
     else:
         credentials = fhir_access.anonymous_credentials(subject)
     client = fhir_access.open_client(fhir_base, credentials)
+    _warn_clear_text(stderr, fhir_base, bool(credentials.access_token), service_url)
 
     if service_url:
         service = RemoteService(service_url, keys.load_signing_key(key_path or keys.default_key_dir() / keys.KEY_FILE),
                                 tenant=tenant)
     else:
+        settings, scratch = _in_process_settings({"AS_OF": as_of} if as_of else None)
+        if scratch is not None:
+            ctx.call_on_close(scratch.cleanup)
         try:
-            service = InProcessService({"AS_OF": as_of} if as_of else None)
+            service = InProcessService(settings)
         except ValueError as exc:  # a configuration mistake create_app refuses (CDS_* variables)
             raise SandboxError(f"the in-process service cannot start: {exc}") from None
 
@@ -128,7 +174,7 @@ def sandbox(ctx: click.Context, fhir_base: str | None, patient_ids: tuple[str, .
     elif patients_file:
         ids = runner.read_patient_ids(patients_file)
     else:
-        ids = runner.search_patient_ids(client, search, fhir_base, limit)
+        ids = runner.search_patient_ids(client, search, fhir_base, limit, token_sent=bool(credentials.access_token))
 
     options = runner.RunOptions(service_ids=service_ids, user_id=user_id, encounter_id=encounter_id,
                                 draft_orders=draft_orders, send_prefetch=prefetch)
@@ -151,7 +197,14 @@ def sandbox(ctx: click.Context, fhir_base: str | None, patient_ids: tuple[str, .
             report(run)
             progress.advance(task)
 
-        runs = runner.run_all(engine, ids, save_dir=save_dir, on_done=done)
+        try:
+            runs = runner.run_all(engine, ids, save_dir=save_dir, on_done=done)
+        except runner.RunStopped as stopped:
+            progress.stop()
+            if stopped.runs and len(ids) > 1:  # what was done before the stop is still reported
+                render.render_summary(stderr, runner.summarise(stopped.runs))
+                stderr.print(f"stopped after {len(stopped.runs)} of {len(ids)} patients")
+            raise SandboxError(str(stopped)) from None
     summary = runner.summarise(runs)
     if len(ids) > 1 or output == "json" or not show:
         render.render_summary(stderr if output == "json" else stdout, summary)
@@ -246,6 +299,8 @@ def feedback(service_id: str, card_uuid: str, outcome: str, suggestions: tuple[s
                                 tenant=tenant)
     else:
         service = InProcessService()
+        if not (os.environ.get("CDS_DATA_DIR") or os.environ.get("CDS_DATABASE_URL")):
+            click.echo("note: CDS_DATA_DIR is not set: the in-process service stores feedback under ./var", err=True)
     answer = service.feedback(service_id, {"feedback": [item]})
     if answer.status != 200:
         raise SandboxError(f"feedback was not accepted: {answer.problem()}")

@@ -101,7 +101,8 @@ def _bundle_resources(bundle: dict) -> list[dict]:
             if isinstance(e, dict) and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType")]
 
 
-def resolve_prefetch(templates: dict[str, str], context: dict, client: FhirClient, fhir_base: str) -> PrefetchBuild:
+def resolve_prefetch(templates: dict[str, str], context: dict, client: FhirClient, fhir_base: str, *,
+                     token_sent: bool = False) -> PrefetchBuild:
     """Resolve every template as an EHR would (see the module docstring for the states).
 
     Failures that would hit every read — the server unreachable, 401/403, answers that are not FHIR — raise
@@ -130,7 +131,8 @@ def resolve_prefetch(templates: dict[str, str], context: dict, client: FhirClien
                 build.states[key] = build.prefetch[key]["resourceType"]
         except FhirError as exc:
             if is_fatal(exc):
-                raise SandboxError(describe_fhir_error(exc, fhir_base, f"prefetch {key!r}")) from None
+                raise SandboxError(describe_fhir_error(exc, fhir_base, f"prefetch {key!r}",
+                                                       token_sent=token_sent)) from None
             if isinstance(exc, FhirHTTPError) and exc.status in (404, 410) and not is_search_template(template):
                 build.prefetch[key] = None
                 build.states[key] = "null (not found)"
@@ -171,7 +173,8 @@ def hook_request(*, service: dict, context: dict, fhir_base: str, fhir_authoriza
     return body
 
 
-def latest_encounter_id(client: FhirClient, patient_id: str, fhir_base: str) -> str | None:
+def latest_encounter_id(client: FhirClient, patient_id: str, fhir_base: str, *,
+                        token_sent: bool = False) -> str | None:
     """The patient's most recent Encounter stands for "this visit" when none is given."""
     from urllib.parse import quote
 
@@ -180,7 +183,8 @@ def latest_encounter_id(client: FhirClient, patient_id: str, fhir_base: str) -> 
         page = client.read(f"Encounter?patient={quote(patient_id, safe='')}&_sort=-date&_count=1")
     except FhirError as exc:
         if is_fatal(exc):
-            raise SandboxError(describe_fhir_error(exc, fhir_base, "the patient's encounters")) from None
+            raise SandboxError(describe_fhir_error(exc, fhir_base, "the patient's encounters",
+                                                   token_sent=token_sent)) from None
         return None
     ids = [r.get("id") for r in _bundle_resources(page) if r.get("resourceType") == "Encounter" and isinstance(r.get("id"), str)]
     return ids[0] if ids else None

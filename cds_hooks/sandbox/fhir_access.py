@@ -5,7 +5,9 @@ Reads go through :class:`fhir_adapter.client.FhirClient` (timeouts, retries, sam
 in the logs); this module only obtains the token and turns the client's errors into one-line messages."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
@@ -50,8 +52,32 @@ class FhirCredentials:
         return authorization
 
 
+# What an HTTP Authorization header can carry as a bearer token (visible ASCII, as fhir_adapter.client checks).
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+BEARER_SOURCE = "the --bearer token (or PRECISION_CDS_FHIR_TOKEN)"
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be sent as ``Authorization: Bearer <token>``, in words that never quote it."""
+    if not token:
+        return "is empty"
+    if token[:7].lower() == "bearer " or token.lower() == "bearer":
+        return "starts with 'Bearer': give the token alone, without the 'Bearer ' prefix"
+    if any(c.isspace() for c in token):
+        return "contains a space or a line break: a bearer token is one word"
+    if not token.isascii():
+        return "contains non-ASCII characters: a bearer token is plain ASCII"
+    if not _TOKEN_CHARS.fullmatch(token):
+        return "contains control characters"
+    return None
+
+
 def open_client(fhir_base: str, credentials: FhirCredentials,
                 settings: ClientSettings = SANDBOX_CLIENT_SETTINGS) -> FhirClient:
+    if credentials.access_token is not None:
+        problem = token_problem(credentials.access_token)
+        if problem:
+            raise SandboxError(f"the access token for the FHIR server {problem}")
     try:
         return FhirClient(fhir_base, access_token=credentials.access_token, settings=settings)
     except FhirError:
@@ -59,10 +85,25 @@ def open_client(fhir_base: str, credentials: FhirCredentials,
 
 
 def bearer_credentials(token: str, scope: str, subject: str) -> FhirCredentials:
-    if not token.strip():
-        raise SandboxError("--bearer is empty")
+    token = token.strip()
+    problem = token_problem(token)
+    if problem:
+        raise SandboxError(f"{BEARER_SOURCE} {problem}")
     # The sandbox cannot know the lifetime of a token it was handed; 300 s is what it claims to the service.
-    return FhirCredentials(access_token=token.strip(), scope=scope, expires_in=300, subject=subject)
+    return FhirCredentials(access_token=token, scope=scope, expires_in=300, subject=subject)
+
+
+def is_loopback(url: str) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+
+
+def sent_in_clear(url: str) -> bool:
+    """True for a plain-http URL off this machine: whatever credential is sent there can be read on the way."""
+    return url.strip().lower().startswith("http://") and not is_loopback(url)
 
 
 def anonymous_credentials(subject: str) -> FhirCredentials:
@@ -94,6 +135,9 @@ def smart_backend_credentials(fhir_base: str, key: SigningKey, *, client_id: str
         raise SandboxError(f"the token endpoint {url} did not answer an OAuth token response") from None
     if not isinstance(token, str) or not token:
         raise SandboxError(f"the token endpoint {url} answered an empty access_token")
+    problem = token_problem(token)
+    if problem:
+        raise SandboxError(f"the access_token the token endpoint {url} answered {problem}")
     expires_in = answer.get("expires_in")
     return FhirCredentials(access_token=token, scope=str(answer.get("scope") or scope),
                            expires_in=int(expires_in) if isinstance(expires_in, (int, float)) else 300,
@@ -128,9 +172,13 @@ def _oauth_error(response: requests.Response) -> str:
     return " — ".join(parts)
 
 
-def describe_fhir_error(exc: FhirError, fhir_base: str, what: str) -> str:
-    """One line for the user: what was being read, on which server, and the kind of failure."""
+def describe_fhir_error(exc: FhirError, fhir_base: str, what: str, *, token_sent: bool = False) -> str:
+    """One line for the user: what was being read, on which server, and the kind of failure. ``token_sent``: the
+    request carried an access token (a 401 then means that token was refused, not that one is missing)."""
     if isinstance(exc, FhirHTTPError):
+        if exc.status == 401 and token_sent:
+            return f"the FHIR server at {fhir_base} refused the given access token for {what} (HTTP 401): " \
+                   "it is wrong, expired or for another server"
         if exc.status == 401:
             return f"the FHIR server at {fhir_base} refused the request for {what} (HTTP 401): " \
                    "give --bearer, or SMART credentials (--client-id, --private-key)"
@@ -149,7 +197,11 @@ def describe_fhir_error(exc: FhirError, fhir_base: str, what: str) -> str:
 
 
 def is_fatal(exc: FhirError) -> bool:
-    """Failures that would repeat for every patient of a list: stop the run instead of reporting each one."""
+    """Failures that concern every patient of a list — the server unreachable, credentials refused (401/403), a
+    base URL that does not answer FHIR — stop the run. A timeout or a 5xx concerns one read: it is an error of that
+    patient (or that prefetch key) and the run goes on."""
     if isinstance(exc, FhirHTTPError):
         return exc.status in (401, 403)
-    return isinstance(exc, (FhirConnectionError, FhirInvalidResponse, FhirTimeout)) or type(exc) is FhirError
+    if isinstance(exc, (FhirTimeout, FhirDeadlineExceeded)):
+        return False
+    return isinstance(exc, (FhirConnectionError, FhirInvalidResponse)) or type(exc) is FhirError

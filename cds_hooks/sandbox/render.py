@@ -19,13 +19,14 @@ EXPLAINER_PATH = "/explain/"
 
 
 def patient_heading(run: PatientRun) -> str:
-    patient = run.patient or {}
-    names = patient.get("name") or []
+    patient = run.patient if isinstance(run.patient, dict) else {}
+    names = patient.get("name")
     name = ""
-    if names and isinstance(names[0], dict):
+    if isinstance(names, list) and names and isinstance(names[0], dict):
         first = names[0]
-        name = first.get("text") or " ".join([*(first.get("given") or []), first.get("family") or ""]).strip()
-    facts = [f for f in (name, patient.get("gender"), patient.get("birthDate")) if f]
+        given = first.get("given") if isinstance(first.get("given"), list) else []
+        name = first.get("text") or " ".join([*map(str, given), str(first.get("family") or "")]).strip()
+    facts = [str(f) for f in (name, patient.get("gender"), patient.get("birthDate")) if f]
     return f"Patient/{run.patient_id}" + (f" — {', '.join(facts)}" if facts else "")
 
 
@@ -54,10 +55,19 @@ def render_call(console: Console, call: ServiceCall, *, in_process: bool, verbos
             console.print(Text(f"  prefetch {key}: {state}", style="dim"))
     for note in call.notes:
         console.print(Text(f"  note: {note}", style="dim"))
-    for card in call.cards:
-        console.print(card_panel(card, in_process=in_process))
+    for index, card in enumerate(call.cards):
+        try:
+            panel = card_panel(card, in_process=in_process)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # The answer passed the schema, yet something in it cannot be drawn: say so, keep the other cards.
+            console.print(Text(f"  card {index + 1} cannot be shown (its content is not as CDS Hooks describes)",
+                               style="red"))
+            continue
+        console.print(panel)
     for action in (answer.body.get("systemActions") or []):
-        console.print(Text(f"  system action: {action.get('type')} — {action.get('description', '')}", style="dim"))
+        if isinstance(action, dict):
+            console.print(Text(f"  system action: {action.get('type')} — {action.get('description', '')}",
+                               style="dim"))
 
 
 def card_panel(card: dict, *, in_process: bool) -> Panel:
@@ -125,7 +135,10 @@ def render_summary(console: Console, summary: Summary) -> None:
                   *(_ms(percentile(overall, q)) for q in (50, 90, 99)), style="bold")
     console.print(table)
     for patient_id, service, message in summary.errors:
-        console.print(Text(f"✗ Patient/{patient_id} {'' if service == '-' else service + ': '}{message}", style="red"))
+        # A patient-level message already names Patient/<id> (it says what was read); a call's does not.
+        line = message if service == "-" and f"Patient/{patient_id}" in message \
+            else f"Patient/{patient_id} {'' if service == '-' else service + ': '}{message}"
+        console.print(Text(f"✗ {line}", style="red"))
 
 
 def _ms(value: float | None) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from cds_hooks.sandbox import ehr
 from cds_hooks.sandbox.errors import SandboxError
 from cds_hooks.sandbox.fhir_access import FhirCredentials, describe_fhir_error, is_fatal
 from cds_hooks.sandbox.service_client import CdsService, ServiceAnswer
-from fhir_adapter.client import FhirClient, FhirError, FhirHTTPError, bundle_resources, next_link_of
+from fhir_adapter.client import FhirClient, FhirError, bundle_resources, next_link_of
 
 INDICATORS = ("critical", "warning", "info")
 
@@ -69,6 +70,10 @@ class Sandbox:
         self.options = options
         self.services = self._select(service.discover(), options.service_ids)
 
+    @property
+    def token_sent(self) -> bool:
+        return bool(self.credentials.access_token)
+
     @staticmethod
     def _select(discovered: list[dict], wanted: tuple[str, ...]) -> list[dict]:
         if not wanted:
@@ -80,18 +85,21 @@ class Sandbox:
         return [known[w] for w in wanted]
 
     def run_patient(self, patient_id: str) -> PatientRun:
+        """One patient. A failure that concerns every patient (see :func:`is_fatal`) raises SandboxError; any other
+        failure to read the patient (not found, a timeout, a 5xx) is this patient's error and the caller goes on."""
         run = PatientRun(patient_id=patient_id)
         try:
             run.patient = self.client.read(f"Patient/{quote(patient_id, safe='')}")
         except FhirError as exc:
-            message = describe_fhir_error(exc, self.fhir_base, f"Patient/{patient_id}")
-            if is_fatal(exc) or not (isinstance(exc, FhirHTTPError) and exc.status in (404, 410)):
+            message = describe_fhir_error(exc, self.fhir_base, f"Patient/{patient_id}", token_sent=self.token_sent)
+            if is_fatal(exc):
                 raise SandboxError(message) from None
             run.error = message
             return run
         encounter_id = self.options.encounter_id
         if encounter_id is None and any(s["hook"] == "encounter-start" for s in self.services):
-            encounter_id = ehr.latest_encounter_id(self.client, patient_id, self.fhir_base)
+            encounter_id = ehr.latest_encounter_id(self.client, patient_id, self.fhir_base,
+                                                   token_sent=self.token_sent)
         draft_orders = ehr.load_draft_orders(self.options.draft_orders, patient_id) \
             if self.options.draft_orders else None
         context = ehr.HookContext(patient_id=patient_id, user_id=self.options.user_id, encounter_id=encounter_id,
@@ -108,7 +116,8 @@ class Sandbox:
             return call
         prefetch = None
         if self.options.send_prefetch:
-            build = ehr.resolve_prefetch(service.get("prefetch") or {}, hook_context, self.client, self.fhir_base)
+            build = ehr.resolve_prefetch(service.get("prefetch") or {}, hook_context, self.client, self.fhir_base,
+                                         token_sent=self.token_sent)
             prefetch, call.prefetch_states, call.notes = build.prefetch, build.states, build.notes
         call.request = ehr.hook_request(service=service, context=hook_context, fhir_base=self.fhir_base,
                                         fhir_authorization=self.credentials.fhir_authorization(context.patient_id),
@@ -137,7 +146,8 @@ def read_patient_ids(path: Path) -> list[str]:
     return ids
 
 
-def search_patient_ids(client: FhirClient, query: str, fhir_base: str, limit: int) -> list[str]:
+def search_patient_ids(client: FhirClient, query: str, fhir_base: str, limit: int, *,
+                       token_sent: bool = False) -> list[str]:
     """The ids a ``Patient?…`` search finds, following next links, at most ``limit``."""
     query = query.strip().lstrip("/")
     if not (query == "Patient" or query.startswith("Patient?")):
@@ -151,17 +161,33 @@ def search_patient_ids(client: FhirClient, query: str, fhir_base: str, limit: in
                        if r.get("resourceType") == "Patient" and isinstance(r.get("id"), str))
             url = next_link_of(page)
     except FhirError as exc:
-        raise SandboxError(describe_fhir_error(exc, fhir_base, f"the search {query!r}")) from None
+        raise SandboxError(describe_fhir_error(exc, fhir_base, f"the search {query!r}",
+                                               token_sent=token_sent)) from None
     if not ids:
         raise SandboxError(f"the search {query!r} found no patients on {fhir_base}")
     return list(dict.fromkeys(ids))[:limit]
 
 
+class RunStopped(SandboxError):
+    """A failure that concerns every patient stopped a list; ``runs`` are the patients done before it."""
+
+    def __init__(self, message: str, runs: list[PatientRun]) -> None:
+        super().__init__(message)
+        self.runs = runs
+
+
 def run_all(sandbox: Sandbox, patient_ids: Iterable[str], *, save_dir: Path | None = None,
             on_done: Callable[[PatientRun], None] | None = None) -> list[PatientRun]:
-    runs = []
+    """Every patient in turn. A patient's own failure is in its PatientRun; a failure that concerns them all
+    raises :class:`RunStopped` carrying the runs done so far (so their summary is not lost)."""
+    runs: list[PatientRun] = []
     for patient_id in patient_ids:
-        run = sandbox.run_patient(patient_id)
+        try:
+            run = sandbox.run_patient(patient_id)
+        except RunStopped:
+            raise
+        except SandboxError as exc:
+            raise RunStopped(str(exc), runs) from None
         if save_dir is not None:
             save_run(run, save_dir)
         runs.append(run)
@@ -180,18 +206,39 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 def save_run(run: PatientRun, directory: Path) -> None:
     """``DIR/<patient>/<service>.request.json`` and ``.response.json``: a real case becomes a fixture.
 
-    ``fhirAuthorization`` is left out of the saved request: a token must not end up in a file or a repository."""
+    ``fhirAuthorization`` is left out of the saved request: a token must not end up in a file or a repository.
+    A patient with no request (not found, or every hook skipped) gets no folder. The folder ``directory`` itself is
+    checked before the run (:func:`prepare_save_dir`); a failure to write here stops the run with one line."""
+    calls = [call for call in run.calls if call.request is not None]
+    if not calls:
+        return
     folder = Path(directory) / _UNSAFE.sub("_", run.patient_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    for call in run.calls:
-        if call.request is None:
-            continue
-        request = {k: v for k, v in call.request.items() if k != "fhirAuthorization"}
-        name = _UNSAFE.sub("_", call.service_id)
-        _write_json(folder / f"{name}.request.json", request)
-        if call.answer is not None:
-            _write_json(folder / f"{name}.response.json",
-                        call.answer.body if call.answer.body is not None else {"httpStatus": call.answer.status})
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for call in calls:
+            request = {k: v for k, v in call.request.items() if k != "fhirAuthorization"}
+            name = _UNSAFE.sub("_", call.service_id)
+            _write_json(folder / f"{name}.request.json", request)
+            if call.answer is not None:
+                _write_json(folder / f"{name}.response.json",
+                            call.answer.body if call.answer.body is not None else {"httpStatus": call.answer.status})
+    except OSError as exc:
+        raise SandboxError(f"cannot write under --save {directory}: {exc.strerror or type(exc).__name__}") from None
+
+
+def prepare_save_dir(directory: Path) -> Path:
+    """Create the ``--save`` folder (and its parents) before anything runs; raise SandboxError in one line when it
+    cannot be a writable folder, so that no run is lost at its first patient."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise SandboxError(f"--save {directory} is a file, not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SandboxError(f"--save {directory}: cannot create the folder ({exc.strerror or type(exc).__name__})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise SandboxError(f"--save {directory}: the folder is not writable")
+    return directory
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -205,7 +252,7 @@ def _write_json(path: Path, value: object) -> None:
 @dataclass
 class Summary:
     patients: int = 0
-    patients_not_found: int = 0
+    patients_failed: int = 0  # not found, or their record could not be read
     cards: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # service -> indicator -> n
     calls: Counter = field(default_factory=Counter)
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (patient, service or "-", message)
@@ -225,7 +272,7 @@ def summarise(runs: Iterable[PatientRun]) -> Summary:
     for run in runs:
         summary.patients += 1
         if run.error:
-            summary.patients_not_found += 1
+            summary.patients_failed += 1
             summary.errors.append((run.patient_id, "-", run.error))
             continue
         for call in run.calls:

@@ -12,22 +12,27 @@ import requests
 
 from cds_hooks.sandbox.errors import SandboxError
 from cds_hooks.sandbox.keys import SigningKey
+from cds_hooks.validation import validate_response
 
 SERVICE_TIMEOUT_S = (3.05, 60.0)
 
 
 @dataclass
 class ServiceAnswer:
-    status: int
+    status: int  # 0: no HTTP answer at all (see failure)
     body: Any  # the parsed JSON body, or None when there was none / it was not JSON
     elapsed_ms: float
+    failure: str | None = None  # why this call has no usable answer, said by the sandbox (a timeout, a bad body)
 
     @property
     def ok(self) -> bool:
-        return self.status == 200 and isinstance(self.body, dict) and isinstance(self.body.get("cards"), list)
+        return self.failure is None and self.status == 200 and isinstance(self.body, dict) \
+            and isinstance(self.body.get("cards"), list)
 
     def problem(self) -> str:
         """One line saying why a call failed: the OperationOutcome's words when there is one."""
+        if self.failure is not None:
+            return self.failure
         if isinstance(self.body, dict) and self.body.get("resourceType") == "OperationOutcome":
             texts = [i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")
                      for i in self.body.get("issue") or [] if isinstance(i, dict)]
@@ -45,6 +50,19 @@ class CdsService(Protocol):
     def call(self, service_id: str, body: dict) -> ServiceAnswer: ...
 
     def feedback(self, service_id: str, body: dict) -> ServiceAnswer: ...
+
+
+def checked_cards_answer(answer: ServiceAnswer) -> ServiceAnswer:
+    """A 200 answer to a hook call must be a CDS Hooks response: checked with the project's own schema, so that a
+    malformed card is one error for that call (its first JSON pointer, never the value) and never reaches the
+    terminal view, the summary or ``--save`` as if it were cards."""
+    if answer.status == 200 and answer.failure is None:
+        issues = validate_response(answer.body)
+        if issues:
+            more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+            answer.failure = (f"the service's answer is not valid CDS Hooks: {issues[0].pointer or '/'} "
+                              f"{issues[0].message}{more}")
+    return answer
 
 
 def _services_of(status: int, body: Any, where: str) -> list[dict]:
@@ -75,7 +93,7 @@ class InProcessService:
         return _services_of(response.status_code, response.get_json(silent=True), self.description)
 
     def call(self, service_id: str, body: dict) -> ServiceAnswer:
-        return self._post(f"/cds-services/{service_id}", body)
+        return checked_cards_answer(self._post(f"/cds-services/{service_id}", body))
 
     def feedback(self, service_id: str, body: dict) -> ServiceAnswer:
         return self._post(f"/cds-services/{service_id}/feedback", body)
@@ -107,7 +125,7 @@ class RemoteService:
         return _services_of(answer.status, answer.body, self.base_url)
 
     def call(self, service_id: str, body: dict) -> ServiceAnswer:
-        return self._request("POST", f"/cds-services/{service_id}", body)
+        return checked_cards_answer(self._request("POST", f"/cds-services/{service_id}", body))
 
     def feedback(self, service_id: str, body: dict) -> ServiceAnswer:
         return self._request("POST", f"/cds-services/{service_id}/feedback", body)
@@ -124,6 +142,11 @@ class RemoteService:
         try:
             response = self._session.request(method, url, headers=headers, data=data, timeout=SERVICE_TIMEOUT_S,
                                              allow_redirects=False)
+        except requests.ReadTimeout:
+            # The service was reached but this call took too long: an error of this call, not of the whole run.
+            return ServiceAnswer(0, None, _ms_since(started),
+                                 failure=f"the CDS service at {self.base_url} did not answer in time "
+                                         f"({SERVICE_TIMEOUT_S[1]:.0f} s)")
         except requests.RequestException as exc:
             raise SandboxError(f"cannot reach the CDS service at {self.base_url} ({type(exc).__name__})") from None
         try:

@@ -18,6 +18,9 @@ from tests.integration import fhir_server
 
 SYNTHEA = SHARED_DATA / "synthea"
 SMART_CLIENT_ID = "sandbox-smart-client"
+# Always loaded, whatever the machine has: the HL7 R4 examples' Patient/example (Peter James Chalmers: 3 Encounters,
+# 70+ Observations, so searches span several pages) and the project's own fixture patients.
+HL7_PATIENT = {"id": "example", "family": "Chalmers"}
 
 
 @pytest.fixture(scope="session")

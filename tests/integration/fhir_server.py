@@ -10,7 +10,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,12 @@ def _installed_version(modules: Path, name: str) -> str | None:
         return None
 
 
+def _drain(stream, keep: deque) -> None:
+    """Read a pipe of the server to its end, keeping the last lines: a full pipe would block the server."""
+    for line in stream:
+        keep.append(line)
+
+
 @dataclass
 class RunningFhirServer:
     process: subprocess.Popen
@@ -61,6 +68,11 @@ class RunningFhirServer:
     loaded: int
     static_token: str
     config_file: Path
+    failed: int = 0  # resources (or files) the loader could not store
+    stderr_tail: deque = field(default_factory=lambda: deque(maxlen=200))
+
+    def stderr_text(self) -> str:
+        return "".join(self.stderr_tail)
 
     @property
     def origin(self) -> str:
@@ -83,7 +95,8 @@ class RunningFhirServer:
         self.config_file.unlink(missing_ok=True)
 
 
-def start(load: list[Path], *, static_token: str, clients: dict[str, dict]) -> RunningFhirServer:
+def start(load: list[Path], *, static_token: str, clients: dict[str, dict], script: Path = SERVER_SCRIPT,
+          start_timeout_s: float = START_TIMEOUT_S) -> RunningFhirServer:
     node = shutil.which("node")
     if node is None:
         raise FileNotFoundError("node")
@@ -93,20 +106,36 @@ def start(load: list[Path], *, static_token: str, clients: dict[str, dict]) -> R
     handle, name = tempfile.mkstemp(prefix="fhir-server-", suffix=".json")
     with os.fdopen(handle, "w") as config_file:
         json.dump(config, config_file)
-    process = subprocess.Popen([node, str(SERVER_SCRIPT), name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    process = subprocess.Popen([node, str(script), name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "NODE_PATH": str(modules)})
+    # stderr is read from the start, for the server's whole life: the server may write more than a pipe holds
+    # (warnings while loading thousands of resources) and would then block on its next write.
+    stderr_tail: deque = deque(maxlen=200)
+    threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True).start()
     ready: dict = {}
 
-    def read_first_line() -> None:
+    def read_stdout() -> None:
         line = process.stdout.readline()
         if line:
-            ready.update(json.loads(line))
+            try:
+                ready.update(json.loads(line))
+            except ValueError:
+                stderr_tail.append(f"unexpected first line on stdout: {line[:200]}")
+        _drain(process.stdout, deque(maxlen=50))  # anything later on stdout must not block it either
 
-    reader = threading.Thread(target=read_first_line, daemon=True)
+    reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
-    reader.join(START_TIMEOUT_S)
+    deadline = threading.Event()
+    waited = 0.0
+    while "port" not in ready and waited < start_timeout_s and process.poll() is None:
+        deadline.wait(0.1)
+        waited += 0.1
+    if "port" not in ready:
+        reader.join(1.0)  # the ready line may be in the pipe still when the loop gave up
     if "port" not in ready:
         process.kill()
-        raise RuntimeError(f"the FHIR test server did not start: {process.stderr.read()[-2000:]}")
+        process.wait(timeout=10)
+        Path(name).unlink(missing_ok=True)
+        raise RuntimeError(f"the FHIR test server did not start: {''.join(stderr_tail)[-2000:]}")
     return RunningFhirServer(process=process, port=ready["port"], loaded=ready["loaded"], static_token=static_token,
-                             config_file=Path(name))
+                             config_file=Path(name), failed=ready.get("failed", 0), stderr_tail=stderr_tail)
