@@ -70,8 +70,11 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
                    and (not codes or any(c.get("code") in codes for c in (r.get("code") or {}).get("coding", [])))
                    and (not statuses or r.get("status") in statuses)]
         matches.sort(key=_effective_date, reverse=True)  # the templates ask for _sort=-date
-        prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
-                         "entry": [{"resource": r} for r in matches]}
+        entries: list[dict] = [{"resource": r} for r in matches]
+        if _includes_medication(params, resource_type):
+            entries += [{"resource": m, "search": {"mode": "include"}} for m in _referenced_medications(matches,
+                                                                                                        resources)]
+        prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
     context = {"userId": "Practitioner/offline-evaluation", "patientId": patient["id"]}
     encounters = sorted((r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")),
                         key=lambda r: (r.get("period") or {}).get("start", ""), reverse=True)
@@ -85,6 +88,25 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
         "context": context,
         "prefetch": prefetch,
     }
+
+
+def _includes_medication(params: dict[str, list[str]], resource_type: str) -> bool:
+    return f"{resource_type}:medication" in {v for value in params.get("_include", []) for v in value.split(",")}
+
+
+def _referenced_medications(matches: list[dict], resources: list[dict]) -> list[dict]:
+    """The Medications among ``resources`` that ``matches`` reference by medicationReference, once each."""
+    by_id = {str(r["id"]): r for r in resources if r.get("resourceType") == "Medication" and r.get("id")}
+    out: list[dict] = []
+    for resource in matches:
+        reference = (resource.get("medicationReference") or {}).get("reference")
+        if not isinstance(reference, str) or reference.startswith("#"):
+            continue
+        medication_id = reference.split("/_history/")[0].rstrip("/").split("/")[-1].removeprefix("urn:uuid:")
+        medication = by_id.get(medication_id)
+        if medication is not None and all(m is not medication for m in out):
+            out.append(medication)
+    return out
 
 
 def _effective_date(resource: dict) -> str:

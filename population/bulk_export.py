@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("system", "group", "patient")
 DEFAULT_POLL_S = 2.0  # when the server sends no Retry-After
+MIN_POLL_S = 1.0  # a Retry-After of 0 (or a date in the past) must not turn polling into a busy loop
 MAX_POLL_S = 120.0
 CHUNK_BYTES = 1024 * 1024
 
@@ -70,9 +71,12 @@ class ExportRequest:
 class BulkDataClient:
     def __init__(self, fhir_base: str, auth: TokenSource | None = None, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 timeout_s: tuple[float, float] = (10.0, 120.0)) -> None:
+                 timeout_s: tuple[float, float] = (10.0, 120.0), token_hosts: Iterable[str] = ()) -> None:
         self.base = fhir_base.rstrip("/") + "/"
         self.auth = auth
+        # Origins besides the FHIR server's that may receive the access token (a file server the operator trusts),
+        # as https://host[:port]
+        self.token_origins = {_origin(h if "://" in h else f"https://{h}") for h in token_hosts}
         self.session = session or requests.Session()
         self.sleep, self.clock, self.timeout = sleep, clock, timeout_s
 
@@ -136,13 +140,21 @@ class BulkDataClient:
     def delete(self, status_url: str) -> None:
         """Tell the server the files are no longer needed (best effort: a failure only means it keeps them)."""
         try:
-            self.session.delete(status_url, headers=self._headers({}), timeout=self.timeout)
+            self.session.delete(status_url, headers=self._headers({}, url=status_url), timeout=self.timeout)
+        except BulkExportError:
+            log.warning("the export's status URL is on another origin: not deleting it with the token")
         except requests.RequestException as exc:
             log.warning("could not delete the export on the server (%s)", type(exc).__name__)
 
     def export(self, request: ExportRequest, out_dir: Path, max_wait_s: float = 6 * 3600,
                on_progress: Callable[[str], None] | None = None) -> dict:
-        """Kick off, wait, download into ``out_dir`` and write its manifest.json; return the manifest."""
+        """Kick off, wait, download into ``out_dir`` and write its manifest.json; return the manifest.
+
+        ``out_dir`` must be empty or absent: files of an earlier export left next to the new ones would be read as
+        part of it."""
+        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+            raise BulkExportError(f"{out_dir} is not empty (an earlier export's files would mix with this one's); "
+                                  "choose a new --out folder or empty this one")
         status_url = self.kick_off(request)
         manifest = self.wait(status_url, max_wait_s, on_progress)
         self.download(manifest, out_dir)
@@ -151,9 +163,12 @@ class BulkDataClient:
         return manifest
 
     # -- HTTP -------------------------------------------------------------------------------------------------------
-    def _headers(self, headers: dict, with_token: bool = True) -> dict:
+    def _headers(self, headers: dict, with_token: bool = True, url: str | None = None) -> dict:
         headers = dict(headers)
         if with_token and self.auth is not None:
+            if url is not None and not self._may_send_token(url):
+                raise BulkExportError(f"{_redacted(url)} is not on the FHIR server's origin; refusing to send the "
+                                      "token there (allow its host with --token-host if it is trusted)")
             headers["Authorization"] = f"Bearer {self.auth.token()}"
         return headers
 
@@ -161,7 +176,7 @@ class BulkDataClient:
              stream: bool = False) -> requests.Response:
         for attempt in (1, 2):
             try:
-                response = self.session.get(url, params=params, headers=self._headers(headers or {}, with_token),
+                response = self.session.get(url, params=params, headers=self._headers(headers or {}, with_token, url),
                                             timeout=self.timeout, stream=stream)
             except requests.RequestException as exc:
                 raise BulkExportError(f"{_redacted(url)} unreachable ({type(exc).__name__})") from None
@@ -173,27 +188,35 @@ class BulkDataClient:
         return response
 
     def _download_file(self, url: str, path: Path, with_token: bool) -> None:
-        if with_token and not self._may_send_token(url):
-            raise BulkExportError(f"{_redacted(url)} requires the access token but is neither https nor on the FHIR "
-                                  "server's origin; refusing to send the token there")
         response = self._get(url, headers={"Accept": "application/fhir+ndjson"}, with_token=with_token, stream=True)
         if response.status_code != 200:
             raise BulkExportError(f"download of {path.name} failed (HTTP {response.status_code}): "
                                   f"{_diagnostics(response)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
-        with open(partial, "wb") as handle:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                handle.write(chunk)
+        try:
+            with open(partial, "wb") as handle:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    handle.write(chunk)
+        except requests.RequestException as exc:
+            partial.unlink(missing_ok=True)
+            raise BulkExportError(f"download of {path.name} was interrupted ({type(exc).__name__}); "
+                                  "run the export again into an empty folder") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            response.close()
         os.replace(partial, path)
 
     def _may_send_token(self, url: str) -> bool:
-        target, base = urlsplit(url), urlsplit(self.base)
-        return target.scheme == "https" or (target.scheme, target.netloc) == (base.scheme, base.netloc)
+        """Only to the FHIR server's own origin, or to an origin the operator allowed (https only)."""
+        origin = _origin(url)
+        return origin == _origin(self.base) or (origin in self.token_origins and origin[0] == "https")
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:
-    """Retry-After as seconds (delta-seconds or an HTTP date), bounded to [0, MAX_POLL_S]."""
+    """Retry-After as seconds (delta-seconds or an HTTP date), bounded to [MIN_POLL_S, MAX_POLL_S]."""
     if not value:
         return default
     value = value.strip()
@@ -205,7 +228,7 @@ def retry_after_seconds(value: str | None, default: float) -> float:
         except (TypeError, ValueError):
             return default
         seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), MAX_POLL_S)
+    return min(max(seconds, MIN_POLL_S), MAX_POLL_S)
 
 
 def _json(response: requests.Response):
@@ -230,6 +253,12 @@ def _diagnostics(response: requests.Response) -> str:
 def _redacted(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
 
 
 def _without_queries(manifest: dict) -> dict:

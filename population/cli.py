@@ -104,11 +104,14 @@ def report_command(out_dir: Path) -> None:
 @click.option("--alg", type=click.Choice(["RS384", "ES384"]), default="RS384", show_default=True)
 @click.option("--token-url", default=None, help="Token endpoint (default: from .well-known/smart-configuration).")
 @click.option("--scope", default="system/*.read", show_default=True)
+@click.option("--token-host", "token_hosts", multiple=True, metavar="HOST",
+              help="A host besides the FHIR server's that may receive the token for files (https; repeatable).")
 @click.option("--max-wait", default=6 * 3600, show_default=True, type=click.IntRange(1),
               help="Seconds to wait for the export to complete.")
 def export(fhir_base: str, out_dir: Path, group_id: str | None, patient_level: bool, types: tuple[str, ...],
            since: str | None, token: str | None, client_id: str | None, private_key: Path | None,
-           key_id: str | None, alg: str, token_url: str | None, scope: str, max_wait: int) -> None:
+           key_id: str | None, alg: str, token_url: str | None, scope: str, token_hosts: tuple[str, ...],
+           max_wait: int) -> None:
     """Run a FHIR Bulk Data $export and download its NDJSON files into --out (then: population score --out)."""
     from population.bulk_export import BulkDataClient, BulkExportError, ExportRequest, default_types
     from population.smart_auth import (AuthError, BackendServicesCredentials, BackendServicesToken, StaticToken,
@@ -129,7 +132,7 @@ def export(fhir_base: str, out_dir: Path, group_id: str | None, patient_level: b
             auth = StaticToken(token)
         request = ExportRequest(level="group" if group_id else ("patient" if patient_level else "system"),
                                 group_id=group_id, types=types or default_types(), since=since)
-        client = BulkDataClient(fhir_base, auth)
+        client = BulkDataClient(fhir_base, auth, token_hosts=token_hosts)
         manifest = client.export(request, out_dir, max_wait_s=max_wait,
                                  on_progress=lambda text: click.echo(f"export in progress: {text}", err=True))
     except (BulkExportError, AuthError) as exc:

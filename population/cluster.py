@@ -13,13 +13,26 @@ from typing import Iterator
 
 from distributed import Client, LocalCluster
 
+# How long to try an existing scheduler before giving up (distributed's default is 30 s of silent retries).
+SCHEDULER_CONNECT_S = 10.0
+
+
+class SchedulerUnreachable(RuntimeError):
+    """The --scheduler address did not answer."""
+
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int = 2, processes: bool = True) -> Iterator[Client]:
     """A client on ``scheduler`` (tcp://HOST:PORT) when given, else on a LocalCluster of ``workers`` worker
     processes with one thread each (the engines are pure Python: threads would share one GIL)."""
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_CONNECT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachable(f"cannot connect to the Dask scheduler at {scheduler} within "
+                                       f"{SCHEDULER_CONNECT_S:g} s ({type(exc).__name__}); check the address and that "
+                                       "the scheduler is running") from None
+        with client:
             yield client
         return
     # The scheduler serves HTTP (health, metrics) even without a dashboard, on 8787 unless told otherwise: a free

@@ -35,6 +35,8 @@ FINDINGS_SCHEMA = pa.schema([
     ("missing", pa.string()),  # JSON list of {name, label, reason}
     ("input_problems", pa.string()),  # JSON list of {source, name, reason}
     ("assumptions", pa.string()),  # JSON list of strings
+    ("condition", pa.string()),  # the condition a diagnosis finding is about (a detector's possible gap), its id
+    ("suggestions", pa.string()),  # JSON list of the labels of what the card offers to do
     ("as_of", pa.date32()),
 ])
 
@@ -73,6 +75,8 @@ def finding_row(patient_id: str, service_id: str, finding: Finding, as_of: date)
         "missing": _json(finding.missing),
         "input_problems": _json(finding.input_problems),
         "assumptions": _json(finding.assumptions),
+        "condition": finding.condition.id if finding.condition is not None else None,
+        "suggestions": _json(s.label for s in finding.suggestions),
         "as_of": as_of,
     }
 

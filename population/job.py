@@ -19,7 +19,7 @@ from typing import Callable
 
 from distributed import as_completed
 
-from population.cluster import dask_client, worker_count
+from population.cluster import SchedulerUnreachable, dask_client, worker_count
 from population.layout import JobLayout
 from population.partitioning import partition_name, route_source, write_atomically
 from population.scoring import score_partition
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PARTITION_TARGET_BYTES = 32 * 1024 * 1024
 GZIP_EXPANSION = 8  # NDJSON of FHIR compresses about this much
 JOB_FORMAT = 1
+ROUTING_TOTALS = "routing.json"
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -70,8 +71,11 @@ class JobResult:
 def run_score_job(request: ScoreRequest, progress: Progress | None = None) -> JobResult:
     started = time.perf_counter()
     progress = progress or (lambda phase, done, total: None)
-    layout = JobLayout(request.out_dir.resolve())
-    sources = discover_sources(request.input_path)
+    # Absolute paths: the tasks run in worker processes, perhaps on other machines (--scheduler), whose working
+    # directory is not this one.
+    input_path = Path(request.input_path).resolve()
+    layout = JobLayout(Path(request.out_dir).resolve())
+    sources = discover_sources(input_path)
     services = select_services(request.services or None)
     settings = {
         "as_of": request.as_of.isoformat(),
@@ -79,14 +83,18 @@ def run_score_job(request: ScoreRequest, progress: Progress | None = None) -> Jo
         "engine_options": _engine_options(),
     }
     types = resource_types(services)
-    with dask_client(request.scheduler, request.workers, request.processes) as client:
-        workers = worker_count(client)
-        manifest = _open_manifest(layout, request, settings, sources, types, workers)
-        partitions = manifest["partitions"]
-        pending = [i for i in range(partitions) if not (layout.done / f"{partition_name(i)}.json").exists()]
-        if pending:
-            _route(client, layout, sources, partitions, types, progress)
-        failed = _score(client, layout, pending, settings, progress)
+    try:
+        with dask_client(request.scheduler, request.workers, request.processes) as client:
+            workers = worker_count(client)
+            manifest = _open_manifest(layout, input_path, request.partitions, settings, sources, types, workers)
+            partitions = manifest["partitions"]
+            pending = [i for i in range(partitions) if not (layout.done / f"{partition_name(i)}.json").exists()]
+            if pending:
+                _route(client, layout, sources, partitions, types, progress)
+                _save_routing_totals(layout)
+            failed = _score(client, layout, pending, settings, progress)
+    except SchedulerUnreachable as exc:
+        raise JobError(str(exc)) from None
     if failed:
         raise JobError(f"{len(failed)} of {partitions} partitions failed ({', '.join(map(partition_name, failed))}); "
                        "the others are saved: run the same command again to finish the job")
@@ -99,7 +107,7 @@ def run_score_job(request: ScoreRequest, progress: Progress | None = None) -> Jo
 
 
 def job_totals(layout: JobLayout) -> dict:
-    """The sums of every partition's done-marker."""
+    """The sums of every partition's done-marker, and what routing could not attribute to any patient."""
     totals = {"partitions_done": 0, "patients": 0, "findings": 0, "deceased": 0, "without_patient_resource": 0,
               "unreadable_lines": 0, "errors": 0}
     for marker in sorted(layout.done.glob("*.json")):
@@ -108,7 +116,21 @@ def job_totals(layout: JobLayout) -> dict:
         for key in totals:
             if key != "partitions_done":
                 totals[key] += int(counts.get(key, 0))
+    routing = layout.root / ROUTING_TOTALS
+    routed = json.loads(routing.read_text(encoding="utf-8")) if routing.exists() else {}
+    totals["without_patient_reference"] = int(routed.get("unattributed", 0))
+    totals["unreadable_lines"] += int(routed.get("unreadable_lines", 0))
     return totals
+
+
+def _save_routing_totals(layout: JobLayout) -> None:
+    """Sum the routing markers into OUT/routing.json, which outlives routed/ (deleted when the job completes)."""
+    totals = {"routed": 0, "shared": 0, "unattributed": 0, "unreadable_lines": 0}
+    for marker in sorted(layout.routed_done.glob("*.json")):
+        counts = json.loads(marker.read_text(encoding="utf-8"))
+        for key in totals:
+            totals[key] += int(counts.get(key, 0))
+    write_atomically(layout.root / ROUTING_TOTALS, json.dumps(totals))
 
 
 def _engine_options() -> dict:
@@ -117,22 +139,35 @@ def _engine_options() -> dict:
     return dict(load_config()["ENGINE_OPTIONS"])  # the hooks' options (CDS_ENGINE_OPTIONS), so results agree
 
 
-def _open_manifest(layout: JobLayout, request: ScoreRequest, settings: dict, sources: list[Source],
-                   types: list[str], workers: int) -> dict:
-    wanted = {"format": JOB_FORMAT, "input": str(Path(request.input_path).resolve()), **settings}
+def input_fingerprint(sources: list[Source]) -> dict[str, list[int]]:
+    """Each input file's size and modification time (ns): cheap, and it changes when a file is rewritten."""
+    files = sorted({path for source in sources for path in source.paths})
+    return {path: [Path(path).stat().st_size, Path(path).stat().st_mtime_ns] for path in files}
+
+
+def _open_manifest(layout: JobLayout, input_path: Path, partitions: int | None, settings: dict,
+                   sources: list[Source], types: list[str], workers: int) -> dict:
+    wanted = {"format": JOB_FORMAT, "input": str(input_path), **settings}
+    fingerprint = input_fingerprint(sources)
     if layout.manifest.exists():
         existing = json.loads(layout.manifest.read_text(encoding="utf-8"))
         differences = [key for key in wanted if existing.get(key) != wanted[key]]
-        if request.partitions is not None and existing.get("partitions") != request.partitions:
+        if partitions is not None and existing.get("partitions") != partitions:
             differences.append("partitions")
         if differences:
             raise JobError(f"{layout.root} holds a job with a different {', '.join(differences)}; "
                            "use another --out folder (or delete this one) to start a new job")
+        recorded = existing.get("input_files")
+        if recorded != fingerprint:
+            changed = len(set(recorded or {}) ^ set(fingerprint)) + sum(
+                1 for path in set(recorded or {}) & set(fingerprint) if recorded[path] != fingerprint[path])
+            raise JobError(f"the input changed since this job started ({changed} file(s) added, removed or "
+                           f"modified); results would mix two inputs: use a new --out folder")
         return existing
-    partitions = request.partitions or auto_partitions(sources, types, workers)
+    partitions = partitions or auto_partitions(sources, types, workers)
     if partitions < 1:
         raise JobError("--partitions must be at least 1")
-    manifest = {**wanted, "partitions": partitions, "resource_types": types,
+    manifest = {**wanted, "partitions": partitions, "resource_types": types, "input_files": fingerprint,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     layout.root.mkdir(parents=True, exist_ok=True)
     write_atomically(layout.manifest, json.dumps(manifest, indent=2))

@@ -12,13 +12,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable
+from typing import Iterable
 
 from population.sources import Source, bundle_resources, first_resource_type, ndjson_lines
 
 SHARED = "shared"
 # Types that are read through a reference from a patient's resource rather than naming a patient themselves.
 SHARED_RESOURCE_TYPES = frozenset({"Medication"})
+# Routed text a routing task holds before appending it to the partition files (characters, ~bytes).
+ROUTE_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 def partition_of(patient_id: str, partitions: int) -> int:
@@ -71,24 +73,37 @@ class RouteCounts:
 
 
 class PartitionWriter:
-    """Append-only files routed/<partition>/<source key>.ndjson, opened on first use."""
+    """Routed lines buffered in memory per partition and appended to routed/<partition>/<source key>.ndjson when
+    the buffers reach ``buffer_bytes``: one file open at a time, whatever the partition count (a routing task with
+    one handle per partition runs out of file descriptors under ``ulimit -n 1024`` at a thousand partitions)."""
 
-    def __init__(self, routed_dir: Path, source_key: str, partitions: int) -> None:
+    def __init__(self, routed_dir: Path, source_key: str, partitions: int,
+                 buffer_bytes: int | None = None) -> None:
         self.routed_dir, self.source_key, self.partitions = routed_dir, source_key, partitions
-        self._handles: dict[str, IO[str]] = {}
+        self.buffer_bytes = ROUTE_BUFFER_BYTES if buffer_bytes is None else buffer_bytes
+        self._buffers: dict[str, list[str]] = {}
+        self._buffered = 0
+        self.flushes = 0
 
     def write(self, folder: str, line: str) -> None:
-        handle = self._handles.get(folder)
-        if handle is None:
+        line = line if line.endswith("\n") else line + "\n"
+        self._buffers.setdefault(folder, []).append(line)
+        self._buffered += len(line)
+        if self._buffered >= self.buffer_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        for folder, lines in self._buffers.items():
             path = self.routed_dir / folder / f"{self.source_key}.ndjson"
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self._handles[folder] = open(path, "w", encoding="utf-8")
-        handle.write(line if line.endswith("\n") else line + "\n")
+            with open(path, "a", encoding="utf-8") as handle:  # route_source removed any earlier run's file
+                handle.writelines(lines)
+        self._buffers.clear()
+        self._buffered = 0
+        self.flushes += 1
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
+        self.flush()
 
 
 def route_source(source: Source, routed_dir: str, partitions: int, wanted_types: Iterable[str]) -> dict:
@@ -101,16 +116,14 @@ def route_source(source: Source, routed_dir: str, partitions: int, wanted_types:
         stale.unlink()
     counts = RouteCounts()
     writer = PartitionWriter(routed, source.key, partitions)
-    try:
-        if source.kind == "ndjson":
-            _route_ndjson(source, writer, wanted, counts)
-        else:
-            for path in source.paths:
-                for resource in bundle_resources(path):
-                    _route(resource, json.dumps(resource, ensure_ascii=False, separators=(",", ":")), writer,
-                           wanted, counts)
-    finally:
-        writer.close()
+    if source.kind == "ndjson":
+        _route_ndjson(source, writer, wanted, counts)
+    else:
+        for path in source.paths:
+            for resource in bundle_resources(path):
+                _route(resource, json.dumps(resource, ensure_ascii=False, separators=(",", ":")), writer,
+                       wanted, counts)
+    writer.close()  # a failure before this point leaves no marker: the rerun removes the partial files first
     marker = routed / "done" / f"{source.key}.json"
     marker.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(marker, json.dumps({"source": source.key, **counts.as_dict()}))

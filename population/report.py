@@ -37,8 +37,9 @@ def render(summary: PopulationSummary) -> str:
                  ["partitions complete", f"{totals['partitions_done']} of {job.get('partitions', '?')}"],
                  ["patients scored", totals["patients"]],
                  ["deceased (no findings, as in the hooks)", totals["deceased"]],
-                 ["resources naming a patient without a Patient resource (not scored)",
+                 ["patients without a Patient resource (their resources not scored)",
                   totals["without_patient_resource"]],
+                 ["resources naming no patient (not scored)", totals.get("without_patient_reference", 0)],
                  ["findings", totals["findings"]],
                  ["engine errors", totals["errors"]],
              ], show_header=False)]
@@ -61,9 +62,10 @@ def render(summary: PopulationSummary) -> str:
         for _, s in sorted(summary.findings.items()) if s.count or s.categories]))
 
     parts.append("<h2>Care gaps by category</h2>")
-    parts.append("<p class='note'>Diagnosis and treatment findings at warning or critical severity: conditions the "
-                 "record meets criteria for that are not on the problem list, and treatment the record calls for."
-                 "</p>")
+    parts.append("<p class='note'>Findings at warning or critical severity that are a possible undiagnosed condition "
+                 "(the record meets criteria for a condition that is not on the problem list) or a treatment finding "
+                 "with a suggestion (treatment the record calls for). Risk scores and measurements (an eGFR, lab-"
+                 "reported or computed) are not care gaps.</p>")
     parts.append(_figure(plots.care_gaps(summary), "Care gaps by category"))
     living = max(1, summary.living_patients)
     parts.append(_table(["gap", "category", "patients", "% of living patients"], [

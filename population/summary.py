@@ -15,9 +15,25 @@ import pyarrow.parquet as pq
 from population.layout import JobLayout
 
 RISK_BIN_WIDTH = 2.0  # percentage points per histogram bin of a risk in %
-COLUMNS = ["patient_id", "service", "finding_id", "title", "status", "kind", "severity", "value", "unit", "category",
-           "missing"]
+COLUMNS = ["patient_id", "service", "engine_id", "finding_id", "title", "status", "kind", "severity", "value", "unit",
+           "category", "missing", "condition", "suggestions"]
 GAP_SEVERITIES = ("warning", "critical")
+# (finding id, engine id, title, service): a variant (a PREVENT model, a lab-reported eGFR) has its own title, so it
+# gets its own row and plot; a service counts its own patients
+FindingKey = tuple[str, str, str, str]
+
+
+def is_care_gap(row: dict) -> bool:
+    """A computed finding at warning or critical severity that is a possible undiagnosed condition (a diagnosis
+    finding about a condition, from the detectors) or a treatment finding that suggests something to do. Not a
+    risk score, and not a measurement shown for attention (an eGFR category, a lab-reported eGFR)."""
+    if row["status"] != "computed" or row["severity"] not in GAP_SEVERITIES:
+        return False
+    if row["kind"] == "diagnosis":
+        return bool(row.get("condition"))
+    if row["kind"] == "treatment":
+        return bool(json.loads(row.get("suggestions") or "[]"))
+    return False
 
 
 @dataclass
@@ -49,7 +65,7 @@ class PopulationSummary:
     totals: dict
     by_service: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # service → status → rows
     patients_by_service: Counter = field(default_factory=Counter)  # service → patients with any finding
-    findings: dict[str, FindingStats] = field(default_factory=dict)  # finding id → stats
+    findings: dict[FindingKey, FindingStats] = field(default_factory=dict)
     gaps: Counter = field(default_factory=Counter)  # (title, category) → patients
     missing_inputs: Counter = field(default_factory=Counter)  # input label → patients missing it somewhere
 
@@ -68,7 +84,9 @@ def summarise(out_dir: str | Path) -> PopulationSummary:
                                 totals=job_totals(layout))
     for path in sorted(layout.findings.glob("*.parquet")):
         if (layout.done / f"{path.stem}.json").exists():  # only complete partitions
-            _add_partition(summary, pq.read_table(path, columns=COLUMNS).to_pylist())
+            table = pq.read_table(path)
+            rows = table.select([c for c in COLUMNS if c in table.column_names]).to_pylist()
+            _add_partition(summary, rows)
     return summary
 
 
@@ -79,9 +97,10 @@ def _add_partition(summary: PopulationSummary, rows: list[dict]) -> None:
     for row in rows:
         service_patients[row["service"]].add(row["patient_id"])
         summary.by_service[row["service"]][row["status"]] += 1
-        stats = summary.findings.get(row["finding_id"])
+        key = (row["finding_id"], row.get("engine_id") or "", row["title"], row["service"])
+        stats = summary.findings.get(key)
         if stats is None:
-            stats = summary.findings[row["finding_id"]] = FindingStats(row["title"], row["service"], row["kind"])
+            stats = summary.findings[key] = FindingStats(row["title"], row["service"], row["kind"])
         stats.statuses[row["status"]] += 1
         if row["status"] == "computed":
             if row["unit"] and stats.unit is None:
@@ -90,7 +109,7 @@ def _add_partition(summary: PopulationSummary, rows: list[dict]) -> None:
                 stats.categories[row["category"]] += 1
             if row["value"] is not None:
                 stats.add_value(row["value"])
-            if row["kind"] in ("diagnosis", "treatment") and row["severity"] in GAP_SEVERITIES:
+            if is_care_gap(row):
                 gap_patients[(row["title"], row["category"] or "")].add(row["patient_id"])
         elif row["status"] == "insufficient-data":
             for missing in json.loads(row["missing"] or "[]"):

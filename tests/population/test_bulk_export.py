@@ -11,6 +11,8 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import requests
+
 from population.bulk_export import BulkDataClient, BulkExportError, ExportRequest, retry_after_seconds
 from population.smart_auth import (ASSERTION_TYPE, AuthError, BackendServicesCredentials, BackendServicesToken,
                                    StaticToken, discover_token_url)
@@ -118,6 +120,77 @@ def test_the_token_is_not_sent_to_another_origin_over_plain_http(tmp_path):
 
 
 @responses.activate
+def test_the_token_is_not_sent_to_another_https_host_unless_allowed(tmp_path):
+    other = manifest()
+    other["output"] = [{"type": "Patient", "url": "https://files.elsewhere.example/p1.ndjson"}]
+    with pytest.raises(BulkExportError, match="refusing to send the token") as caught:
+        client().download(other, tmp_path / "a")
+    assert not responses.calls and "tok-1" not in str(caught.value)
+
+    responses.get("https://files.elsewhere.example/p1.ndjson", body=PATIENT_LINE)
+    clock = Clock()
+    allowed = BulkDataClient(BASE, StaticToken("tok-1"), sleep=clock.sleep, clock=clock,
+                             token_hosts=["files.elsewhere.example"])
+    allowed.download(other, tmp_path / "b")
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer tok-1"
+    assert (tmp_path / "b" / "Patient.001.ndjson").read_text() == PATIENT_LINE
+
+    other["requiresAccessToken"] = False  # no token needed: fetched without it, wherever it is
+    client().download(other, tmp_path / "c")
+    assert "Authorization" not in responses.calls[-1].request.headers
+
+
+@responses.activate
+def test_a_status_url_on_another_host_does_not_get_the_token():
+    with pytest.raises(BulkExportError, match="refusing to send the token"):
+        client().wait("https://status.elsewhere.example/42")
+    assert not responses.calls
+
+
+@responses.activate
+def test_retry_after_zero_does_not_poll_in_a_busy_loop():
+    clock = Clock()
+    for _ in range(3):
+        responses.get(STATUS, status=202, headers={"Retry-After": "0"})
+    responses.get(STATUS, status=200, json=manifest())
+    client(clock=clock).wait(STATUS)
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+
+
+class BrokenStream:
+    status_code, reason, headers = 200, "OK", {}
+
+    def iter_content(self, size):
+        yield PATIENT_LINE.encode()
+        raise requests.exceptions.ChunkedEncodingError("connection broken")
+
+    def close(self):
+        pass
+
+
+class BrokenSession:
+    def get(self, url, **kwargs):
+        return BrokenStream()
+
+
+def test_a_connection_broken_mid_download_is_a_clean_error_without_a_part_file(tmp_path):
+    broken = BulkDataClient(BASE, StaticToken("tok-1"), session=BrokenSession())
+    with pytest.raises(BulkExportError, match=r"download of Patient.001.ndjson was interrupted "
+                                              r"\(ChunkedEncodingError\)") as caught:
+        broken.download(manifest(), tmp_path)
+    assert "sig=secret" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@responses.activate
+def test_an_export_refuses_a_folder_holding_an_earlier_export(tmp_path):
+    (tmp_path / "Observation.002.ndjson").write_text(PATIENT_LINE)
+    with pytest.raises(BulkExportError, match="not empty"):
+        client().export(ExportRequest(), tmp_path)
+    assert not responses.calls  # refused before the server starts an export
+
+
+@responses.activate
 @pytest.mark.parametrize("status", [404, 410])
 def test_an_expired_status_url_says_so(status):
     responses.get(STATUS, status=status, json=OUTCOME)
@@ -153,7 +226,8 @@ def test_a_download_error_names_the_file_not_the_signed_url(tmp_path):
 def test_retry_after_as_seconds_or_http_date():
     assert retry_after_seconds("12", 2.0) == 12.0
     assert retry_after_seconds(None, 2.0) == 2.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 2.0) == 0.0  # in the past
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 2.0) == 1.0  # in the past: the minimum interval
+    assert retry_after_seconds("0", 2.0) == 1.0
     assert retry_after_seconds("9999", 2.0) == 120.0  # bounded
 
 

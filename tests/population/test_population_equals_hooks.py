@@ -22,12 +22,18 @@ JSON_COLUMNS = ("inputs", "missing", "input_problems", "assumptions", "measures"
 
 
 def patients_of(export_dir) -> dict[str, list[dict]]:
+    """Each patient's resources, plus every Medication of the export: the EHR holds them all, and the hook request
+    emulation includes those the patient's medication resources reference (``_include=...:medication``)."""
     by_patient: dict[str, list[dict]] = defaultdict(list)
+    medications: list[dict] = []
     for path in sorted(export_dir.glob("*.ndjson*")):
         for _, line in ndjson_lines(path):
             resource = json.loads(line)
-            by_patient[patient_id_of(resource)].append(resource)
-    return by_patient
+            if resource.get("resourceType") == "Medication":
+                medications.append(resource)
+            else:
+                by_patient[patient_id_of(resource)].append(resource)
+    return {pid: resources + medications if pid is not None else resources for pid, resources in by_patient.items()}
 
 
 def rows_by_patient_and_service(out_dir) -> dict[tuple[str, str], list[dict]]:
