@@ -149,7 +149,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
                     "revascularisation Procedure counts"),
     # -- labs ------------------------------------------------------------------------------------------------------
     _observation("hba1c_pct", "HbA1c", "%", "hba1c", "hba1c", plain="HbA1c", short_label="HbA1c",
-                 plausible=(3.0, 20.0), lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=1,
+                 # Physiological floor 3.5 %: below it an HbA1c is a unit error (e.g. mmol/mol or a fraction read as
+                 # %) or a lab error (a haemoglobin variant, haemolysis); even marked hypoglycaemia or shortened
+                 # red-cell survival rarely gives values below 4 % (NGSP; Little RR, Rohlfing CL. The long and winding
+                 # road to optimal HbA1c measurement. Clin Chim Acta 2013;418:63-71). Such a value is not used.
+                 plausible=(3.5, 20.0), lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=1,
                  note="IFCC mmol/mol converted to NGSP %"),
     _observation("creatinine_mgdl", "Serum creatinine", "mg/dL", "creatinine", "creatinine",
                  plain="serum creatinine", plausible=(0.1, 30.0), lookback_days=1 * _YEAR, history_days=2 * _YEAR,

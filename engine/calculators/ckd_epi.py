@@ -9,8 +9,10 @@ imports to derive eGFR, so its signature is a contract: keyword-only, returns a 
 
 One eGFR per patient: the card shows the record's eGFR feature, the value every other engine uses (PREVENT, KFRE,
 KDIGO staging, the CKD detector). When the laboratory reported it, the card says so and shows CKD-EPI 2021 from the
-same-day creatinine only as a comparison, and names a material difference (``reported_egfr_discordant``; the
-threshold and why are in the data file).
+same-day creatinine as a comparison. When the two differ materially (``reported_egfr_discordant``; the threshold and
+why are in the data file) the adapter uses the CKD-EPI 2021 recomputation instead - race-free, the equation the
+NKF-ASN Task Force (Delgado 2021) recommends, reproducible from the measured creatinine - and this card's first
+line after the result names both values and why (``discordance_text``).
 """
 from __future__ import annotations
 
@@ -95,18 +97,29 @@ def _egfr_text(value: float) -> str:
 
 
 def discordance_text(reported: float, recomputed: float, creatinine_mgdl: float) -> str:
-    """What a card says when the lab-reported eGFR and the same-day CKD-EPI 2021 value differ materially."""
+    """What a card says when the lab-reported eGFR and the same-day CKD-EPI 2021 value differ materially: one
+    sentence, short enough for one card line (never clipped), naming both values and why the recomputation is used."""
     limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
-    return (f"The lab-reported eGFR {_egfr_text(reported)} and CKD-EPI 2021 from the same-day creatinine "
-            f"{display_value('creatinine_mgdl', creatinine_mgdl)} mg/dL ({_egfr_text(recomputed)}) differ by more than {limit * 100:g} % "
-            f"({100 * (reported - recomputed) / recomputed:+.1f} %): the laboratory may use another equation "
-            "(e.g. CKD-EPI 2009 with its race coefficient, or MDRD) or another specimen, or one result may be wrong. "
-            "Every card uses the lab-reported value; check both before acting on either.")
+    return (f"Lab-reported eGFR {_egfr_text(reported)} vs CKD-EPI 2021 {_egfr_text(recomputed)} "
+            f"({kdigo_g_category(recomputed)}) from the same-day creatinine "
+            f"{display_value('creatinine_mgdl', creatinine_mgdl)} mg/dL differ by over {limit * 100:g} %; "
+            "CKD-EPI 2021 is used: the lab value may be from an older race-based or different equation, "
+            "or a data error.")
 
 
 # Severity per G category: G1-G2 are information; G3a-G4 call for attention; G5 is kidney failure.
+_SEVERITY_ORDER = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 G_CATEGORY_SEVERITY = {"G1": Severity.INFO, "G2": Severity.INFO, "G3a": Severity.WARNING, "G3b": Severity.WARNING,
              "G4": Severity.WARNING, "G5": Severity.CRITICAL}
+
+
+@dataclass(frozen=True)
+class DiscordantEgfrDetails(Details):
+    """CKD-EPI 2021 from the measured creatinine, used instead of a same-day lab-reported eGFR that differs from it
+    materially (docs/calculators.md, "One eGFR per patient")."""
+
+    lab_reported: float
+    ckd_epi_2021: float
 
 
 @dataclass(frozen=True)
@@ -148,8 +161,12 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
         present, missing = self.gather_usable(features, self.requires, self._unusable(features))
         egfr = features.get("egfr_mlmin173m2")
         usable_egfr = egfr is not None and is_finite_number(egfr.value) and egfr.value > 0
+        lab_reported: Evidence | None = None
         if usable_egfr and not egfr.derived_from:
-            return self._lab_reported(features, egfr, present, missing)
+            if not self._discordant_same_day(features, egfr, missing):
+                return self._lab_reported(features, egfr, present, missing)
+            # The adapter uses CKD-EPI 2021 then; a feature set that did not is held to the same policy here.
+            lab_reported, usable_egfr = egfr, False
         if missing:
             return self.insufficient(features, present, missing)
 
@@ -163,6 +180,8 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             if {"creatinine_mgdl", "age_years", "sex"} <= basis.keys():
                 present = [basis["creatinine_mgdl"], basis["age_years"], basis["sex"]]
                 creatinine, age, sex = (ev.value for ev in present)
+            # A same-day lab-reported eGFR the adapter set aside because it differs materially from this value.
+            lab_reported = basis.get("egfr_mlmin173m2")
         if age < coefficients()["minimum_age_years"]:
             return self.not_applicable(
                 features, present,
@@ -172,13 +191,22 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
 
         result = ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine, age_years=age, sex=sex)
         category = kdigo_g_category(result.egfr_mlmin173m2)
+        severity, message, details = G_CATEGORY_SEVERITY[category], None, None
+        if lab_reported is not None:
+            # Both values and why, first under the result; at least a warning, as the laboratory's number is not used.
+            message = discordance_text(lab_reported.value, result.egfr_mlmin173m2, creatinine)
+            severity = max(severity, Severity.WARNING, key=_SEVERITY_ORDER.index)
+            details = DiscordantEgfrDetails(lab_reported=float(lab_reported.value),
+                                            ckd_epi_2021=result.egfr_mlmin173m2)
         return self.computed(
             features,
             value=result.egfr_mlmin173m2,
             unit="mL/min/1.73m2",
             category=category,
             thresholds=band_texts(coefficients()["categories"]["bands"]),
-            severity=G_CATEGORY_SEVERITY[category],
+            severity=severity,
+            message=message,
+            details=details,
             inputs=tuple(present),
             assumptions=(
                 "Creatinine assumed IDMS-traceable (enzymatic or standardised Jaffe), as the equation requires.",
@@ -194,7 +222,8 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
 
     def _lab_reported(self, features: FeatureSet, egfr: Evidence, present: list[Evidence],
                       missing: list[MissingInput]) -> Finding:
-        """The lab-reported eGFR, which every card uses; CKD-EPI 2021 from the same-day creatinine as a comparison."""
+        """The lab-reported eGFR, which every card uses when CKD-EPI 2021 from the same-day creatinine (shown as a
+        comparison) is within 10 % of it."""
         category = kdigo_g_category(egfr.value)
         severity = G_CATEGORY_SEVERITY[category]
         assumptions, message = [], None
@@ -202,17 +231,12 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
         recomputed = self._recomputed(features) if not missing else None
         same_day = creatinine is not None and day_of(creatinine.effective) == day_of(egfr.effective)
         # The comparison is in the detail, not a measure: the summary shows the one eGFR only.
-        if recomputed is not None and same_day:
-            if reported_egfr_discordant(egfr.value, recomputed):
-                message = discordance_text(egfr.value, recomputed, creatinine.value)
-                if severity is Severity.INFO:
-                    severity = Severity.WARNING
-            else:
-                limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
-                message = (f"For comparison only: CKD-EPI 2021 from the same-day creatinine "
-                           f"{display_value('creatinine_mgdl', creatinine.value)} "
-                           f"mg/dL gives {_egfr_text(recomputed)} ({kdigo_g_category(recomputed)}), within "
-                           f"{limit * 100:g} % of the lab-reported value.")
+        if recomputed is not None and same_day:  # within 10 % (a discordant value is not used: _assess)
+            limit = coefficients()["reported_egfr_comparison"]["max_relative_difference"]
+            message = (f"For comparison only: CKD-EPI 2021 from the same-day creatinine "
+                       f"{display_value('creatinine_mgdl', creatinine.value)} "
+                       f"mg/dL gives {_egfr_text(recomputed)} ({kdigo_g_category(recomputed)}), within "
+                       f"{limit * 100:g} % of the lab-reported value.")
         elif creatinine is not None and not same_day:
             assumptions.append(f"The newest creatinine ({_day_text(creatinine)}) is not from the day of the "
                                f"lab-reported eGFR ({_day_text(egfr)}); no same-day comparison.")
@@ -234,10 +258,19 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             inputs=tuple([egfr] + [ev for ev in present if ev.name == "creatinine_mgdl"]),
             assumptions=tuple(assumptions),
             method=("Lab-reported eGFR, the one eGFR every card of this patient uses; CKD-EPI 2021 from the "
-                    "same-day creatinine is given for comparison only; G category from the eGFR compared unrounded."),
+                    "same-day creatinine is given for comparison (within 10 %; beyond it CKD-EPI 2021 is used "
+                    "instead); G category from the eGFR compared unrounded."),
             details=ReportedEgfrDetails(egfr_source="lab-reported",
                                         comparison_ckd_epi_2021=recomputed if same_day else None),
         )
+
+    def _discordant_same_day(self, features: FeatureSet, egfr: Evidence, missing: list[MissingInput]) -> bool:
+        """Whether a lab-reported eGFR differs materially from CKD-EPI 2021 from the same-day creatinine."""
+        creatinine = features.get("creatinine_mgdl")
+        if missing or creatinine is None or day_of(creatinine.effective) != day_of(egfr.effective):
+            return False
+        recomputed = self._recomputed(features)
+        return recomputed is not None and reported_egfr_discordant(egfr.value, recomputed)
 
     @staticmethod
     def _recomputed(features: FeatureSet) -> float | None:

@@ -148,6 +148,7 @@ class KdigoCkdStage(SingleFindingEngine):
 
     def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions):
         from engine.detectors.ckd import CkdGap  # the detector imports this module's categories
+        from engine.detectors.common import concept
 
         # Only a gap at this same stage: one staged from other results (e.g. a creatinine eGFR where this card uses
         # creatinine-cystatin C) keeps this card.
@@ -162,13 +163,21 @@ class KdigoCkdStage(SingleFindingEngine):
                 message=(f"{value} ({risk} risk): shown on the chronic kidney disease diagnosis card "
                          f"({gap[0].title.lower()}), which offers the problem-list entry."),
                 measures=measures, details=details)
+        if risk == "low":
+            # G1-G2 with A1 meets no CKD criterion by itself (KDIGO 2012: CKD needs GFR < 60 or markers of kidney
+            # damage such as albuminuria >= 30 mg/g): the staging stays on the explainer page, not on a card.
+            return self.not_applicable(
+                features, inputs,
+                message=(f"{value} (low risk): no criterion of CKD (GFR < 60 or albuminuria >= 30 mg/g); G1-G2 with "
+                         "A1 is CKD only if other markers of kidney damage exist (KDIGO 2012)."),
+                measures=measures, details=details)
         severity = Severity.CRITICAL if g_category == "G5" else _SEVERITY[risk]
         notes = list(assumptions)
-        if risk == "low":
-            notes.append("G1-G2 with A1 is CKD only if other markers of kidney damage exist (KDIGO 2012).")
         notes.append("A single set of results: CKD needs abnormalities present for more than 3 months (KDIGO 2012).")
         return self.computed(
             features,
+            # About CKD: one card with the KFRE of the same service (cards.render merges findings about one condition).
+            condition=concept("chronic-kidney-disease").ref(),
             value=value,
             category=risk,
             thresholds=thresholds(),

@@ -175,8 +175,12 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
             assumptions.append("eGFR below 15 (G5): kidney failure may already be present; the KFRE predicts "
                                "the start of dialysis or transplantation.")
         assumptions.append("Assumes stable kidney function (not acute kidney injury) and no dialysis or transplant.")
+        from engine.detectors.common import concept  # the detectors import the calculators' categories
+
         return self.computed(
             features,
+            # About CKD (KFRE is for CKD G3-G5): one card with the KDIGO stage of the same service (cards.render).
+            condition=concept("chronic-kidney-disease").ref(),
             value=result.risk_5y_percent,
             unit="%",
             category=category,

@@ -215,13 +215,8 @@ def _pregnancy_unknown_note(features: FeatureSet) -> str | None:
     return "Pregnancy status is not known: assumed not pregnant (the equations do not apply in pregnancy)."
 
 
-def prevent_disagreement_note(features: FeatureSet, pce_category: str) -> str | None:
-    """One line when AHA PREVENT puts the same patient's 10-year ASCVD risk in another 2018 AHA/ACC risk category
-    (< 5, 5-7.5, 7.5-20, >= 20 %) than the PCE: the two scores disagree materially, and the clinician sees both on
-    one screen. Same outcome (ASCVD), same horizon, same bands; None when PREVENT cannot be computed or agrees.
-    Why they differ: Khan SS et al. Circulation 2024;149:430-449 (PREVENT, derived and validated in contemporary
-    cohorts in which the PCE overestimate risk; race not used; eGFR, statin use and a cardiovascular-kidney-metabolic
-    frame added) and the AHA PREVENT scientific statement (Khan SS et al. Circulation 2023;148:1982-2004)."""
+def prevent_ascvd_10y(features: FeatureSet) -> float | None:
+    """AHA PREVENT 10-year ASCVD risk (base model) from the record's features; None when PREVENT cannot be computed."""
     from engine.calculators import prevent  # PREVENT reads nothing of the PCE; imported here, where it is used
 
     names = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "statin", "diabetes",
@@ -234,14 +229,45 @@ def prevent_disagreement_note(features: FeatureSet, pce_category: str) -> str | 
     if prevent.validated_range_violations(numbers):
         return None
     try:
-        ascvd = prevent.prevent_10y_base(**values).ascvd.risk_percent
+        return prevent.prevent_10y_base(**values).ascvd.risk_percent
     except (ValueError, TypeError, ArithmeticError):  # values the PREVENT card itself reports as unusable
         return None
-    prevent_category = risk_category(ascvd)
-    if prevent_category == pce_category:
+
+
+def like_for_like_text(prevent_ascvd: float, pce: float) -> str:
+    """The one line on both cards when PREVENT's and the PCE's 10-year ASCVD risks fall in different 2018 AHA/ACC
+    categories: the same outcome (ASCVD), horizon and bands, named explicitly - never PREVENT's total CVD headline."""
+    return (f"PREVENT 10-year ASCVD {prevent_ascvd:.1f} % ({risk_category(prevent_ascvd)}) vs PCE {pce:.1f} % "
+            f"({risk_category(pce)}): PREVENT is recalibrated to contemporary cohorts and omits race (Khan 2024).")
+
+
+def prevent_disagreement_note(features: FeatureSet, pce_percent: float) -> str | None:
+    """One line when AHA PREVENT puts the same patient's 10-year ASCVD risk in another 2018 AHA/ACC risk category
+    (< 5, 5-7.5, 7.5-20, >= 20 %) than the PCE: the two scores disagree materially, and the clinician sees both on
+    one screen. Same outcome (ASCVD), same horizon, same bands; None when PREVENT cannot be computed or agrees.
+    Why they differ: Khan SS et al. Circulation 2024;149:430-449 (PREVENT, derived and validated in contemporary
+    cohorts in which the PCE overestimate risk; race not used; eGFR, statin use and a cardiovascular-kidney-metabolic
+    frame added) and the AHA PREVENT scientific statement (Khan SS et al. Circulation 2023;148:1982-2004)."""
+    ascvd = prevent_ascvd_10y(features)
+    if ascvd is None or risk_category(ascvd) == risk_category(pce_percent):
         return None
-    return (f"PREVENT puts 10-year ASCVD risk at {ascvd:.1f} % ({prevent_category}): it was derived in contemporary "
-            "cohorts, in which the PCE overestimate risk, omits race and adds eGFR (Khan 2024; AHA 2023).")
+    return like_for_like_text(ascvd, pce_percent)
+
+
+def pce_10y_from_features(features: FeatureSet) -> float | None:
+    """The PCE 10-year ASCVD risk as the PCE card computes it (race equation as PooledCohortEquations chooses it);
+    None when it cannot be computed. For the PREVENT card's like-for-like comparison."""
+    names = ("age_years", "sex", "chol_total_mgdl", "hdl_mgdl", "sbp_mmhg", "bp_treated", "smoker_current", "diabetes")
+    values = {name: features.value(name) for name in names}
+    if any(v is None for v in values.values()) or features.value("ascvd") is True:
+        return None
+    if validated_range_violations({k: v for k, v in values.items() if k in NUMERIC_FEATURES}):
+        return None
+    race, _ = PooledCohortEquations._race_equation(features.get("race"))
+    try:
+        return pce_10y_ascvd_risk(race=race, **values).risk_percent
+    except (ValueError, TypeError, ArithmeticError):
+        return None
 
 
 def unusable_inputs(features: FeatureSet) -> list[MissingInput]:
@@ -346,7 +372,7 @@ class PooledCohortEquations(SingleFindingEngine):
         if pregnancy_note:
             assumptions.append(pregnancy_note)
         statin, statin_note = on_statin(features)
-        comparison = prevent_disagreement_note(features, category)
+        comparison = prevent_disagreement_note(features, result.risk_percent)
         notes = [note for note in (ldl_note, statin_note, comparison) if note]
         severity = _SEVERITY[category]
         if ldl_note and severity is Severity.INFO:

@@ -371,6 +371,7 @@ class PreventBase(SingleFindingEngine):
         category = risk_category(result.cvd.risk_percent)
         return self.computed(
             features,
+            message=_pce_comparison(features, result),
             value=result.cvd.risk_percent,
             unit="%",
             category=category,
@@ -395,3 +396,22 @@ class PreventBase(SingleFindingEngine):
                            "do not use BMI."),
             out_of_range=("Heart-failure risk is not estimated; total CVD and ASCVD equations do not use BMI, but "
                           "the patient lies outside the BMI range of the derivation population."))
+
+
+def _pce_comparison(features: FeatureSet, result) -> str | None:
+    """One line when the PCE card beside this one puts the patient in another 2018 AHA/ACC category: like for like
+    (10-year ASCVD against 10-year ASCVD) when those differ, else why this card's total-CVD headline does (it adds
+    heart failure). Sources: Khan SS et al. Circulation 2024;149:430-449; AHA PREVENT statement, Circulation
+    2023;148:1982-2004."""
+    from engine.calculators import pce  # the PCE reads nothing of this card; imported here, where it is used
+
+    pce_risk = pce.pce_10y_from_features(features)
+    if pce_risk is None:
+        return None
+    ascvd = result.ascvd.risk_percent
+    if risk_category(ascvd) != risk_category(pce_risk):
+        return pce.like_for_like_text(ascvd, pce_risk)
+    if risk_category(result.cvd.risk_percent) != risk_category(pce_risk):
+        return (f"PREVENT 10-year ASCVD {ascvd:.1f} % and PCE {pce_risk:.1f} % are both {risk_category(pce_risk)}; "
+                "total CVD also counts heart failure (Khan 2024).")
+    return None

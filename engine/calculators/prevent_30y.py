@@ -250,7 +250,10 @@ class Prevent30yAndAddOns(Engine):
         if ascvd is None:
             assumptions.append(PRIMARY_PREVENTION_ASSUMED)
         assumptions += record_notes(features)
-        inputs = usable + [ev for ev in (bmi, uacr, hba1c, ascvd) if ev is not None]
+        # A variant's driving inputs (the UACR and HbA1c it adds to the base model) first, so that the card, which
+        # shows the first few quantities, never folds them into "(+N more)".
+        added = [ev for ev in (uacr, hba1c) if ev is not None] if model != "base_30y" else []
+        inputs = added + usable + [ev for ev in (bmi, uacr, hba1c, ascvd) if ev is not None and ev not in added]
         category = risk_category(result.cvd.risk_percent) if horizon == 10 else None
         return self.computed(
             features,

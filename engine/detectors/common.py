@@ -274,14 +274,21 @@ def add_condition_action(condition: ConditionConcept, evidence: Sequence[Evidenc
 
 
 def order_action(order_key: str, *, label: str, reason: str, condition: ConditionConcept | None = None,
-                 evidence: Sequence[Evidence] = ()) -> Suggestion:
-    """The confirmatory test (``orders`` in diagnosis_codes.json), giving the suspected condition and the results."""
+                 evidence: Sequence[Evidence] = (), reason_key: str | None = None) -> Suggestion:
+    """The confirmatory test (``orders`` in diagnosis_codes.json), giving the suspected condition and the results;
+    ``reason_key`` (``reasons`` in diagnosis_codes.json) codes the reason as a finding instead of the condition, for a
+    recheck that does not yet suspect the disorder (one elevated blood pressure reading)."""
     order = code_data()["orders"][order_key]
+    if reason_key is not None:
+        coded = code_data()["reasons"][reason_key]
+        reason_codings: tuple[Coding, ...] = (Coding(coded["system"], coded["code"], coded["display"]),)
+    else:
+        reason_codings = condition.ref().codings[:1] if condition is not None else ()
     return suggest(label, OrderTest(
         code=Coding(order["system"], order["code"], order["display"]),
         text=order["text"],
         reason=reason,
-        reason_codings=condition.ref().codings[:1] if condition is not None else (),
+        reason_codings=reason_codings,
         reason_references=tuple(_references(evidence)),
     ))
 

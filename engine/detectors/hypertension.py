@@ -152,11 +152,20 @@ class HypertensionGap(DiagnosisDetector):
         in_white_coat_band = ((avg_sbp is None or avg_sbp < WHITE_COAT_BAND_UPPER[0])
                               and (avg_dbp is None or avg_dbp < WHITE_COAT_BAND_UPPER[1]))
         if not confirmed or in_white_coat_band:
-            actions.append(order_action(
-                "abpm", label="Confirm with out-of-office BP (ambulatory or home monitoring)",
-                reason=(f"Office {average} (ACC/AHA 2017 {stage}); out-of-office measurement confirms the diagnosis "
-                        "and excludes white-coat hypertension (ACC/AHA 2017, section 4.2)."),
-                condition=htn, evidence=evidence))
+            if confirmed:
+                actions.append(order_action(
+                    "abpm", label="Confirm with out-of-office BP (ambulatory or home monitoring)",
+                    reason=(f"Office {average} (ACC/AHA 2017 {stage}); out-of-office measurement confirms the "
+                            "diagnosis and excludes white-coat hypertension (ACC/AHA 2017, section 4.2)."),
+                    condition=htn, evidence=evidence))
+            else:
+                # One occasion is a finding to recheck, not a suspected disorder: the reason is coded "Elevated blood
+                # pressure" (SNOMED CT 371622005), not "Hypertensive disorder", and the text diagnoses nothing.
+                actions.append(order_action(
+                    "abpm", label="Recheck with out-of-office BP (ambulatory or home monitoring)",
+                    reason=(f"Elevated blood pressure reading: office {average} on one occasion; out-of-office "
+                            "measurement rechecks it (ACC/AHA 2017, sections 4.1-4.2)."),
+                    reason_key="elevated_bp", evidence=evidence))
         if confirmed:
             message = (f"The {average} over {n} occasions meets ACC/AHA 2017 {stage} hypertension, and hypertension is "
                        "not on the active problem list.")

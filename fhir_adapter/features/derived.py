@@ -90,20 +90,23 @@ def egfr(ctx: ExtractionContext, creatinine: Selection) -> None:
     """The one eGFR of the patient (docs/calculators.md, "One eGFR per patient"), read by every engine.
 
     The lab-reported eGFR is used when it is from the same day as the newest creatinine, or newer: a same-day eGFR
-    is the laboratory's own statement on that specimen. A newer creatinine gives a fresher CKD-EPI 2021 value.
-    Days, not times, are compared, so that the value and the history (which keeps a day's reported eGFR over one
-    derived from that day's creatinine) agree. A lab-reported value carries the same-day CKD-EPI 2021 recomputation
-    in its note, and a material difference between the two is an input problem every eGFR card shows.
+    is the laboratory's own statement on that specimen - unless it differs materially from CKD-EPI 2021 recomputed
+    from that same-day creatinine (engine.calculators.ckd_epi.reported_egfr_discordant). Then the recomputation is
+    used: race-free, the equation the NKF-ASN Task Force (2021) recommends, reproducible from the record, whereas
+    the laboratory's equation is not stated (it may be the race-based CKD-EPI 2009 or MDRD) or a result is wrong.
+    The derived value carries the lab-reported one in its ``derived_from`` so that the eGFR card names both, and the
+    difference is an input problem every eGFR-reading card counts. A newer creatinine gives a fresher CKD-EPI 2021
+    value. Days, not times, are compared, so that the value and the history agree.
     """
     observed = quantity_feature(ctx, "egfr_mlmin173m2")
     history = _egfr_history(ctx, observed.history, creatinine.history)
     ctx.fs.history["egfr_mlmin173m2"] = history
     if observed.latest is not None and (creatinine.latest is None or day_of(observed.latest.effective)
                                         >= day_of(creatinine.latest.effective)):
-        reported = _compared_with_creatinine(ctx, observed.latest, creatinine.latest)
-        ctx.fs.put(reported)
+        used = _compared_with_creatinine(ctx, observed.latest, creatinine.latest)
+        ctx.fs.put(used)
         if history and history[0] is observed.latest:
-            history[0] = reported
+            history[0] = used
         return
     derived, derive_reason = _derive_egfr(ctx, creatinine.latest, creatinine.reason)
     if derived is not None:
@@ -116,7 +119,8 @@ def egfr(ctx: ExtractionContext, creatinine: Selection) -> None:
 
 def _compared_with_creatinine(ctx: ExtractionContext, reported: Evidence, creatinine: Evidence | None) -> Evidence:
     """The lab-reported eGFR with CKD-EPI 2021 from the same-day creatinine in its note; when the two differ
-    materially (engine.calculators.ckd_epi.reported_egfr_discordant), an input problem that names both."""
+    materially (engine.calculators.ckd_epi.reported_egfr_discordant), the CKD-EPI 2021 recomputation instead, with
+    the lab-reported value among what it was derived from, and an input problem that names both."""
     if creatinine is None or day_of(creatinine.effective) != day_of(reported.effective):
         return reported
     recomputed, _ = _derive_egfr(ctx, creatinine, "")
@@ -128,9 +132,10 @@ def _compared_with_creatinine(ctx: ExtractionContext, reported: Evidence, creati
     except ImportError:  # the adapter's contract with the calculator is ckd_epi_2021_creatinine only
         return replace(reported, note=f"{reported.note}; {note}" if reported.note else note)
     if reported_egfr_discordant(reported.value, recomputed.value):
-        note += " (differs materially)"
-        ctx.problem(creatinine.source, "egfr_mlmin173m2",
+        ctx.problem(reported.source, "egfr_mlmin173m2",
                     discordance_text(reported.value, recomputed.value, creatinine.value))
+        return replace(recomputed, derived_from=recomputed.derived_from + (reported,),
+                       note="CKD-EPI 2021; used instead of the lab-reported eGFR, which differs materially")
     return replace(reported, note=f"{reported.note}; {note}" if reported.note else note)
 
 

@@ -153,14 +153,18 @@ def test_lab_reported_egfr_of_the_creatinine_day_is_the_value_and_the_newest_his
     assert not [p for p in fs.problems if p.name == "egfr_mlmin173m2"]
 
 
-def test_discordant_lab_reported_egfr_is_an_input_problem_of_the_egfr_feature():
+def test_a_discordant_lab_reported_egfr_gives_way_to_ckd_epi_2021():
     fs = egfr_run(creatinine("cr", 2.6), egfr("e", 84.2, "2024-03-01"))
-    assert fs.value("egfr_mlmin173m2") == 84.2
-    assert fs.get("egfr_mlmin173m2").note.endswith("(differs materially)")
+    used = fs.get("egfr_mlmin173m2")
+    # CKD-EPI 2021 from the measured creatinine (race-free, NKF-ASN 2021), carrying the lab value it replaces.
+    assert used.source is None and used.value < 25
+    assert [e.name for e in used.derived_from][:1] == ["creatinine_mgdl"]
+    assert used.derived_from[-1].source == "Observation/e" and used.derived_from[-1].value == 84.2
+    assert fs.history["egfr_mlmin173m2"][0] is used
     [problem] = [p for p in fs.problems if p.name == "egfr_mlmin173m2"]
-    assert problem.source == "Observation/cr"
+    assert problem.source == "Observation/e"  # the value not used is the lab's
     # At display precision: eGFR whole, creatinine two decimals (engine/feature_catalog.py).
-    assert problem.reason.startswith("The lab-reported eGFR 84 and CKD-EPI 2021 from the same-day creatinine 2.60 "
+    assert problem.reason.startswith("Lab-reported eGFR 84 vs CKD-EPI 2021 21 (G4) from the same-day creatinine 2.60 "
                                      "mg/dL")
 
 

@@ -81,13 +81,19 @@ def test_g3a_a2_is_high():
 def test_egfr_59_9_boundary_is_compared_unrounded(egfr, value, risk):
     """Same rule as the CKD detector and the KFRE: 59.9 is below 60 (no card may say G2 while another says G3a)."""
     finding = evaluate(features(egfr_mlmin173m2=egfr, uacr_mgg=10))
-    assert (finding.value, finding.category) == (value, risk)
+    assert f"{finding.details.g_category} {finding.details.a_category}" == value
+    if risk == "low":  # no CKD criterion: staged on the explainer page only, not a card
+        assert finding.status is Status.NOT_APPLICABLE and f"{value} (low risk)" in finding.message
+    else:
+        assert (finding.value, finding.category) == (value, risk)
 
 
-def test_low_risk_says_it_is_ckd_only_with_other_markers():
+def test_low_risk_without_ckd_criteria_is_not_a_card_and_says_why():
+    """G1-G2 with A1 meets no CKD criterion (KDIGO 2012): not applicable (explainer page), with the reason."""
     finding = evaluate(features(egfr_mlmin173m2=95, uacr_mgg=5))
-    assert (finding.category, finding.severity) == ("low", Severity.INFO)
-    assert any("other markers of kidney damage" in a for a in finding.assumptions)
+    assert finding.status is Status.NOT_APPLICABLE
+    assert "other markers of kidney damage" in finding.message
+    assert [m.category for m in finding.measures] == ["G1", "A1"]
 
 
 def test_g5_is_critical_whatever_the_albuminuria():
@@ -136,7 +142,7 @@ def test_creatinine_and_cystatin_c_are_preferred_to_the_creatinine_egfr():
     """Man 60, Scr 1.4, Scys 0.8: eGFRcr-cys 84.0 (G2) although the recorded creatinine eGFR is 58 (G3a)."""
     fs = features(egfr_mlmin173m2=58, creatinine_mgdl=1.4, cystatin_c_mgl=0.8, age_years=60, sex="male", uacr_mgg=10)
     finding = evaluate(fs)
-    assert (finding.value, finding.category) == ("G2 A1", "low")
+    assert finding.status is Status.NOT_APPLICABLE and "G2 A1 (low risk)" in finding.message
     assert "cystatin C" in finding.details.egfr_method
     assert finding.measures[0].value == pytest.approx(83.97, abs=0.01)
     derived = finding.inputs[0]

@@ -210,25 +210,30 @@ def test_egfr_card_shows_the_lab_reported_value_and_the_recomputation_as_compari
 
 
 @pytest.mark.parametrize("factor,discordant", [(1.0999, False), (1.1001, True), (0.9001, False), (0.8999, True)])
-def test_egfr_card_names_a_material_difference(factor, discordant):
+def test_a_materially_different_lab_egfr_gives_way_to_ckd_epi_2021(factor, discordant):
     finding = only_finding(CkdEpi2021Creatinine(), kidney_features(reported_egfr(RECOMPUTED * factor)))
-    assert finding.value == pytest.approx(RECOMPUTED * factor)
     if discordant:
-        assert "differ by more than 10 %" in finding.message
-        assert "CKD-EPI 2009 with its race coefficient" in finding.message
+        # New policy (docs/calculators.md, "One eGFR per patient"): the race-free recomputation from the creatinine.
+        assert finding.value == pytest.approx(RECOMPUTED)
+        assert finding.title == CkdEpi2021Creatinine.title
+        assert "differ by over 10 %; CKD-EPI 2021 is used" in finding.message
+        assert "older race-based or different equation, or a data error" in finding.message
+        assert finding.details.lab_reported == pytest.approx(RECOMPUTED * factor)
         assert finding.severity is Severity.WARNING
     else:
+        assert finding.value == pytest.approx(RECOMPUTED * factor)
         assert finding.message.startswith("For comparison only")
 
 
-def test_issue_example_lab_84_and_creatinine_based_17_differ():
+def test_issue_example_lab_84_and_creatinine_based_19_differ():
     fs = features(age_years=70, sex="female", creatinine_mgdl=2.6)
     fs.put(reported_egfr(84.2))
     finding = only_finding(CkdEpi2021Creatinine(), fs)
-    assert finding.value == 84.2 and finding.category == "G2"
-    assert finding.details.comparison_ckd_epi_2021 == pytest.approx(19.26, abs=0.01)  # G4
-    assert finding.message.startswith("The lab-reported eGFR 84 and CKD-EPI 2021 from the same-day creatinine "
-                                      "2.60 mg/dL (19) differ by more than 10 % (+337.3 %)")
+    assert finding.value == pytest.approx(19.26, abs=0.01) and finding.category == "G4"
+    assert finding.details.lab_reported == 84.2
+    assert finding.message == ("Lab-reported eGFR 84 vs CKD-EPI 2021 19 (G4) from the same-day creatinine 2.60 mg/dL "
+                               "differ by over 10 %; CKD-EPI 2021 is used: the lab value may be from an older "
+                               "race-based or different equation, or a data error.")
 
 
 def test_creatinine_of_another_day_is_not_compared():
@@ -252,7 +257,7 @@ def test_egfr_card_derived_value_equals_the_record_value():
 
 
 def test_every_kidney_card_shows_the_same_egfr():
-    egfr = reported_egfr(52.0)
+    egfr = reported_egfr(52.0, date(2024, 5, 20))  # newer than the creatinine: the record's eGFR, not compared
     fs = kidney_features(egfr, uacr_mgg=200.0, cystatin_c_mgl=1.1)
     egfr_card = only_finding(CkdEpi2021Creatinine(), fs)
     kfre = only_finding(KidneyFailureRiskEquation(), fs)

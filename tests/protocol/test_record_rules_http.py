@@ -183,13 +183,20 @@ def test_egfr_card_and_prevent_show_the_same_lab_reported_egfr(client):
     assert "eGFR 90 mL/min/1.73m2" in prevent["detail"]
 
 
-def test_discordant_lab_reported_egfr_is_named_on_every_egfr_card(client):
+def test_a_discordant_lab_reported_egfr_gives_way_to_ckd_epi_2021_on_every_card(client):
+    # New policy (docs/calculators.md, "One eGFR per patient"): beyond 10 % every card uses CKD-EPI 2021 from the
+    # measured creatinine, and the eGFR card says both values and why, in full, first under the result.
     cards = post(client, egfr_request(2.6))  # CKD-EPI 2021 for a woman of 50: 21.8, lab says 90
-    egfr = card(cards, "eGFR (lab-reported)")
-    assert egfr["summary"].startswith("eGFR (lab-reported): 90 mL/min/1.73m2 (G1)")
+    assert not [c for c in cards if c["summary"].startswith("eGFR (lab-reported)")]
+    egfr = card(cards, "eGFR (CKD-EPI 2021 creatinine, race-free)")
+    assert egfr["summary"].startswith("eGFR (CKD-EPI 2021 creatinine, race-free): 22 mL/min/1.73m2 (G4)")
     assert egfr["indicator"] == "warning"
-    assert ("The lab-reported eGFR 90 and CKD-EPI 2021 from the same-day creatinine 2.60 mg/dL (22) differ by more "
-            "than 10 %") in egfr["detail"]
+    lines = [line for line in egfr["detail"].splitlines() if line.strip()]
+    assert lines[1] == ("Lab-reported eGFR 90 vs CKD-EPI 2021 22 (G4) from the same-day creatinine 2.60 mg/dL "
+                        "differ by over 10 %; CKD-EPI 2021 is used: the lab value may be from an older race-based "
+                        "or different equation, or a data error.")
     prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "eGFR 90 mL/min/1.73m2" in prevent["detail"]
-    assert "recorded value not used" in prevent["detail"]  # the discordance is listed on the explainer page
+    assert "eGFR 22 mL/min/1.73m2" in prevent["detail"] and "eGFR 90" not in prevent["detail"]
+    assert "recorded value not used" in prevent["detail"]  # the lab value, listed on the explainer page
+
+
