@@ -17,6 +17,10 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]#!|~])")
 _BLOCK_START = re.compile(r"^(\d+)([.)])")  # "1. " would start an ordered list
 _MARKER_START = re.compile(r"^([-+=])")  # a list item, a setext heading underline
 _WHITESPACE = re.compile(r"\s+")
+# GFM's extended autolinks turn "https://...", "www...." and "user@host" into links without any markup; a backslash
+# before the ":" , the "." after "www" and the "@" (legal escapes of ASCII punctuation) keeps them plain text.
+_AUTOLINK_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(:)")
+_AUTOLINK_WWW = re.compile(r"(?i)\b(www)(\.)")
 
 
 def escape_markdown(text: str) -> str:
@@ -25,4 +29,6 @@ def escape_markdown(text: str) -> str:
     text = "".join(_HTML.get(ch, ch) for ch in text)
     text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
     text = _MARKER_START.sub(r"\\\1", text)
+    text = _AUTOLINK_SCHEME.sub(r"\1\\\2", text)
+    text = _AUTOLINK_WWW.sub(r"\1\\\2", text).replace("@", "\\@")
     return _BLOCK_START.sub(r"\1\\\2", text)

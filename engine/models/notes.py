@@ -245,12 +245,12 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
             f"Add '{concept.name}' to the problem list (provisional)",
             AddProblem(
                 condition=condition_ref(concept),
-                description=f"Creates a provisional Condition ({concept.name}) citing {best.source or 'the note'} "
-                            f"of {when}.",
+                description=f"Creates a provisional Condition ({concept.name}) citing the note of {when}.",
                 note="Suggested by precision-cds from clinical note text; confirm before use.",
                 evidence=tuple(dict.fromkeys(m.source for m in ordered if m.source)),
             )),),
-        message=f"{best.source or 'A note'} ({when}) states:",
+        # The note's resource id stays in the evidence (explainer page); the card names the note by its date.
+        message=f"A note of {when} states:",
         quote=" ".join(best.sentence.split()),
         condition=condition_ref(concept),
         mentions=tuple(m.as_text_mention() for m in ordered),

@@ -2,6 +2,7 @@
 card markdown is rendered, with raw HTML enabled as some EHRs do."""
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 
@@ -74,3 +75,20 @@ def test_a_quoted_note_sentence_cannot_inject_markup_into_the_card(sentence):
     quote = next(line for line in detail.splitlines() if line.startswith("> "))
     assert not re.findall(r"(?<!\\)\|", quote)
     assert "<blockquote>" in html  # the sentence is still quoted for the clinician
+
+
+@pytest.mark.parametrize("sentence", [
+    "Patient says see https://evil.example/login for details",
+    "Portal at www.evil.example today",
+    "Write to someone@evil.example",
+    "HTTP://EVIL.EXAMPLE in capitals",
+])
+def test_bare_urls_and_emails_cannot_become_gfm_autolinks(sentence):
+    """GFM's extended autolinks need no markup: 'https://', 'www.' and 'user@host' must reach the card broken up."""
+    escaped = escape_markdown(sentence)
+    assert not re.search(r"(?i)\b(?:https?|ftp|mailto):", escaped)
+    assert not re.search(r"(?i)\bwww\.", escaped)
+    assert "@" not in escaped.replace("\\@", "")
+    # CommonMark shows the escaped characters as written: the reader still sees the address.
+    text = re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(escaped)).strip()
+    assert text == html.escape(sentence, quote=False)

@@ -41,6 +41,10 @@ def post(client, url, body):
     return client.post(url, data=json.dumps(body), content_type="application/json")
 
 
+def condition_evidence(card):
+    return card["suggestions"][0]["actions"][0]["resource"].get("evidence")
+
+
 def test_note_affirmed_condition_missing_from_problem_list_becomes_a_card(client):
     resp = post(client, "/cds-services/note-diagnosis-gaps", note_request([]))
     assert resp.status_code == 200
@@ -48,8 +52,10 @@ def test_note_affirmed_condition_missing_from_problem_list_becomes_a_card(client
     apnea = [c for c in cards if "sleep apnea" in c["summary"].lower()]
     assert len(apnea) == 1, [c["summary"] for c in cards]
     card = apnea[0]
-    assert "DocumentReference/note-1" in card["detail"]
+    # The card names the note by its date; its resource id is in the evidence (the suggested Condition cites it).
+    assert "DocumentReference/" not in card["detail"] and "A note of" in card["detail"]
     assert "obstructive sleep apnea" in card["detail"].lower()
+    assert condition_evidence(card) == [{"detail": [{"reference": "DocumentReference/note-1"}]}]
     condition = card["suggestions"][0]["actions"][0]["resource"]
     assert condition["resourceType"] == "Condition"
     assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
