@@ -27,7 +27,6 @@ from fhir_adapter.terminology import (  # noqa: F401 - re-exported for the adapt
     concepts_of_coding,
     concepts_of_codings,
     concepts_of_pairs,
-    ingredient_of,
     medication_concepts_by_text,
     normalise_system,
     value_set,
@@ -67,20 +66,12 @@ FAMILY_HISTORY_CONCEPTS = ("diabetes",)
 RELATIONSHIP_CONCEPTS = ("family_first_degree", "family_second_degree")
 
 
-# Concept -> codes per system, for Condition / medication queries if a server supports code search.
-CONDITION_CODES: dict[str, list[str]] = {c: codes_for(c) for c in CONDITION_CONCEPTS}
-MEDICATION_CODES: dict[str, list[str]] = {c: codes_for(c, RXNORM) for c in MEDICATION_CONCEPTS}
-PROCEDURE_CODES: dict[str, list[str]] = {c: codes_for(c) for c in PROCEDURE_CONCEPTS}
-
 def condition_concepts(pairs: Iterable[tuple[str, str]]) -> set[str]:
     """Condition concepts present among (system, code) pairs, e.g. ``FeatureSet.condition_codes``.
 
     Lets a detector ask "is diabetes already on the problem list" with the adapter's own code lists.
     """
-    found: set[str] = set()
-    for system, code in pairs:
-        found.update(c for c in concepts_of_coding(system, code) if c in CONDITION_CONCEPTS)
-    return found
+    return concepts_of_pairs(pairs) & set(CONDITION_CONCEPTS)
 
 
 def has_condition(pairs: Iterable[tuple[str, str]], concept: str) -> bool:

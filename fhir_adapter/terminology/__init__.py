@@ -29,7 +29,6 @@ from fhir_adapter.terminology.valuesets import (
     concepts_of_coding,
     concepts_of_codings,
     concepts_of_pairs,
-    ingredient_of,
     medication_concepts_by_text,
     normalise_system,
     value_set,
@@ -39,6 +38,6 @@ from fhir_adapter.terminology.valuesets import (
 __all__ = [
     "ATC", "ICD10", "ICD10CM", "ICD10PCS", "LOINC", "OMB_RACE_ETHNICITY", "RXNORM", "SNOMED", "UCUM",
     "Code", "Inclusion", "Prefix", "ValueSet", "about", "codes_for", "concept_of_coding", "concepts_named_in",
-    "concepts_of_coding", "concepts_of_codings", "concepts_of_pairs", "ingredient_of", "medication_concepts_by_text",
+    "concepts_of_coding", "concepts_of_codings", "concepts_of_pairs", "medication_concepts_by_text",
     "normalise_system", "value_set", "value_set_names",
 ]

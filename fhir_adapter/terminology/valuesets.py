@@ -297,17 +297,5 @@ def concepts_named_in(text: str | None, among: Iterable[str] | None = None) -> d
     return found
 
 
-def ingredient_of(system: str | None, code: str | None) -> str | None:
-    """Ingredient name recorded for an RxNorm code in our lists, for human-readable notes."""
-    sys_uri = normalise_system(system)
-    if sys_uri is None or not code:
-        return None
-    for concept in _index().exact.get((sys_uri, str(code).strip()), ()):
-        for c in value_set(concept).codes:
-            if c.system == sys_uri and c.code == code and c.ingredient:
-                return c.ingredient
-    return None
-
-
 def about() -> str:
     return _index().about
