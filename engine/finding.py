@@ -106,6 +106,19 @@ class Details:
 
 
 @dataclass(frozen=True)
+class Recommendation:
+    """What a guideline says to do for this patient, with its strength: the one recommendation line of a card.
+
+    ``strength`` is the guideline's own grading, verbatim in kind ("Class I, LOE A", "USPSTF grade B",
+    "CPIC strong"); ``guideline`` names the guideline and year ("2018 AHA/ACC cholesterol guideline")."""
+
+    text: str  # "Start a moderate-intensity statin"
+    guideline: str
+    strength: str
+    citation: Citation | None = None  # when it differs from the finding's own citation
+
+
+@dataclass(frozen=True)
 class TextMention:
     """Where a note mentions the finding's condition: the audit trail of the note engine (offsets into the note)."""
 
@@ -155,6 +168,7 @@ class Finding:
     quote: str | None = None  # text quoted verbatim from the record (a note sentence): untrusted, escaped on cards
     mentions: tuple[TextMention, ...] = ()  # note engine: every affirmed mention, with offsets
     details: Details | None = None  # the engine's own typed details (see Details)
+    recommendation: Recommendation | None = None  # the guideline's recommendation for this patient, if any
 
     @property
     def computed(self) -> bool:
