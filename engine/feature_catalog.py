@@ -2,7 +2,8 @@
 
 Each :class:`FeatureSpec` says what a feature is (label, unit, kind), where it is read from (FHIR resource types and
 the terminology value sets whose codes identify its records), how it is selected (look-back and history windows,
-plausible range), what it is derived from, and how it is shown (short label, display precision). The tables that
+plausible range), what it is derived from, and how it is shown (short label, display precision, and the cut points
+engines compare it with, so that a shown value is never rounded across one: ``display_value``). The tables that
 used to be kept in parallel follow from this catalogue:
 
 - ``engine.inputs.FEATURE_LABELS`` (labels and units) and ``engine.detectors.common`` (``SHORT_LABELS``,
@@ -19,7 +20,9 @@ Adding a lab feature means one entry here (with its value set in the terminology
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Iterable
 
 QUANTITY = "quantity"  # a number in ``unit`` (labs, vital signs, age)
@@ -48,6 +51,13 @@ class FeatureSpec:
     lookback_days: int | None = None  # the value in FeatureSet.values is at most this old
     history_days: int | None = None  # FeatureSet.history reaches this far back (when longer than the look-back)
     display_decimals: int | None = None  # decimals results are conventionally reported with
+    # The thresholds engines compare this feature with, so that a shown value is never rounded across one
+    # (``display_value``): at a ``cut_points`` value the class above begins (value >= cut); a ``strict_cut_points``
+    # value still belongs to the class below (value > cut, e.g. a hypertensive crisis above 180 mmHg). The engines keep
+    # their own tables (with their sources); tests/engine/test_threshold_safe_display.py checks that every one of
+    # their thresholds is listed here.
+    cut_points: tuple[float, ...] = ()
+    strict_cut_points: tuple[float, ...] = ()
     note: str = ""  # one line for the docs table
 
     @property
@@ -121,17 +131,19 @@ FEATURES: tuple[FeatureSpec, ...] = (
     # price is refusing true values below 10 mg/dL (seen on PCSK9 inhibitors), which no rule acts on.
     _observation("ldl_mgdl", "LDL cholesterol", "mg/dL", "ldl", "cholesterol", plain="LDL cholesterol",
                  short_label="LDL-C", plausible=(10.0, 900.0), lookback_days=5 * _YEAR, display_decimals=0,
+                 cut_points=(155.0, 190.0, 250.0, 330.0),
                  note="calculated and direct both accepted"),
     # -- blood pressure --------------------------------------------------------------------------------------------
     FeatureSpec("sbp_mmhg", "Systolic blood pressure", QUANTITY, "mmHg", plain="systolic blood pressure",
                 short_label="SBP", resources=("Observation",), value_sets=("sbp",), panel_value_sets=("bp_panel",),
                 quantity_kind="pressure", plausible=(50.0, 300.0), lookback_days=1 * _YEAR,
-                history_days=2 * _YEAR, display_decimals=0,
+                history_days=2 * _YEAR, display_decimals=0, cut_points=(120.0, 130.0, 140.0),
+                strict_cut_points=(180.0,),
                 note="systolic and diastolic are chosen independently (each its latest)"),
     FeatureSpec("dbp_mmhg", "Diastolic blood pressure", QUANTITY, "mmHg", plain="diastolic blood pressure",
                 short_label="DBP", resources=("Observation",), value_sets=("dbp",), panel_value_sets=("bp_panel",),
                 quantity_kind="pressure", plausible=(20.0, 200.0), lookback_days=1 * _YEAR,
-                history_days=2 * _YEAR, display_decimals=0,
+                history_days=2 * _YEAR, display_decimals=0, cut_points=(80.0, 90.0), strict_cut_points=(120.0,),
                 note="systolic and diastolic are chosen independently (each its latest)"),
     # -- lifestyle -------------------------------------------------------------------------------------------------
     FeatureSpec("smoker_current", "Current smoker", BOOLEAN, plain="smoking status", resources=("Observation",),
@@ -154,6 +166,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
                  # red-cell survival rarely gives values below 4 % (NGSP; Little RR, Rohlfing CL. The long and winding
                  # road to optimal HbA1c measurement. Clin Chim Acta 2013;418:63-71). Such a value is not used.
                  plausible=(3.5, 20.0), lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=1,
+                 cut_points=(5.7, 6.5),
                  note="IFCC mmol/mol converted to NGSP %"),
     _observation("creatinine_mgdl", "Serum creatinine", "mg/dL", "creatinine", "creatinine",
                  plain="serum creatinine", plausible=(0.1, 30.0), lookback_days=1 * _YEAR, history_days=2 * _YEAR,
@@ -162,11 +175,13 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 resources=("Observation",), value_sets=("egfr",), quantity_kind="egfr",
                 depends_on=("creatinine_mgdl", "age_years", "sex"), plausible=(1.0, 200.0),
                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0,
+                cut_points=(15.0, 30.0, 45.0, 60.0, 90.0),
                 note="reported, else CKD-EPI 2021 from creatinine (see *Derived features*)"),
     FeatureSpec("bmi_kgm2", "Body-mass index", QUANTITY, "kg/m2", plain="BMI", short_label="BMI",
                 resources=("Observation",), value_sets=("bmi",), quantity_kind="bmi",
                 depends_on=("weight_kg", "height_cm"), plausible=(10.0, 100.0), lookback_days=2 * _YEAR,
-                display_decimals=1, note="observed, else weight / height² (see *Derived features*)"),
+                display_decimals=1, cut_points=(18.5, 25.0, 30.0, 35.0, 40.0),
+                note="observed, else weight / height² (see *Derived features*)"),
     _observation("height_cm", "Height", "cm", "body_height", "length", plain="body height",
                  plausible=(40.0, 275.0), lookback_days=10 * _YEAR, display_decimals=0,
                  note="also an input of a derived BMI"),
@@ -183,7 +198,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     # excretion, so a tighter bound would refuse true results for no safety gain.
     _observation("uacr_mgg", "Urine albumin/creatinine ratio", "mg/g", "uacr", "uacr",
                  plain="urine albumin/creatinine ratio", short_label="ACR", plausible=(0.0, 30000.0),
-                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0, note="mg/mmol × 8.842"),
+                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0, cut_points=(30.0, 300.0),
+                 note="mg/mmol × 8.842"),
     # Glucose: the detectors' bounds (20-1500 fasting and OGTT, 20-2000 random) and the adapter's (10-2000 for all
     # three) used to differ. The detectors' are kept. The lower bound 20 mg/dL (1.1 mmol/L) refuses a result in
     # mmol/L labelled mg/dL up to 20 mmol/L - nearly every fasting and OGTT result - instead of reading it as severe
@@ -193,17 +209,20 @@ FEATURES: tuple[FeatureSpec, ...] = (
     # than 2000 would; a random glucose keeps 2000 because hyperosmolar emergencies do exceed 1500.
     _observation("glucose_fasting_mgdl", "Fasting plasma glucose", "mg/dL", "glucose_fasting", "glucose",
                  plain="fasting plasma glucose", short_label="FPG", plausible=(20.0, 1500.0),
-                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0, note="plasma/serum only"),
+                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0, cut_points=(100.0, 126.0),
+                 note="plasma/serum only"),
     _observation("glucose_ogtt_2h_mgdl", "2-hour plasma glucose (75 g OGTT)", "mg/dL", "glucose_ogtt_2h", "glucose",
                  plain="2-hour OGTT glucose", short_label="2-h OGTT glucose", plausible=(20.0, 1500.0),
                  lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0,
+                 cut_points=(140.0, 200.0),
                  note="LOINC 1518-0 (dose not stated) read as 75 g, with a note"),
     _observation("glucose_random_mgdl", "Random plasma glucose", "mg/dL", "glucose_random", "glucose",
                  plain="random glucose", short_label="random glucose", plausible=(20.0, 2000.0),
-                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0,
+                 lookback_days=1 * _YEAR, history_days=2 * _YEAR, display_decimals=0, cut_points=(200.0,),
                  note="capillary meter codes excluded"),
     _observation("hemoglobin_gdl", "Haemoglobin", "g/dL", "hemoglobin", "hemoglobin", plain="haemoglobin",
                  short_label="Hb", plausible=(2.0, 25.0), lookback_days=1 * _YEAR, display_decimals=1,
+                 cut_points=(7.0, 8.0, 10.0, 11.0, 11.5, 12.0, 13.0),
                  note="g/L ÷ 10; mmol/L × 1.6114"),
     _observation("platelets_10e9l", "Platelet count", "10^9/L", "platelets", "platelets", plain="platelet count",
                  plausible=(1.0, 2000.0), lookback_days=1 * _YEAR, display_decimals=0,
@@ -343,8 +362,44 @@ def with_dependencies(names: Iterable[str]) -> set[str]:
     return out
 
 
-def display_value(name: str, value: float) -> str:
-    """A number shown with the feature's display precision (no unit): ``display_value("hba1c_pct", 7.06)`` -> "7.1"."""
+def display_value(name: str, value: float, decimals: int | None = None) -> str:
+    """A number shown with the feature's display precision (no unit): ``display_value("hba1c_pct", 7.06)`` -> "7.1",
+    and never rounded across a threshold an engine compares the feature with: ``display_value("bmi_kgm2", 29.996)``
+    is "29.9", not "30.0" (not obese), and ``display_value("egfr_mlmin173m2", 59.96)`` is "59", not "60" (G3a)."""
     spec = FEATURE_SPECS.get(name)
-    decimals = spec.display_decimals if spec is not None and spec.display_decimals is not None else 1
-    return f"{float(value):.{decimals}f}"
+    if decimals is None:
+        decimals = spec.display_decimals if spec is not None and spec.display_decimals is not None else 1
+    if spec is None:
+        return threshold_safe_text(value, decimals)
+    return threshold_safe_text(value, decimals, spec.cut_points, spec.strict_cut_points)
+
+
+def threshold_safe_text(value: float, decimals: int, cut_points: Iterable[float] = (),
+                        strict_cut_points: Iterable[float] = ()) -> str:
+    """``value`` at ``decimals``, on the same side of every cut point as the value itself: the one rule of
+    threshold-safe display. Rounded as usual unless that crosses a cut point; then cut toward the value's side (29.996
+    with a cut at 30 is "29.9"; 180.4 with a strict cut at 180 is "181"); more decimals only if that is not enough."""
+    value = float(value)
+    cuts, strict = tuple(cut_points), tuple(strict_cut_points)
+
+    def side(x: float) -> tuple[bool, ...]:
+        return tuple(x >= c for c in cuts) + tuple(x > c for c in strict)
+
+    text = f"{value:.{decimals}f}"
+    if not (cuts or strict) or not math.isfinite(value) or side(float(text)) == side(value):
+        return text
+    exact = Decimal(repr(value))
+    toward = ROUND_FLOOR if float(text) > value else ROUND_CEILING
+    text = str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=toward))
+    extra = decimals
+    while side(float(text)) != side(value) and extra < decimals + 6:  # a cut point off the display grid
+        extra += 1
+        text = str(exact.quantize(Decimal(1).scaleb(-extra), rounding=toward))
+    return text
+
+
+def feature_for_unit(unit: str | None) -> FeatureSpec | None:
+    """The one feature measured in ``unit`` ("mL/min/1.73m2" is eGFR, "kg/m2" BMI), or None when several share it
+    ("mg/dL", "%"): a result in that unit is the same quantity, shown and compared the same way."""
+    matching = [spec for spec in FEATURES if unit and spec.unit == unit]
+    return matching[0] if len(matching) == 1 else None

@@ -96,6 +96,9 @@ class Measure:
     value: float
     unit: str
     category: str | None = None
+    # How a card says it, when "label value unit" does not read as one (a rate at a score): "About 1.0 major bleeds
+    # per 100 patient-years at a score of 1 (Pisters 2010)." The explainer page shows label, value and unit.
+    sentence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class Finding:
     value: float | str | None = None
     unit: str | None = None
     decimals: int | None = None  # how many decimals the card shows when the category depends on them (FIB-4: 2)
+    # Where the category changes (value >= cut is the category above; a risk's 5, 7.5 and 20 %): the card never
+    # rounds the value across one (7.46 % borderline is shown 7.4 %, not 7.5 %). Feature units (eGFR, BMI) have theirs
+    # in the feature catalogue.
+    cut_points: tuple[float, ...] = ()
     category: str | None = None  # e.g. "intermediate"
     thresholds: tuple[str, ...] = ()  # human-readable thresholds used, e.g. ("<5 % low", ...)
     severity: Severity = Severity.INFO
@@ -169,6 +176,9 @@ class Finding:
     mentions: tuple[TextMention, ...] = ()  # note engine: every affirmed mention, with offsets
     details: Details | None = None  # the engine's own typed details (see Details)
     recommendation: Recommendation | None = None  # the guideline's recommendation for this patient, if any
+    # A computed result with nothing to act on (a normal eGFR with no criterion of CKD): on the explainer page of
+    # the call, not on a card. Still a computed result for everything else (population scoring, audit).
+    explainer_only: bool = False
 
     @property
     def computed(self) -> bool:

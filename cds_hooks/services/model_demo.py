@@ -1,7 +1,8 @@
 """patient-view: the trained tabular model (UCI heart-disease demonstration) as a CDS service.
 
 It shows how a model trained with ``precision-cds models train`` becomes an engine: its finding carries the
-model id, version, weights checksum and score. The bundled model is a demonstration, not for clinical use, and
+model id, version, weights checksum and score (the card: the score once and each input's contribution; the ids are
+on the explainer page). The bundled model is a demonstration, not for clinical use, and
 the service says so in its discovery entry. It is off unless ``CDS_ENABLE_DEMO_MODEL=true``: out of discovery and 404.
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from cds_hooks.declaration import HookCall, service
     title="Heart-disease model (demonstration, not for clinical use)",
     description=(
         "Scores the patient with the registered trained model (default: an MLP trained on the UCI Heart Disease "
-        "data, AUROC 0.75 on its test split); the card names the model id, version and weights checksum. "
+        "data, AUROC 0.75 on its test split); the card shows the score and each input's contribution, and its "
+        "explainer page the model id, version and weights checksum. "
         "A demonstration of the training pipeline, not a validated clinical score."
     ),
     engines=("trained-tabular-model",),

@@ -21,13 +21,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.base import SingleFindingEngine
-from engine.calculators.common import SEXES, band_texts, day_of, is_finite_number, load_data, round_half_up
+from engine.calculators.common import (
+    SEXES,
+    band_texts,
+    ckd_testing_features,
+    ckd_testing_indication,
+    day_of,
+    is_finite_number,
+    load_data,
+)
 from engine.feature_catalog import display_value
 from engine.finding import Citation, Details, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
 
 DATA_FILE = "ckd_epi_2021.json"
+# KDIGO 2012 A2 (moderately increased albuminuria) starts here: a marker of kidney damage, so CKD at any GFR.
+_ALBUMINURIA_FROM_MGG = next(band["min_mgg"] for band in load_data("kdigo_2012_ckd.json")["albuminuria"]["bands"]
+                             if band["name"] == "A2")
 
 
 def coefficients() -> dict[str, Any]:
@@ -148,7 +159,9 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
         topic="Chronic kidney disease: GFR estimation and staging",
     )
     requires = ("creatinine_mgdl", "age_years", "sex")
-    optional = ("egfr_mlmin173m2",)
+    # A normal eGFR is a card only with a criterion of CKD (albuminuria, CKD on the problem list, dialysis or a
+    # transplant); a missing creatinine is "data needed" only where testing for CKD is indicated.
+    optional = ("egfr_mlmin173m2", "uacr_mgg", "dialysis_or_transplant", *ckd_testing_features())
     finding_suffix = "egfr"
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
@@ -168,6 +181,15 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             # The adapter uses CKD-EPI 2021 then; a feature set that did not is held to the same policy here.
             lab_reported, usable_egfr = egfr, False
         if missing:
+            if features.get("creatinine_mgdl") is None and ckd_testing_indication(features) is None:
+                # No creatinine to ask for: an eGFR on its own is indicated where testing for CKD is; a score that
+                # needs one (PREVENT, KFRE, KDIGO staging) names it among its own missing inputs. (A recorded but
+                # unusable creatinine is still reported: the record has one to correct.)
+                return self.not_applicable(
+                    features, present,
+                    message=("No serum creatinine to estimate GFR from. Testing for CKD is indicated in diabetes, "
+                             "hypertension or known CKD (KDIGO 2024, rec. 1.1.1.1), none of which is recorded; a "
+                             "score that needs an eGFR asks for it itself."))
             return self.insufficient(features, present, missing)
 
         creatinine = features.value("creatinine_mgdl")
@@ -218,6 +240,7 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             explanation=result.terms,
             method=(f"eGFR = 142 x min(Scr/{result.kappa_mgdl}, 1)^{result.alpha} x max(Scr/{result.kappa_mgdl}, 1)"
                     "^-1.200 x 0.9938^age x 1.012 [female]; category from eGFR rounded to a whole number."),
+            explainer_only=normal_without_ckd(features, category),
         )
 
     def _lab_reported(self, features: FeatureSet, egfr: Evidence, present: list[Evidence],
@@ -262,6 +285,7 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
                     "instead); G category from the eGFR compared unrounded."),
             details=ReportedEgfrDetails(egfr_source="lab-reported",
                                         comparison_ckd_epi_2021=recomputed if same_day else None),
+            explainer_only=normal_without_ckd(features, category),
         )
 
     def _discordant_same_day(self, features: FeatureSet, egfr: Evidence, missing: list[MissingInput]) -> bool:
@@ -296,6 +320,18 @@ class CkdEpi2021Creatinine(SingleFindingEngine):
             problems.append(MissingInput("sex", sex.label,
                                          "the equation is sex-specific and needs sex recorded as female or male"))
         return problems
+
+
+def normal_without_ckd(features: FeatureSet, g_category: str) -> bool:
+    """G1-G2 and no other criterion of CKD in the record - no albuminuria (UACR >= 30 mg/g), no CKD on the problem
+    list, no chronic dialysis or kidney transplant (KDIGO 2012: CKD is GFR < 60 or markers of kidney damage): a normal
+    result with nothing to act on, kept for the explainer page rather than shown as a card."""
+    if g_category not in ("G1", "G2"):
+        return False
+    uacr = features.get("uacr_mgg")
+    albuminuria = uacr is not None and is_finite_number(uacr.value) and uacr.value >= _ALBUMINURIA_FROM_MGG
+    known = features.value("chronic_kidney_disease") is True or features.value("dialysis_or_transplant") is True
+    return not (albuminuria or known)
 
 
 def _day_text(evidence: Evidence) -> str:

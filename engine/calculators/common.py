@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from engine.feature_catalog import threshold_safe_text
 from engine.finding import Details, Evidence, MissingInput
 from engine.inputs import FeatureSet
 from engine.proposals import LOINC, Coding, OrderTest, Suggestion, suggest
@@ -168,6 +169,17 @@ def band_below(value: float, bands: Sequence[Mapping[str, Any]]) -> str:
     raise AssertionError("the last band is open-ended")  # pragma: no cover
 
 
+def band_cut_points(bands: Iterable[Mapping[str, Any]]) -> tuple[float, ...]:
+    """The ``below_percent`` bounds of a data file's bands: where ``band_below`` changes category (value >= bound is
+    the next band). A card shows the value without rounding it across one (``Finding.cut_points``)."""
+    return tuple(float(band["below_percent"]) for band in bands if band["below_percent"] is not None)
+
+
+def percent_text(value: float, bands: Iterable[Mapping[str, Any]]) -> str:
+    """A risk in percent at one decimal, never rounded into another band: 7.46 % (borderline) is "7.4", not "7.5"."""
+    return threshold_safe_text(value, 1, band_cut_points(bands))
+
+
 def band_texts(bands: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """The human-readable thresholds of a data file's bands, in order."""
     return tuple(band["text"] for band in bands)
@@ -226,6 +238,22 @@ def lab_order_action(*, label: str, loinc: str, display: str, text: str, reason:
     """A suggestion to order one laboratory test (LOINC); cards/fhir.py writes it as a draft ServiceRequest with the
     patient as subject."""
     return suggest(label, OrderTest(code=Coding(LOINC, loinc, display), text=text, reason=reason))
+
+
+def ckd_testing_indication(features: FeatureSet) -> str | None:
+    """Why testing for CKD (eGFR and UACR) is indicated for this patient, or None: diabetes, hypertension or a CKD
+    already on the problem list (KDIGO 2024 rec. 1.1.1.1; the list and its source: engine/data/kdigo_2012_ckd.json).
+    The one rule that decides whether a missing creatinine or UACR is a gap to fill ("data needed") or no card at all,
+    for every engine and so for the hook and population scoring alike."""
+    for entry in load_data("kdigo_2012_ckd.json")["ckd_testing"]["in_people_with"]:
+        if features.value(entry["feature"]) is True:
+            return entry["label"]
+    return None
+
+
+def ckd_testing_features() -> tuple[str, ...]:
+    """The features ``ckd_testing_indication`` reads (an engine that calls it declares them as optional)."""
+    return tuple(entry["feature"] for entry in load_data("kdigo_2012_ckd.json")["ckd_testing"]["in_people_with"])
 
 
 def uacr_action(reason: str) -> Suggestion:

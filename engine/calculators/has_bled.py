@@ -184,7 +184,9 @@ class HasBled(SingleFindingEngine):
                            "include TIA and systemic embolism (Pisters 2010 counts stroke).")
         rate = bleeds_per_100_patient_years(result.score)
         measures = () if rate is None else (
-            Measure(f"Major bleeds per 100 patient-years at score {result.score}", rate, "/100 patient-years"),)
+            Measure("Major bleeds (Pisters 2010)", rate, "per 100 patient-years",
+                    sentence=(f"About {rate:.1f} major bleeds per 100 patient-years at a score of {result.score} "
+                              "(Pisters 2010).")),)
         if rate is None:
             assumptions.append("No published bleeding rate above 5 points (too few patients in Pisters 2010).")
         inputs = [af, age, *numbers.values(), *booleans.values()]

@@ -21,14 +21,15 @@ from engine.calculators.ckd_epi_cr_cys import ckd_epi_2021_cr_cys
 from engine.calculators.ckd_epi_cr_cys import coefficients as cr_cys_coefficients
 from engine.calculators.common import (
     band_texts,
+    ckd_testing_indication,
     creatinine_action,
     is_finite_number,
     load_data,
     positive_number,
-    round_half_up,
     sex_of,
     uacr_action,
 )
+from engine.feature_catalog import display_value
 from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, MissingInput, Severity
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.registry import calculator
@@ -128,17 +129,17 @@ class KdigoCkdStage(SingleFindingEngine):
         missing = [m for m in (egfr_missing, uacr_missing) if m is not None]
         known = []
         if g_category is not None:
-            known.append(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2 is {g_category}")
+            known.append(f"eGFR {display_value('egfr_mlmin173m2', egfr.value)} mL/min/1.73m2 is {g_category}")
         if a_category is not None:
-            known.append(f"UACR {uacr.value:g} mg/g is {a_category}")
+            known.append(f"UACR {display_value('uacr_mgg', uacr.value)} mg/g is {a_category}")
         labels = ", ".join(m.label for m in missing)
         if not actions:
             # KDIGO 2024 (rec. 1.1.1.1) and the ADA Standards test for CKD in people at risk - diabetes, hypertension
             # - or with a reduced eGFR; otherwise a missing UACR or eGFR is no gap to fill.
             return self.not_applicable(
                 features, inputs,
-                message=(f"Not staged: no {labels}. Testing for CKD is indicated in diabetes, hypertension or an "
-                         "eGFR below 60 (KDIGO 2024, rec. 1.1.1.1), none of which is recorded."),
+                message=(f"Not staged: no {labels}. Testing for CKD is indicated in diabetes, hypertension, known "
+                         "CKD or an eGFR below 60 (KDIGO 2024, rec. 1.1.1.1), none of which is recorded."),
                 measures=measures, details=details)
         message = f"Cannot place on the KDIGO heat map: missing {labels}."
         if known:
@@ -242,7 +243,7 @@ class KdigoCkdStage(SingleFindingEngine):
 
     @staticmethod
     def _actions(features: FeatureSet, g_category, a_category, uacr_missing: bool, egfr_missing: bool) -> tuple:
-        at_risk = features.value("diabetes") is True or features.value("hypertension") is True
+        at_risk = ckd_testing_indication(features) is not None
         actions = []
         if uacr_missing and (at_risk or g_category in REDUCED_GFR):
             actions.append(uacr_action("Albuminuria (A category) is needed to stage CKD and grade its risk "

@@ -21,10 +21,10 @@ from engine.calculators.common import (
     is_finite_number,
     load_data,
     positive_number,
-    round_half_up,
     sex_of,
     uacr_action,
 )
+from engine.feature_catalog import display_value
 from engine.finding import Citation, Details, Finding, Kind, Measure, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
@@ -144,7 +144,7 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
         if egfr is not None and egfr.value >= rules["egfr_below"]:
             return self.not_applicable(
                 features, usable,
-                message=(f"eGFR {round_half_up(egfr.value):g} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
+                message=(f"eGFR {display_value('egfr_mlmin173m2', egfr.value)} mL/min/1.73m2: the KFRE applies to CKD G3a-G5 "
                          f"(eGFR below {rules['egfr_below']})."),
             )
         if egfr is None:

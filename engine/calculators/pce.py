@@ -28,14 +28,17 @@ from engine.calculators.common import (
     RangeViolation,
     SEXES,
     band_below,
+    band_cut_points,
     band_texts,
     is_finite_number,
     lipid_panel_if_missing,
     load_data,
     outside_range_message,
+    percent_text,
     range_violations,
     unusable_equation_inputs,
 )
+from engine.feature_catalog import display_value
 from engine.finding import Citation, Details, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet
 from engine.registry import calculator
@@ -189,7 +192,7 @@ def severe_hypercholesterolaemia(features: FeatureSet) -> tuple[Evidence | None,
     age_note = ""
     if is_finite_number(age) and not ages["min"] <= age <= ages["max"]:
         age_note = f" (the recommendation is written for ages {ages['min']}-{ages['max']})"
-    return ldl, (f"LDL-C {ldl.value:.0f} mg/dL (>= {rule['ldl_mgdl_from']}): severe hypercholesterolaemia is a "
+    return ldl, (f"LDL-C {display_value('ldl_mgdl', ldl.value)} mg/dL (>= {rule['ldl_mgdl_from']}): severe hypercholesterolaemia is a "
                  f"statin benefit group without risk estimation{age_note}; this estimate does not apply to the "
                  "statin decision (2018 AHA/ACC cholesterol guideline: maximally tolerated statin). Consider "
                  "familial hypercholesterolaemia.")
@@ -237,8 +240,10 @@ def prevent_ascvd_10y(features: FeatureSet) -> float | None:
 def like_for_like_text(prevent_ascvd: float, pce: float) -> str:
     """The one line on both cards when PREVENT's and the PCE's 10-year ASCVD risks fall in different 2018 AHA/ACC
     categories: the same outcome (ASCVD), horizon and bands, named explicitly - never PREVENT's total CVD headline."""
-    return (f"PREVENT 10-year ASCVD {prevent_ascvd:.1f} % ({risk_category(prevent_ascvd)}) vs PCE {pce:.1f} % "
-            f"({risk_category(pce)}): PREVENT is recalibrated to contemporary cohorts and omits race (Khan 2024).")
+    bands = coefficients()["categories"]["bands"]
+    return (f"PREVENT 10-year ASCVD {percent_text(prevent_ascvd, bands)} % ({risk_category(prevent_ascvd)}) vs PCE "
+            f"{percent_text(pce, bands)} % ({risk_category(pce)}): PREVENT is recalibrated to contemporary cohorts and "
+            "omits race (Khan 2024).")
 
 
 def prevent_disagreement_note(features: FeatureSet, pce_percent: float) -> str | None:
@@ -383,6 +388,7 @@ class PooledCohortEquations(SingleFindingEngine):
             value=result.risk_percent,
             unit="%",
             category=category,
+            cut_points=band_cut_points(coefficients()["categories"]["bands"]),
             thresholds=category_thresholds(),
             severity=severity,
             message=" ".join(notes) or None,
@@ -413,7 +419,7 @@ class PooledCohortEquations(SingleFindingEngine):
         else:
             why = f"Race is recorded as {race_evidence.value!s}"
         return "white", (
-            f"{why}: the equations for white individuals were used, as the 2013 guideline advises for "
-            "races other than African-American; they may overestimate risk in some groups (e.g. East Asian) "
-            "and underestimate it in others (e.g. South Asian)."
+            f"{why}: the equations for white individuals were used, as the 2013 guideline advises for races "
+            "other than African-American. They may overestimate risk in some groups (e.g. East Asian) and "
+            "underestimate it in others (e.g. South Asian)."
         )

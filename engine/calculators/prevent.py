@@ -20,11 +20,13 @@ from engine.calculators.common import (
     RangeViolation,
     SEXES,
     band_below,
+    band_cut_points,
     band_texts,
     is_finite_number,
     lipid_panel_if_missing,
     load_data,
     outside_range_message,
+    percent_text,
     range_violations,
     unusable_equation_inputs,
 )
@@ -375,6 +377,7 @@ class PreventBase(SingleFindingEngine):
             value=result.cvd.risk_percent,
             unit="%",
             category=category,
+            cut_points=band_cut_points(coefficients()["categories"]["bands"]),
             thresholds=category_thresholds(),
             severity=SEVERITY[category],
             inputs=tuple(inputs),
@@ -412,6 +415,7 @@ def _pce_comparison(features: FeatureSet, result) -> str | None:
     if risk_category(ascvd) != risk_category(pce_risk):
         return pce.like_for_like_text(ascvd, pce_risk)
     if risk_category(result.cvd.risk_percent) != risk_category(pce_risk):
-        return (f"PREVENT 10-year ASCVD {ascvd:.1f} % and PCE {pce_risk:.1f} % are both {risk_category(pce_risk)}; "
-                "total CVD also counts heart failure (Khan 2024).")
+        bands = coefficients()["categories"]["bands"]
+        return (f"PREVENT 10-year ASCVD {percent_text(ascvd, bands)} % and PCE {percent_text(pce_risk, bands)} % are "
+                f"both {risk_category(pce_risk)}; total CVD also counts heart failure (Khan 2024).")
     return None

@@ -18,10 +18,12 @@ from typing import Mapping
 from engine.base import Engine
 from engine.calculators.common import (
     SEXES,
+    band_cut_points,
     is_finite_number,
     load_data,
     outside_range_message,
 )
+from engine.calculators.prevent import coefficients as prevent_coefficients
 from engine.calculators.prevent import (
     PRIMARY_PREVENTION_ASSUMED,
     SEVERITY,
@@ -262,6 +264,7 @@ class Prevent30yAndAddOns(Engine):
             value=result.cvd.risk_percent,
             unit="%",
             category=category,
+            cut_points=band_cut_points(prevent_coefficients()["categories"]["bands"]) if category else (),
             thresholds=category_thresholds() if category else (),
             severity=SEVERITY[category] if category else Severity.INFO,
             inputs=tuple(inputs),

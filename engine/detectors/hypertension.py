@@ -210,7 +210,6 @@ class HypertensionGap(DiagnosisDetector):
         if pregnant(features) is True:
             assumptions.append("Pregnancy is recorded: severe hypertension in pregnancy (>= 160/110) needs urgent "
                                "obstetric assessment.")
-        listed = f" ({documented})." if documented else ". Hypertension is not on the active problem list."
         return self.gap(
             features, suffix="hypertension", condition=htn,
             title=("Hypertensive crisis reading" if documented
@@ -218,9 +217,11 @@ class HypertensionGap(DiagnosisDetector):
             value=f"BP {shown} on {newest.day.isoformat()}", category="hypertensive crisis",
             severity=Severity.CRITICAL,
             inputs=evidence, explanation=terms, problems=problems,
-            message=(f"BP {shown} on {newest.day.isoformat()} is above 180 systolic and/or 120 diastolic (ACC/AHA 2017 "
-                     "hypertensive crisis). Repeat the measurement and assess for acute target-organ damage "
-                     "(hypertensive emergency)" + listed),
+            # Short sentences: the card shows the first two whole (the reading itself is its result line).
+            message=("Above 180 systolic and/or 120 diastolic: the ACC/AHA 2017 hypertensive crisis range. Repeat the "
+                     "measurement and assess for acute target-organ damage (hypertensive emergency)."
+                     + (" Hypertension is on the problem list." if documented  # the entry: explainer page
+                        else " Hypertension is not on the active problem list.")),
             actions=[] if documented else [add_condition_action(
                 htn, evidence, why=f"BP {shown} on {newest.day.isoformat()} (ACC/AHA 2017 hypertensive crisis range).")],
             assumptions=assumptions, thresholds=THRESHOLD_LINES,

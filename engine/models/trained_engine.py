@@ -173,7 +173,7 @@ class TrainedTabularModel(Engine):
         labels = {column: feature_label(spec["feature"]) for column, spec in feature_map.items()}
         contribution_terms = tuple(Term(f"{labels[c]} (percentage points against the input imputed)", row[c],
                                         round(points, 1)) for c, points in contributions.items())
-        shown = ", ".join(f"{labels[c]} {points:+.0f}" for c, points in
+        shown = ", ".join(f"{labels[c]} {_points_text(points)}" for c, points in
                           sorted(contributions.items(), key=lambda item: -abs(item[1])))
         imputed = [column for column in feature_map if column not in row]
         if imputed:
@@ -183,13 +183,13 @@ class TrainedTabularModel(Engine):
             value, unit, measures = f"{low * 100:.0f}-{high * 100:.0f} %", None, ()
             category = "no point estimate: " + ", ".join(labels[c] for c in imputed) + " imputed"
         else:
-            value, unit = round(score * 100, 1), "%"
-            measures = (Measure("Model score", round(score, 4), "probability"),)
-            category = "demonstration-only"
+            # The score once, in %: the model's probability is the same number (it stays in the finding's details).
+            value, unit, measures, category = round(score * 100, 1), "%", (), None
         return [self.finding(
             Status.COMPUTED,
             finding_id=f"{self.id}:{manifest['model_id']}",
-            title=f"{manifest['dataset']['outcome'].split('(')[0].strip().capitalize()} - demo model {manifest['model_id']}",
+            # The model id and version are on the explainer page (the explanation), not in the card's words.
+            title=f"{manifest['dataset']['outcome'].split('(')[0].strip().capitalize()} (demo model, not for clinical use)",
             value=value,
             unit=unit,
             category=category,
@@ -207,8 +207,15 @@ class TrainedTabularModel(Engine):
                     "points. Range when an input is imputed: the lowest and highest score over that input's training "
                     "minimum, median and maximum (each category for a categorical input)."),
             measures=measures,
-            message=("Demonstration, not for clinical use. Contributions (percentage points): " + shown + "."
-                     if shown else "Demonstration, not for clinical use."),
+            # The title says "demo model, not for clinical use" and the caveats say it again: the note gives the
+            # contributions only.
+            message=("Contributions (percentage points): " + shown + "." if shown else None),
             details=TrainedModelDetails(model_id=manifest["model_id"], model_version=manifest["version"],
                                         weights_sha256=loaded.sha256, score=score),
         )]
+
+
+def _points_text(points: float) -> str:
+    """A contribution in whole percentage points, signed; never "-0" or "+0"."""
+    text = f"{points:+.0f}"
+    return "0" if text in ("+0", "-0") else text

@@ -144,14 +144,40 @@ def test_severity_follows_category(creatinine, sex, age, category, severity):
     assert (finding.category, finding.severity) == (category, severity)
 
 
-def test_missing_creatinine_is_insufficient():
-    fs = features(age_years=50, sex="female")
+@pytest.mark.parametrize("indication", ["diabetes", "hypertension", "chronic_kidney_disease"])
+def test_missing_creatinine_is_insufficient_where_testing_for_ckd_is_indicated(indication):
+    fs = features(age_years=50, sex="female", **{indication: True})
     fs.mark_missing("creatinine_mgdl", "no serum creatinine in the last 12 months")
     finding = evaluate(fs)
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["creatinine_mgdl"]
     assert finding.missing[0].reason == "no serum creatinine in the last 12 months"
     assert finding.value is None
+
+
+def test_missing_creatinine_without_an_indication_is_not_a_data_gap():
+    """KDIGO 2024 rec. 1.1.1.1 tests for CKD in people at risk (diabetes, hypertension) or with CKD: without any of
+    them a missing creatinine is no "data needed" result (a score that needs an eGFR names it itself)."""
+    fs = features(age_years=50, sex="female", diabetes=False, hypertension=False)
+    fs.mark_missing("creatinine_mgdl", "no serum creatinine in the last 12 months")
+    finding = evaluate(fs)
+    assert finding.status is Status.NOT_APPLICABLE
+    assert "KDIGO 2024" in finding.message and finding.suggestions == ()
+
+
+@pytest.mark.parametrize("creatinine, extra, shown", [
+    (0.73, {}, False),  # G1, no criterion of CKD: explainer page only
+    (1.0, {}, False),  # G2
+    (1.0, {"uacr_mgg": 45.0}, True),  # G2 with albuminuria (A2): CKD
+    (1.0, {"uacr_mgg": 12.0}, False),  # G2 with A1
+    (1.0, {"chronic_kidney_disease": True}, True),  # G2 with CKD on the problem list
+    (1.0, {"dialysis_or_transplant": True}, True),
+    (1.3, {}, True),  # G3a
+])
+def test_a_normal_egfr_without_a_ckd_criterion_is_kept_off_the_cards(creatinine, extra, shown):
+    finding = evaluate(features(creatinine_mgdl=creatinine, age_years=60, sex="female", **extra))
+    assert finding.status is Status.COMPUTED
+    assert finding.explainer_only is (not shown), (finding.category, extra)
 
 
 @pytest.mark.parametrize("value", [0, -0.5, "high", float("inf")])
@@ -172,6 +198,10 @@ def test_adults_only(age, status):
 
 def test_empty_feature_set_through_runner_is_not_an_error():
     findings = run_engines([calculators.get("ckd-epi-2021-cr")], FeatureSet(as_of=AS_OF))
+    assert [f.status for f in findings] == [Status.NOT_APPLICABLE]  # nothing recorded: no indication for an eGFR
+    features = FeatureSet(as_of=AS_OF)
+    features.put(Evidence("diabetes", "Diabetes", True, source="Condition/dm"))
+    findings = run_engines([calculators.get("ckd-epi-2021-cr")], features)
     assert [f.status for f in findings] == [Status.INSUFFICIENT_DATA]
     assert {m.name for m in findings[0].missing} == {"creatinine_mgdl", "age_years", "sex"}
 
@@ -186,6 +216,7 @@ def test_no_finding_when_the_lab_reported_an_egfr_and_there_is_no_creatinine():
     features = FeatureSet(as_of=date(2026, 6, 1))
     features.put(Evidence("age_years", "Age", 50, "years", source="Patient/p"))
     features.put(Evidence("sex", "Sex", "female", source="Patient/p"))
+    features.put(Evidence("hypertension", "Hypertension", True, source="Condition/htn"))
     features.put(Evidence("egfr_mlmin173m2", "eGFR", 90.0, "mL/min/1.73m2", source="Observation/egfr"))
     assert calculators.get("ckd-epi-2021-cr").evaluate(features) == []
     features.values.pop("egfr_mlmin173m2")
