@@ -13,7 +13,9 @@ id, or the same first SNOMED CT coding) become one card - the most severe findin
 detail and their extra suggestions are kept; cards are ordered by severity
 and capped at ``max_cards``; all not-computable findings share one "data needed" card (each missing input once, order
 suggestions de-duplicated), and not-applicable findings are left off the cards unless ``show_not_applicable`` (they
-stay in the findings, for the explainer page); two or more share one "not applicable here" card.
+stay in the findings, for the explainer page); two or more share one "not applicable here" card. A computed result
+with nothing to act on (``Finding.explainer_only``: a normal eGFR) is left off the cards too; the explainer page of
+the call lists it with the other results.
 
 Each card's detail keeps to the budget of ``cards.markdown`` (about 8 short lines); the source label is the short
 citation ("Khan 2024 (AHA PREVENT)"), without engine ids or versions.
@@ -70,8 +72,9 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
     rendered: list[RenderedCard] = []
     insufficient = [f for f in findings if f.status is Status.INSUFFICIENT_DATA]
     not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE] if options.show_not_applicable else []
+    # A result with nothing to act on (Finding.explainer_only, e.g. a normal eGFR) is on the explainer page only.
     groups = {id(group[0]): group for group in same_condition_groups(
-        [f for f in findings if f.status is Status.COMPUTED])}
+        [f for f in findings if f.status is Status.COMPUTED and not f.explainer_only])}
     for finding in findings:
         if finding.status is Status.COMPUTED:
             if id(finding) in groups:
@@ -237,25 +240,24 @@ def _listing_summary(head: str, items: list[str]) -> str:
 
 
 def summary_for(finding: Finding) -> str:
-    value = format_value(finding.value, finding.unit, finding.decimals)
+    value = format_value(finding.value, finding.unit, finding.decimals, finding.cut_points)
     text = f"{finding.title}: {value}"
     if finding.category:
         text += f" ({finding.category})"
-    if finding.measures:
-        extras = "; ".join(f"{m.label} {format_value(m.value, m.unit)}" for m in finding.measures)
-        candidate = f"{text}; {extras}"
-        if len(candidate) <= SUMMARY_MAX:
-            text = candidate
+    extras = [f"{m.label} {format_value(m.value, m.unit)}" for m in finding.measures if m.sentence is None]
+    if extras and len(candidate := f"{text}; {'; '.join(extras)}") <= SUMMARY_MAX:
+        text = candidate
     return clip(text)
 
 
-def format_value(value, unit: str | None, decimals: int | None = None) -> str:
+def format_value(value, unit: str | None, decimals: int | None = None, cut_points=()) -> str:
     """A result at clinical precision: ``decimals`` when the engine sets it, else the unit's display precision
-    (risks in % with one decimal, as the ACC/AHA risk estimator shows them; eGFR and mmHg whole numbers)."""
+    (risks in % with one decimal, as the ACC/AHA risk estimator shows them; eGFR and mmHg whole numbers), never
+    rounded across one of the finding's ``cut_points`` (or its unit's feature's)."""
     if isinstance(value, bool) or value is None:
         return "yes" if value else "—" if value is None else "no"
     if isinstance(value, (int, float)):
-        shown = number_text(value, unit=unit, decimals=decimals)
+        shown = number_text(value, unit=unit, decimals=decimals, cut_points=tuple(cut_points or ()))
         if unit == "points" and value == 1:
             unit = "point"
         return f"{shown} {unit}" if unit else shown

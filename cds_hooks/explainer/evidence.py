@@ -13,7 +13,7 @@ import zlib
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from engine.finding import Evidence, Finding
+from engine.finding import Evidence, Finding, Recommendation
 from engine.inputs import FeatureSet
 
 PAYLOAD_VERSION = 1
@@ -57,6 +57,7 @@ def finding_record(finding: Finding) -> dict:
         "value": _plain(finding.value),
         "unit": finding.unit,
         "decimals": finding.decimals,
+        "cut_points": list(finding.cut_points),
         "category": finding.category,
         "message": finding.message,
         "method": finding.method,
@@ -71,11 +72,21 @@ def finding_record(finding: Finding) -> dict:
         "measures": [{"label": m.label, "value": _plain(m.value), "unit": m.unit, "category": m.category}
                      for m in finding.measures],
         "actions": suggested_actions(finding),
+        "recommendation": recommendation_record(finding.recommendation),
         "quote": getattr(finding, "quote", None),
         "mentions": [{"source": getattr(m, "source", None), "date": _iso(getattr(m, "date", None)),
                       "sentence": getattr(m, "sentence", None), "assertion": getattr(m, "assertion", None)}
                      for m in getattr(finding, "mentions", ())],
     }
+
+
+def recommendation_record(recommendation: Recommendation | None) -> dict | None:
+    if recommendation is None:
+        return None
+    citation = recommendation.citation
+    return {"text": recommendation.text, "guideline": recommendation.guideline, "strength": recommendation.strength,
+            "citation": None if citation is None else {"short": citation.short, "full": citation.full,
+                                                       "url": citation.url, "doi": citation.doi}}
 
 
 def suggested_actions(finding: Finding) -> list[dict]:

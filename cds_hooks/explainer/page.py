@@ -156,12 +156,25 @@ def finding_view(finding: dict, history: dict, position: int) -> dict:
                         for t in finding.get("explanation") or []],
         "has_contributions": any(t.get("contribution") is not None for t in finding.get("explanation") or []),
         "actions": [a for a in finding.get("actions") or [] if a.get("label")],
+        "recommendation": recommendation_view(finding.get("recommendation")),
         "quote": finding.get("quote"),
         "mentions": finding.get("mentions") or [],
         "citation": {"short": citation.get("short"), "full": citation.get("full"), "url": _http(citation.get("url")),
                      "doi": doi, "doi_url": f"https://doi.org/{doi}" if doi else None},
         "engine": f"{finding.get('engine_id')} v{finding.get('engine_version')}",
     }
+
+
+def recommendation_view(recommendation: Any) -> dict | None:
+    """The guideline's recommendation with its grading and, when it has its own, its full citation."""
+    if not isinstance(recommendation, dict) or not recommendation.get("text"):
+        return None
+    citation = recommendation.get("citation") or {}
+    doi = citation.get("doi")
+    return {"text": recommendation["text"], "guideline": recommendation.get("guideline"),
+            "strength": recommendation.get("strength"), "citation_full": citation.get("full") or citation.get("short"),
+            "citation_url": _http(citation.get("url")), "doi": doi,
+            "doi_url": f"https://doi.org/{doi}" if doi else None}
 
 
 def contribution_text(value: Any) -> str | None:
@@ -173,7 +186,7 @@ def contribution_text(value: Any) -> str | None:
 def result_text(finding: dict) -> str | None:
     if finding.get("status") != "computed" or finding.get("value") is None:
         return None
-    return format_value(finding["value"], finding.get("unit"), finding.get("decimals"))
+    return format_value(finding["value"], finding.get("unit"), finding.get("decimals"), finding.get("cut_points"))
 
 
 def result_line(finding: dict) -> str:

@@ -2,9 +2,11 @@
 
 Every patient-view service is called through the HTTP hook, as an EHR calls it, for each fixture patient and for the
 Synthea bundles in ../shared/data/synthea (skipped when absent). Every card's detail must keep to the budget of
-cards/markdown.py - at most 8 non-empty lines and 700 characters, no resource ids, engine ids or versions,
-coefficient tables ("beta"), no "-0.000", and no number shown with more decimals than its feature's display
-precision (engine/feature_catalog.py) - and a chart's cards, all services together, must stay few.
+cards/markdown.py - at most 8 non-empty lines and 700 characters, no line over 300 characters, no resource ids,
+engine ids or versions, coefficient tables ("beta"), no "-0.000", no number shown with more decimals than its
+feature's display precision (engine/feature_catalog.py), and no clinical sentence clipped mid-way ("…"; only a quoted
+note sentence may be shortened, and its line says so) - and a chart's cards, all services together, must stay few.
+The Synthea test prints each chart's card count per service (pytest -s).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from cards.markdown import DETAIL_MAX_CHARS, DETAIL_MAX_LINES
+from cards.markdown import DETAIL_MAX_CHARS, DETAIL_MAX_LINES, QUOTE_SHORTENED
 from cds_hooks.app import create_app
 from cds_hooks.config import DEFAULTS
 from cds_hooks.declaration import SERVICES
@@ -30,8 +32,10 @@ FIXTURE_HOOKS = sorted(p for p in (FIXTURES / "hooks").glob("patient-view-*.json
                        and "operationoutcome" not in p.name and "paginated" not in p.name)
 FIXTURE_BUNDLES = sorted((FIXTURES / "patients").glob("*.json"))
 PATIENT_VIEW = [s for s in SERVICES if s.hook == "patient-view"]
-# A typical adult chart, all patient-view services together: about two screens of a sandbox card column.
+# A typical adult chart, all patient-view services together: about two screens of a sandbox card column. Most Synthea
+# adults get 6 or fewer; two multimorbid charts (CKD G3a-G4 with diabetes or hypertension) still get 7.
 MAX_CARDS_PER_CHART = 7
+LINE_MAX_CHARS = 300  # about three lines of a 400-px card column
 
 FORBIDDEN = ("Patient/", "Observation/", "Condition/", "MedicationRequest/", "MedicationStatement/", "Procedure/",
              "beta", "-0.000", "-0.0 ", "Engine ")
@@ -64,6 +68,8 @@ def budget_problems(card: dict, engine_ids: set[str]) -> list[str]:
         problems.append(f"{len(lines)} lines")
     if len(detail) > DETAIL_MAX_CHARS:
         problems.append(f"{len(detail)} characters")
+    problems += [f"a line of {len(line)} characters" for line in lines if len(line) > LINE_MAX_CHARS]
+    problems += [f"clipped: {line!r}" for line in lines if clipped(line)]
     text = f"{detail}\n{card['summary']}\n{card['source']['label']}"
     problems += [f"contains {word!r}" for word in FORBIDDEN if word in text]
     problems += [f"names engine {e}" for e in engine_ids if re.search(rf"(?<![\w-]){re.escape(e)}(?![\w-])", text)]
@@ -81,6 +87,13 @@ def budget_problems(card: dict, engine_ids: set[str]) -> list[str]:
         if len(number.partition(".")[2]) > 1:
             problems.append(f"{number} % (one decimal)")
     return problems
+
+
+def clipped(line: str) -> bool:
+    """A line cut mid-way ("…"): never a clinical sentence; a quoted note sentence only when the line says so."""
+    if "…" not in line and "..." not in line:
+        return False
+    return not (line.startswith(">") and QUOTE_SHORTENED in line)
 
 
 def all_engine_ids() -> set[str]:
@@ -129,10 +142,21 @@ def chart_date(resources: list[dict]) -> str:
     ("_Engine pce-2013 v1.0.0._", "names engine pce-2013"),
     ("\n".join(f"line {i}" for i in range(9)), "9 lines"),
     ("x" * 701, "701 characters"),
+    ("x" * 301, "a line of 301 characters"),
+    ("BP 186/105 mmHg is a crisis. Repeat and assess for acute target-organ damage (Hypertension is on the problem…",
+     "clipped"),
+    ("**Based on:** Age 78 · no: chronic dialysis, antiplatelet or NSAID,…", "clipped"),
+    ("> He has obstructive sleep apnea, diagnosed on a sleep study last…", "clipped"),  # a quote must say so
 ])
 def test_the_budget_check_finds_what_the_issue_saw(detail, problem):
     card = {"summary": "s", "detail": detail, "source": {"label": "Goff 2014"}}
     assert any(problem in p for p in budget_problems(card, all_engine_ids())), budget_problems(card, all_engine_ids())
+
+
+def test_a_quoted_note_sentence_may_be_shortened_when_it_says_so():
+    card = {"summary": "Possible undocumented problem in notes: Obstructive sleep apnea", "source": {"label": "x"},
+            "detail": f"> He has obstructive sleep apnea, diagnosed on a sleep study… {QUOTE_SHORTENED}"}
+    assert budget_problems(card, all_engine_ids()) == []
 
 
 def test_a_card_within_budget_passes_the_check():
@@ -173,6 +197,9 @@ def test_a_synthea_chart_fits_about_two_screens(tmp_path, path):
     # Opened when the chart was current (its results in their look-back windows), and years later (most stale).
     for as_of in (chart_date(resources), TEST_AS_OF):
         cards = chart_cards(app_client(tmp_path, as_of), resources)
+        per_service = {s: sum(1 for t, _ in cards if t == s) for s in dict.fromkeys(s for s, _ in cards)}
+        print(f"\n{path.name.split('_')[0]} as of {as_of}: {len(cards)} cards "
+              f"({', '.join(f'{s} {n}' for s, n in per_service.items())})")
         assert_within_budget(cards, MAX_CARDS_PER_CHART)
         # One "data needed" card per service at most, and no order suggested twice on one card.
         for service in {s for s, _ in cards}:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 
 import pytest
@@ -55,6 +56,10 @@ def test_note_affirmed_condition_missing_from_problem_list_becomes_a_card(client
     # The card names the note by its date; its resource id is in the evidence (the suggested Condition cites it).
     assert "DocumentReference/" not in card["detail"] and "A note of" in card["detail"]
     assert "obstructive sleep apnea" in card["detail"].lower()
+    # The note sentence is quoted once, and no criteria line of bare term names ("Matched text; Match method").
+    sentence = "He has obstructive sleep apnea, diagnosed on a sleep study last year, and uses CPAP nightly."
+    assert card["detail"].count(sentence) == 1, card["detail"]
+    assert "Criteria met" not in card["detail"] and "Matched text" not in card["detail"]
     assert condition_evidence(card) == [{"detail": [{"reference": "DocumentReference/note-1"}]}]
     condition = card["suggestions"][0]["actions"][0]["resource"]
     assert condition["resourceType"] == "Condition"
@@ -135,6 +140,12 @@ def test_trained_model_demo_service_scores_with_model_provenance(app, client):
     assert resp.status_code == 200
     card = resp.get_json()["cards"][0]
     assert "demo model" in card["summary"] and "%" in card["summary"]
+    # No engine or model id in its words, and the score once: not again as a "model score" probability.
+    text = f"{card['summary']}\n{card['detail']}"
+    for name in ("trained-tabular-model", "uci-heart-mlp", "Model score", "probability"):
+        assert name not in text, name
+    score = re.search(r"(\d+\.\d) %", card["summary"]).group(1)
+    assert card["detail"].count(score) == 1 and "demonstration-only" not in text
     # Every input the record supplied is named with its contribution; the model id and weights checksum are on the
     # explainer page (the finding's explanation), not on the card.
     assert "Contributions (percentage points): " in card["detail"]

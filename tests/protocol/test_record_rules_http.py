@@ -172,7 +172,9 @@ def egfr_request(creatinine_mgdl: float) -> dict:
 
 
 def test_egfr_card_and_prevent_show_the_same_lab_reported_egfr(client):
-    cards = post(client, egfr_request(0.75))  # CKD-EPI 2021: 96.9, within 10 % of 90
+    # Albuminuria (A2) makes the G1 eGFR a card: without a criterion of CKD it is on the explainer page only.
+    request = add(egfr_request(0.75), "observations", lab("b-acr", "9318-7", 45, "mg/g", "2026-04-11T08:00:00Z"))
+    cards = post(client, request)  # CKD-EPI 2021: 96.9, within 10 % of 90
     egfr = card(cards, "eGFR (lab-reported)")
     assert egfr["summary"] == "eGFR (lab-reported): 90 mL/min/1.73m2 (G1)"
     # Every eGFR at its display precision (whole numbers), the comparison value included.
