@@ -133,7 +133,9 @@ def _result_line(finding: Finding) -> str:
 
 def _measure_sentences(finding: Finding) -> list[str]:
     """Secondary results an engine words as a sentence ("About 1.0 major bleeds per 100 patient-years ...")."""
-    return [m.sentence for m in finding.measures if m.sentence] if finding.status is Status.COMPUTED else []
+    # Escaped: a sentence may name star alleles ("*2/*17") or other characters markdown gives a meaning to.
+    return [escape_markdown(m.sentence) for m in finding.measures if m.sentence] \
+        if finding.status is Status.COMPUTED else []
 
 
 def _value_text(value, unit: str | None, decimals: int | None = None, cut_points: tuple[float, ...] = ()) -> str:

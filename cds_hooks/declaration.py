@@ -173,9 +173,10 @@ def find_engine(engine_id: str) -> Engine:
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
-    from engine.registry import calculators, detectors, models, rules
+    import engine.pharmacogenomics  # noqa: F401 - the pharmacogenomic engines
+    from engine.registry import calculators, detectors, models, pharmacogenomics, rules
 
-    for registry in (calculators, detectors, rules, models):
+    for registry in (calculators, detectors, rules, models, pharmacogenomics):
         if engine_id in registry:
             return registry.get(engine_id)
     raise KeyError(f"unknown engine {engine_id!r}")

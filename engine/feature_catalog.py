@@ -116,6 +116,13 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("race", "Race", CATEGORY, resources=("Patient",),
                 note="US Core race `ombCategory`: `2054-5` present → `african-american`; only `2106-3` → `white`; "
                      "any other category → `other`; only ASKU/UNK → missing"),
+    # The OMB race category itself, for the IWPC warfarin dose, whose race terms are Asian, Black or African American,
+    # and missing or mixed (the PCE's "race" above keeps only African-American / white / other).
+    FeatureSpec("race_omb_category", "Race (OMB category)", CATEGORY, resources=("Patient",),
+                note="US Core race `ombCategory`: `2028-9` → `asian`, `2054-5` → `black-or-african-american`, "
+                     "`2106-3` → `white`, `1002-5` → `american-indian-or-alaska-native`, `2076-8` → "
+                     "`native-hawaiian-or-other-pacific-islander`; two or more → `more-than-one-category`; "
+                     "only ASKU/UNK → missing"),
     FeatureSpec("ethnicity", "Ethnicity", CATEGORY, resources=("Patient",),
                 note="US Core ethnicity `ombCategory`: `2135-2` → `hispanic-or-latino`; `2186-5` → "
                      "`not-hispanic-or-latino`"),

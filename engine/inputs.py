@@ -13,6 +13,7 @@ from typing import Any
 from engine import feature_catalog
 from engine.clinical_record import AllergyEntry, MedicationEntry
 from engine.finding import Evidence, InputProblem, MissingInput
+from engine.genomic_record import GeneResult
 
 # Canonical feature names, their human labels and units (declared once, in engine/feature_catalog.py). The adapter
 # produces these; engines read them.
@@ -46,6 +47,8 @@ class FeatureSet:
     # The medication list and allergies (engine/clinical_record.py), for rules that need more than a boolean.
     medications: tuple[MedicationEntry, ...] = ()
     allergies: tuple[AllergyEntry, ...] = ()
+    # Pharmacogenomic results (engine/genomic_record.py), one per gene and resource, newest first.
+    gene_results: tuple[GeneResult, ...] = ()
 
     def get(self, name: str) -> Evidence | None:
         return self.values.get(name)

@@ -48,9 +48,12 @@ calculators: Registry = Registry("calculator")
 detectors: Registry = Registry("detector")
 rules: Registry = Registry("rule")
 models: Registry = Registry("model")
+# Pharmacogenomic engines: they read FeatureSet.gene_results (engine/pharmacogenomics).
+pharmacogenomics: Registry = Registry("pharmacogenomic engine")
 
 calculator: Callable = calculators.register
 detector: Callable = detectors.register
+pharmacogenomic: Callable = pharmacogenomics.register
 
 
 def rule(engine_cls):

@@ -16,6 +16,10 @@ OMB_WHITE = "2106-3"
 
 OMB_BLACK = "2054-5"
 OMB_HISPANIC = "2135-2"
+# The five OMB race categories, by the feature value they become (race_omb_category).
+OMB_RACE_CATEGORIES = {"2028-9": "asian", OMB_BLACK: "black-or-african-american", OMB_WHITE: "white",
+                       "1002-5": "american-indian-or-alaska-native",
+                       "2076-8": "native-hawaiian-or-other-pacific-islander"}
 OMB_NOT_HISPANIC = "2186-5"
 _NULL_FLAVOURS = frozenset({"ASKU", "UNK", "NASK", "NI", "NAV", "OTH", "PHC1175"})
 
@@ -85,6 +89,20 @@ def race(ctx: ExtractionContext, patient: PatientRecord) -> None:
     if len(set(real)) > 1:
         note += " (more than one category recorded)"
     ctx.fs.put(Evidence(name="race", label=feature_label("race"), value=value, source=patient.ref, note=note))
+
+
+def race_category(ctx: ExtractionContext, patient: PatientRecord) -> None:
+    """The OMB race category as recorded (one value; two or more categories are 'more-than-one-category')."""
+    found = [c.code for c in patient.race_codes if c.code]
+    known = list(dict.fromkeys(OMB_RACE_CATEGORIES[c] for c in found if c in OMB_RACE_CATEGORIES))
+    if not known:
+        reason = ("no US Core race (OMB category) on the Patient resource" if not found
+                  else "race recorded as unknown or declined, or not as an OMB category")
+        ctx.fs.mark_missing("race_omb_category", reason)
+        return
+    value = known[0] if len(known) == 1 else "more-than-one-category"
+    ctx.fs.put(Evidence(name="race_omb_category", label=feature_label("race_omb_category"), value=value,
+                        source=patient.ref, note="US Core race OMB category " + ", ".join(found)))
 
 
 def ethnicity(ctx: ExtractionContext, patient: PatientRecord) -> None:

@@ -10,9 +10,10 @@ from fhir_adapter.features.acute_care import consciousness, supplemental_o2
 from fhir_adapter.features.allergies import allergy_list, statin_intolerance
 from fhir_adapter.features.conditions import CONDITION_RULES, condition_feature
 from fhir_adapter.features.context import VALIDATE_HISTORY_DEFAULT, ExtractionContext
-from fhir_adapter.features.demographics import age, ethnicity, race, sex
+from fhir_adapter.features.demographics import age, ethnicity, race, race_category, sex
 from fhir_adapter.features.derived import body_size, egfr
 from fhir_adapter.features.family_history import family_history_diabetes
+from fhir_adapter.features.genomics import gene_results
 from fhir_adapter.features.kidney_replacement import dialysis_or_transplant
 from fhir_adapter.features.lifestyle import physical_activity, smoking
 from fhir_adapter.features.medications import MEDICATION_RULES, medication_feature, medication_list
@@ -74,7 +75,8 @@ def extract_features(resources: Iterable[dict] | Mapping, *, as_of: date | None 
         return any(name in wanted for name in names)
 
     demographics = [(name, build) for name, build in (("age_years", age), ("sex", sex), ("race", race),
-                                                        ("ethnicity", ethnicity)) if needed(name)]
+                                                        ("ethnicity", ethnicity),
+                                                        ("race_omb_category", race_category)) if needed(name)]
     patient = ctx.parsed.patient
     for name, build in demographics:
         if patient is None:
@@ -121,10 +123,11 @@ def extract_features(resources: Iterable[dict] | Mapping, *, as_of: date | None 
             medication_feature(ctx, name)
     if needed("statin_intolerance"):
         statin_intolerance(ctx)
-    # The medication list and allergies are always built: treatment and safety rules read them, and they are cheap
+    # The medication list, allergies and genomic results are always built: treatment and safety rules read them, and they are cheap
     # (the records are already parsed).
     medication_list(ctx)
     allergy_list(ctx)
+    gene_results(ctx)
 
     # A declared feature that no rule above reads (yet) is missing with that reason, not silently absent.
     for name in FEATURE_SPECS:

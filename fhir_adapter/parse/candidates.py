@@ -5,6 +5,8 @@ from typing import Mapping
 
 from engine.finding import InputProblem
 from fhir_adapter import codes
+from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
+from fhir_adapter.genomics.reader import is_genomic
 from fhir_adapter.parse.concept_features import features_of
 from fhir_adapter.parse.entries import iter_entries
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
@@ -21,7 +23,7 @@ from fhir_adapter.parse.records import (
     ProcedureRecord,
     Record,
 )
-from fhir_adapter.parse.references import resource_ref
+from fhir_adapter.parse.references import resource_ref, subject_ref
 from fhir_adapter.parse.resources import (
     parse_allergy,
     parse_condition,
@@ -64,9 +66,18 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     entries: list[tuple[Mapping, str | None]] = []
     medications: dict[str, Mapping] = {}
     patients: list[tuple[Mapping, str | None]] = []
+    genomic: list[tuple[Mapping, str | None]] = []
+    observations: dict[str, tuple[Mapping, str | None]] = {}  # every Observation, for a genomic report's results
     try:
         for res, full_url in iter_entries(data, problems):
             rtype = res.get("resourceType")
+            if rtype in ("Observation", "DiagnosticReport") and is_genomic(res):
+                genomic.append((res, full_url))
+                continue
+            if rtype == "Observation":
+                observations[resource_ref(res, full_url)] = (res, full_url)
+                if full_url:
+                    observations[full_url] = (res, full_url)
             if rtype == "Patient":
                 patients.append((res, full_url))
             elif rtype == "Medication":
@@ -80,6 +91,13 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
+    genomic += report_results(genomic, observations)
+    for res, full_url in genomic:
+        reason = None if allowed_refs is None else subject_problem(subject_ref(res), allowed_refs)
+        if reason is None:
+            parsed.genomic.append((res, full_url))
+        else:
+            problems.append(InputProblem(resource_ref(res, full_url), GENOMIC_PROBLEM_NAME, reason))
     seen: set[str] = set()
     for res, full_url in entries:
         try:
@@ -131,6 +149,22 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         else:
             _RECORD_LISTS[type(record)](parsed).append(record)
     return parsed
+
+
+def report_results(genomic: list[tuple[Mapping, str | None]],
+                   observations: Mapping[str, tuple[Mapping, str | None]]) -> list[tuple[Mapping, str | None]]:
+    """The Observations a genomic report lists as results that are not genomic by their own code (a laboratory's local
+    or gene-specific code): read as the report's results."""
+    out: list[tuple[Mapping, str | None]] = []
+    for res, _ in genomic:
+        if res.get("resourceType") != "DiagnosticReport":
+            continue
+        for result in list_or_empty(res.get("result")):
+            reference = dict_or_empty(result).get("reference")
+            found = observations.get(reference) if isinstance(reference, str) else None
+            if found is not None and found not in out:
+                out.append(found)
+    return out
 
 
 _RECORD_LISTS = {

@@ -30,6 +30,9 @@ class ParsedRecord:
     family_history: list[FamilyHistoryRecord] = field(default_factory=list)
     goals: list[GoalRecord] = field(default_factory=list)
     allergies: list[AllergyRecord] = field(default_factory=list)
+    # Genomic Observations and DiagnosticReports of the patient, as (resource, fullUrl): read by
+    # fhir_adapter.genomics (a report's results may be contained in it or be other entries).
+    genomic: list[tuple[dict, str | None]] = field(default_factory=list)
     # Coded entries whose codes are in none of our value sets but whose text names a concept we read:
     # (record reference, concept, the words found, the codes as "SNOMED 123"). Reported, never counted.
     unrecognised: list[tuple[str, str, str, str]] = field(default_factory=list)

@@ -1,0 +1,251 @@
+"""patient-view: one pharmacogenomic summary of the patient's results on file (engine "pgx-summary").
+
+The card lists the actionable phenotypes (those for which a CPIC table changes what is prescribed or how) and, for
+each, the active medications it affects; its recommendation line is the most urgent recommendation for a current
+medication, with CPIC's classification and the guideline. Behind the card, on the explainer page: one result per gene
+(the diplotype, how the phenotype was reached) and one per affected current medication (the drug's CPIC table with
+the row that applies, and its source), and the IWPC warfarin dose next to the clinical-only dose when warfarin is
+taken. A patient with no pharmacogenomic result gets no card; one with only normal results gets none either (the
+results are on the explainer page of the call).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+from engine.base import Engine
+from engine.finding import Citation, Evidence, Finding, Kind, Measure, Recommendation, Severity, Status, Term
+from engine.inputs import FeatureSet
+from engine.pharmacogenomics import knowledge
+from engine.pharmacogenomics.drugs import drugs_in
+from engine.pharmacogenomics.evidence import (
+    RESULTS_FEATURE,
+    derivation_terms,
+    method_text,
+    phenotype_problems,
+    recommendation,
+    result_evidence,
+    table_rows,
+)
+from engine.pharmacogenomics.phenotype import GenePhenotype, gene_phenotypes
+from engine.pharmacogenomics.recommendations import Lookup, lookups_for_drug
+from engine.pharmacogenomics.warfarin_finding import warfarin_dose_finding
+from engine.registry import pharmacogenomic
+
+SUMMARY_MAX_TEXT = 118  # the summary's value: "Pharmacogenomics: " + this stays under 140 characters
+MAX_GENE_LINES = 4
+CPIC = Citation(short="CPIC guidelines",
+                full="Clinical Pharmacogenetics Implementation Consortium (CPIC) guidelines, as listed on each result: "
+                     "allele function, phenotype and recommendation tables (CC0).",
+                url="https://cpicpgx.org/guidelines/", topic="Pharmacogenomics")
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class CurrentDrug:
+    drug: str
+    entry: object  # engine.clinical_record.MedicationEntry
+
+
+@pharmacogenomic
+class PharmacogenomicSummary(Engine):
+    id = "pgx-summary"
+    version = "1.0.0"
+    title = "Pharmacogenomics"
+    kind = Kind.TREATMENT
+    citation = CPIC
+    # The IWPC warfarin dose reads these when warfarin is taken; genomic results and the medication list are read
+    # from FeatureSet.gene_results and FeatureSet.medications.
+    optional: ClassVar[tuple[str, ...]] = ("age_years", "height_cm", "weight_kg", "race_omb_category")
+
+    def evaluate(self, features: FeatureSet) -> list[Finding]:
+        phenotypes = gene_phenotypes(features.gene_results)
+        adapter_problems = tuple(p for p in features.problems if p.name == RESULTS_FEATURE)
+        if not phenotypes:
+            return []
+        current = current_drugs(features)
+        findings = [self._gene_finding(features, p) for p in phenotypes.values()]
+        lookups = [lk for c in current for lk in lookups_for_drug(c.drug, phenotypes) if lk.used]
+        findings += [self._drug_finding(features, lk, c) for c in current for lk in lookups if lk.drug == c.drug
+                     and lk.row is not None]
+        if any(c.drug == "warfarin" for c in current):
+            findings.append(warfarin_dose_finding(self, features, phenotypes))
+        findings.insert(0, self._summary(features, phenotypes, current, lookups, adapter_problems))
+        return findings
+
+    # -- the card ------------------------------------------------------------------------------------------------
+    def _summary(self, features: FeatureSet, phenotypes: dict[str, GenePhenotype], current: list[CurrentDrug],
+                 lookups: list[Lookup], adapter_problems) -> Finding:
+        affecting = [lk for lk in lookups if lk.actionable and lk.row.indicator]
+        actionable = actionable_phenotypes(phenotypes)
+        inputs = tuple(result_evidence(p) for p in phenotypes.values())
+        problems = _merged(phenotype_problems(phenotypes.values()), adapter_problems, self.relevant_problems(features))
+        if not actionable and not affecting:
+            return self.finding(Status.COMPUTED, finding_id=f"{self.id}:summary", value="no actionable result",
+                                 inputs=inputs, input_problems=problems, explainer_only=True,
+                                 message="No result on file calls for a change to what CPIC's tables recommend.")
+        on_list = {gene: [lk for lk in affecting if _reads(lk, gene)] for gene in actionable}
+        order = sorted(actionable, key=lambda g: -max((_RANK[lk.row.indicator] + 1 for lk in on_list[g]), default=0))
+        lines = [gene_line(phenotypes[g], actionable[g], on_list[g]) for g in order]
+        shown = lines[:MAX_GENE_LINES]
+        if len(lines) > MAX_GENE_LINES:
+            shown[-1] = (f"And {len(lines) - MAX_GENE_LINES + 1} more actionable results "
+                         f"(see how this was calculated).")
+        lead = max(affecting, key=lambda lk: (_RANK[lk.row.indicator], -_strength_rank(lk.strength)), default=None)
+        severity = Severity(lead.row.indicator) if lead is not None else Severity.INFO
+        value = fitted_summary([summary_item(phenotypes[g], on_list[g]) for g in order])
+        rec = None
+        if lead is not None:
+            text = lead.row.recommendation
+            if lead.drug not in text.lower():
+                text = f"{lead.drug}: {text[0].lower() + text[1:]}"
+            rec = Recommendation(text=text, guideline=lead.guideline.label,
+                                 strength=f"CPIC {lead.strength.lower()}", citation=lead.guideline.citation)
+        return self.finding(
+            Status.COMPUTED, finding_id=f"{self.id}:summary", value=value, severity=severity, inputs=inputs,
+            input_problems=problems, recommendation=rec,
+            measures=tuple(Measure(label=g, value=phenotypes[g].display, unit="", sentence=line)
+                           for g, line in zip(order, shown)),
+            explanation=tuple(t for p in phenotypes.values() for t in derivation_terms(p)),
+            method="Genotype to phenotype by CPIC's allele function and phenotype tables; each phenotype looked up in "
+                   "the CPIC table of every drug its gene affects; current medications from the medication list.")
+
+    # -- explainer-page results ----------------------------------------------------------------------------------
+    def _gene_finding(self, features: FeatureSet, phenotype: GenePhenotype) -> Finding:
+        source = knowledge.gene_source(phenotype.gene)
+        citation = Citation(short=f"CPIC {phenotype.gene} tables", full=f"{source.get('name', '')}. "
+                            f"{source.get('version', '')}".strip(), url=source.get("url"), doi=source.get("doi"),
+                            topic="Pharmacogenomics")
+        status = Status.COMPUTED
+        return self.finding(
+            status, finding_id=f"{self.id}:{phenotype.gene}", title=f"{phenotype.gene} phenotype",
+            citation=citation, value=phenotype.display, inputs=(result_evidence(phenotype),),
+            explanation=tuple(derivation_terms(phenotype)), input_problems=phenotype_problems([phenotype]),
+            method=f"{source.get('name', 'CPIC tables')}; {source.get('checked', '')}".rstrip("; "),
+            message="; ".join(phenotype.problems) or None, explainer_only=True)
+
+    def _drug_finding(self, features: FeatureSet, lookup: Lookup, current: CurrentDrug) -> Finding:
+        entry = current.entry
+        med = Evidence(name=f"medication:{lookup.drug}", label=lookup.drug, value=getattr(entry, "name", lookup.drug),
+                       effective=getattr(entry, "start", None), source=getattr(entry, "source", None),
+                       note=getattr(entry, "dose", None))
+        guideline = lookup.guideline
+        terms = [t for p in lookup.used for t in derivation_terms(p)]
+        terms.append(Term("CPIC table row", f"{lookup.row.recommendation} ({lookup.strength})"))
+        return self.finding(
+            Status.COMPUTED, finding_id=f"{self.id}:{lookup.drug}", title=f"{lookup.drug} and "
+            f"{', '.join(p.gene for p in lookup.used)} ({guideline.label})", citation=guideline.citation,
+            value=", ".join(f"{p.gene} {p.display}" for p in lookup.used), category=lookup.strength,
+            inputs=tuple(result_evidence(p) for p in lookup.used) + (med,), explanation=tuple(terms),
+            thresholds=table_rows(guideline, lookup.drug, lookup.row), message=lookup.row.implication,
+            method=method_text(guideline, lookup.used), recommendation=recommendation(lookup),
+            assumptions=(guideline.note,) if guideline.note else (),
+            input_problems=phenotype_problems(lookup.used), explainer_only=True)
+
+
+# -- pieces ---------------------------------------------------------------------------------------------------------------
+def current_drugs(features: FeatureSet) -> list[CurrentDrug]:
+    """The active medications that are drugs of the CPIC tables, each drug once (the newest entry)."""
+    out: dict[str, CurrentDrug] = {}
+    for entry in features.medications:
+        if not entry.active:
+            continue
+        for drug in drugs_in(entry.name, entry.ingredients):
+            out.setdefault(drug, CurrentDrug(drug, entry))
+    return list(out.values())
+
+
+def actionable_phenotypes(phenotypes: dict[str, GenePhenotype]) -> dict[str, list[str]]:
+    """Gene -> the drugs whose CPIC row for this patient's phenotype changes the prescription (rows read by one gene
+    only; warfarin, whose dose always depends on the genotype, is listed when taken)."""
+    out: dict[str, list[str]] = {}
+    for guideline in knowledge.guidelines().values():
+        for drug in guideline.drugs:
+            lookup = lookups_for_drug(drug, phenotypes)
+            for lk in lookup:
+                if lk.guideline.key != guideline.key or not lk.actionable or not lk.row.indicator:
+                    continue
+                if any(isinstance(c, dict) and c.get("any") for c in lk.row.when.values()):
+                    continue
+                for key in lk.row.when:
+                    gene = knowledge.gene_of_condition(key)
+                    phenotype = phenotypes.get(gene)
+                    if phenotype is None or not _abnormal(key, phenotype):
+                        continue
+                    drugs = out.setdefault(gene, [])
+                    if drug not in drugs:
+                        drugs.append(drug)
+    return out
+
+
+def _abnormal(key: str, phenotype: GenePhenotype) -> bool:
+    """A condition that is not the usual result: an HLA allele found, or a non-normal phenotype."""
+    if phenotype.hla:
+        return phenotype.hla.get(key) == "positive"
+    return phenotype.determined and phenotype.phenotype not in ("Normal Metabolizer", "Normal Function")
+
+
+def _reads(lookup: Lookup, gene: str) -> bool:
+    return any(knowledge.gene_of_condition(k) == gene for k in lookup.row.when)
+
+
+def gene_line(phenotype: GenePhenotype, drugs: list[str], current: list[Lookup]) -> str:
+    """'CYP2C19 poor metabolizer — clopidogrel (on the list): prasugrel or ticagrelor instead (CPIC strong). Also
+    omeprazole, lansoprazole +5 more.' One line, whole sentences."""
+    head = phenotype.display if phenotype.hla else f"{phenotype.gene} {phenotype.display}"
+    if phenotype.diplotype and not phenotype.hla:
+        head = f"{phenotype.gene} {phenotype.diplotype}, {phenotype.display}"
+    on_list = [lk.drug for lk in current]
+    others = [d for d in drugs if d not in on_list]
+    listed = ", ".join(others[:2]) + (f" +{len(others) - 2} more" if len(others) > 2 else "")
+    if not current:
+        return f"{head} — affects {listed}; none on the medication list."
+    text = f"{head} — " + "; ".join(f"{lk.drug} (on the list): {short_action(lk)} (CPIC {lk.strength.lower()})"
+                                    for lk in current[:2]) + "."
+    return text + (f" Also {listed}." if others else "")
+
+
+def short_action(lookup: Lookup) -> str:
+    """The row's action in a few words: 'prasugrel or ticagrelor instead', 'avoid', 'reduce the dose by 50%'."""
+    row = lookup.row
+    if row.action == "replace" and row.alternatives:
+        return " or ".join(row.alternatives) + " instead"
+    if row.action == "avoid":
+        return "avoid; choose another drug"
+    if row.action == "dose" and row.dose_change:
+        change = row.dose_change
+        if "factor" in change:
+            factor = change["factor"]
+            what = change.get("applies_to", "dose")
+            return (f"reduce the {what} by {round((1 - factor) * 100)}%" if factor < 1
+                    else f"increase the {what} by {round((factor - 1) * 100)}%")
+        if "max_daily_mg" in change:
+            return f"{'below' if change.get('below') else 'at most'} {change['max_daily_mg']:g} mg/day"
+    return "see the CPIC recommendation"
+
+
+def summary_item(phenotype: GenePhenotype, current: list[Lookup]) -> str:
+    head = f"{phenotype.gene} {phenotype.display}" if not phenotype.hla else phenotype.display
+    if current:
+        head += " (" + ", ".join(lk.drug for lk in current) + ")"
+    return head
+
+
+def fitted_summary(items: Sequence[str]) -> str:
+    """As many whole items as fit in the card summary, then '+N more'."""
+    text = items[0]
+    for i, item in enumerate(items[1:], start=1):
+        rest = len(items) - i - 1
+        candidate = f"{text}; {item}"
+        if len(candidate + (f" +{rest} more" if rest else "")) > SUMMARY_MAX_TEXT:
+            return f"{text} +{len(items) - i} more"
+        text = candidate
+    return text
+
+
+def _merged(*groups) -> tuple:
+    return tuple(dict.fromkeys(p for group in groups for p in group))
+
+
+def _strength_rank(strength: str | None) -> int:
+    return knowledge.STRENGTHS.index(strength) if strength in knowledge.STRENGTHS else len(knowledge.STRENGTHS)
