@@ -191,6 +191,14 @@ def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def engine_records(engine_ids: Iterable[str]) -> tuple[str, ...]:
+    """Every FHIR resource type the named engines read as records (``Engine.reads_records``), in declaration order."""
+    types: list[str] = []
+    for engine_id in engine_ids:
+        types.extend(t for t in find_engine(engine_id).reads_records if t not in types)
+    return tuple(types)
+
+
 class ServiceDeclarationError(ValueError):
     """A service declaration that cannot work as written (a rule reading an engine the service does not run)."""
 
@@ -218,7 +226,8 @@ def check_rule_inputs(service_id: str, engines: Iterable[Engine]) -> None:
 def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
             engines: Iterable[str] = (), usage_requirements: str | None = None, enabled_by: str | None = None):
     """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
-    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py).
+    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py) and
+    the records they read (``Engine.reads_records``: the medication list, allergies).
 
     Every engine id must be known; a rule's ``reads_findings`` must name engines the service also declares
     (ServiceDeclarationError otherwise, at import time rather than on the first hook call)."""
@@ -228,7 +237,7 @@ def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[
     if prefetch is None and engines:
         from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, prefetch_for
 
-        prefetch = prefetch_for(engine_features(engines))
+        prefetch = prefetch_for(engine_features(engines), engine_records(engines))
         optional_prefetch = frozenset(OPTIONAL_KEYS) & set(prefetch)
 
     def decorate(handler):

@@ -74,6 +74,8 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
         if _includes_medication(params, resource_type):
             entries += [{"resource": m, "search": {"mode": "include"}} for m in _referenced_medications(matches,
                                                                                                         resources)]
+        if "DiagnosticReport:result" in _includes(params):
+            entries += [{"resource": r, "search": {"mode": "include"}} for r in _report_results(matches, resources)]
         prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
     context = {"userId": "Practitioner/offline-evaluation", "patientId": patient["id"]}
     encounters = sorted((r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")),
@@ -90,8 +92,27 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
     }
 
 
+def _includes(params: dict[str, list[str]]) -> set[str]:
+    return {v for value in params.get("_include", []) for v in value.split(",")}
+
+
 def _includes_medication(params: dict[str, list[str]], resource_type: str) -> bool:
-    return f"{resource_type}:medication" in {v for value in params.get("_include", []) for v in value.split(",")}
+    return f"{resource_type}:medication" in _includes(params)
+
+
+def _report_results(reports: list[dict], resources: list[dict]) -> list[dict]:
+    """The Observations among ``resources`` that ``reports`` list as results (not contained ones), once each."""
+    by_id = {str(r["id"]): r for r in resources if r.get("resourceType") == "Observation" and r.get("id")}
+    out: list[dict] = []
+    for report in reports:
+        for result in report.get("result") or []:
+            reference = (result or {}).get("reference") if isinstance(result, dict) else None
+            if not isinstance(reference, str) or reference.startswith("#"):
+                continue
+            found = by_id.get(reference.rstrip("/").split("/")[-1])
+            if found is not None and all(r is not found for r in out):
+                out.append(found)
+    return out
 
 
 def _referenced_medications(matches: list[dict], resources: list[dict]) -> list[dict]:

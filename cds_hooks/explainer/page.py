@@ -42,6 +42,11 @@ REFUSALS = {
     503: ("Explanation unavailable", "The explanation cannot be read right now. Try again in a moment."),
 }
 
+# What a finding's thresholds and its explanation are, by kind: a treatment finding's thresholds are the rows of its
+# recommendation table (the one that applies marked), its explanation the steps that led to the result.
+_THRESHOLDS_LABELS = {"diagnosis": "Thresholds", "treatment": "Recommendation table (▶ the row that applies)"}
+_EXPLANATION_LABELS = {"treatment": "How the result was reached"}
+
 STATUS_LABELS = {
     "computed": "Result",
     "insufficient-data": "Not computed: data needed",
@@ -144,7 +149,8 @@ def finding_view(finding: dict, history: dict, position: int) -> dict:
         "measures": [{"label": m["label"], "value": format_value(m.get("value"), m.get("unit")),
                       "category": m.get("category")} for m in finding.get("measures") or []],
         "thresholds": finding.get("thresholds") or [],
-        "thresholds_label": "Thresholds" if finding.get("kind") == "diagnosis" else "Categories",
+        "thresholds_label": _THRESHOLDS_LABELS.get(finding.get("kind"), "Categories"),
+        "explanation_label": _EXPLANATION_LABELS.get(finding.get("kind"), "Criteria and the results that meet them"),
         "inputs": [input_row(e) for e in inputs],
         "plots": input_plots(inputs, history, position),
         "missing": finding.get("missing") or [],

@@ -4,13 +4,16 @@
 ``fhir_adapter.feature_codes`` joins that with the terminology. This module turns a feature list into one template per
 resource type: Observations by the LOINC codes of those features (``observation_query``) and, as a separate optional
 key, by their codes outside LOINC; everything else (problem list, medications, allergies, procedures, family
-history, goals) by patient. Features read only from the Patient need just the Patient.
+history, goals) by patient. Features read only from the Patient need just the Patient. Records an engine reads as
+lists (``Engine.reads_records``) add their templates: the medication list by patient, genomic results by their codes.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
 from fhir_adapter.feature_codes import FEATURE_RESOURCES, NON_LOINC_OBSERVATION_CODES, OBSERVATION_CODES
+from fhir_adapter.genomics.codes import data as genomic_codes
+from fhir_adapter.genomics.codes import search_codes
 
 LOINC = "http://loinc.org"
 
@@ -32,7 +35,10 @@ PREFETCH_KEYS = {
 # MedicationStatement (US Core no longer requires it; MedicationRequest stays required), allergies (statin
 # intolerance), procedures (dialysis / transplant and coronary revascularisation beside the problem list), family
 # history (one item of the ADA test), an SpO2 target (NEWS2 scale 2), and Observations coded outside LOINC.
-OPTIONAL_KEYS = ("medication_statements", "allergies", "procedures", "family_history", "goals", "coded_observations")
+# Genomic results come as Observations (the required key) or in DiagnosticReports and the Genomics Reporting IG's
+# therapeutic-implication code, which not every FHIR server can search: those two keys are optional.
+OPTIONAL_KEYS = ("medication_statements", "allergies", "procedures", "family_history", "goals", "coded_observations",
+                 "genomic_reports", "therapeutic_implications")
 
 # Templates for resource types read by patient, without codes: the problem list (a detector fires only when its
 # condition is absent from it, so every entry matters), every procedure (the coronary revascularisation value sets
@@ -80,10 +86,27 @@ def resource_types(features: Iterable[str]) -> set[str]:
     return types
 
 
-def prefetch_for(features: Iterable[str]) -> dict[str, str]:
-    """The prefetch templates needed to extract ``features``."""
+def genomic_queries() -> dict[str, tuple[str, str]]:
+    """Genomic records an engine may read (``Engine.reads_records``) -> (prefetch key, template): genomic result
+    Observations by their LOINC codes, genomic DiagnosticReports with their results, and therapeutic implications
+    (fhir_adapter/data/terminology/genomics.json)."""
+    tbd = genomic_codes()["systems"]["tbd"][0]
+    return {
+        "genomic-results": ("genomic_observations",
+                            f"Observation?patient={PATIENT}&code={search_codes('observation')}&_sort=-date"),
+        "genomic-reports": ("genomic_reports", f"DiagnosticReport?patient={PATIENT}&code={search_codes('report')}"
+                                               f"&_include=DiagnosticReport:result"),
+        "therapeutic-implications": ("therapeutic_implications",
+                                     f"Observation?patient={PATIENT}&code={tbd}|therapeutic-implication"),
+    }
+
+
+def prefetch_for(features: Iterable[str], records: Iterable[str] = ()) -> dict[str, str]:
+    """The prefetch templates needed to extract ``features`` and to read the ``records`` (FHIR resource types read as
+    lists, e.g. MedicationRequest and AllergyIntolerance for order-time checks)."""
     features = tuple(dict.fromkeys(features))
-    types = resource_types(features)
+    records = tuple(records)
+    types = resource_types(features) | {t for t in records if t in PREFETCH_KEYS}
     prefetch = {"patient": f"Patient/{PATIENT}"}
     observed = [f for f in features if f in OBSERVATION_CODES]
     if observed:
@@ -94,4 +117,7 @@ def prefetch_for(features: Iterable[str]) -> dict[str, str]:
     for resource_type, key in PREFETCH_KEYS.items():
         if resource_type in types and resource_type in _BY_PATIENT:
             prefetch[key] = _BY_PATIENT[resource_type]
+    for record, (key, template) in genomic_queries().items():
+        if record in records:
+            prefetch[key] = template
     return prefetch

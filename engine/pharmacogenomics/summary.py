@@ -57,6 +57,8 @@ class PharmacogenomicSummary(Engine):
     # The IWPC warfarin dose reads these when warfarin is taken; genomic results and the medication list are read
     # from FeatureSet.gene_results and FeatureSet.medications.
     optional: ClassVar[tuple[str, ...]] = ("age_years", "height_cm", "weight_kg", "race_omb_category")
+    reads_records: ClassVar[tuple[str, ...]] = ("MedicationRequest", "MedicationStatement", "genomic-results",
+                                                "genomic-reports", "therapeutic-implications")
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         phenotypes = gene_phenotypes(features.gene_results)
@@ -68,32 +70,43 @@ class PharmacogenomicSummary(Engine):
         lookups = [lk for c in current for lk in lookups_for_drug(c.drug, phenotypes) if lk.used]
         findings += [self._drug_finding(features, lk, c) for c in current for lk in lookups if lk.drug == c.drug
                      and lk.row is not None]
+        warfarin = None
         if any(c.drug == "warfarin" for c in current):
-            findings.append(warfarin_dose_finding(self, features, phenotypes))
-        findings.insert(0, self._summary(features, phenotypes, current, lookups, adapter_problems))
+            warfarin = warfarin_dose_finding(self, features, phenotypes)
+            findings.append(warfarin)
+        findings.insert(0, self._summary(features, phenotypes, lookups, adapter_problems, warfarin))
         return findings
 
     # -- the card ------------------------------------------------------------------------------------------------
-    def _summary(self, features: FeatureSet, phenotypes: dict[str, GenePhenotype], current: list[CurrentDrug],
-                 lookups: list[Lookup], adapter_problems) -> Finding:
-        affecting = [lk for lk in lookups if lk.actionable and lk.row.indicator]
+    def _summary(self, features: FeatureSet, phenotypes: dict[str, GenePhenotype], lookups: list[Lookup],
+                 adapter_problems, warfarin: Finding | None) -> Finding:
+        affecting = [lk for lk in lookups if lk.actionable and lk.row.indicator and not _genotype_dosed(lk.row)]
         actionable = actionable_phenotypes(phenotypes)
         inputs = tuple(result_evidence(p) for p in phenotypes.values())
         problems = _merged(phenotype_problems(phenotypes.values()), adapter_problems, self.relevant_problems(features))
-        if not actionable and not affecting:
+        warfarin_line = _warfarin_line(warfarin) if warfarin is not None and (
+            "CYP2C9" in phenotypes or "VKORC1" in phenotypes) else None
+        if not actionable and not affecting and warfarin_line is None:
             return self.finding(Status.COMPUTED, finding_id=f"{self.id}:summary", value="no actionable result",
                                  inputs=inputs, input_problems=problems, explainer_only=True,
                                  message="No result on file calls for a change to what CPIC's tables recommend.")
         on_list = {gene: [lk for lk in affecting if _reads(lk, gene)] for gene in actionable}
         order = sorted(actionable, key=lambda g: -max((_RANK[lk.row.indicator] + 1 for lk in on_list[g]), default=0))
         lines = [gene_line(phenotypes[g], actionable[g], on_list[g]) for g in order]
+        items = [summary_item(phenotypes[g], on_list[g]) for g in order]
+        labels = list(order)
+        if warfarin_line is not None:
+            lines.insert(0 if not affecting else len([g for g in order if on_list[g]]), warfarin_line)
+            items.append(f"warfarin IWPC {warfarin.value:g} mg/week" if warfarin.computed
+                         else "warfarin (IWPC dose: data needed)")
+            labels.insert(lines.index(warfarin_line), "warfarin")
         shown = lines[:MAX_GENE_LINES]
         if len(lines) > MAX_GENE_LINES:
             shown[-1] = (f"And {len(lines) - MAX_GENE_LINES + 1} more actionable results "
                          f"(see how this was calculated).")
         lead = max(affecting, key=lambda lk: (_RANK[lk.row.indicator], -_strength_rank(lk.strength)), default=None)
         severity = Severity(lead.row.indicator) if lead is not None else Severity.INFO
-        value = fitted_summary([summary_item(phenotypes[g], on_list[g]) for g in order])
+        value = fitted_summary(items)
         rec = None
         if lead is not None:
             text = lead.row.recommendation
@@ -104,11 +117,10 @@ class PharmacogenomicSummary(Engine):
         return self.finding(
             Status.COMPUTED, finding_id=f"{self.id}:summary", value=value, severity=severity, inputs=inputs,
             input_problems=problems, recommendation=rec,
-            measures=tuple(Measure(label=g, value=phenotypes[g].display, unit="", sentence=line)
-                           for g, line in zip(order, shown)),
+            measures=tuple(Measure(label=g, value=phenotypes[g].display if g in phenotypes else "IWPC dose", unit="",
+                                   sentence=line) for g, line in zip(labels, shown)),
             explanation=tuple(t for p in phenotypes.values() for t in derivation_terms(p)),
-            method="Genotype to phenotype by CPIC's allele function and phenotype tables; each phenotype looked up in "
-                   "the CPIC table of every drug its gene affects; current medications from the medication list.")
+            method=summary_method(phenotypes.values()))
 
     # -- explainer-page results ----------------------------------------------------------------------------------
     def _gene_finding(self, features: FeatureSet, phenotype: GenePhenotype) -> Finding:
@@ -144,6 +156,18 @@ class PharmacogenomicSummary(Engine):
 
 
 # -- pieces ---------------------------------------------------------------------------------------------------------------
+def summary_method(phenotypes) -> str:
+    """The tables the phenotypes come from, with their versions, and how drugs were matched."""
+    sources = []
+    for p in phenotypes:
+        source = knowledge.gene_source(p.gene)
+        text = f"{source.get('name')} ({source.get('version')})" if source.get("version") else source.get("name")
+        if text and text not in sources:
+            sources.append(text)
+    return ("Genotype to phenotype: " + "; ".join(sources) + ". Each phenotype is looked up in the CPIC table of "
+            "every drug its gene affects; current medications come from the medication list.")
+
+
 def current_drugs(features: FeatureSet) -> list[CurrentDrug]:
     """The active medications that are drugs of the CPIC tables, each drug once (the newest entry)."""
     out: dict[str, CurrentDrug] = {}
@@ -156,33 +180,42 @@ def current_drugs(features: FeatureSet) -> list[CurrentDrug]:
 
 
 def actionable_phenotypes(phenotypes: dict[str, GenePhenotype]) -> dict[str, list[str]]:
-    """Gene -> the drugs whose CPIC row for this patient's phenotype changes the prescription (rows read by one gene
-    only; warfarin, whose dose always depends on the genotype, is listed when taken)."""
+    """Gene -> the drugs whose CPIC row for this patient's phenotype changes the prescription. A row that reads an HLA
+    allele counts for HLA only when the allele is present (a negative HLA-B*15:02 is a condition of the CYP2C9 rows for
+    phenytoin, not a finding); warfarin, dosed from the genotype whatever it is, is said on its own line."""
     out: dict[str, list[str]] = {}
-    for guideline in knowledge.guidelines().values():
-        for drug in guideline.drugs:
-            lookup = lookups_for_drug(drug, phenotypes)
-            for lk in lookup:
-                if lk.guideline.key != guideline.key or not lk.actionable or not lk.row.indicator:
+    for drug in knowledge.guideline_drugs():
+        for lookup in lookups_for_drug(drug, phenotypes):
+            if not lookup.actionable or not lookup.row.indicator or _genotype_dosed(lookup.row):
+                continue
+            for key in lookup.row.when:
+                gene = knowledge.gene_of_condition(key)
+                phenotype = phenotypes.get(gene)
+                if phenotype is None or (phenotype.hla and phenotype.hla.get(key) != "positive"):
                     continue
-                if any(isinstance(c, dict) and c.get("any") for c in lk.row.when.values()):
-                    continue
-                for key in lk.row.when:
-                    gene = knowledge.gene_of_condition(key)
-                    phenotype = phenotypes.get(gene)
-                    if phenotype is None or not _abnormal(key, phenotype):
-                        continue
-                    drugs = out.setdefault(gene, [])
-                    if drug not in drugs:
-                        drugs.append(drug)
+                drugs = out.setdefault(gene, [])
+                if drug not in drugs:
+                    drugs.append(drug)
     return out
 
 
-def _abnormal(key: str, phenotype: GenePhenotype) -> bool:
-    """A condition that is not the usual result: an HLA allele found, or a non-normal phenotype."""
-    if phenotype.hla:
-        return phenotype.hla.get(key) == "positive"
-    return phenotype.determined and phenotype.phenotype not in ("Normal Metabolizer", "Normal Function")
+def _genotype_dosed(row) -> bool:
+    """A row that applies to any genotype (warfarin: the dose is computed from it)."""
+    return any(isinstance(c, dict) and c.get("any") for c in row.when.values())
+
+
+def _warfarin_line(finding: Finding) -> str:
+    if not finding.computed:
+        missing = ", ".join(m.label.lower() for m in finding.missing)
+        return f"Warfarin (on the list): the IWPC pharmacogenetic dose needs {missing}, not on file."
+    clinical = next((m for m in finding.measures if m.unit == "mg/week"), None)
+    daily = next((m for m in finding.measures if m.unit == "mg/day"), None)
+    text = f"Warfarin (on the list): IWPC pharmacogenetic dose {finding.value:g} mg/week"
+    if daily is not None:
+        text += f" ({daily.value:g} mg/day)"
+    if clinical is not None:
+        text += f"; clinical-only {clinical.value:g} mg/week"
+    return text + " (CPIC strong: dose with a pharmacogenetic algorithm)."
 
 
 def _reads(lookup: Lookup, gene: str) -> bool:

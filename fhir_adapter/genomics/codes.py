@@ -86,3 +86,12 @@ def answer(element: Mapping, group: str) -> str | None:
         if group != "phenotype" and code in answers[group]:
             return group
     return None
+
+
+def search_codes(group: str) -> str:
+    """'system|code,...' for a search on the genomic Observation codes (``group`` 'observation') or report codes
+    ('report'), codes of the LOINC system only (a search by a code system the server does not know may fail)."""
+    codings = ([c for kind in data()["observation"].values() for c in kind] if group == "observation"
+               else list(data()["report"]))
+    pairs = [f"{c['system']}|{c['code']}" for c in codings if c["system"] == "http://loinc.org"]
+    return ",".join(dict.fromkeys(pairs))

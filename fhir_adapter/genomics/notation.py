@@ -52,7 +52,7 @@ def named_diplotype(text: str, gene: str, names: Mapping[str, str]) -> tuple[str
         return None
     resolved = []
     for part in parts:
-        key = part if part in names else names.get(part) or names.get(part.lower())
+        key = names.get(part) or names.get(part.lower())
         if key is None:
             hgvs = _HGVS_SINGLE.search(part)
             key = names.get(f"c.{hgvs.group('v')}") if hgvs else None

@@ -89,7 +89,7 @@ def read_genomic(entries: Iterable[tuple[Mapping, str | None]]) -> tuple[list[Ge
             if full_url:
                 index[full_url] = resource
     reading = _Reading()
-    seen: set[int] = set()
+    seen: set[str] = set()  # Observation references: the same result may come in two prefetch bundles
     observations: list[_Observation] = []
     for resource, full_url in entries:
         if resource.get("resourceType") != "DiagnosticReport":
@@ -112,17 +112,17 @@ def read_genomic(entries: Iterable[tuple[Mapping, str | None]]) -> tuple[list[Ge
                 continue
             ref = f"{report_ref}{reference}" if reference.startswith("#") else resource_ref(found)
             for obs in _with_members(found, index, contained, ref):
-                if id(obs.resource) not in seen:
-                    seen.add(id(obs.resource))
+                if obs.ref not in seen:
+                    seen.add(obs.ref)
                     obs.report, obs.report_date = report_ref, report_date
                     observations.append(obs)
         if not list_or_empty(resource.get("result")) and (resource.get("presentedForm") or resource.get("conclusion")):
             reading.problem(report_ref, "a genomic report with text only (no coded results): not read")
     for resource, full_url in entries:
-        if resource.get("resourceType") == "Observation" and id(resource) not in seen:
+        if resource.get("resourceType") == "Observation" and resource_ref(resource, full_url) not in seen:
             for obs in _with_members(resource, index, {}, resource_ref(resource, full_url)):
-                if id(obs.resource) not in seen:
-                    seen.add(id(obs.resource))
+                if obs.ref not in seen:
+                    seen.add(obs.ref)
                     observations.append(obs)
     implications = []
     for obs in observations:

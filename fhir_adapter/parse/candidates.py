@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from engine.finding import InputProblem
+from engine.pharmacogenomics.drugs import drugs_in
 from fhir_adapter import codes
 from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
 from fhir_adapter.genomics.reader import is_genomic
@@ -202,7 +203,10 @@ def _parse_candidate(res: Mapping, full_url: str | None,
         # scores read today.
         record = parse_medication(res, full_url, medications)
         # An unresolved medicationReference is kept so that it can be reported (never silently "not on a drug").
-        return record if record.matched_concepts() or record.ingredients or record.unresolved_reference else None
+        # A drug of the pharmacogenomic tables the drug knowledge does not list is kept by its name (the
+        # pharmacogenomics engine reads it; engine.pharmacogenomics.drugs).
+        return record if (record.matched_concepts() or record.ingredients or record.unresolved_reference
+                          or drugs_in(record.name)) else None
     if rtype == "Procedure":
         return parse_procedure(res, full_url)  # every Procedure: see report_unrecognised
     if rtype == "AllergyIntolerance":

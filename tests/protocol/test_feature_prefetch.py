@@ -8,7 +8,7 @@ import json
 from cds_hooks.declaration import SERVICES, engine_features
 from cds_hooks.evaluate import hook_request_from_resources
 from cds_hooks.services import load_all
-from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, PREFETCH_KEYS, prefetch_for
+from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, PREFETCH_KEYS, genomic_queries, prefetch_for
 from tests.conftest import load_fixture
 
 load_all()
@@ -55,7 +55,9 @@ def test_every_derived_service_marks_exactly_the_optional_keys_it_declares():
         if not (definition.engines and engine_features(definition.engines)):
             continue
         assert definition.optional_prefetch == frozenset(OPTIONAL_KEYS) & set(definition.prefetch), definition.id
-        assert set(definition.prefetch) <= {*PREFETCH_KEYS.values(), "coded_observations"}, definition.id
+        genomic_keys = {key for key, _ in genomic_queries().values()}
+        assert set(definition.prefetch) <= {*PREFETCH_KEYS.values(), "coded_observations", *genomic_keys}, \
+            definition.id
     cardiovascular = SERVICES.get("cardiovascular-risk")
     assert {"medications", "medication_statements", "procedures"} <= set(cardiovascular.prefetch)
     assert {"medication_statements", "procedures"} <= cardiovascular.optional_prefetch

@@ -127,7 +127,14 @@ def _record() -> list[dict]:
     patient = request["prefetch"]["patient"]
     resources = [patient] + [e["resource"] for key in ("observations", "conditions", "medications")
                              for e in request["prefetch"][key]["entry"]]
-    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}")]
+    genotype = {"resourceType": "Observation", "id": "cyp2c19-genotype", "status": "final",
+                "subject": {"reference": f"Patient/{patient['id']}"}, "effectiveDateTime": "2025-05-01",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "84413-4"}]},
+                "valueString": "CYP2C19 *2/*2",
+                "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "48018-6"}]},
+                               "valueCodeableConcept": {"coding": [{"system": "http://www.genenames.org/geneId",
+                                                                    "code": "HGNC:2621"}]}}]}
+    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), genotype]
 
 
 @pytest.mark.parametrize("deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-03-01T08:00:00Z"},
