@@ -153,7 +153,7 @@ def _reasons_svg(reasons: dict) -> str | None:
     items = list(reasons.items())[:MAX_BARS][::-1]
 
     def draw(axes) -> None:
-        axes.barh([reason_text(label) for label, _ in items], [n for _, n in items], color=OVERRIDE_COLOUR)
+        axes.barh([_short(reason_text(label)) for label, _ in items], [n for _, n in items], color=OVERRIDE_COLOUR)
         axes.set_xlabel("overrides")
 
     return _draw(9, 0.32 * len(items) + 0.8, "Override reasons", "reasons", draw)
@@ -181,6 +181,12 @@ def _table(columns: list[str], rows: list[list], *, header: bool = True, flags: 
 
 def _reasons(reasons: dict) -> str:
     return "; ".join(f"{reason_text(label)}: {n}" for label, n in list(reasons.items())[:3])
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A plot label: the reason's words without its code, clipped (long labels shrink the whole figure)."""
+    text = text.split(" (")[0] if text.endswith(")") else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pct(rate: float) -> float:

@@ -149,7 +149,7 @@ def suppression_words(code: Any, reason: Any, since: Any, until: Any) -> dict:
     return {
         "why": (f"Suggestion accepted on {_day(since)}" if accepted
                 else f"Overridden on {_day(since)}: {reason or code}"),
-        "until": (f"until {_day(until)}" if until is not None else "no time limit")
+        "until": (f"until {_day(until)}" if until is not None else "until its inputs change (no time limit)")
                  + (", or until the record shows it done" if accepted else ""),
     }
 
@@ -168,10 +168,11 @@ def hidden_now(store, document: dict, slot: int, findings: list[dict], now: floa
         log.error("suppressions not read for the explainer page (%s)", type(exc).__name__)
         return []
     labels = {suggestion_key(a["label"]): a["label"] for f in findings for a in f["actions"]}
+    answered_at = document.get("answered_s") or document.get("answered_at") or 0
     out = []
     for s in suppressions:
-        if s.lifted_at is not None or (s.until_at is not None and s.until_at <= now):
-            continue
+        if s.lifted_at is not None or (s.until_at is not None and s.until_at <= now) or s.created_at < answered_at:
+            continue  # over, or made before the call (then the call's own "Hidden for this patient" lists it)
         suggestion = labels.get(s.suggestion_key) if s.suggestion_key else None
         if s.suggestion_key and suggestion is None:
             continue  # a suggestion this page does not show

@@ -30,7 +30,9 @@ class ExplainerRecorder:
         self._store = store
         self.base_url = base_url.rstrip("/")
         self.call_key = secrets.token_urlsafe(24)  # 192 random bits; the row's only handle
-        self.issued_at = int(tokens.now())
+        now = tokens.now()
+        self.issued_at = int(now)  # the token's whole seconds
+        self.answered_s = now
         self.slots: list[tuple[str, ...]] = []
 
     def url_for(self, finding_ids: Iterable[str]) -> str:
@@ -55,6 +57,7 @@ class ExplainerRecorder:
             document = evidence.capture(service=call.service, as_of=call.as_of, answered_at=self.issued_at,
                                         findings=findings, slots=self.slots, features=getattr(call, "features", None),
                                         hidden=hidden, card_keys=card_keys)
+            document["answered_s"] = self.answered_s  # to the fraction: feedback given after the call is later
             encoding, payload = evidence.encode(document)
             self._store.save_explainer(ExplainerRow(
                 key=self.call_key, created_at=float(self.issued_at),

@@ -1,14 +1,21 @@
 """Apps whose suppression clock the tests can move, and hook requests an EHR would send as the record changes.
 
 The patient is the diagnosis-gaps fixture (a woman with five possible undiagnosed conditions, each a warning card that
-offers override reasons; the anaemia card also offers two suggestions)."""
+offers override reasons; the anaemia card also offers two suggestions).
+
+The database is a SQLite file per test; with ``CDS_TEST_POSTGRES_URL`` set (a SQLAlchemy URL of a PostgreSQL server
+the tests may create databases on, e.g. ``postgresql+psycopg://postgres@/postgres?host=/tmp/pg&port=5433``) each test
+gets a new PostgreSQL database instead, shared by the apps of that test."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 import time
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from cards.fhir import OVERRIDE_REASON_SYSTEM
 from cds_hooks.app import create_app
@@ -38,8 +45,25 @@ def clock() -> Clock:
     return Clock()
 
 
+def database_settings(data_dir) -> dict:
+    """A SQLite file under ``data_dir``, or the PostgreSQL database of ``data_dir`` (made on first use)."""
+    server = os.environ.get("CDS_TEST_POSTGRES_URL")
+    if not server:
+        return {"DATA_DIR": str(data_dir)}
+    name = "feedback_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:20]
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    return {"DATA_DIR": str(data_dir), "DATABASE_URL": url}
+
+
 def feedback_app(data_dir, clock: Clock, **overrides):
-    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, "DATA_DIR": str(data_dir),
+    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, **database_settings(data_dir),
               "EXPLAINER_SECRET": SECRET, **overrides}
     app = create_app(config)
     memory_of(app).clock = clock

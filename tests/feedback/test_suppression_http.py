@@ -84,7 +84,9 @@ def test_each_reason_hides_for_its_period(client, clock, code, days_hidden, days
 def test_not_applicable_hides_until_the_inputs_change_with_no_time_limit(client, clock):
     assert override(client, card_about(open_chart(client), DIABETES), "not-applicable").status_code == 200
     clock.days = 3 * 365
-    assert card_about(open_chart(client), DIABETES) is None
+    cards = open_chart(client)
+    assert card_about(cards, DIABETES) is None
+    assert "Not applicable to this patient until its inputs change (no time limit)" in _text(page_of(client, cards[0]))
     assert card_about(open_chart(client, record(add=[new_hba1c()])), DIABETES) is not None
 
 
@@ -240,6 +242,9 @@ def test_the_explainer_page_says_what_is_hidden_why_and_until_when(client, app, 
     assert "Order a complete blood count with red-cell indices" in text
     assert f"until {_day(accepted['until_at'])}, or until the record shows it done" in text
     assert "critical cards are never hidden" in text
+    # The trimmed anaemia card of that call: its suggestion was hidden before the call, not since.
+    trimmed = _text(page_of(client, card_about(second, ANAEMIA)))
+    assert "since this page was made" not in trimmed and "Order a complete blood count" in trimmed
 
     # The page of the card that was answered says, when opened later, that it is hidden now.
     old = _text(page_of(client, diabetes))
