@@ -139,6 +139,7 @@ def hidden_view(hidden: dict, claims: ExplainerClaims, tokens: ExplainerTokens, 
     if isinstance(slot, int) and 0 <= slot < slot_count and slot != claims.slot:
         url = url_for("explainer.explain", token=tokens.sign(ExplainerClaims(claims.call_key, slot, claims.issued_at)))
     return {"title": hidden.get("title") or "", "url": url, "suggestions": hidden.get("suggestions") or [],
+            "produced": slot is not None,
             **suppression_words(hidden.get("reason_code"), hidden.get("reason"), hidden.get("since"),
                                 hidden.get("until"))}
 

@@ -106,8 +106,7 @@ class SuppressionPolicy:
     def _suppression(card: IssuedCard, dedup_key: str, suggestion: str | None, code: str, display: str, now: float,
                      days: float | None) -> Suppression:
         key = hashlib.sha256(f"{dedup_key}\x00{suggestion or ''}".encode("ascii")).hexdigest()
-        assert card.patient_key is not None
-        return Suppression(key=key, card_key=card.card_key, patient_key=card.patient_key, service_id=card.service_id,
+        return Suppression(key=key, card_key=card.card_key, patient_key=str(card.patient_key), service_id=card.service_id,
                            suggestion_key=suggestion, reason_code=code, reason_display=display,
                            fingerprint=card.fingerprint, title=card.title, card_uuid=card.card_uuid,
                            finding_ids=card.finding_ids, created_at=now,

@@ -255,6 +255,24 @@ def test_the_explainer_page_says_what_is_hidden_why_and_until_when(client, app, 
     assert "since this page was made" not in _text(page_of(client, diabetes))
 
 
+def test_a_hidden_card_the_call_did_not_produce_is_still_listed(client):
+    """Diabetes was answered 'not applicable'; then it is put on the problem list, so the call has no diabetes card
+    at all. Its pages still say that a diabetes card is hidden for this patient, and that the call did not make it."""
+    import copy
+
+    assert override(client, card_about(open_chart(client), DIABETES), "not-applicable").status_code == 200
+    body = record()
+    conditions = body["prefetch"]["conditions"]
+    listed = copy.deepcopy(conditions["entry"][0])
+    listed["resource"]["id"] = "dx-listed-diabetes"
+    listed["resource"]["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}
+    conditions["entry"].append(listed)
+    conditions["total"] = len(conditions["entry"])
+    cards = open_chart(client, body)
+    assert card_about(cards, DIABETES) is None
+    assert f"{DIABETES} (not produced at this call) Overridden on" in _text(page_of(client, cards[0]))
+
+
 def test_the_hidden_card_keeps_a_page_linked_from_the_call(client):
     assert override(client, card_about(open_chart(client), DIABETES), "patient-declined").status_code == 200
     page = page_of(client, open_chart(client)[0])
