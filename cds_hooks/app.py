@@ -16,11 +16,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in spec order
     logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
 
-    from cds_hooks import audit, auth, cors, discovery, errors, explainer, feedback, hooks, qa, services, store
+    from cds_hooks import (audit, auth, cors, discovery, errors, explainer, feedback, hooks, qa, services, store,
+                           suppression)
 
     services.load_all()
     errors.init_app(app)
     store.init_app(app)  # lazy: the database is opened by the first request of each process
+    suppression.init_app(app)  # what feedback hides, per patient (docs/feedback.md)
     audit.init_app(app)  # before auth, so the audited latency includes authentication
     auth.init_app(app)
     cors.init_app(app)

@@ -1,9 +1,11 @@
 """One audit record per authenticated hook call: when, which service, hookInstance, issuer/tenant, HTTP status,
-latency, and the cards answered with the findings and engines behind each (the link feedback is reported by).
+latency, and the cards answered with the findings and engines behind each (the link feedback is reported by). The
+same transaction records the cards issued (``issued_card``: what feedback may name, cds_hooks/suppression).
 
-Never patient data: no patient id, no resource, no value, no card text. Written and committed before the response
-leaves (Flask ``after_request``). A failing audit write is logged and the clinician still gets the cards: decision
-support must not go down with the audit database (feedback, by contrast, is refused when it cannot be stored).
+Never patient data: no patient id (the issued cards name the patient by a pseudonymous key only), no resource, no
+value, no card text. Written and committed before the response leaves (Flask ``after_request``). A failing audit write
+is logged and the clinician still gets the cards: decision support must not go down with the audit database
+(feedback, by contrast, is refused when it cannot be stored - and feedback on cards not recorded is refused).
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def init_app(app: Flask) -> None:
         if request.endpoint != HOOK_ENDPOINT or request.method != "POST" or g.get("cds_client") is None:
             return response  # refused before authentication: the reason is in the log, nothing to audit
         try:
-            store_of(current_app).record_audit(audit_record(response.status_code))
+            store_of(current_app).record_audit(audit_record(response.status_code),
+                                               keep_issued_s=float(current_app.config["FEEDBACK_CARD_WINDOW_S"]))
         except SQLAlchemyError as exc:
             log.error("audit record not written (%s)", type(exc).__name__)
         return response
@@ -61,4 +64,6 @@ def audit_record(status: int) -> AuditRecord:
         status=int(status),
         latency_ms=latency_ms,
         cards=cards,
+        # Only a call that answered gets its cards recorded as issued (feedback may name them from then on).
+        issued=tuple(outcome.issued) if outcome is not None and 200 <= int(status) < 300 else (),
     )

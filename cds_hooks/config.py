@@ -56,6 +56,14 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
+    # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
+    # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).
+    "FEEDBACK_CARD_WINDOW_S": 7 * 24 * 3600,
+    "SUPPRESSION_ENABLED": True,  # false: feedback is stored and reported, and hides nothing
+    # Days an override hides the card for the same patient, by reason code, merged over the defaults of
+    # cds_hooks/suppression/policy.py (null: until the inputs change; 0: never hides). Critical cards never hide.
+    "SUPPRESSION_DAYS": {},
+    "SUPPRESSION_ACCEPTED_DAYS": 30,  # an accepted suggestion: until the record shows it done, at most this long
     # Explainer pages behind the cards (docs/explainer.md): links signed with EXPLAINER_SECRET (>= 32 characters,
     # the same in every worker); without it, no links in production and a per-process random secret in dev mode.
     "EXPLAINER_ENABLED": True,

@@ -12,6 +12,7 @@ from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
 from cds_hooks.fhir_server_policy import explain_refusal, guard_fhir_server
 from cds_hooks.processing import process_hook
+from cds_hooks.suppression import screen_for_call
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)
@@ -30,7 +31,8 @@ def call_service(service_id: str):
     g.cds_hook_instance = body.get("hookInstance")  # for the audit record, even when the call fails
     body, refusal = guard_fhir_server(body)  # no SSRF: a fhirServer not allowed for this client is never contacted
     try:
-        outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request())
+        outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request(),
+                               screen_for=lambda call, findings: screen_for_call(definition.id, call, findings))
     except CdsError as err:
         raise explain_refusal(err, refusal) from None
     g.cds_outcome = outcome  # for audit/feedback linkage

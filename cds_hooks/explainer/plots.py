@@ -102,10 +102,10 @@ def _matplotlib_svg(points: Sequence[Point], *, unit: str | None, label: str, sa
             axes.set_xlim(points[0].when - timedelta(days=30), points[0].when + timedelta(days=30))
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    return _inline(buffer.getvalue(), label, salt)
+    return inline_svg(buffer.getvalue(), label, salt)
 
 
-def _inline(document: str, label: str, salt: str) -> str:
+def inline_svg(document: str, label: str, salt: str) -> str:
     """The bare ``<svg>`` element, scaled by CSS (no fixed size), announced to screen readers by its label.
 
     matplotlib numbers its element ids per figure (``axes_1``, ``line2d_1``): every id, and every reference to one,

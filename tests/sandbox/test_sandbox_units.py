@@ -16,6 +16,7 @@ from cds_hooks.sandbox.commands import sandbox
 from cds_hooks.sandbox.errors import SandboxError
 from cds_hooks.sandbox.fhir_access import anonymous_credentials, open_client
 from cds_hooks.sandbox.runner import percentile, read_patient_ids
+from tests.conftest import load_fixture
 
 BASE = "https://fhir.example.org/r4"
 
@@ -168,9 +169,17 @@ def test_usage_errors_are_one_line():
 
 
 def test_feedback_in_process(tmp_path, monkeypatch):
+    from cds_hooks.sandbox.service_client import InProcessService
+
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CDS_WARM_MODELS", "false")
-    card = "0c2f5b1e-1111-4a2b-9c3d-2e4f6a8b0c1d"
+    monkeypatch.setenv("CDS_AS_OF", "2026-06-01")
+    # Feedback names a card the service issued: an earlier in-process run with the same CDS_DATA_DIR shows one.
+    shown = InProcessService().call("cardiovascular-risk", load_fixture("hooks/patient-view-prefetch.json"))
+    card = shown.body["cards"][0]["uuid"]
+    never_shown = CliRunner().invoke(sandbox, ["feedback", "--service", "cardiovascular-risk", "--card",
+                                               "0c2f5b1e-1111-4a2b-9c3d-2e4f6a8b0c1d", "--outcome", "overridden"])
+    assert never_shown.exit_code == 1 and "HTTP 404" in never_shown.output
     ok = CliRunner().invoke(sandbox, ["feedback", "--service", "cardiovascular-risk", "--card", card,
                                       "--outcome", "overridden", "--reason-code", "not-relevant",
                                       "--reason-system", "https://example.org/reasons"])

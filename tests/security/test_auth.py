@@ -100,10 +100,28 @@ def test_malformed_authorization_header_is_401(client, header):
 
 
 def test_feedback_requires_a_token_for_its_own_url(client, es_signer):
-    body = {"feedback": [{"card": "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f", "outcome": "overridden",
+    hook = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"), es_signer.token(aud(SERVICE)))
+    body = {"feedback": [{"card": hook.get_json()["cards"][0]["uuid"], "outcome": "overridden",
                           "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
     assert_bare_401(post_json(client, FEEDBACK, body, es_signer.token(aud(SERVICE))))  # aud of another endpoint
     assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK))).status_code == 200
+
+
+def test_feedback_names_only_cards_issued_to_the_same_client(tmp_path, es_signer, rs_signer):
+    """Another trusted EHR (issuer), or another tenant of the same one, cannot give feedback on - and so cannot hide
+    - cards it was never shown."""
+    other = "https://other-ehr.example.org"
+    app = create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer, tenants=["a", "b"]),
+                                            other: issuer_config(rs_signer)}))
+    client = CheckedClient(app.test_client())
+    hook = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"),
+                     es_signer.token(aud(SERVICE), tenant="a"))
+    body = {"feedback": [{"card": hook.get_json()["cards"][0]["uuid"], "outcome": "overridden",
+                          "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
+    assert post_json(client, FEEDBACK, body, rs_signer.token(aud(FEEDBACK), iss=other)).status_code == 404
+    assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK), tenant="b")).status_code == 404
+    assert list(store_of(app).feedback_rows()) == []
+    assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK), tenant="a")).status_code == 200
 
 
 # -- the attack set -----------------------------------------------------------------------------------------------
