@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from cds_hooks.alert_memory import alert_memory_for
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
@@ -30,7 +31,8 @@ def call_service(service_id: str):
     g.cds_hook_instance = body.get("hookInstance")  # for the audit record, even when the call fails
     body, refusal = guard_fhir_server(body)  # no SSRF: a fhirServer not allowed for this client is never contacted
     try:
-        outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request())
+        outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request(),
+                               alerts=alert_memory_for(current_app))
     except CdsError as err:
         raise explain_refusal(err, refusal) from None
     g.cds_outcome = outcome  # for audit/feedback linkage

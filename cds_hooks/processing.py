@@ -14,6 +14,7 @@ from cds_hooks.prefetch import Deadline, PrefetchUnavailable, resolve_prefetch
 from cds_hooks.validation import validate_hook_request, validate_response
 from engine.finding import Finding, InputProblem
 from fhir_adapter.client import ClientSettings, client_for
+from fhir_adapter.features.draft_orders import draft_orders_by_reference
 
 if TYPE_CHECKING:
     from cds_hooks.explainer import ExplainerRecorder
@@ -32,12 +33,13 @@ class HookOutcome:
 
 
 def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any],
-                 explainer: "ExplainerRecorder | None" = None) -> HookOutcome:
+                 explainer: "ExplainerRecorder | None" = None, alerts: Any = None) -> HookOutcome:
     """Validate → resolve prefetch → run the service (cds_hooks.pipeline) → render and check cards.
 
     Raises CdsError with the status. One Deadline, started here, bounds every FHIR read of the call: prefetch
     resolution and what the service reads afterwards. With an ``explainer`` (the HTTP layer's), every card links to
-    its explainer page and the call's evidence is stored in one write."""
+    its explainer page and the call's evidence is stored in one write. ``alerts`` (a cds_hooks.alert_memory
+    AlertMemory) lets order-time services show an alert once per draft across hook calls."""
     settings = client_settings(config)
     deadline = Deadline.after(settings.deadline_s)
     if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
@@ -57,7 +59,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
                     notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]),
-                    client_settings=settings, deadline=deadline)
+                    client_settings=settings, deadline=deadline, alerts=alerts)
     result = run_service(call)
     rendered = render_cards(result.findings, RenderOptions(
         patient_id=call.patient_id,
@@ -65,6 +67,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
         max_cards=int(config["MAX_CARDS"]),
         show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"]),
         explain_url=explainer.url_for if explainer is not None else None,
+        draft_orders=draft_orders_by_reference(call.context.get("draftOrders")) or None,
     ))
     response: dict = {"cards": [rc.card for rc in rendered]}
     if result.system_actions:
