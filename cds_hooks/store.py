@@ -279,20 +279,33 @@ class Store:
         """Remember each alert key for ``ttl_s`` and return those not already remembered (shown for the first time).
 
         One transaction in the shared database, so every worker and process sees the same answer; a key whose time
-        has run out counts as new again."""
+        has run out counts as new again. On SQLite the commit does not wait for fsync (``synchronous=NORMAL``, as for
+        the explainer): it is on the order hooks' path, and losing the last seconds to a power cut repeats an alert."""
         if not keys:
             return set()
         now = time.time()
         new: set[str] = set()
-        with self.engine.begin() as conn:
-            # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
-            conn.execute(delete(order_alert).where(order_alert.c.key.in_(list(keys)), order_alert.c.expires_at < now))
-            for key in dict.fromkeys(keys):
-                if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
-                    new.add(key)
-            if now >= self._next_alert_purge:
-                self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
-                conn.execute(delete(order_alert).where(order_alert.c.expires_at < now))
+        with self.engine.connect() as conn:
+            relaxed = conn.dialect.name == "sqlite"
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
+                conn.execute(delete(order_alert).where(order_alert.c.key.in_(list(keys)),
+                                                       order_alert.c.expires_at < now))
+                for key in dict.fromkeys(keys):
+                    if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
+                        new.add(key)
+                if now >= self._next_alert_purge:
+                    self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
+                    conn.execute(delete(order_alert).where(order_alert.c.expires_at < now))
+                conn.commit()
+            finally:
+                if relaxed:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
         return new
 
     # -- explainer evidence --------------------------------------------------------------------------

@@ -474,3 +474,60 @@ def test_order_select_checks_only_the_selected_drafts_and_order_sign_all(client)
 def test_a_draft_for_another_patient_is_not_checked(client):
     other = o.draft("d1", *DABIGATRAN_150, amount=150, per_day=2, subject="someone-else")
     assert call(client, SIGN, [other], record=crcl_record(20)) == []
+
+
+# -- every interaction pair of the knowledge file, both ways ----------------------------------------------------------
+def _interaction_data() -> dict:
+    from engine.order_checks.interactions import knowledge
+
+    return knowledge()
+
+
+def _representatives(group: dict, avoid: str | None = None) -> str:
+    """An ingredient of the group that the drug knowledge recognises by name (the first listed, else the first of a
+    listed class), other than ``avoid``."""
+    from fhir_adapter.terminology import drugs
+
+    names = [n for n in group.get("ingredients", ()) if n != avoid]
+    if names:
+        return names[0]
+    data = drugs._data()
+    entries = [*data["ingredients"].values(), *data["ingredients_without_rxcui"].values()]
+    return next(e["name"] for e in entries if e["name"] != avoid
+                and set(drugs.classes_of(drugs.ingredients_by_text(e["name"]))) & set(group["classes"]))
+
+
+def _named(mid: str, name: str, *, drafted: bool) -> dict:
+    """A drug named by text only (no code): how the record often names a drug, and the way every ingredient of the
+    knowledge, with or without an RxNorm code, is recognised."""
+    resource = (o.draft if drafted else o.medication)(mid, "0", name, amount=40)
+    resource["medicationCodeableConcept"] = {"text": name}
+    return resource
+
+
+@pytest.mark.parametrize("pair", _interaction_data()["pairs"], ids=lambda p: p["id"])
+def test_every_interaction_pair_fires_both_ways_and_not_alone(client, pair):
+    groups = _interaction_data()["groups"]
+    first = _representatives(groups[pair["a"]])
+    second = _representatives(groups[pair["b"]], avoid=first)
+    for drafted_name, active_name in ((first, second), (second, first)):  # two drafts: each alerted once
+        cards = call(client, SIGN, [_named(f"d-{drafted_name.replace(' ', '-')}", drafted_name, drafted=True)],
+                     record=[_named(f"m-{pair['id']}", active_name, drafted=False)])
+        hits = [c for c in cards if c["source"]["label"] == _interaction_data()["sources"][pair["source"]]["short"]
+                and active_name in c["summary"].lower()]
+        assert [c["indicator"] for c in hits] == [pair["severity"]], (drafted_name, active_name, cards)
+        assert actions(hits[0], "delete") or actions(hits[0], "update")
+    alone = call(client, SIGN, [_named("d-alone", first, drafted=True)])
+    assert not [c for c in alone if c["source"]["label"] == _interaction_data()["sources"][pair["source"]]["short"]]
+
+
+# -- the explainer page of an order card -------------------------------------------------------------------------------
+def test_an_order_card_links_to_a_page_with_its_whole_rationale(client):
+    drafted = o.draft("d1", *DABIGATRAN_150, amount=150, per_day=2)
+    (card,) = call(client, SIGN, [drafted], record=crcl_record(24, o.atrial_fibrillation()))
+    (link,) = card["links"]
+    page = client.raw().get(link["url"].removeprefix("http://localhost"))
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "CrCl 24 mL/min (Cockcroft–Gault, 2026-05-02)" in text
+    assert "PRADAXA (dabigatran etexilate) prescribing information" in text
