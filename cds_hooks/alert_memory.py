@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from engine.finding import Finding
 from engine.order_checks.common import OrderCheckDetails
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AlertMemory:
-    store: "Store"
+    store: Store
     ttl_s: float
 
     def first_time(self, keys: Sequence[str]) -> set[str]:
@@ -39,13 +40,13 @@ def alert_memory_for(app) -> AlertMemory:
     return AlertMemory(store_of(app), float(app.config["ORDER_ALERT_TTL_S"]))
 
 
-def alert_key(call: "HookCall", finding: Finding, details: OrderCheckDetails) -> str:
+def alert_key(call: HookCall, finding: Finding, details: OrderCheckDetails) -> str:
     parts = (call.request.get("fhirServer") or "", call.patient_id or "", details.draft, finding.engine_id,
              details.rule)
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
-def first_alerts(call: "HookCall", findings: list[Finding]) -> list[Finding]:
+def first_alerts(call: HookCall, findings: list[Finding]) -> list[Finding]:
     """``findings`` without the order-time alerts already shown for the same draft (all of them without memory)."""
     memory = call.alerts
     keyed = {id(f): alert_key(call, f, f.details) for f in findings if isinstance(f.details, OrderCheckDetails)}

@@ -8,7 +8,8 @@ the indicator one step. The suggestion cancels the draft.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.clinical_record import AllergyEntry, DraftOrder
 from engine.finding import Citation, Evidence, Finding

@@ -14,13 +14,14 @@ actions: ``ChangeDraftOrder`` (an update of the whole draft with the new dose an
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from engine.base import Engine
 from engine.calculators.common import load_data
 from engine.clinical_record import DraftOrder
-from engine.finding import Citation, Details, Finding, Kind, Recommendation, Severity, Status
+from engine.finding import Citation, Details, Finding, Kind, Recommendation, Severity
 from engine.inputs import FeatureSet
 from engine.proposals import (
     RXNORM,

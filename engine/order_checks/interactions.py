@@ -5,7 +5,8 @@ names one) or lower its dose to the label's limit.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.clinical_record import DraftOrder
 from engine.finding import Citation, Evidence, Finding

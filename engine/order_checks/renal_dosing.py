@@ -8,7 +8,8 @@ the data says is applied as written; this module only reads it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.calculators.common import creatinine_action
 from engine.clinical_record import DraftOrder
@@ -190,8 +191,8 @@ def _indication(draft: DraftOrder, features: FeatureSet) -> tuple[str, str | Non
     af = features.get(AF)
     if af is not None and af.value is True:
         return AF, "indication taken as atrial fibrillation (on the problem list; the order names no reason)"
-    return "other", "indication taken as venous thromboembolism (no atrial fibrillation recorded; the order names no " \
-                    "reason)"
+    return "other", ("indication taken as venous thromboembolism (no atrial fibrillation recorded; the order names "
+                     "no reason)")
 
 
 def _above_limits(draft: DraftOrder, limits: Mapping[str, float]) -> tuple[bool, bool]:

@@ -7,7 +7,8 @@ patient is kept (the EHR sends the drafts of the patient in context, and a draft
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from engine.clinical_record import DraftDose, DraftOrder
 from engine.finding import InputProblem

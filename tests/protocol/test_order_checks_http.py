@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests import order_requests as o
-from tests.protocol.test_card_budget import all_engine_ids, budget_problems
 from tests.proposal_resources import validated
+from tests.protocol.test_card_budget import all_engine_ids, budget_problems
 
 SELECT, SIGN = "order-select-safety", "order-sign-safety"
 HOOK = {SELECT: "order-select", SIGN: "order-sign"}
