@@ -223,8 +223,9 @@ def _suggested_dose(draft: DraftOrder, spec: Mapping[str, Any]) -> tuple[float, 
         return float(spec["amount_mg"]), int(spec["per_day"])
     if spec.get("keep_amount"):
         return (dose.amount_mg, int(spec["per_day"])) if dose and dose.amount_mg else None
-    if "daily_mg" in spec:
-        per_day = int(dose.per_day) if dose and dose.per_day and float(dose.per_day).is_integer() else 1
+    if "daily_mg" in spec:  # the drafted administrations per day, at most the band's
+        drafted = int(dose.per_day) if dose and dose.per_day and float(dose.per_day).is_integer() else 1
+        per_day = min(drafted, int(spec.get("per_day", drafted)))
         return float(spec["daily_mg"]) / per_day, per_day
     if "equivalent" in spec:
         if dose is None or dose.daily_mg is None:

@@ -154,7 +154,10 @@ def test_continuing_metformin_at_egfr_30_to_44_is_reduced_to_1000_mg_a_day(clien
     assert dose_of(update["resource"]) == (500.0, 2)
     assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "861007"  # 500 mg tablets
     assert "eGFR 38 mL/min/1.73m2" in update["description"]
-    already = o.draft("d1", *METFORMIN_1000, amount=500, per_day=2)
+    three_times = o.draft("d3", "861010", "metformin hydrochloride 850 MG Oral Tablet", amount=850, per_day=3)
+    (card,) = about(call(client, SIGN, [three_times], record=[o.egfr(38), active]), "kidney function")
+    assert dose_of(actions(card, "update")[0]["resource"]) == (500.0, 2)  # 1000 mg a day in two doses
+    already = o.draft("d2", *METFORMIN_1000, amount=500, per_day=2)
     assert about(call(client, SIGN, [already], record=[o.egfr(38), active]), "kidney function") == []
 
 
