@@ -25,8 +25,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     from cds_hooks.app import create_app
 
+    from cds_hooks.auth import check_public_base_url
+
     config = load_config()
     bind = f"{host or config.get('HOST', '127.0.0.1')}:{port or config.get('PORT', 8080)}"
+    try:  # before gunicorn starts: one clear line instead of a traceback from every worker
+        check_public_base_url(config.get("PUBLIC_BASE_URL"), required=not config.get("DEV_MODE"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if config.get("DEV_MODE") and not config.get("EXPLAINER_SECRET"):
         import os
         import secrets
