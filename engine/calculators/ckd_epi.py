@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.base import SingleFindingEngine
-from engine.calculators.common import SEXES, band_texts, day_of, is_finite_number, load_data, round_half_up
+from engine.calculators.common import SEXES, band_texts, day_of, is_finite_number, load_data
 from engine.feature_catalog import display_value
 from engine.finding import Citation, Details, Evidence, Finding, Kind, MissingInput, Severity, Term
 from engine.inputs import FeatureSet

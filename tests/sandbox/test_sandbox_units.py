@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 
 import jwt
 import pytest
