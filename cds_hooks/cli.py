@@ -90,6 +90,8 @@ def feedback_report(service_id: str | None, since: str | None, output: str) -> N
     """Acceptance and override rates of the cards per engine and finding (from CDS_DATABASE_URL / CDS_DATA_DIR)."""
     from datetime import datetime
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from cds_hooks.report import feedback_report as build, format_text
     from cds_hooks.store import Store
 
@@ -97,7 +99,10 @@ def feedback_report(service_id: str | None, since: str | None, output: str) -> N
         since_at = datetime.fromisoformat(since) if since else None
     except ValueError:
         raise click.BadParameter("expected an ISO date or date-time", param_hint="--since") from None
-    report = build(Store.from_config(load_config()), service_id=service_id, since=since_at)
+    try:
+        report = build(Store.from_config(load_config()), service_id=service_id, since=since_at)
+    except SQLAlchemyError as exc:  # StoreUnavailable included: a data folder that cannot be created
+        raise click.ClickException(f"the feedback database cannot be read ({type(exc).__name__}: {exc})") from None
     click.echo(json.dumps(report, indent=2) if output == "json" else format_text(report))
 
 

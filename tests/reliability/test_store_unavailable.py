@@ -104,3 +104,16 @@ def test_a_store_failure_no_endpoint_handles_is_503_not_500(tmp_path):
 
     app.add_url_rule("/store-probe", view_func=unhandled)
     assert_503_outcome(app.test_client().get("/store-probe"))
+
+
+def test_the_feedback_report_says_the_database_cannot_be_read(tmp_path):
+    from click.testing import CliRunner
+
+    from cds_hooks.cli import main
+
+    taken = tmp_path / "var"
+    taken.write_text("not a folder")
+    result = CliRunner().invoke(main, ["feedback-report"], env={"CDS_DATA_DIR": str(taken), "CDS_DATABASE_URL": ""})
+    assert result.exit_code == 1
+    assert "the feedback database cannot be read (StoreUnavailable" in result.output
+    assert "Traceback" not in result.output
