@@ -84,10 +84,10 @@ def service(tmp_path_factory):
         while True:
             if process.poll() is not None:
                 pytest.fail("gunicorn exited at start-up:\n" + log_file.read_text(errors="replace")[-3000:])
-            try:
-                requests.get(base + "/cds-services", timeout=2)  # any answer (a 401) means the worker is up
+            try:  # any answer (a 401) means the worker is up; until then the master's socket may only queue us
+                requests.get(base + "/cds-services", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline:
                     pytest.fail("gunicorn did not answer in time:\n" + log_file.read_text(errors="replace")[-3000:])
                 time.sleep(0.2)
