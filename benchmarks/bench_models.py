@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     answer_question(questions[0], record, encoder=encoder, settings=settings)  # embeds KB and record once
     per_q = []
     for q in questions:
-        med, _ = timed(lambda: answer_question(q, record, encoder=encoder, settings=settings), args.repeat,
-                       before=lambda: encoder._cache.pop(" ".join(q.split()), None))
+        med, _ = timed(lambda q=q: answer_question(q, record, encoder=encoder, settings=settings), args.repeat,
+                       before=lambda q=q: encoder._cache.pop(" ".join(q.split()), None))
         per_q.append(med)
     cold_q, _ = timed(lambda: answer_question(questions[0], record, encoder=encoder, settings=settings),
                       max(3, args.repeat // 4), before=clear)

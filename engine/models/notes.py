@@ -156,7 +156,7 @@ def note_diagnosis_findings(
         by_concept.setdefault(mention.concept.id, []).append(mention)
 
     findings: list[Finding] = []
-    for concept_id, mentions in by_concept.items():
+    for mentions in by_concept.values():
         concept = mentions[0].concept
         if concept.is_documented(active_condition_codes):
             continue

