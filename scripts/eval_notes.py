@@ -177,7 +177,7 @@ def report(name: str, tallies: dict[str, Tally], n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=("dev", "holdout", "all", "each"), default="each")
+    parser.add_argument("--split", choices=("dev", "holdout", "blind", "all", "each"), default="each")
     parser.add_argument("--errors", action="store_true", help="list every item with a wrong result")
     parser.add_argument("--encoder", action="store_true", help="with the sentence encoder (default: lexical rules)")
     args = parser.parse_args(argv)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.models.notes import build_matcher
 
         matcher = build_matcher()
-    splits = ("dev", "holdout", "all") if args.split == "each" else (args.split,)
+    splits = ("dev", "holdout", "blind", "all") if args.split == "each" else (args.split,)
     for split in splits:
         rows = load(split)
         tallies = evaluate(rows, matcher)

@@ -98,7 +98,7 @@ RULES_VERSION = str(_RULES["version"])
 PRECEDENCE = tuple(Assertion(label) for label in _RULES["precedence"])
 TRIGGERS: list[_Trigger] = _triggers(_RULES["triggers"])
 CONCEPT_TRIGGERS: dict[str, list[_Trigger]] = {cid: _triggers(groups) for cid, groups in _RULES["concept_triggers"].items()}
-# Look like triggers, are not: they neutralise any trigger inside them ("no" in "no longer", "not" in "not only").
+# Look like triggers, are not: they neutralise the triggers they overlap ("no" in "no longer", "not" in "not only").
 PSEUDO_TRIGGERS = [_terms(_RULES["pseudo_triggers"])]
 # Scope ends at these (ConText "termination" terms). Post-triggers also stop at them.
 TERMINATION_COMMON = _terms(_RULES["termination"]["common"])
@@ -132,8 +132,11 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def _inside(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return b[0] <= a[0] and a[1] <= b[1]
+def _neutralised(trigger: tuple[int, int], pseudo: list[tuple[int, int]]) -> bool:
+    """A pseudo-trigger neutralises the triggers it overlaps ("no" in "no longer", "prevention of" in "secondary
+    prevention of"), not a longer trigger that contains it ("no longer meets criteria for")."""
+    return any(_overlaps(trigger, p) and not (trigger[0] <= p[0] and p[1] <= trigger[1] and trigger != p)
+               for p in pseudo)
 
 
 def _family_by_section(sentence: str, section: str | None) -> bool:
@@ -155,9 +158,7 @@ def classify(sentence: str, start: int, end: int, section: str | None = None,
     for trig in _triggers_for(concept_id):
         for m in trig.pattern.finditer(sentence):
             span = m.span()
-            # A pseudo-trigger neutralises the triggers inside it ("no" in "no longer"), not a longer trigger that
-            # contains it ("no longer meets criteria for").
-            if span[0] == span[1] or _overlaps(span, target) or any(_inside(span, p) for p in pseudo):
+            if span[0] == span[1] or _overlaps(span, target) or _neutralised(span, pseudo):
                 continue
             found.append((trig, span, m.group(0)))
     # A trigger inside a longer trigger is part of it ("to exclude" is not "exclude").
@@ -196,7 +197,7 @@ def sentence_assertion(sentence: str, section: str | None = None, concept_id: st
     applied: dict[Assertion, str] = {}
     for trig in _triggers_for(concept_id):
         for m in trig.pattern.finditer(sentence):
-            if m.start() != m.end() and not any(_inside(m.span(), p) for p in pseudo):
+            if m.start() != m.end() and not _neutralised(m.span(), pseudo):
                 applied.setdefault(trig.label, m.group(0).strip())
     for label in PRECEDENCE:
         if label in applied:
