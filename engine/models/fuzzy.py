@@ -50,8 +50,11 @@ def words_digest(words: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(words)).encode("utf-8")).hexdigest()
 
 
+_GUARD = frozenset(json.loads(GUARD_PATH.read_text(encoding="utf-8"))["words"])  # package data, read at import
+
+
 def load_guard() -> frozenset[str]:
-    return frozenset(json.loads(GUARD_PATH.read_text(encoding="utf-8"))["words"])
+    return _GUARD
 
 
 @dataclass(frozen=True)

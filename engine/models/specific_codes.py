@@ -67,9 +67,12 @@ def _phrases(phrases: Sequence[str]) -> str:
     return r"(?i)(?<![A-Za-z0-9])(?:" + "|".join(parts) + r")(?![A-Za-z0-9])" if parts else ""
 
 
+_DATA = json.loads(CODES_PATH.read_text(encoding="utf-8"))  # package data, read once at import
+
+
 @lru_cache(maxsize=1)
 def _rules() -> tuple[dict[str, _Staged], dict[str, dict], int, tuple[_Complication, ...]]:
-    data = json.loads(CODES_PATH.read_text(encoding="utf-8"))
+    data = _DATA
     staged = {}
     for concept_id, spec in data["staged"].items():
         staged[concept_id] = _Staged(
@@ -89,8 +92,7 @@ def _rules() -> tuple[dict[str, _Staged], dict[str, dict], int, tuple[_Complicat
 
 def glued_suffixes() -> dict[str, str]:
     """concept id -> regex of a stage written onto an abbreviation without a space ("CKD3b")."""
-    data = json.loads(CODES_PATH.read_text(encoding="utf-8"))
-    return {cid: spec["glued_suffix"] for cid, spec in data["staged"].items()}
+    return {cid: spec["glued_suffix"] for cid, spec in _DATA["staged"].items()}
 
 
 def _stage_code(rule: _Staged, stage: str, reason: str) -> SpecificCode | None:
