@@ -44,3 +44,5 @@ class AllergyEntry:
     clinical_status: str | None
     verification_status: str | None
     recorded: date | datetime | None = None
+    codes: tuple[tuple[str | None, str], ...] = ()  # (system, code) of the substance, e.g. "No known drug allergy"
+    category: tuple[str, ...] = ()  # food | medication | environment | biologic

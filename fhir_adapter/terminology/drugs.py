@@ -168,6 +168,11 @@ def _text_terms() -> tuple[tuple[str, re.Pattern[str], tuple[tuple[str | None, s
     return tuple(out)
 
 
+def name_terms() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every ingredient name, synonym and brand name (lower case) with the ingredient names it stands for."""
+    return tuple((term, tuple(name for _rx, name in members)) for term, _pat, members in _text_terms())
+
+
 _STRENGTH = re.compile(r"\A[\s:,-]*(\d+(?:\.\d+)?)\s*(mg|milligrams?)\b", re.IGNORECASE)
 
 
@@ -250,6 +255,7 @@ __all__ = [
     "ingredients_of_code",
     "is_rxnorm",
     "knowledge_version",
+    "name_terms",
     "product",
     "statin_intensity",
 ]
