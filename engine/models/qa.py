@@ -71,7 +71,7 @@ def _load_kb(path: str) -> KnowledgeBase:
 class Support:
     text: str
     score: float | None  # cosine similarity to the question (retrieved statements); None for record facts
-    kind: str  # "record" | "knowledge" | "calculation"
+    kind: str  # "record" | "knowledge" | "calculation" | "related" (a record entry that is not the answer)
     source: str | None = None  # "Observation/12"
     date: str | None = None
     start: int | None = None  # character offsets of an answer span
@@ -162,10 +162,11 @@ def answer_question(
         if record is None:
             return _refused(q, intent.type, "This is a question about a patient's record, and no record was given.")
         found = answer_from_record(record, intent, vocab)
-        supports = tuple(_record_support(f) for f in found.facts)
+        related = tuple(_record_support(f, "related") for f in found.context)
+        supports = tuple(_record_support(f) for f in found.facts) + related
         if found.result == "refused":
             return _refused(q, found.question_type, found.text, concept=found.concept, searched=found.searched,
-                            supports=tuple(_record_support(f) for f in found.context))
+                            supports=related)
         return Answer(q, "answered", "record", found.text, supports, question_type=found.question_type,
                       result=found.result, concept=found.concept, value=found.value, unit=found.unit,
                       date=found.date, searched=found.searched)
@@ -177,8 +178,9 @@ def answer_question(
                      use_reader=use_reader)
 
 
-def _record_support(fact) -> Support:
-    kind = "calculation" if fact.source.startswith("calculation:") else "record"
+def _record_support(fact, kind: str = "record") -> Support:
+    if fact.source.startswith("calculation:"):
+        kind = "calculation"
     return Support(fact.describe(), None, kind, fact.source, fact.date, value=fact.value, unit=fact.unit,
                    code=fact.code, note=fact.note)
 
@@ -265,18 +267,24 @@ def format_answer(answer: Answer) -> str:
     lines = [f"Q: {answer.question}"]
     if not answer.answered:
         lines.append(f"Refused ({answer.question_type or 'question'}): {answer.message}")
+        lines += [f"  related: {s.text}" for s in answer.supports if s.kind == "related"]
         return "\n".join(lines)
     lines.append(f"A ({answer.question_type}, {answer.method}): {answer.answer}")
     if answer.message:
         lines.append(f"Note: {answer.message}")
-    if answer.supports:
+    main = [s for s in answer.supports if s.kind != "related"]
+    related = [s for s in answer.supports if s.kind == "related"]
+    if main:
         lines.append("Sources:")
-    for s in answer.supports:
+    for s in main:
         if s.kind == "knowledge":
             score = f"[{s.score:.2f}] " if s.score is not None else ""
             lines.append(f"  {score}{s.text}  -- {s.citation.short if s.citation else 'knowledge base'}")
         else:
             lines.append(f"  {s.text}")
+    if related:
+        lines.append("Related entries (not the answer):")
+        lines += [f"  {s.text}" for s in related]
     if answer.searched:
         lines.append("Searched: " + ", ".join(f"{n} {t}" for t, n in answer.searched.items()))
     return "\n".join(lines)

@@ -85,7 +85,7 @@ def _measurement_fact(m: Measurement, how: str) -> Fact:
     if m.panel:
         notes.append(f"component of {m.panel}")
     if m.converted:
-        notes.append(f"= {m.converted}")
+        notes.append(f"equals {m.converted}")
     if how == BY_NAME:
         notes.append("recognised by its name: its code is in no value set of the project")
     value = None
@@ -108,7 +108,8 @@ class _Reading:
 
     def short(self) -> str:
         """"53 mmol/mol (7.0 %) on 2025-05-06"."""
-        converted = next((n[2:] for f in self.facts if f.note for n in f.note.split("; ") if n.startswith("= ")), None)
+        converted = next((n[7:] for f in self.facts if f.note for n in f.note.split("; ") if n.startswith("equals ")),
+                         None)
         return (f"{self.value}{f' {self.unit}' if self.unit else ''}{f' ({converted})' if converted else ''}"
                 f"{f' on {_iso(self.when)}' if self.when else ''}")
 
@@ -158,7 +159,7 @@ def answer_value(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordA
     latest = found[0]
     when = _iso(latest.when)
     text = f"{concept.label}: {latest.short()} ({', '.join(f.source for f in latest.facts)})."
-    notes = [n for f in latest.facts if f.note for n in f.note.split("; ") if not n.startswith("= ")]
+    notes = [n for f in latest.facts if f.note for n in f.note.split("; ") if not n.startswith("equals ")]
     if notes:
         text += f" {'; '.join(notes)[:1].upper()}{'; '.join(notes)[1:]}."
     if len(found) > 1:
