@@ -26,6 +26,9 @@ class MedicationEntry:
     statin_intensity: str | None = None  # "high" | "moderate" | "low" (2018 AHA/ACC Table 3), statins only
     note: str | None = None  # assumptions made (e.g. "frequency not recorded: taken as once daily")
     recognised_by: str = "code"  # "code" | "text"
+    # Why it is given, as recorded (reasonReference / reasonCode): "Condition/7", "Gout"; and the reason codes.
+    reasons: tuple[str, ...] = ()
+    reason_codes: tuple[tuple[str | None, str], ...] = ()
 
     def has_class(self, cls: str) -> bool:
         return cls in self.classes

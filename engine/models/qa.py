@@ -162,6 +162,11 @@ def answer_question(
         if record is None:
             return _refused(q, intent.type, "This is a question about a patient's record, and no record was given.")
         found = answer_from_record(record, intent, vocab)
+        if intent.free_term and found.result == "not_found":
+            # A word the vocabulary does not know and the record does not name: perhaps a guideline question,
+            # else out of scope (refused with what was searched).
+            return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
+                             use_reader=use_reader, searched_note=found.text)
         related = tuple(_record_support(f, "related") for f in found.context)
         supports = tuple(_record_support(f) for f in found.facts) + related
         if found.result == "refused":
@@ -212,7 +217,7 @@ def _answer_for_patient(q: str, intent, record, kb: KnowledgeBase, vocab) -> Ans
 
 
 def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: ModelSettings, top_k: int,
-              use_reader: bool) -> Answer:
+              use_reader: bool, searched_note: str | None = None) -> Answer:
     from engine.models import loader
 
     threshold = settings.qa_min_similarity
@@ -229,6 +234,9 @@ def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: M
         what = ("Nothing in the bundled guideline statements answers it" if asked == "guideline" else
                 "This is outside what this service answers: it names nothing in the patient's record, and nothing "
                 "in the bundled guideline statements is close")
+        if searched_note:
+            what = f"{searched_note.rstrip('.')}. It is not a term this service knows, and no guideline statement " \
+                   f"is close"
         return _refused(q, asked, f"{what} (best similarity {best:.2f} < {threshold:.2f}).",
                         best_similarity=round(best, 4), threshold=threshold, models=models)
     supports = tuple(_knowledge_support(kb.statements[i], float(sims[i])) for i in order if float(sims[i]) >= threshold)

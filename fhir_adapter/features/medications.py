@@ -83,7 +83,30 @@ def medication_entry(med: MedicationRecord, as_of: date) -> MedicationEntry | No
         ingredients=tuple(i.name for i in med.ingredients), classes=med.classes,
         active=reason is None and not future, status=med.status, start=med.date, end=med.period_end,
         dose=written, daily_dose_mg=daily, statin_intensity=intensity, note=assumption,
-        recognised_by=med.medication_source)
+        recognised_by=med.medication_source, reasons=_reasons(med), reason_codes=_reason_codes(med))
+
+
+def _reasons(med: MedicationRecord) -> tuple[str, ...]:
+    """reasonReference references and reasonCode texts / displays, as recorded."""
+    out: list[str] = []
+    for ref in med.raw.get("reasonReference") or ():
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            out.append(ref["reference"])
+    for concept in med.raw.get("reasonCode") or ():
+        if not isinstance(concept, dict):
+            continue
+        texts = [concept.get("text"), *(c.get("display") for c in concept.get("coding") or () if isinstance(c, dict))]
+        out += [t for t in texts if isinstance(t, str) and t.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def _reason_codes(med: MedicationRecord) -> tuple[tuple[str | None, str], ...]:
+    out = []
+    for concept in med.raw.get("reasonCode") or ():
+        for c in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+            if isinstance(c, dict) and isinstance(c.get("code"), str):
+                out.append((c.get("system") if isinstance(c.get("system"), str) else None, c["code"]))
+    return tuple(out)
 
 
 def medication_feature(ctx: ExtractionContext, name: str) -> None:

@@ -52,6 +52,11 @@ def knowledge_version() -> str:
     return f"drugs.json retrieved {about['retrieved']} ({srcs})"
 
 
+def class_names() -> tuple[str, ...]:
+    """Every drug class of the knowledge base ("statin", "ace_inhibitor", ...)."""
+    return tuple(_data()["classes"])
+
+
 def drug_class(name: str) -> dict[str, Any]:
     """The class entry (title, atc, parent, note); KeyError for an unknown class."""
     return dict(_data()["classes"][name])
@@ -249,6 +254,7 @@ def statin_intensity(ingredient_name: str, daily_dose_mg: float | None) -> str |
 __all__ = [
     "Ingredient",
     "RXNORM_SYSTEMS",
+    "class_names",
     "classes_of",
     "drug_class",
     "ingredients_by_text",

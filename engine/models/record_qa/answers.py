@@ -13,6 +13,7 @@ from engine.clinical_record import AllergyEntry, MedicationEntry
 from engine.models.record_qa.intent import Intent
 from engine.models.record_qa.matching import (
     BY_NAME,
+    medication_treats,
     names_in,
     allergy_is_current,
     allergy_matches,
@@ -239,6 +240,15 @@ def answer_medication(view: RecordView, intent: Intent, vocab: Vocabulary) -> Re
     inactive = [m for m in matched if not m.active]
     searched = _searched(view, *MEDICATION_TYPES)
     where = f"searched {view.searched_text(*MEDICATION_TYPES)}"
+    if intent.free_term and not matched:
+        # A word the vocabulary does not know: without its codes a "no" would be a guess.
+        return RecordAnswer("medication", "not_found", f"No medication named '{intent.free_term}' ({where}).", what,
+                            searched=searched)
+    if intent.past and inactive:  # "has she ever been on a statin?": a stopped one answers it
+        listed = "; ".join(f"{m.name} ({m.source}, {_medication_fact(m).note.split(';')[0]}"
+                           f"{f', since {_iso(m.start)}' if m.start else ''})" for m in active + inactive)
+        return RecordAnswer("medication", "yes", f"Yes: {listed}.", what,
+                            facts=tuple(map(_medication_fact, active + inactive)), searched=searched)
     if active:
         listed = "; ".join(f"{m.name}{f', {m.dose}' if m.dose else ''} ({m.source}"
                            f"{f', since {_iso(m.start)}' if m.start else ''})" for m in active)
@@ -253,16 +263,38 @@ def answer_medication(view: RecordView, intent: Intent, vocab: Vocabulary) -> Re
 
 
 def answer_medication_list(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
+    if intent.indication is not None:
+        return answer_medication_for(view, intent, vocab)
     target = intent.target
     concept = _concept_of(target, vocab)
-    what = _what(intent, vocab) if target else "medication"
-    active = [m for m in view.medications if m.active and medication_matches(m, target, concept)]
+    what = _what(intent, vocab) if target or intent.free_term else "medication"
+    active = [m for m in view.medications if m.active and medication_matches(m, target, concept, intent.free_term)]
     searched = _searched(view, *MEDICATION_TYPES)
+    if intent.free_term and not active:
+        return RecordAnswer("medication_list", "not_found", f"No active medication named '{intent.free_term}' "
+                            f"(searched {view.searched_text(*MEDICATION_TYPES)}).", what, searched=searched)
     if not active:
         return RecordAnswer("medication_list", "no", f"No active {what} on the medication list (searched "
                             f"{view.searched_text(*MEDICATION_TYPES)}).", what, searched=searched)
     listed = "; ".join(f"{m.name}{f', {m.dose}' if m.dose else ''} ({m.source})" for m in active)
     return RecordAnswer("medication_list", "list", f"Active {what}{'s' if target else 's'}: {listed}.", what,
+                        facts=tuple(map(_medication_fact, active)), searched=searched)
+
+
+def answer_medication_for(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
+    """"What is he taking for gout?": medications given for the condition (by their recorded reason, else by the
+    drug classes and ingredients usually given for it, qa_vocabulary.json ``treated_by``)."""
+    condition: CodedConcept = vocab.concept(intent.indication)  # type: ignore[assignment]
+    sources = {c.source for c in view.conditions if entry_matches(c, condition, vocab)}
+    active = [m for m in view.medications if m.active and medication_treats(m, condition, sources, vocab)]
+    searched = _searched(view, *MEDICATION_TYPES)
+    label = condition.label.lower()
+    if not active:
+        return RecordAnswer("medication_list", "no", f"No active medication for {label} on the medication list "
+                            f"(searched {view.searched_text(*MEDICATION_TYPES)}; by recorded reason and by the drugs "
+                            f"usually given for it).", condition.label, searched=searched)
+    listed = "; ".join(f"{m.name}{f', {m.dose}' if m.dose else ''} ({m.source})" for m in active)
+    return RecordAnswer("medication_list", "list", f"Active medications for {label}: {listed}.", condition.label,
                         facts=tuple(map(_medication_fact, active)), searched=searched)
 
 
@@ -479,23 +511,41 @@ ANSWERS = {
 
 
 def answer_free_text(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
-    """A word the vocabulary does not know ("pacemaker"): searched by name in problems and procedures."""
+    """A word the vocabulary does not know ("NT-proBNP", "pneumonia"): searched by name in the record's results,
+    problems and procedures. Nothing found is "not_found" (the caller then refuses): without the word's codes, a
+    "no" would be a guess."""
     term = (normalised(intent.free_term or ""),)
-    hits = [e for e in (*view.conditions, *view.procedures)
-            if names_in(term, " ".join([e.name, *(c.display or "" for c in e.codes)]), vocab)]
-    searched = _searched(view, "Condition", "Procedure")
-    if not hits:
-        return RecordAnswer(intent.type, "not_found", f"Nothing in the problem list or procedures names "
-                            f"'{intent.free_term}' (searched {view.searched_text('Condition', 'Procedure')}); it is "
-                            f"not a term this service knows, so differently worded entries may have been missed.",
-                            intent.free_term, searched=searched)
-    facts = tuple(_condition_fact(e, BY_NAME) if isinstance(e, RecordCondition) else _dated_fact(e, BY_NAME)
-                  for e in hits)
-    return RecordAnswer(intent.type, "yes", "Named in the record: " + "; ".join(f.describe() for f in facts) + ".",
-                        intent.free_term, facts=facts, searched=searched)
+
+    def named(entry) -> bool:
+        return names_in(term, " ".join([entry.name, *(c.display or "" for c in entry.codes)]), vocab)
+
+    if intent.type == "value":
+        parts = [(part, BY_NAME) for m in view.measurements for part in (m, *m.components)
+                 if named(part) and (part.value is not None or part.answer is not None)]
+        if parts:
+            parts.sort(key=lambda pair: sort_key(pair[0].effective), reverse=True)
+            fact = _measurement_fact(*parts[0])
+            return RecordAnswer("value", "value", f"{fact.label}: {fact.value}{f' {fact.unit}' if fact.unit else ''}"
+                                f" on {fact.date} ({fact.source}; recognised by its name).", intent.free_term,
+                                fact.value, fact.unit, fact.date, (fact,), searched=_searched(view, "Observation"))
+    conditions = [c for c in view.conditions if named(c)]
+    procedures = [p for p in view.procedures if named(p) and p.status not in ("not-done", "entered-in-error")]
+    searched = _searched(view, "Observation", "Condition", "Procedure")
+    if not conditions and not procedures:
+        return RecordAnswer(intent.type, "not_found", f"Nothing in the record names '{intent.free_term}' (searched "
+                            f"{view.searched_text('Observation', 'Condition', 'Procedure')}).", intent.free_term,
+                            searched=searched)
+    current = [c for c in conditions if intent.past or condition_is_current(c)]
+    facts = tuple(_condition_fact(c, BY_NAME) for c in current) + tuple(_dated_fact(p, BY_NAME) for p in procedures)
+    context = tuple(_condition_fact(c, BY_NAME) for c in conditions if c not in current)
+    if not facts:
+        return RecordAnswer(intent.type, "no", f"Not current: " + "; ".join(f.describe() for f in context) + ".",
+                            intent.free_term, context=context, searched=searched)
+    return RecordAnswer(intent.type, "yes", "Yes: " + "; ".join(f.describe() for f in facts) + ".", intent.free_term,
+                        facts=facts, context=context, searched=searched)
 
 
 def answer_from_record(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
-    if intent.target is None and intent.free_term and intent.type in ("problem", "procedure"):
+    if intent.target is None and intent.free_term and intent.type in ("problem", "procedure", "value"):
         return answer_free_text(view, intent, vocab)
     return ANSWERS[intent.type](view, intent, vocab)

@@ -29,7 +29,9 @@ class Applied:
 
 
 def topic_of(intent: Intent, vocab: Vocabulary) -> str | None:
-    for target in intent.targets:
+    """The topic of the question: the condition's ("... for her heart failure"), else the drug's or the test's."""
+    order = (CONDITION, DRUG_CLASS, OBSERVATION)
+    for target in sorted(intent.targets, key=lambda t: order.index(t.kind) if t.kind in order else len(order)):
         concept = vocab.concept(target)
         if getattr(concept, "topic", None):
             return concept.topic

@@ -41,14 +41,16 @@ LIST_OPENERS = frozenset({"what", "which", "list", "name", "show"})
 # Words that only lead into a request ("can you please book ...").
 _REQUEST_LEAD = frozenset({"can", "could", "would", "will", "you", "please", "i", "want", "to", "need", "we", "kindly"})
 # Words around a free term that are not the term ("is she taking levothyroxine" -> "levothyroxine").
-_FILLER = frozenset({"a", "an", "the", "any", "some", "ever", "history", "of", "for", "currently", "still", "now",
-                     "been", "being", "on", "taking", "take", "takes", "using", "use", "have", "has", "had", "get",
-                     "got", "received", "receive", "she", "he", "her", "his", "him", "they", "their", "patient",
-                     "pt", "the", "is", "does", "did", "do", "was", "were", "are", "there", "record", "chart", "in",
-                     "at", "all", "known", "medication", "medications", "drug", "drugs", "and", "or", "with", "today",
-                     "done", "undergone", "underwent", "prescribed", "this", "that", "my", "your", "mr", "mrs", "ms"})
-_MEDICATION_VERBS = ("taking", "take", "on", "using", "prescribed", "receiving")
-_PAST_WORDS = frozenset({"had", "history", "ever", "past", "prior", "previous", "previously"})
+_FILLER = frozenset(tokens(
+    "a an the any some ever history of for currently still now been being on taking take takes using use uses have "
+    "has had get got received receive she he her his him they their patient pt is does did do was were are there "
+    "record chart in at all known medication medications drug drugs and or with today done undergone underwent "
+    "prescribed this that my your mr mrs ms what whats when which how level levels value result results latest last "
+    "most recent current reading measured lab labs placed put inserted implanted show me tell about please"))
+_MEDICATION_VERBS = frozenset(tokens("taking take takes on using use uses prescribed receiving"))
+_PROCEDURE_VERBS = frozenset(tokens("had undergone underwent placed inserted implanted done"))
+_PROBLEM_VERBS = frozenset(tokens("have has history diagnosed suffer suffers still"))
+_PAST_WORDS = frozenset(tokens("had history ever past prior previous previously been"))
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Intent:
     about_patient: bool = False
     window: str | None = None  # "season", "year_to_date" or a number of days
     free_term: str | None = None  # a word the vocabulary does not know, searched as text ("levothyroxine")
+    indication: Target | None = None  # "what is he taking for gout": the condition the medications are for
     past: bool = False  # "has she had ..." / "history of ...": resolved entries count
     category: str | None = None  # allergy lists: "medication" or "food"
 
@@ -113,6 +116,9 @@ def classify(question: str, vocab: Vocabulary) -> Intent:
         category = "medication" if {"drug", "medication", "medicine"} & set(words) else (
             "food" if "food" in words else None)
         return Intent("allergy_list", category=category, **common)
+    if CONDITION in kinds and not kinds & {DRUG, DRUG_CLASS} and "for" in words and (
+            _MEDICATION_VERBS & set(words) or cue["plural_medication"]) and not guideline:
+        return Intent("medication_list", indication=of(CONDITION)[0], **common)
     if kinds & {DRUG, DRUG_CLASS}:
         drugs = of(DRUG, DRUG_CLASS)
         if cue["dose"]:
@@ -144,8 +150,10 @@ def classify(question: str, vocab: Vocabulary) -> Intent:
         return Intent("problem_list", **common)
     if {"procedure", "surgery", "operation"} & set(words) and opener in LIST_OPENERS:
         return Intent("procedure_list", **common)
-    free, kind = _free_term(words)
+    free, kind = _free_term(words, cue.get("value", False))
     if free and about_patient and not guideline:
+        if kind == "medication" and opener in LIST_OPENERS:
+            kind = "medication_list"
         return Intent(kind, free_term=free, **common)
     return Intent("unknown", **common)
 
@@ -170,16 +178,17 @@ def _choose_targets(mentions: tuple[Mention, ...], *, immunization: bool, allerg
     return tuple(out)
 
 
-def _free_term(words: tuple[str, ...]) -> tuple[str | None, str]:
+def _free_term(words: tuple[str, ...], value_cue: bool) -> tuple[str | None, str]:
     """A word the vocabulary does not know, after a record verb: ("levothyroxine", "medication")."""
-    kind = "problem"
-    for verb in _MEDICATION_VERBS:
-        if verb in words:
-            kind = "medication"
-            break
+    present = set(words)
+    if _MEDICATION_VERBS & present:
+        kind = "medication"
+    elif _PROCEDURE_VERBS & present:
+        kind = "procedure"
+    elif _PROBLEM_VERBS & present:
+        kind = "problem"
     else:
-        if "had" in words or "undergone" in words or "underwent" in words:
-            kind = "procedure"
+        kind = "value" if value_cue else "problem"
     rest = [w for w in words if w not in _FILLER and not w.isdigit()]
     if not rest or len(rest) > 3:
         return None, kind

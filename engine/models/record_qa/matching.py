@@ -107,16 +107,30 @@ def condition_is_current(c: RecordCondition) -> bool:
 
 
 # -- medications and allergies -------------------------------------------------------------------------------------
+def _has_ingredient(med: MedicationEntry, ingredients: tuple[str, ...]) -> bool:
+    name = normalised(med.name)
+    return bool(set(med.ingredients) & set(ingredients)) or any(_phrase_in(normalised(i), name) for i in ingredients)
+
+
 def medication_matches(med: MedicationEntry, target: Target | None, concept: CodedConcept | None,
                        free_term: str | None = None) -> bool:
-    if target is not None and target.kind == DRUG and concept is not None:
-        return bool(set(med.ingredients) & set(concept.ingredients)) or any(
-            _phrase_in(n, normalised(med.name)) for n in concept.names)
-    if target is not None and target.kind == DRUG_CLASS and concept is not None:
-        return bool(set(med.classes) & set(concept.classes))
+    if target is not None and target.kind in (DRUG, DRUG_CLASS) and concept is not None:
+        name = normalised(med.name)
+        return (bool(set(med.classes) & set(concept.classes)) or _has_ingredient(med, concept.ingredients)
+                or any(_phrase_in(n, name) for n in concept.names))
     if free_term:
         return _phrase_in(normalised(free_term), normalised(med.name))
     return target is None
+
+
+def medication_treats(med: MedicationEntry, condition: CodedConcept, condition_sources: set[str],
+                      vocab: Vocabulary) -> bool:
+    """Given for the condition: its reasonReference is one of the patient's entries of it, its reason names it, or
+    it is of a class (or has an ingredient) usually given for it."""
+    if condition_sources & set(med.reasons) or any(names_in(condition.names, r, vocab) for r in med.reasons):
+        return True
+    return bool(set(med.classes) & set(condition.treated_by_classes)) or _has_ingredient(
+        med, condition.treated_by_ingredients)
 
 
 def allergy_matches(allergy: AllergyEntry, target: Target, concept: CodedConcept, vocab: Vocabulary) -> bool:

@@ -62,10 +62,12 @@ class CodedConcept:
     codes: frozenset[tuple[str, str]] = frozenset()  # (system, code)
     prefixes: tuple[tuple[str, str], ...] = ()  # (system, prefix without dots), ICD-10 style
     names: tuple[str, ...] = ()  # normalised names matched against the record's text
-    ingredients: tuple[str, ...] = ()  # allergens: drug ingredients of the group
+    ingredients: tuple[str, ...] = ()  # drug ingredients of an allergen or medication group
     classes: tuple[str, ...] = ()  # drug classes (a drug class target)
     topic: str | None = None
     season_start: str | None = None  # vaccines: "MM-DD" a season starts (influenza)
+    treated_by_classes: tuple[str, ...] = ()  # conditions: drug classes usually given for it
+    treated_by_ingredients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,11 +211,19 @@ def _add_observations(vocab: Vocabulary, entries: list[dict]) -> None:
 
 def _add_drugs(vocab: Vocabulary, class_entries: list[dict]) -> None:
     for entry in class_entries:
-        concept = CodedConcept(entry["id"], DRUG_CLASS, _class_title(entry["classes"][0]),
-                               classes=tuple(entry["classes"]), topic=entry.get("topic"))
+        classes = tuple(entry.get("classes", ()))
+        label = entry.get("label") or _class_title(classes[0])
+        concept = CodedConcept(entry["id"], DRUG_CLASS, label, classes=classes,
+                               ingredients=tuple(entry.get("ingredients", ())), names=_names(entry.get("names", ())),
+                               topic=entry.get("topic"))
         vocab.coded[(DRUG_CLASS, concept.id)] = concept
         for name in entry["synonyms"]:
             vocab.add_term(name, Target(DRUG_CLASS, concept.id))
+    # Every class of the drug knowledge is askable by its own name ("arni", "sglt2 inhibitor", "loop diuretic").
+    for cls in drugs.class_names():
+        if (DRUG_CLASS, cls) not in vocab.coded:
+            vocab.coded[(DRUG_CLASS, cls)] = CodedConcept(cls, DRUG_CLASS, _class_title(cls), classes=(cls,))
+        vocab.add_term(cls.replace("_", " "), Target(DRUG_CLASS, cls))
     for term, ingredients in drugs.name_terms():
         for ingredient in ingredients:
             if (DRUG, ingredient) not in vocab.coded:
@@ -249,13 +259,11 @@ def _add_conditions(vocab: Vocabulary, entries: list[dict], note_concepts: dict)
         vs = value_set(name)
         if not vs.synonyms:
             continue
-        key = ("valueset", name)
         vocab.coded.setdefault((CONDITION, name), CodedConcept(name, CONDITION, vs.title, value_sets=(name,),
                                                                names=_names(vs.synonyms)))
         for synonym in vs.synonyms:
             if tokens(synonym) not in taken:
                 vocab.add_term(synonym, Target(CONDITION, name))
-        del key
 
 
 def _add_coded(vocab: Vocabulary, kind: str, entry: dict) -> None:
@@ -270,7 +278,9 @@ def _add_coded(vocab: Vocabulary, kind: str, entry: dict) -> None:
         entry["id"], kind, label, value_sets=tuple(entry.get("value_sets", ())), codes=frozenset(codes),
         prefixes=tuple((p[0], p[1].replace(".", "").upper()) for p in entry.get("prefixes", ())),
         names=_names(names + [label] if kind != VACCINE else names), ingredients=tuple(entry.get("ingredients", ())),
-        topic=entry.get("topic"), season_start=entry.get("season_start"))
+        topic=entry.get("topic"), season_start=entry.get("season_start"),
+        treated_by_classes=tuple(entry.get("treated_by", {}).get("classes", ())),
+        treated_by_ingredients=tuple(entry.get("treated_by", {}).get("ingredients", ())))
     vocab.coded[(kind, concept.id)] = concept
     for name in entry.get("synonyms", ()):
         vocab.add_term(name, Target(kind, concept.id, needs_cue=kind == VACCINE))
