@@ -160,13 +160,16 @@ def answer_question(
         return _refused(q, "action", ACTION_REFUSAL)
     if intent.type in ANSWERS:
         if record is None:
-            return _refused(q, intent.type, "This is a question about a patient's record, and no record was given.")
+            # Without a record it can only be a general question ("How is COPD confirmed?"), or unanswerable.
+            return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
+                             use_reader=use_reader, searched_note="No patient record was given")
         found = answer_from_record(record, intent, vocab)
         if intent.free_term and found.result == "not_found":
             # A word the vocabulary does not know and the record does not name: perhaps a guideline question,
             # else out of scope (refused with what was searched).
             return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
-                             use_reader=use_reader, searched_note=found.text)
+                             use_reader=use_reader,
+                             searched_note=f"{found.text.rstrip('.')}; it is not a term this service knows")
         related = tuple(_record_support(f, "related") for f in found.context)
         supports = tuple(_record_support(f) for f in found.facts) + related
         if found.result == "refused":
@@ -221,7 +224,8 @@ def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: M
     from engine.models import loader
 
     threshold = settings.qa_min_similarity
-    asked = "guideline" if intent.type in ("guideline", "guideline_patient") else "out_of_scope"
+    asked = "guideline" if intent.type in ("guideline", "guideline_patient") else (
+        intent.type if searched_note and intent.type != "unknown" else "out_of_scope")
     if not kb.statements:
         return _refused(q, asked, "There is no knowledge base to answer from.", threshold=threshold)
     encoder = encoder or loader.load_encoder(settings)
@@ -235,8 +239,7 @@ def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: M
                 "This is outside what this service answers: it names nothing in the patient's record, and nothing "
                 "in the bundled guideline statements is close")
         if searched_note:
-            what = f"{searched_note.rstrip('.')}. It is not a term this service knows, and no guideline statement " \
-                   f"is close"
+            what = f"{searched_note.rstrip('.')}, and no guideline statement is close"
         return _refused(q, asked, f"{what} (best similarity {best:.2f} < {threshold:.2f}).",
                         best_similarity=round(best, 4), threshold=threshold, models=models)
     supports = tuple(_knowledge_support(kb.statements[i], float(sims[i])) for i in order if float(sims[i]) >= threshold)

@@ -395,9 +395,11 @@ def answer_immunization(view: RecordView, intent: Intent, vocab: Vocabulary) -> 
         return RecordAnswer("immunization", "no", text, concept.label,
                             context=tuple(_dated_fact(i, how) for i, how in found), searched=searched)
     listed = "; ".join(f"{i.name} on {_iso(i.occurred) or 'an unrecorded date'} ({i.source})" for i, _ in inside)
+    # "When was her last tetanus shot?" is answered by the latest dose; "has he had the series?" by every dose.
+    answering = inside[:1] if intent.latest else inside
     return RecordAnswer("immunization", "yes", f"Yes{since}: {listed}.", concept.label,
-                        date=_iso(inside[0][0].occurred), facts=tuple(_dated_fact(i, how) for i, how in inside[:1]),
-                        context=tuple(_dated_fact(i, how) for i, how in inside[1:]), searched=searched)
+                        date=_iso(inside[0][0].occurred), facts=tuple(_dated_fact(i, how) for i, how in answering),
+                        context=tuple(_dated_fact(i, how) for i, how in inside[len(answering):]), searched=searched)
 
 
 def answer_immunization_list(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:

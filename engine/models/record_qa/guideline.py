@@ -82,6 +82,8 @@ def _feature_condition(expr: dict, view: RecordView) -> tuple[bool | None, list[
 
 
 def calculator_finding(view: RecordView, calculator_id: str):
+    import engine.calculators  # noqa: F401 - registers the calculators
+
     if view.features is None or calculator_id not in registry.calculators:
         return None
     findings = registry.calculators.get(calculator_id).evaluate(view.features)
@@ -109,11 +111,12 @@ def applicable_statements(statements, view: RecordView) -> list[Applied]:
 
 
 def choose(applied: list[Applied]) -> list[Applied]:
-    """The statements that apply (patient-specific ones first), else those the record cannot decide."""
+    """The patient-specific statements that apply, else those the record cannot decide, else the topic's general
+    statements (definitions, which hold for everyone)."""
     specific = [a for a in applied if a.applies is True and getattr(a.statement, "applies", None)]
-    general = [a for a in applied if a.applies is True and not getattr(a.statement, "applies", None)]
     unknown = [a for a in applied if a.applies is None]
-    return (specific or general or unknown)[:MAX_STATEMENTS]
+    general = [a for a in applied if a.applies is True and not getattr(a.statement, "applies", None)]
+    return (specific or unknown or general)[:MAX_STATEMENTS]
 
 
 # -- the patient's facts of a topic --------------------------------------------------------------------------------

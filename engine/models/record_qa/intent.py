@@ -51,6 +51,7 @@ _MEDICATION_VERBS = frozenset(tokens("taking take takes on using use uses prescr
 _PROCEDURE_VERBS = frozenset(tokens("had undergone underwent placed inserted implanted done"))
 _PROBLEM_VERBS = frozenset(tokens("have has history diagnosed suffer suffers still"))
 _PAST_WORDS = frozenset(tokens("had history ever past prior previous previously been"))
+_LATEST_WORDS = frozenset(tokens("last latest most recent recently when"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Intent:
     free_term: str | None = None  # a word the vocabulary does not know, searched as text ("levothyroxine")
     indication: Target | None = None  # "what is he taking for gout": the condition the medications are for
     past: bool = False  # "has she had ..." / "history of ...": resolved entries count
+    latest: bool = False  # "when was her last ...": the latest entry answers it
     category: str | None = None  # allergy lists: "medication" or "food"
 
     @property
@@ -87,7 +89,8 @@ def classify(question: str, vocab: Vocabulary) -> Intent:
     window = next((v for k, v in sorted(vocab.time_windows.items(), key=lambda kv: -len(kv[0])) if _has(words, k)),
                   None)
     past = bool(_PAST_WORDS & set(words))
-    common = dict(mentions=mentions, about_patient=about_patient, window=window, past=past)
+    latest = bool(_LATEST_WORDS & set(words))
+    common = dict(mentions=mentions, about_patient=about_patient, window=window, past=past, latest=latest)
 
     lead = [w for w in words if w not in _REQUEST_LEAD]
     if lead and any(lead[:1] == list(c) for c in vocab.cues.get("action", ()) if len(c) == 1):

@@ -272,7 +272,7 @@ def _add_coded(vocab: Vocabulary, kind: str, entry: dict) -> None:
         codes.add((item[0], item[1]))
     for code in entry.get("cvx", ()):
         codes.add(("http://hl7.org/fhir/sid/cvx", code))
-    names = [*entry.get("synonyms", ()), *entry.get("brands", ())]
+    names = [*entry.get("synonyms", ()), *entry.get("names", ())]
     label = entry.get("label") or entry["id"].replace("_", " ")
     concept = CodedConcept(
         entry["id"], kind, label, value_sets=tuple(entry.get("value_sets", ())), codes=frozenset(codes),
@@ -284,7 +284,7 @@ def _add_coded(vocab: Vocabulary, kind: str, entry: dict) -> None:
     vocab.coded[(kind, concept.id)] = concept
     for name in entry.get("synonyms", ()):
         vocab.add_term(name, Target(kind, concept.id, needs_cue=kind == VACCINE))
-    for name in entry.get("brands", ()):
+    for name in entry.get("names", ()):
         vocab.add_term(name, Target(kind, concept.id))
     for abbreviation in entry.get("abbreviations", ()):
         vocab.abbreviations.setdefault(abbreviation, []).append(Target(kind, concept.id))
