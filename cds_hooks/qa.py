@@ -1,7 +1,7 @@
 """POST /qa: answer a clinician's question from a patient record and the bundled guideline statements.
 
 Body: {"question": "...", "record": <FHIR Bundle, resource or list of resources, optional>,
-       "asOf": "YYYY-MM-DD" (optional, default today), "patientId": "..." (optional)}.
+       "asOf": "YYYY-MM-DD" (optional; default the service's AS_OF setting, else today), "patientId": "..."}.
 Record questions are answered from the record's structure with the source of every value; a question that names
 nothing in the record and that no guideline statement answers is refused with a reason (docs/qa.md).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from datetime import date
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from cds_hooks.errors import CdsError
 from cds_hooks.hooks import read_json_body
@@ -50,7 +50,9 @@ def answer():
 
 def _as_of(value: object) -> date:
     if value is None:
-        return date.today()
+        from cds_hooks.processing import as_of_date
+
+        return as_of_date(current_app.config)
     if isinstance(value, str):
         try:
             return date.fromisoformat(value)
