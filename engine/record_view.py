@@ -92,6 +92,8 @@ class RecordView:
     as_of: date
     age_years: int | None = None
     sex: str | None = None
+    patient_source: str | None = None  # "Patient/12"
+    birth_date: str | None = None  # as recorded (may be partial: "1961" or "1961-03")
     measurements: tuple[Measurement, ...] = ()
     conditions: tuple[RecordCondition, ...] = ()
     medications: tuple[MedicationEntry, ...] = ()

@@ -61,7 +61,8 @@ def read_record_view(data: object, *, as_of: date, patient_id: str | None = None
                 medication_resources[full_url] = resource
         elif rtype in RESOURCE_TYPES:
             entries.append((resource, full_url))
-    allowed = choose_patient(ParsedRecord(), patients, patient_id, "none")
+    chosen = ParsedRecord()
+    allowed = choose_patient(chosen, patients, patient_id, "none")
     out: dict[str, list] = {"measurements": [], "conditions": [], "medications": [], "allergies": [],
                             "procedures": [], "immunizations": []}
     searched = {t: 0 for t in RESOURCE_TYPES}
@@ -86,6 +87,8 @@ def read_record_view(data: object, *, as_of: date, patient_id: str | None = None
     return RecordView(
         as_of=as_of, age_years=int(age) if isinstance(age, (int, float)) else None,
         sex=features.value("sex") if features is not None else None,
+        patient_source=chosen.patient.ref if chosen.patient else None,
+        birth_date=chosen.patient.birth_date if chosen.patient else None,
         measurements=tuple(out["measurements"]), conditions=tuple(out["conditions"]),
         medications=tuple(out["medications"]), allergies=tuple(out["allergies"]),
         procedures=tuple(out["procedures"]), immunizations=tuple(out["immunizations"]),

@@ -21,7 +21,7 @@ AS_OF = date(2025, 6, 1)
 NO_KB = KnowledgeBase("none", ())
 # Question types answered from the record alone, and the resource types their sources may have.
 RECORD_TYPES = {
-    "value": {"Observation"}, "trend": {"Observation"}, "smoking": {"Observation"},
+    "value": {"Observation", "Patient"}, "trend": {"Observation"}, "smoking": {"Observation"},
     "medication": {"MedicationRequest", "MedicationStatement"}, "medication_list": {"MedicationRequest",
                                                                                    "MedicationStatement"},
     "dose": {"MedicationRequest", "MedicationStatement"}, "problem": {"Condition", "Procedure"},
@@ -105,6 +105,13 @@ def test_record_view_reads_every_entry_of_the_patient_only():
     assert {m.source for m in view.measurements}.isdisjoint({"Observation/someone-else", "Observation/error"})
     answer = ask("What's his potassium?", view)
     assert (answer.value, answer.sources) == ("4.9", ("Observation/walter-potassium-2025",))
+
+
+def test_the_question_set_is_well_formed():
+    rows = [json.loads(line) for line in QUESTIONS.read_text().splitlines()]
+    assert len({r["id"] for r in rows}) == len(rows) >= 60
+    assert {r["patient"] for r in rows} - {None} <= {p.stem for p in PATIENTS.glob("*.json")}
+    assert {r["split"] for r in rows} == {"dev", "holdout1", "holdout2", "holdout3"}
 
 
 def test_fixture_patients_are_in_sync_with_their_builder():

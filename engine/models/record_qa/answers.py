@@ -25,7 +25,15 @@ from engine.models.record_qa.matching import (
     medication_matches,
     sort_key,
 )
-from engine.models.record_qa.vocabulary import DRUG, CodedConcept, ObservationConcept, Target, Vocabulary, normalised
+from engine.models.record_qa.vocabulary import (
+    ALLERGEN,
+    DRUG,
+    CodedConcept,
+    ObservationConcept,
+    Target,
+    Vocabulary,
+    normalised,
+)
 from engine.record_view import Measurement, RecordCondition, RecordImmunization, RecordProcedure, RecordView
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
@@ -152,11 +160,19 @@ def _blood_pressures(view: RecordView, vocab: Vocabulary) -> list[_Reading]:
 
 def answer_value(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
     concept = vocab.observations[intent.target.key]
-    found = readings(view, concept, vocab)
+    if concept.from_patient:
+        return _age(view)
+    window = _window(intent, view)
+    everything = readings(view, concept, vocab)
+    found = [r for r in everything if window.holds(r.when)]
     searched = _searched(view, "Observation")
     if not found:
-        return RecordAnswer("value", "not_found", f"No {concept.label} result in the record "
-                            f"(searched {view.searched_text('Observation')}).", concept.label, searched=searched)
+        text = f"No {concept.label} result{window.words} in the record (searched {view.searched_text('Observation')})."
+        context: tuple[Fact, ...] = ()
+        if everything:
+            text += f" Latest: {everything[0].short()} ({', '.join(f.source for f in everything[0].facts)})."
+            context = everything[0].facts
+        return RecordAnswer("value", "not_found", text, concept.label, context=context, searched=searched)
     latest = found[0]
     when = _iso(latest.when)
     text = f"{concept.label}: {latest.short()} ({', '.join(f.source for f in latest.facts)})."
@@ -170,23 +186,50 @@ def answer_value(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordA
                         searched=searched)
 
 
-def _window_start(intent: Intent, view: RecordView, season_start: str | None = None) -> date | None:
-    if intent.window is None:
-        return None
-    if intent.window == "season":
+@dataclass(frozen=True)
+class _Window:
+    start: date | None
+    end: date | None
+    words: str  # " since 2024-08-01 (start of this season)", " in 2023"
+
+    def holds(self, when) -> bool:
+        d = day(when)
+        if d is None:
+            return self.start is None and self.end is None
+        return (self.start is None or d >= self.start) and (self.end is None or d <= self.end)
+
+
+def _window(intent: Intent, view: RecordView, season_start: str | None = None) -> _Window:
+    """The time the question asks about ("this season", "past year", "in 2023"); none: the whole record."""
+    w = intent.window
+    if w is None:
+        return _Window(None, None, "")
+    if w.startswith("year:"):
+        year = int(w[5:])
+        return _Window(date(year, 1, 1), date(year, 12, 31), f" in {year}")
+    if w == "season":
         month, dom = (int(x) for x in (season_start or "08-01").split("-"))
         start = date(view.as_of.year, month, dom)
-        return start if start <= view.as_of else date(view.as_of.year - 1, month, dom)
-    if intent.window == "year_to_date":
-        return date(view.as_of.year, 1, 1)
-    return view.as_of - timedelta(days=int(intent.window))
+        start = start if start <= view.as_of else date(view.as_of.year - 1, month, dom)
+        return _Window(start, None, f" since {start.isoformat()} (start of this season)")
+    start = date(view.as_of.year, 1, 1) if w == "year_to_date" else view.as_of - timedelta(days=int(w))
+    return _Window(start, None, f" since {start.isoformat()}")
+
+
+def _age(view: RecordView) -> RecordAnswer:
+    if view.age_years is None:
+        return RecordAnswer("value", "not_found", "No usable birth date in the record.", "Age")
+    fact = Fact(view.patient_source or "Patient", "Age", str(view.age_years), "years", view.as_of.isoformat(), None,
+                f"born {view.birth_date}" if view.birth_date else None)
+    return RecordAnswer("value", "value", f"Age: {view.age_years} years on {view.as_of.isoformat()} (born "
+                        f"{view.birth_date}; {fact.source}).", "Age", fact.value, "years", fact.date, (fact,))
 
 
 def answer_trend(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
     concept = vocab.observations[intent.target.key]
-    start = _window_start(intent, view)
-    found = [r for r in readings(view, concept, vocab) if start is None or (day(r.when) and day(r.when) >= start)]
-    since = f" since {start.isoformat()}" if start else ""
+    window = _window(intent, view)
+    found = [r for r in readings(view, concept, vocab) if window.holds(r.when)]
+    since = window.words
     searched = _searched(view, "Observation")
     if not found:
         return RecordAnswer("trend", "not_found", f"No {concept.label} result in the record{since} "
@@ -369,11 +412,17 @@ def _done(entries, concept: CodedConcept, vocab: Vocabulary, when_of) -> list[tu
 
 def answer_procedure(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
     concept: CodedConcept = vocab.concept(intent.target)  # type: ignore[assignment]
-    found = _done(view.procedures, concept, vocab, lambda p: p.performed)
+    everything = _done(view.procedures, concept, vocab, lambda p: p.performed)
+    window = _window(intent, view)
+    found = [(p, how) for p, how in everything if window.holds(p.performed)]
     searched = _searched(view, "Procedure")
     if not found:
-        return RecordAnswer("procedure", "no", f"No {concept.label.lower()} in the record (searched "
-                            f"{view.searched_text('Procedure')}).", concept.label, searched=searched)
+        text = f"No {concept.label.lower()}{window.words} in the record (searched {view.searched_text('Procedure')})."
+        if everything:
+            last = everything[0][0]
+            text += f" Last: {last.name} on {_iso(last.performed)} ({last.source})."
+        return RecordAnswer("procedure", "no", text, concept.label,
+                            context=tuple(_dated_fact(p, how) for p, how in everything), searched=searched)
     listed = "; ".join(f"{p.name} on {_iso(p.performed) or 'an unrecorded date'} ({p.source})" for p, _ in found)
     return RecordAnswer("procedure", "yes", f"Yes: {listed}.", concept.label, date=_iso(found[0][0].performed),
                         facts=tuple(_dated_fact(p, how) for p, how in found), searched=searched)
@@ -382,11 +431,10 @@ def answer_procedure(view: RecordView, intent: Intent, vocab: Vocabulary) -> Rec
 def answer_immunization(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
     concept: CodedConcept = vocab.concept(intent.target)  # type: ignore[assignment]
     found = _done(view.immunizations, concept, vocab, lambda i: i.occurred)
-    start = _window_start(intent, view, concept.season_start)
+    window = _window(intent, view, concept.season_start)
     searched = _searched(view, "Immunization")
-    inside = [(i, how) for i, how in found if start is None or (day(i.occurred) and day(i.occurred) >= start)]
-    since = f" since {start.isoformat()}" + (" (start of this season)" if intent.window == "season" else "") \
-        if start else ""
+    inside = [(i, how) for i, how in found if window.holds(i.occurred)]
+    since = window.words
     if not inside:
         text = f"No {concept.label.lower()}{since} in the record (searched {view.searched_text('Immunization')})."
         if found:
@@ -440,15 +488,24 @@ def answer_allergy(view: RecordView, intent: Intent, vocab: Vocabulary) -> Recor
     searched = _searched(view, "AllergyIntolerance")
     found: list[AllergyEntry] = []
     labels = []
+    groups: dict[str, str] = {}  # allergy source -> the group through which it covers the drug asked about
     for target in intent.targets:
         concept: CodedConcept = vocab.concept(target)  # type: ignore[assignment]
         labels.append(concept.label)
         found += [a for a in view.allergies if a not in found and allergy_matches(a, target, concept, vocab)]
+        if target.kind == DRUG:
+            # Amoxicillin is a penicillin: an allergy to the group covers it.
+            for group in vocab.allergen_groups_of(concept.label):
+                for a in view.allergies:
+                    if a not in found and allergy_matches(a, Target(ALLERGEN, group.id), group, vocab):
+                        found.append(a)
+                        groups[a.source] = f"{concept.label} is one of the {group.label.lower()}"
     current = [a for a in found if allergy_is_current(a)]
     what = " or ".join(labels)
     if current:
         listed = "; ".join(f"{a.substance} ({a.source}{', reaction: ' + ', '.join(a.reactions) if a.reactions else ''}"
-                           f"{', criticality ' + a.criticality if a.criticality else ''})" for a in current)
+                           f"{', criticality ' + a.criticality if a.criticality else ''}"
+                           f"{'; ' + groups[a.source] if a.source in groups else ''})" for a in current)
         return RecordAnswer("allergy", "yes", f"Yes: {listed}.", what, facts=tuple(map(_allergy_fact, current)),
                             searched=searched)
     nka = [a for a in view.allergies if is_no_known_allergy(a, vocab)]

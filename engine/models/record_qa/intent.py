@@ -19,6 +19,7 @@ a drug reads only the medication list, never a lab.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engine.models.record_qa.vocabulary import (
@@ -37,6 +38,7 @@ from engine.models.record_qa.vocabulary import (
     tokens,
 )
 
+_YEAR = re.compile(r"\b(?:in|during|from|of)\s+((?:19|20)\d{2})\b", re.IGNORECASE)
 LIST_OPENERS = frozenset({"what", "which", "list", "name", "show"})
 # Words that only lead into a request ("can you please book ...").
 _REQUEST_LEAD = frozenset({"can", "could", "would", "will", "you", "please", "i", "want", "to", "need", "we", "kindly"})
@@ -60,7 +62,7 @@ class Intent:
     targets: tuple[Target, ...] = ()
     mentions: tuple[Mention, ...] = ()
     about_patient: bool = False
-    window: str | None = None  # "season", "year_to_date" or a number of days
+    window: str | None = None  # "season", "year_to_date", "year:2023" or a number of days
     free_term: str | None = None  # a word the vocabulary does not know, searched as text ("levothyroxine")
     indication: Target | None = None  # "what is he taking for gout": the condition the medications are for
     past: bool = False  # "has she had ..." / "history of ...": resolved entries count
@@ -88,6 +90,9 @@ def classify(question: str, vocab: Vocabulary) -> Intent:
     about_patient = cue.get("patient", False)
     window = next((v for k, v in sorted(vocab.time_windows.items(), key=lambda kv: -len(kv[0])) if _has(words, k)),
                   None)
+    year = _YEAR.search(question)
+    if year:
+        window = f"year:{year.group(1)}"
     past = bool(_PAST_WORDS & set(words))
     latest = bool(_LATEST_WORDS & set(words))
     common = dict(mentions=mentions, about_patient=about_patient, window=window, past=past, latest=latest)

@@ -49,6 +49,7 @@ class ObservationConcept:
     names: tuple[str, ...] = ()  # normalised names, for records coded locally
     feature: str | None = None
     topic: str | None = None
+    from_patient: bool = False  # age: read from the Patient resource, not from an Observation
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class Vocabulary:
         if target.kind == OBSERVATION:
             return self.observations[target.key]
         return self.coded[(target.kind, target.key)]
+
+    def allergen_groups_of(self, ingredient: str) -> list[CodedConcept]:
+        """Allergen groups an ingredient belongs to (amoxicillin -> penicillins)."""
+        return [c for (kind, _), c in self.coded.items() if kind == ALLERGEN and ingredient in c.ingredients]
 
     def add_term(self, words: str, target: Target) -> None:
         key = tokens(words)
@@ -193,7 +198,8 @@ def _add_observations(vocab: Vocabulary, entries: list[dict]) -> None:
             concept = ObservationConcept(entry["id"], entry["label"], entry.get("unit"),
                                          loinc=tuple(entry.get("codes", ())), pair=tuple(entry.get("pair", ())),
                                          panel_value_sets=tuple(entry.get("panel_value_sets", ())),
-                                         topic=entry.get("topic"), names=_names(names))
+                                         topic=entry.get("topic"), names=_names(names),
+                                         from_patient=bool(entry.get("from_patient")))
         vocab.observations[concept.id] = concept
         for name in names:
             vocab.add_term(name, Target(OBSERVATION, concept.id))
