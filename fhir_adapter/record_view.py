@@ -140,7 +140,8 @@ def _read(resource: Mapping, full_url: str | None, as_of: date, medications: Map
             out["immunizations"].append(RecordImmunization(
                 resource_ref(resource, full_url), _name(resource.get("vaccineCode"), vaccine, "vaccine"),
                 _codes(vaccine), status,
-                parse_fhir_datetime(resource.get("occurrenceDateTime")) or parse_fhir_datetime(resource.get("recorded"))))
+                parse_fhir_datetime(resource.get("occurrenceDateTime"))
+                or parse_fhir_datetime(resource.get("recorded"))))
 
 
 def _codes(codings: Iterable[Coding]) -> tuple[RecordCode, ...]:

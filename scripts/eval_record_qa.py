@@ -78,13 +78,15 @@ def evaluate(rows: list[dict]) -> dict:
 
 def report(name: str, result: dict, show_errors: bool) -> None:
     print(f"\n{name}: {result['exact']}/{result['n']} exact ({result['accuracy']:.1%}); out of scope refused "
-          f"{result['out_of_scope_refused']}/{result['out_of_scope']}; median {result['median_ms']:.0f} ms per question")
+          f"{result['out_of_scope_refused']}/{result['out_of_scope']}; "
+          f"median {result['median_ms']:.0f} ms per question")
     print(f"  {'category':18s} {'n':>4s} {'exact':>6s} {'%':>7s}")
     for cat, v in result["categories"].items():
         print(f"  {cat:18s} {v['n']:4d} {v['exact']:6d} {v['exact'] / v['n']:7.1%}")
     if show_errors:
         for e in result["errors"]:
-            print(f"  [{e['id']} {e['category']}] {e['question']}\n      {'; '.join(e['problems'])}\n      -> {e['answer']}")
+            print(f"  [{e['id']} {e['category']}] {e['question']}\n      {'; '.join(e['problems'])}\n"
+                  f"      -> {e['answer']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,7 +77,8 @@ def _feature_condition(expr: dict, view: RecordView) -> tuple[bool | None, list[
         return evidence.value, [f"{label}: {'yes' if evidence.value else 'no'}"]
     if isinstance(evidence.value, (int, float)):
         shown = f"{evidence.value:g}" if isinstance(evidence.value, float) else str(evidence.value)
-        return _in_range(float(evidence.value), expr), [f"{label} {shown}{f' {evidence.unit}' if evidence.unit else ''}"]
+        unit = f" {evidence.unit}" if evidence.unit else ""
+        return _in_range(float(evidence.value), expr), [f"{label} {shown}{unit}"]
     return None, [f"{label}: {evidence.value}"]
 
 

@@ -233,8 +233,8 @@ def _add_drugs(vocab: Vocabulary, class_entries: list[dict]) -> None:
     for term, ingredients in drugs.name_terms():
         for ingredient in ingredients:
             if (DRUG, ingredient) not in vocab.coded:
-                vocab.coded[(DRUG, ingredient)] = CodedConcept(ingredient, DRUG, ingredient,
-                                                               ingredients=(ingredient,), names=(normalised(ingredient),))
+                vocab.coded[(DRUG, ingredient)] = CodedConcept(
+                    ingredient, DRUG, ingredient, ingredients=(ingredient,), names=(normalised(ingredient),))
             vocab.add_term(term, Target(DRUG, ingredient))
 
 
