@@ -63,7 +63,7 @@ def searched_counts(view: RecordView, *types: str) -> dict:
     return {t: view.searched.get(t, 0) for t in types}
 
 
-# -- values and trends ---------------------------------------------------------------------------------------------
+# -- the time a question asks about ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
