@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     record_questions = ["What was her last A1c?", "Is she on a statin?", "BP trend", "Flu shot this season?"]
     other_questions = ["Who should be screened for hepatitis C?", "What is the capital of France?"]
     answer_question(other_questions[0], view, encoder=encoder, settings=settings)  # embeds the statements once
-    per_record = [timed(lambda: answer_question(q, view, encoder=encoder, settings=settings), args.repeat)[0]
+    per_record = [timed(lambda q=q: answer_question(q, view, encoder=encoder, settings=settings), args.repeat)[0]
                   for q in record_questions]
-    per_other = [timed(lambda: answer_question(q, view, encoder=encoder, settings=settings), args.repeat,
-                       before=lambda: encoder._cache.pop(" ".join(q.split()), None))[0] for q in other_questions]
+    per_other = [timed(lambda q=q: answer_question(q, view, encoder=encoder, settings=settings), args.repeat,
+                       before=lambda q=q: encoder._cache.pop(" ".join(q.split()), None))[0] for q in other_questions]
     patient_ms, _ = timed(lambda: answer_question("What is the LDL goal for this patient?", view, encoder=encoder,
                                                   settings=settings), args.repeat)
     print(f"\nquestion answering (fixture patient rosa, {sum(view.searched.values())} resources; "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.base import Engine
-from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, Severity, Status, Term
+from engine.finding import Citation, Details, Evidence, Finding, Kind, Severity, Status, Term
 from engine.inputs import FeatureSet, feature_label
 from engine.registry import model
 from engine.models.settings import ENV_TRAINED, ModelSettings

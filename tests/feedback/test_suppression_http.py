@@ -248,7 +248,7 @@ def test_the_explainer_page_says_what_is_hidden_why_and_until_when(client, app, 
 
     # The page of the card that was answered says, when opened later, that it is hidden now.
     old = _text(page_of(client, diabetes))
-    assert f"Hidden for this patient since this page was made This card: Overridden on" in old
+    assert "Hidden for this patient since this page was made This card: Overridden on" in old
     assert f"Patient declined; until {until}" in old
     # Once the card came back, its old page no longer says it is hidden.
     open_chart(client, record(add=[new_hba1c()]))
