@@ -15,6 +15,7 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_hooks import audit
 from cds_hooks.auth import current_client
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError, issue
@@ -47,6 +48,7 @@ def receive_feedback(service_id: str):
     tenant = identity.tenant if identity else None
     keep_comments = bool(current_app.config.get("FEEDBACK_KEEP_COMMENTS"))
     try:
+        audit.flush(current_app)  # this process's queued audit records first, so a card just rendered is found
         # One look-up per distinct card: a client may send many items about the same card.
         origins = {card: store.card_origin(card, service_id=definition.id, issuer=issuer)
                    for card in {item["card"].lower() for item in body["feedback"]}}

@@ -309,20 +309,12 @@ class Store:
     # -- audit ---------------------------------------------------------------------------------------
 
     def record_audit(self, record: AuditRecord) -> int:
+        return self.record_audits([record])[0]
+
+    def record_audits(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Insert audit records in one transaction (one commit for a batch: cds_hooks/audit_writer.py)."""
         with self.engine.begin() as conn:
-            audit_id = conn.execute(insert(audit_event).values(
-                recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
-                issuer=record.issuer, tenant=record.tenant, status=record.status,
-                latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
-            )).inserted_primary_key[0]
-            if record.cards:
-                conn.execute(insert(audit_card), [
-                    {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
-                     "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
-                     "engine_ids": json.dumps(list(card.engine_ids))}
-                    for card in record.cards
-                ])
-        return int(audit_id)
+            return [_insert_audit(conn, record) for record in records]
 
     def audit_events(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -366,6 +358,22 @@ class Store:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield dict(row._mapping)
+
+
+def _insert_audit(conn, record: AuditRecord) -> int:
+    audit_id = conn.execute(insert(audit_event).values(
+        recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
+        issuer=record.issuer, tenant=record.tenant, status=record.status,
+        latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
+    )).inserted_primary_key[0]
+    if record.cards:
+        conn.execute(insert(audit_card), [
+            {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
+             "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
+             "engine_ids": json.dumps(list(card.engine_ids))}
+            for card in record.cards
+        ])
+    return int(audit_id)
 
 
 def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -> bool:
