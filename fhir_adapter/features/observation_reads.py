@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.quantities import quantity_spec
@@ -79,30 +79,36 @@ class ObservationReads:
                 days = None if window is None else max(days, window)
         return read, days
 
-    def skipped(self, entries: Sequence[tuple[Mapping, str | None]]) -> set[int]:
-        """Indexes of the Observations in ``entries`` that no feature of this extraction can use."""
+    def plan(self, entries: Sequence[tuple[Mapping, str | None]]) -> "ObservationPlan":
+        """Which Observations of ``entries`` (by index) are not ours at all, and which of ours no feature of this
+        extraction can use; every other Observation is one of ours to parse."""
         skip: set[int] = set()
+        not_ours: set[int] = set()
         stale: list[_Stale] = []
+        cutoffs: dict[int, date] = {}
         for index, (resource, _) in enumerate(entries):
             if resource.get("resourceType") != "Observation":
                 continue
             concepts = observation_concepts(resource)
             if not concepts:
-                continue  # not one of ours: the parse drops it anyway
+                not_ours.add(index)  # the parse drops it, as it always did
+                continue
             read, days = self._window(concepts)
             if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
                 skip.add(index)
                 continue
             if days is None:
                 continue
+            if days not in cutoffs:
+                cutoffs[days] = self.as_of - timedelta(days=days)
             when = observation_effective(resource)
             day = day_of(when)
-            if day is not None and day < self.as_of - timedelta(days=days):
+            if day is not None and day < cutoffs[days]:
                 stale.append(_Stale(index, resource, concepts, chronological_key(when)))
         if stale:
             kept = self._newest_of_each_reading_list(stale)
             skip.update(s.index for s in stale if s.index not in kept)
-        return skip
+        return ObservationPlan(skip=skip, not_ours=not_ours)
 
     def _newest_of_each_reading_list(self, stale: list["_Stale"]) -> set[int]:
         """The stale Observations that are the newest (ties included) of some reading list a builder makes: the
@@ -133,7 +139,12 @@ class ObservationReads:
 
 
 @dataclass(frozen=True)
-class _Stale:
+class ObservationPlan:
+    skip: set[int]  # ours, but no feature of the extraction can use them
+    not_ours: set[int]  # no Observation concept of ours in their code
+
+
+class _Stale(NamedTuple):
     index: int
     resource: Mapping
     concepts: tuple[str, ...]
