@@ -8,6 +8,7 @@
   workers fork (cds_hooks/gc_tuning.py), so that collections neither walk it nor unshare its pages.
 * ``worker_exit``: the audit records still queued are committed before a worker goes (cds_hooks/audit_writer.py).
 * Bind address, workers, timeout and access log come from the ``CDS_*`` settings; command-line options win.
+  ``CDS_PRELOAD_APP=false`` turns preloading off.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ _config = load_config()
 bind = f"{_config.get('HOST') or '127.0.0.1'}:{_config.get('PORT') or 8080}"
 workers = int(_config.get("WORKERS") or 2)
 timeout = int(_config.get("WORKER_TIMEOUT_S") or 30)
-preload_app = True
+# CDS_PRELOAD_APP=false: each worker builds its own application (memory x workers; for debugging start-up).
+preload_app = _config.get("PRELOAD_APP", True) is not False
 # gunicorn's access log would print query strings; hook URLs carry none, but it stays off unless asked for.
 accesslog = _config.get("ACCESS_LOG") or None
 
