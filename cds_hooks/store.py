@@ -4,7 +4,8 @@ the explainer pages of recent hook calls.
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
-a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request.
+a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request,
+except the audit records, which cds_hooks/audit_writer.py commits in batches just after.
 
 Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
 only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
