@@ -41,8 +41,10 @@ _WRITERS: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
 
 class AuditWriter:
     def __init__(self, store: Store, *, flush_interval_s: float = 0.05, batch_max: int = 256,
-                 queue_max: int = 10_000) -> None:
+                 queue_max: int = 10_000, background: bool = True) -> None:
+        """``background``: False leaves all writing to ``flush`` (no thread; tools and tests that want to decide)."""
         self.store = store
+        self.background = background
         self.flush_interval_s = max(0.001, float(flush_interval_s))
         self.batch_max = max(1, int(batch_max))
         self.queue_max = max(self.batch_max, int(queue_max))
@@ -68,11 +70,11 @@ class AuditWriter:
             self._pending.append(record)
             self._drop_overflow()
             full = len(self._pending) >= self.batch_max
-            starting = self._thread is None
+            starting = self._thread is None and self.background
             if starting:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         if starting:
-            self._thread.start()
+            self._thread.start()  # type: ignore[union-attr]
         elif full:
             self._wake.set()
 

@@ -123,7 +123,7 @@ def record(n: int) -> AuditRecord:
 
 def test_a_refusing_database_keeps_the_records_queued_until_it_accepts(tmp_path):
     store = RefusingStore(sqlite_url(tmp_path), refusals=2)
-    writer = AuditWriter(store, flush_interval_s=NEVER_S)
+    writer = AuditWriter(store, background=False)
     for n in range(3):
         writer.submit(record(n))
     assert not writer.flush() and not writer.flush()
@@ -134,7 +134,7 @@ def test_a_refusing_database_keeps_the_records_queued_until_it_accepts(tmp_path)
 
 def test_past_the_queue_bound_the_oldest_records_are_dropped_and_counted(tmp_path):
     store = RefusingStore(sqlite_url(tmp_path), refusals=1)
-    writer = AuditWriter(store, flush_interval_s=NEVER_S, batch_max=2, queue_max=4)
+    writer = AuditWriter(store, batch_max=2, queue_max=4, background=False)
     for n in range(6):
         writer.submit(record(n))
     assert writer.dropped == 2 and writer.pending() == 4
