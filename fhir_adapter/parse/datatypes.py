@@ -7,7 +7,6 @@ from fhir_adapter import codes
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.records import Coding, Quantity
 
-
 # Codings already read: (system, code, display) as written -> the Coding (immutable, so one instance serves every
 # resource that carries it). A record repeats the same few hundred codings thousands of times. Bounded.
 _CODINGS_SEEN: dict[tuple, Coding] = {}

@@ -81,7 +81,8 @@ EDGE_RECORD = [
     obs("hdl-older", "2085-9", "2014-05-05", 45),
     # Newest stale LDL entered in error: the next one is the newest that selection sees.
     obs("ldl-eie", "13457-7", "2016-01-01", 100, status="entered-in-error"),
-    obs("ldl-old", "13457-7", "2015-01-01", 120), obs("ldl-in-window", "13457-7", "2021-01-01", 130, status="preliminary"),
+    obs("ldl-old", "13457-7", "2015-01-01", 120),
+    obs("ldl-in-window", "13457-7", "2021-01-01", 130, status="preliminary"),
     # Blood pressure (1 y look-back, 2 y history): the newest stale panel has no diastolic component.
     bp("bp-new-no-dbp", "2020-06-01", sbp=150), bp("bp-old", "2019-06-01", sbp=140, dbp=90),
     bp("bp-older", "2018-06-01", sbp=135, dbp=85),

@@ -14,7 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
