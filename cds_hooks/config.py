@@ -58,6 +58,11 @@ DEFAULTS: dict[str, Any] = {
     # Storage: feedback, audit, JWT replay
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
+    # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
+    "AUDIT_FLUSH_INTERVAL_S": 0.05,
+    "AUDIT_BATCH_MAX": 256,
+    "AUDIT_QUEUE_MAX": 10_000,
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
     # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
     # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).

@@ -21,6 +21,7 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_hooks import audit
 from cds_hooks.auth import current_client
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError, issue
@@ -57,6 +58,7 @@ def receive_feedback(service_id: str):
     items = body["feedback"]
     now = memory.clock()
     try:
+        audit.flush(current_app)  # this process's queued audit records first, so a card just rendered is found
         issued = store.issued_cards([item["card"] for item in items], service_id=definition.id, issuer=issuer,
                                     tenant=tenant, since=now - memory.window_s)
     except SQLAlchemyError as exc:
