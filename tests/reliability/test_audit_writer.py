@@ -106,7 +106,7 @@ class RefusingStore(Store):
         super().__init__(url)
         self.refusals = refusals
 
-    def record_audits(self, records):
+    def record_audits(self, records, *, keep_issued_s=None):
         if self.refusals > 0:
             self.refusals -= 1
             raise OperationalError("INSERT", {}, Exception("database is locked"))
