@@ -3,7 +3,9 @@
 Cards are rendered only from findings: everything a card says is in the finding it came from. Every optional field
 is omitted when it would be empty; summaries are kept under 140 characters; suggestions always come with
 ``selectionBehavior``; card and suggestion uuids are derived (uuid5) from the hook instance and finding id, so the
-same call renders the same uuids and feedback can be traced back to the finding.
+same call renders the same uuids and feedback can be traced back to the finding. Each rendered card also carries an
+``identity`` that does not depend on the call (the card's form, the lead finding's kind and id, its concept): the same
+card for the same patient at the next chart opening has the same identity, which is what feedback is remembered by.
 
 Suggestions come from the findings' typed proposals, built into FHIR R4 resources and CDS Hooks actions by
 ``cards/fhir.py``; every card with suggestions, and every diagnosis warning, offers ``overrideReasons``.
@@ -54,6 +56,9 @@ class RenderOptions:
     explain_url: Callable[[tuple[str, ...]], str] | None = None
     # order-select / order-sign: the clinician's drafted orders by "Type/id", so that a change is sent whole.
     draft_orders: Mapping[str, dict] | None = None
+    # Drops or trims cards the clinician has already answered (cds_hooks.suppression): applied to every card, in
+    # order, before the cap and before the explainer links, so a hidden card leaves its place to the next one.
+    screen: Callable[[list["RenderedCard"]], list["RenderedCard"]] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class RenderedCard:
     card: dict
     finding_ids: tuple[str, ...]
     engine_ids: tuple[str, ...]
+    # The same from call to call: "risk:pce-2013:ascvd-10y", "diagnosis:diabetes-gap:diabetes|diabetes-mellitus",
+    # "data-needed:ckd-epi-2021-cr:egfr,pce-2013:ascvd-10y" (the per-call uuid is not).
+    identity: str = ""
 
 
 def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOptions()) -> list[RenderedCard]:
@@ -88,6 +96,8 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
     if insufficient:
         rendered.append(_data_needed_card(insufficient, options))
     rendered.sort(key=lambda rc: -_INDICATOR_RANK[rc.card["indicator"]])  # stable: keeps engine order within a rank
+    if options.screen is not None:
+        rendered = options.screen(rendered)
     return [_with_explainer_link(rc, options) for rc in rendered[: max(options.max_cards, 0)]]
 
 
@@ -153,7 +163,13 @@ def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard
     diagnosis = any(f.kind is Kind.DIAGNOSIS and (f.severity is not Severity.INFO or f.suggestions) for f in group)
     _add_suggestions(card, card_uuid, _merged_suggestions(group), options, diagnosis=diagnosis,
                      at_most_one=any(f.selection is SelectionBehavior.AT_MOST_ONE for f in group))
-    return RenderedCard(_prune(card), tuple(f.id for f in group), tuple(dict.fromkeys(f.engine_id for f in group)))
+    return RenderedCard(_prune(card), tuple(f.id for f in group), tuple(dict.fromkeys(f.engine_id for f in group)),
+                        identity=_computed_identity(finding))
+
+
+def _computed_identity(lead: Finding) -> str:
+    concept = lead.condition.id if lead.condition is not None and lead.condition.id else ""
+    return f"{lead.kind.value}:{lead.id}" + (f"|{concept}" if concept else "")
 
 
 def _merged_suggestions(group: list[Finding]) -> tuple[Suggestion, ...]:
@@ -177,7 +193,7 @@ def _message_card(finding: Finding, options: RenderOptions, what: str) -> Render
         "indicator": Severity.INFO.value,
         "source": source_for(finding),
     }
-    return RenderedCard(_prune(card), (finding.id,), (finding.engine_id,))
+    return RenderedCard(_prune(card), (finding.id,), (finding.engine_id,), identity=f"{what}:{finding.id}")
 
 
 def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
@@ -190,7 +206,8 @@ def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> Ren
         "indicator": Severity.INFO.value,
         "source": {"label": "Precision CDS — applicability"},
     }
-    return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)))
+    return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)),
+                        identity="not-applicable:" + ",".join(sorted(ids)))
 
 
 def _data_needed_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
@@ -221,7 +238,8 @@ def _data_needed_card(findings: list[Finding], options: RenderOptions) -> Render
     }
     _add_suggestions(card, card_uuid, tuple(suggestions), options,
                      at_most_one=any(f.selection is SelectionBehavior.AT_MOST_ONE for f in findings))
-    return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)))
+    return RenderedCard(_prune(card), ids, tuple(dict.fromkeys(f.engine_id for f in findings)),
+                        identity="data-needed:" + ",".join(sorted(ids)))
 
 
 # -- pieces ----------------------------------------------------------------------------------------------------------

@@ -25,8 +25,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     from cds_hooks.app import create_app
 
+    from cds_hooks.auth import check_public_base_url
+
     config = load_config()
     bind = f"{host or config.get('HOST', '127.0.0.1')}:{port or config.get('PORT', 8080)}"
+    try:  # before gunicorn starts: one clear line instead of a traceback from every worker
+        check_public_base_url(config.get("PUBLIC_BASE_URL"), required=not config.get("DEV_MODE"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if config.get("DEV_MODE") and not config.get("EXPLAINER_SECRET"):
         import os
         import secrets
@@ -37,11 +43,17 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
+            from cds_hooks import gunicorn_conf
+
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers or int(config.get("WORKERS", 2)))
             self.cfg.set("timeout", int(config.get("WORKER_TIMEOUT_S", 30)))
             # gunicorn's access log would print query strings; hook URLs carry none, but keep it off by default.
             self.cfg.set("accesslog", config.get("ACCESS_LOG") or None)
+            # The same as `gunicorn -c python:cds_hooks.gunicorn_conf`: one preloaded, frozen application shared by
+            # the workers, and the audit queue committed when a worker exits.
+            for name in ("preload_app", "when_ready", "post_worker_init", "worker_exit"):
+                self.cfg.set(name, getattr(gunicorn_conf, name))
 
         def load(self):
             return create_app()
@@ -79,10 +91,23 @@ def evaluate(paths: tuple[Path, ...], service_id: str, as_of: str | None, cards:
 @main.command("feedback-report")
 @click.option("--service", "service_id", default=None, help="Only feedback on this service.")
 @click.option("--since", default=None, help="Only feedback received on or after this ISO date/time (UTC).")
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def feedback_report(service_id: str | None, since: str | None, output: str) -> None:
-    """Acceptance and override rates of the cards per engine and finding (from CDS_DATABASE_URL / CDS_DATA_DIR)."""
+@click.option("--format", "output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="html: one self-contained page with plots (needs --out).")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file (required for html).")
+@click.option("--period", type=click.Choice(["month", "week"]), default="month", show_default=True,
+              help="Buckets of the rates over time (by the time the feedback was received).")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Override rate at or above which a rule is a candidate to retire or retune.")
+@click.option("--min-items", default=10, show_default=True, type=click.IntRange(1),
+              help="Feedback items a rule needs before it can be flagged.")
+def feedback_report(service_id: str | None, since: str | None, output: str, out_path: Path | None, period: str,
+                    threshold: float, min_items: int) -> None:
+    """Acceptance and override rates of the cards per engine and rule, over time, with the override reasons and the
+    rules overridden most (from CDS_DATABASE_URL / CDS_DATA_DIR)."""
     from datetime import datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cds_hooks.report import feedback_report as build, format_text
     from cds_hooks.store import Store
@@ -91,8 +116,24 @@ def feedback_report(service_id: str | None, since: str | None, output: str) -> N
         since_at = datetime.fromisoformat(since) if since else None
     except ValueError:
         raise click.BadParameter("expected an ISO date or date-time", param_hint="--since") from None
-    report = build(Store.from_config(load_config()), service_id=service_id, since=since_at)
-    click.echo(json.dumps(report, indent=2) if output == "json" else format_text(report))
+    if output == "html" and out_path is None:
+        raise click.UsageError("--format html writes a page: give --out FILE.html")
+    try:
+        report = build(Store.from_config(load_config()), service_id=service_id, since=since_at, period=period,
+                       threshold=threshold, min_items=min_items)
+    except SQLAlchemyError as exc:  # StoreUnavailable included: a data folder that cannot be created
+        raise click.ClickException(f"the feedback database cannot be read ({type(exc).__name__}: {exc})") from None
+    if output == "html":
+        from cds_hooks.report_html import render_html
+
+        text = render_html(report)
+    else:
+        text = json.dumps(report, indent=2) if output == "json" else format_text(report)
+    if out_path is None:
+        click.echo(text)
+        return
+    out_path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    click.echo(f"feedback report written to {out_path}", err=True)
 
 
 def _mount_model_commands() -> None:

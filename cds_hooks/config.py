@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # The heart-disease demonstration model (a trained MLP, not for clinical use) is a service only when true: off, it
     # is not in discovery and its URL answers 404, so no clinician sees a demonstration score by accident.
     "ENABLE_DEMO_MODEL": False,
+    # Order-select / order-sign: an alert about a drafted order (same patient, draft and rule) is shown once in this
+    # time, not again at order-sign after order-select (docs/order-checks.md); kept in the database, for all workers.
+    "ORDER_ALERT_TTL_S": 12 * 3600,
     # Request handling
     "MAX_BODY_BYTES": 5 * 1024 * 1024,
     "VALIDATE_RESPONSES": True,  # check every response against the CDS Hooks response schema before sending
@@ -55,7 +58,20 @@ DEFAULTS: dict[str, Any] = {
     # Storage: feedback, audit, JWT replay
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
+    # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
+    "AUDIT_FLUSH_INTERVAL_S": 0.05,
+    "AUDIT_BATCH_MAX": 256,
+    "AUDIT_QUEUE_MAX": 10_000,
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
+    # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
+    # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).
+    "FEEDBACK_CARD_WINDOW_S": 7 * 24 * 3600,
+    "SUPPRESSION_ENABLED": True,  # false: feedback is stored and reported, and hides nothing
+    # Days an override hides the card for the same patient, by reason code, merged over the defaults of
+    # cds_hooks/suppression/policy.py (null: until the inputs change; 0: never hides). Critical cards never hide.
+    "SUPPRESSION_DAYS": {},
+    "SUPPRESSION_ACCEPTED_DAYS": 30,  # an accepted suggestion: until the record shows it done, at most this long
     # Explainer pages behind the cards (docs/explainer.md): links signed with EXPLAINER_SECRET (>= 32 characters,
     # the same in every worker); without it, no links in production and a per-process random secret in dev mode.
     "EXPLAINER_ENABLED": True,

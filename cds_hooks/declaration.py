@@ -79,6 +79,8 @@ class HookCall:
     options: dict[str, Any] = field(default_factory=dict)  # engine options from the configuration
     client_settings: Any = None  # fhir_adapter.client.ClientSettings for services that read more than the prefetch
     deadline: Any = None  # cds_hooks.prefetch.Deadline of the hook, shared by prefetch resolution and later reads
+    # cds_hooks.alert_memory.AlertMemory: which order-time alerts were already shown (None: no memory, show all).
+    alerts: Any = None
     _scoped: Any = field(default=None, init=False, repr=False, compare=False)
     # The engine.inputs.FeatureSet the engines last read (set by run_engines): findings keep only the value they used,
     # the explainer page plots each input's whole series from it. None until engines have run.
@@ -173,10 +175,11 @@ def find_engine(engine_id: str) -> Engine:
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
+    import engine.order_checks  # noqa: F401 - the order-time checks
     import engine.pharmacogenomics  # noqa: F401 - the pharmacogenomic engines
-    from engine.registry import calculators, detectors, models, pharmacogenomics, rules
+    from engine.registry import calculators, detectors, models, order_checks, pharmacogenomics, rules
 
-    for registry in (calculators, detectors, rules, models, pharmacogenomics):
+    for registry in (calculators, detectors, rules, models, order_checks, pharmacogenomics):
         if engine_id in registry:
             return registry.get(engine_id)
     raise KeyError(f"unknown engine {engine_id!r}")

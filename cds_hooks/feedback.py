@@ -2,25 +2,34 @@
 
 The body is checked against the feedback schema (card uuid; outcome accepted|overridden; acceptedSuggestions
 required for accepted and only there; overrideReason with reason and/or userComment only for overridden;
-outcomeTimestamp an RFC 3339 date-time) → 400 OperationOutcome naming each fault. Every item is then linked to
-the findings and engines that produced the card (through the audit record of the hook call that rendered that
-card uuid, for the same service and issuer) and stored in one transaction, committed before the 200. Posting the
-same item again stores nothing new (idempotent), so a client may safely retry after a lost answer.
+outcomeTimestamp an RFC 3339 date-time) → 400 OperationOutcome naming each fault.
+
+Feedback is bound to what was shown: every card uuid must be a card this service issued to the same client (issuer
+and tenant) within ``FEEDBACK_CARD_WINDOW_S`` - else 404 naming each unknown card - and every accepted suggestion
+must be one of that card's - else 400. Either way nothing of the request is stored. The patient is the issued
+card's (its pseudonymous key), never anything in the body.
+
+Each item is linked to the findings and engines behind its card and stored, with what it hides for that patient
+(cds_hooks.suppression.policy), in one transaction committed before the 200. Posting the same item again stores
+nothing new (idempotent), so a client may safely retry after a lost answer.
 """
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_hooks import audit
 from cds_hooks.auth import current_client
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError, issue
 from cds_hooks.hooks import read_json_body
 from cds_hooks.processing import fhirpath
-from cds_hooks.store import FeedbackRecord, store_of
+from cds_hooks.store import FeedbackRecord, IssuedCard, store_of
+from cds_hooks.suppression import memory_of
 from cds_hooks.validation import validate_feedback
 
 log = logging.getLogger(__name__)
@@ -42,24 +51,65 @@ def receive_feedback(service_id: str):
                        issues=[issue(400, message, fhirpath(pointer)) for pointer, message in problems])
 
     store = store_of(current_app)
+    memory = memory_of(current_app)
     identity = current_client()
     issuer = identity.issuer if identity else None
     tenant = identity.tenant if identity else None
     keep_comments = bool(current_app.config.get("FEEDBACK_KEEP_COMMENTS"))
+    items = body["feedback"]
+    now = memory.clock()
+    def issued_now() -> dict[str, IssuedCard]:
+        return store.issued_cards([item["card"] for item in items], service_id=definition.id, issuer=issuer,
+                                  tenant=tenant, since=now - memory.window_s)
+
     try:
-        # One look-up per distinct card: a client may send many items about the same card.
-        origins = {card: store.card_origin(card, service_id=definition.id, issuer=issuer)
-                   for card in {item["card"].lower() for item in body["feedback"]}}
-        records = [FeedbackRecord(service_id=definition.id, issuer=issuer, tenant=tenant, item=item,
-                                  origin=origins[item["card"].lower()], keep_comment=keep_comments)
-                   for item in body["feedback"]]
-        new = store.save_feedback(records)
+        audit.flush(current_app)  # this process's queued audit records first, so a card just rendered is found
+        issued = issued_now()
+        if any(item["card"].lower() not in issued for item in items):
+            # Another worker's writer commits the cards it issued within AUDIT_FLUSH_INTERVAL_S: look once more
+            # after that, so feedback sent at once on a card rendered elsewhere is not refused.
+            time.sleep(min(1.0, 2 * float(current_app.config["AUDIT_FLUSH_INTERVAL_S"]) + 0.02))
+            issued = issued_now()
+    except SQLAlchemyError as exc:
+        log.error("issued cards not read for feedback on %s (%s)", definition.id, type(exc).__name__)
+        raise CdsError(503, "The feedback could not be checked; nothing was recorded, please retry.") from None
+    refuse_unbound(items, issued)
+
+    records, suppressions = [], []
+    for item in items:
+        card = issued[item["card"].lower()]
+        record = FeedbackRecord(service_id=definition.id, issuer=issuer, tenant=tenant, item=item,
+                                origin=card.origin, keep_comment=keep_comments)
+        records.append(record)
+        suppressions += memory.policy.suppressions_for(item, card, dedup_key=record.dedup_key, now=now)
+    try:
+        new = store.save_feedback(records, suppressions)
     except SQLAlchemyError as exc:
         log.error("feedback for %s not stored (%s)", definition.id, type(exc).__name__)
         raise CdsError(503, "The feedback could not be stored; nothing was recorded, please retry.") from None
-    linked = sum(1 for r in records if r.origin is not None)
-    log.info("feedback %s: %d items, %d new, %d linked to a rendered card", definition.id, len(records), new, linked)
+    log.info("feedback %s: %d items, %d new, %d suppressions", definition.id, len(records), new, len(suppressions))
     return jsonify({})
+
+
+def refuse_unbound(items: list[dict], issued: dict[str, IssuedCard]) -> None:
+    """404 when an item names a card not issued to this client (recently), 400 when it accepts a suggestion the
+    card did not offer: a client can only give feedback on what it was shown."""
+    unknown = [issue(404, "No card with this uuid was issued by this service to this client within the feedback "
+                          "window.", f"feedback[{index}].card")
+               for index, item in enumerate(items) if item["card"].lower() not in issued]
+    if unknown:
+        raise CdsError(404, "Feedback names cards this service did not issue to this client; nothing was recorded.",
+                       issues=unknown)
+    foreign = []
+    for index, item in enumerate(items):
+        offered = issued[item["card"].lower()].suggestions
+        for number, accepted in enumerate(item.get("acceptedSuggestions") or ()):
+            if str(accepted["id"]).lower() not in offered:
+                foreign.append(issue(400, "This suggestion is not one the card offered.",
+                                     f"feedback[{index}].acceptedSuggestions[{number}].id"))
+    if foreign:
+        raise CdsError(400, "Feedback accepts suggestions the card did not offer; nothing was recorded.",
+                       issues=foreign)
 
 
 def timestamp_problems(items: list[dict]) -> list[tuple[str, str]]:

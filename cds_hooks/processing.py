@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from cards.render import RenderedCard, RenderOptions, render_cards
 from cds_hooks.declaration import HookCall, ServiceDefinition
@@ -14,9 +14,12 @@ from cds_hooks.prefetch import Deadline, PrefetchUnavailable, resolve_prefetch
 from cds_hooks.validation import validate_hook_request, validate_response
 from engine.finding import Finding, InputProblem
 from fhir_adapter.client import ClientSettings, client_for
+from fhir_adapter.features.draft_orders import draft_orders_by_reference
 
 if TYPE_CHECKING:
     from cds_hooks.explainer import ExplainerRecorder
+    from cds_hooks.store import IssuedCard
+    from cds_hooks.suppression import CallScreen
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +32,22 @@ class HookOutcome:
     call: HookCall
     # Resources left out because they are about another patient (references only; also on every finding).
     input_problems: list[InputProblem]
+    # The cards sent, with their identity across calls (for the audit transaction: what feedback may name).
+    issued: tuple["IssuedCard", ...] = ()
 
 
 def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any],
-                 explainer: "ExplainerRecorder | None" = None) -> HookOutcome:
+                 explainer: "ExplainerRecorder | None" = None,
+                 alerts: Any = None,
+                 screen_for: "Callable[[HookCall, Sequence[Finding]], CallScreen] | None" = None) -> HookOutcome:
     """Validate → resolve prefetch → run the service (cds_hooks.pipeline) → render and check cards.
 
     Raises CdsError with the status. One Deadline, started here, bounds every FHIR read of the call: prefetch
     resolution and what the service reads afterwards. With an ``explainer`` (the HTTP layer's), every card links to
-    its explainer page and the call's evidence is stored in one write."""
+    its explainer page and the call's evidence is stored in one write. With ``screen_for`` (the HTTP layer's), cards
+    this patient's clinicians already answered are left out (cds_hooks.suppression) and the cards sent are described
+    in ``HookOutcome.issued``. ``alerts`` (a cds_hooks.alert_memory AlertMemory) lets order-time services show an
+    alert once per draft across hook calls."""
     settings = client_settings(config)
     deadline = Deadline.after(settings.deadline_s)
     if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
@@ -57,20 +67,25 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
                     notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]),
-                    client_settings=settings, deadline=deadline)
+                    client_settings=settings, deadline=deadline, alerts=alerts)
     result = run_service(call)
+    screen = screen_for(call, result.findings) if screen_for is not None else None
     rendered = render_cards(result.findings, RenderOptions(
         patient_id=call.patient_id,
         hook_instance=call.hook_instance,
         max_cards=int(config["MAX_CARDS"]),
         show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"]),
         explain_url=explainer.url_for if explainer is not None else None,
+        screen=screen,
+        draft_orders=draft_orders_by_reference(call.context.get("draftOrders")) or None,
     ))
     response: dict = {"cards": [rc.card for rc in rendered]}
     if result.system_actions:
         response["systemActions"] = result.system_actions
     if explainer is not None:
-        explainer.record(call, result.findings, response["cards"])  # no links left on the cards if this fails
+        # No links left on the cards if this fails.
+        explainer.record(call, result.findings, response["cards"], hidden=screen.hidden if screen else (),
+                         card_keys=screen.card_keys(rendered) if screen else None)
     if config["VALIDATE_RESPONSES"]:
         invalid = validate_response(response)
         if invalid:
@@ -78,7 +93,8 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
                       ", ".join(p.pointer for p in invalid))
             raise CdsError(500, "The service produced an invalid response; it has been logged.")
     return HookOutcome(response=response, rendered=rendered, findings=result.findings, call=call,
-                       input_problems=list(result.input_problems))
+                       input_problems=list(result.input_problems),
+                       issued=screen.issued(rendered) if screen is not None else ())
 
 
 def client_settings(config: Mapping[str, Any]) -> ClientSettings:

@@ -1,15 +1,23 @@
-"""Durable storage: feedback, the audit trail of hook calls, the JWT replay (``jti``) store, and the evidence behind
-the explainer pages of recent hook calls.
+"""Durable storage: feedback, the audit trail of hook calls, the JWT replay (``jti``) store, the evidence behind
+the explainer pages of recent hook calls, the cards issued (what feedback may name) and the suppressions feedback
+creates (docs/feedback.md).
 
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
-a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request.
+a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request,
+except the audit records, which cds_hooks/audit_writer.py commits in batches just after.
 
 Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
 only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
 ``explainer_call`` table: the findings of one hook call with their evidence (values, dates, source references), kept
-only for the explainer link lifetime (``EXPLAINER_TTL_S``) and purged after it (docs/explainer.md).
+only for the explainer link lifetime (``EXPLAINER_TTL_S``) and purged after it (docs/explainer.md). ``issued_card``
+and ``card_suppression`` name the patient only by a pseudonymous key (SHA-256 of issuer, tenant and patient id) and
+keep no value from the record (the card's inputs are kept as a fingerprint hash).
+
+Tables, for migrations: ``jwt_replay``, ``audit_event``, ``audit_card``, ``feedback``, ``explainer_call``, and, added
+with feedback-driven suppression, ``issued_card`` and ``card_suppression`` (new tables only: no column was added to an
+existing table, so a database made before them gains them with ``create_all``).
 """
 from __future__ import annotations
 
@@ -25,15 +33,17 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
-                        Table, Text, create_engine, delete, event, insert, select)
-from sqlalchemy.exc import IntegrityError, OperationalError
+                        Table, Text, create_engine, delete, event, insert, select, update)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
 SQLITE_FILE_NAME = "precision-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 15_000  # writers queue behind each other; a burst of workers must wait, not fail
 JTI_PURGE_INTERVAL_S = 300.0
+ORDER_ALERT_PURGE_INTERVAL_S = 300.0
 EXPLAINER_PURGE_INTERVAL_S = 300.0
+ISSUED_PURGE_INTERVAL_S = 300.0
 
 metadata = MetaData()
 
@@ -108,6 +118,148 @@ explainer_call = Table(
 )
 
 
+# Every card a hook call answered with, as shown: what feedback may name (cds_hooks/feedback.py) and what a suppression
+# is made from. Kept ``FEEDBACK_CARD_WINDOW_S``: feedback for an older card is refused. ``card_key`` is the card's
+# identity across calls for this patient (cds_hooks/suppression/identity.py); ``fingerprint`` hashes what makes it
+# this card (status, severity, category, inputs): a suppression holds while the fingerprint stays the same.
+issued_card = Table(
+    "issued_card", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("issued_at", Float, nullable=False, index=True),  # epoch seconds
+    Column("service_id", String(200), nullable=False),
+    Column("issuer", String(512)),
+    Column("tenant", String(256)),
+    Column("hook_instance", String(64)),
+    Column("card_key", String(64), nullable=False),
+    Column("patient_key", String(64)),  # NULL when the hook named no patient: nothing can be suppressed then
+    Column("indicator", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("title", String(300)),  # what was assessed ("Possible undiagnosed diabetes"), never a value
+    Column("finding_ids", Text, nullable=False),  # JSON array
+    Column("engine_ids", Text, nullable=False),  # JSON array
+    Column("suggestions", Text, nullable=False),  # JSON object: suggestion uuid -> suggestion key (hash of its label)
+    Column("override_codes", Text, nullable=False),  # JSON array: the overrideReasons codes the card offered
+)
+
+# What feedback hides, per patient: one row per feedback item (or per accepted suggestion). ``key`` is derived from
+# the feedback item's dedup key, so a re-posted item adds nothing. Active while ``lifted_at`` is NULL and
+# ``until_at`` (NULL: no time limit) has not passed; lifted when the card comes back changed ("inputs-changed") or
+# without the accepted suggestion ("no-longer-offered").
+card_suppression = Table(
+    "card_suppression", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("card_key", String(64), nullable=False, index=True),
+    Column("patient_key", String(64), nullable=False, index=True),
+    Column("service_id", String(200), nullable=False),
+    Column("suggestion_key", String(64)),  # NULL: the whole card is hidden; else only this suggestion
+    Column("reason_code", String(64), nullable=False),  # an override reason code, or "accepted"
+    Column("reason_display", String(200)),
+    Column("fingerprint", String(64), nullable=False),  # of the card the feedback was about
+    Column("title", String(300)),
+    Column("card_uuid", String(64), nullable=False),
+    Column("finding_ids", Text, nullable=False),  # JSON array (the report counts suppressions per rule)
+    Column("created_at", Float, nullable=False),
+    Column("until_at", Float),
+    Column("lifted_at", Float),
+    Column("lifted_because", String(32)),
+)
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """One card as it was sent: its identity across calls and what may be said about it in feedback."""
+
+    card_uuid: str
+    card_key: str
+    patient_key: str | None
+    indicator: str
+    fingerprint: str
+    title: str | None
+    finding_ids: tuple[str, ...]
+    engine_ids: tuple[str, ...]
+    suggestions: Mapping[str, str]  # suggestion uuid -> suggestion key
+    override_codes: tuple[str, ...]
+    service_id: str
+    issuer: str | None
+    tenant: str | None
+    hook_instance: str | None
+    issued_at: float
+
+    def row(self) -> dict[str, Any]:
+        return {"card_uuid": self.card_uuid.lower(), "issued_at": self.issued_at, "service_id": self.service_id,
+                "issuer": self.issuer, "tenant": self.tenant, "hook_instance": self.hook_instance,
+                "card_key": self.card_key, "patient_key": self.patient_key, "indicator": self.indicator,
+                "fingerprint": self.fingerprint, "title": self.title,
+                "finding_ids": json.dumps(list(self.finding_ids)), "engine_ids": json.dumps(list(self.engine_ids)),
+                "suggestions": json.dumps(dict(self.suggestions), sort_keys=True),
+                "override_codes": json.dumps(list(self.override_codes))}
+
+    @classmethod
+    def from_row(cls, row) -> "IssuedCard":
+        return cls(card_uuid=row.card_uuid, card_key=row.card_key, patient_key=row.patient_key,
+                   indicator=row.indicator, fingerprint=row.fingerprint, title=row.title,
+                   finding_ids=tuple(json.loads(row.finding_ids)), engine_ids=tuple(json.loads(row.engine_ids)),
+                   suggestions=json.loads(row.suggestions), override_codes=tuple(json.loads(row.override_codes)),
+                   service_id=row.service_id, issuer=row.issuer, tenant=row.tenant, hook_instance=row.hook_instance,
+                   issued_at=float(row.issued_at))
+
+    @property
+    def origin(self) -> "CardOrigin":
+        return CardOrigin(hook_instance=self.hook_instance, finding_ids=self.finding_ids, engine_ids=self.engine_ids)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    key: str
+    card_key: str
+    patient_key: str
+    service_id: str
+    suggestion_key: str | None
+    reason_code: str
+    reason_display: str | None
+    fingerprint: str
+    title: str | None
+    card_uuid: str
+    finding_ids: tuple[str, ...]
+    created_at: float
+    until_at: float | None
+    lifted_at: float | None = None
+    lifted_because: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"key": self.key, "card_key": self.card_key, "patient_key": self.patient_key,
+                "service_id": self.service_id, "suggestion_key": self.suggestion_key,
+                "reason_code": self.reason_code, "reason_display": self.reason_display,
+                "fingerprint": self.fingerprint, "title": self.title, "card_uuid": self.card_uuid.lower(),
+                "finding_ids": json.dumps(list(self.finding_ids)), "created_at": self.created_at,
+                "until_at": self.until_at, "lifted_at": self.lifted_at, "lifted_because": self.lifted_because}
+
+    @classmethod
+    def from_row(cls, row) -> "Suppression":
+        return cls(key=row.key, card_key=row.card_key, patient_key=row.patient_key, service_id=row.service_id,
+                   suggestion_key=row.suggestion_key, reason_code=row.reason_code,
+                   reason_display=row.reason_display, fingerprint=row.fingerprint, title=row.title,
+                   card_uuid=row.card_uuid, finding_ids=tuple(json.loads(row.finding_ids)),
+                   created_at=float(row.created_at), until_at=None if row.until_at is None else float(row.until_at),
+                   lifted_at=None if row.lifted_at is None else float(row.lifted_at),
+                   lifted_because=row.lifted_because)
+
+
+# Order-time alerts already shown (cds_hooks/alert_memory.py): sha256 of (server, patient, draft, rule), no patient data.
+order_alert = Table(
+    "order_alert", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+
+class StoreUnavailable(SQLAlchemyError):
+    """The database could not be opened for a reason outside SQLAlchemy: its folder cannot be created (a file in its
+    place, no permission, a read-only or full disk). A SQLAlchemyError, so every caller that treats a database failure
+    as one (503 for authentication and feedback, logged for audit and explainer) treats this one the same way."""
+
+
 @dataclass(frozen=True)
 class ExplainerRow:
     key: str
@@ -135,6 +287,7 @@ class AuditRecord:
     status: int
     latency_ms: float
     cards: tuple[AuditCard, ...] = ()
+    issued: tuple[IssuedCard, ...] = ()  # written in the same transaction (one commit per hook call)
 
 
 @dataclass(frozen=True)
@@ -206,6 +359,8 @@ class Store:
         self._pid: int | None = None
         self._next_purge = 0.0
         self._next_explainer_purge = 0.0
+        self._next_issued_purge = 0.0
+        self._next_alert_purge = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
@@ -223,7 +378,10 @@ class Store:
                 if self._engine is not None:
                     # Inherited over fork: leave the parent's connections to the parent.
                     self._engine.dispose(close=False)
-                self._engine = self._make_engine()
+                try:
+                    self._engine = self._make_engine()
+                except OSError as exc:
+                    raise StoreUnavailable(f"the database cannot be opened ({type(exc).__name__})") from exc
                 self._pid = pid
         return self._engine
 
@@ -262,6 +420,41 @@ class Store:
             return
         self._next_purge = now + JTI_PURGE_INTERVAL_S
         conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at < now))
+
+    # -- order-time alerts ---------------------------------------------------------------------------
+
+    def first_alerts(self, keys: Sequence[str], ttl_s: float) -> set[str]:
+        """Remember each alert key for ``ttl_s`` and return those not already remembered (shown for the first time).
+
+        One transaction in the shared database, so every worker and process sees the same answer; a key whose time
+        has run out counts as new again. On SQLite the commit does not wait for fsync (``synchronous=NORMAL``, as for
+        the explainer): it is on the order hooks' path, and losing the last seconds to a power cut repeats an alert."""
+        if not keys:
+            return set()
+        now = time.time()
+        new: set[str] = set()
+        with self.engine.connect() as conn:
+            relaxed = conn.dialect.name == "sqlite"
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
+                conn.execute(delete(order_alert).where(order_alert.c.key.in_(list(keys)),
+                                                       order_alert.c.expires_at < now))
+                for key in dict.fromkeys(keys):
+                    if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
+                        new.add(key)
+                if now >= self._next_alert_purge:
+                    self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
+                    conn.execute(delete(order_alert).where(order_alert.c.expires_at < now))
+                conn.commit()
+            finally:
+                if relaxed:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+        return new
 
     # -- explainer evidence --------------------------------------------------------------------------
 
@@ -308,21 +501,86 @@ class Store:
 
     # -- audit ---------------------------------------------------------------------------------------
 
-    def record_audit(self, record: AuditRecord) -> int:
+    def record_audit(self, record: AuditRecord, *, keep_issued_s: float | None = None) -> int:
+        return self.record_audits([record], keep_issued_s=keep_issued_s)[0]
+
+    def record_audits(self, records: Sequence[AuditRecord], *, keep_issued_s: float | None = None) -> list[int]:
+        """Audit records and the cards each call issued, in one transaction (one commit for a batch:
+        cds_hooks/audit_writer.py). Every few minutes the same transaction deletes issued cards older than
+        ``keep_issued_s`` and suppressions over for as long."""
         with self.engine.begin() as conn:
-            audit_id = conn.execute(insert(audit_event).values(
-                recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
-                issuer=record.issuer, tenant=record.tenant, status=record.status,
-                latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
-            )).inserted_primary_key[0]
-            if record.cards:
-                conn.execute(insert(audit_card), [
-                    {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
-                     "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
-                     "engine_ids": json.dumps(list(card.engine_ids))}
-                    for card in record.cards
-                ])
-        return int(audit_id)
+            ids = [_insert_audit(conn, record) for record in records]
+            now = time.time()
+            if keep_issued_s is not None and now >= self._next_issued_purge:
+                self._next_issued_purge = now + ISSUED_PURGE_INTERVAL_S
+                self._purge_issued(conn, now - float(keep_issued_s))
+        return ids
+
+    @staticmethod
+    def _purge_issued(conn, cutoff: float) -> None:
+        conn.execute(delete(issued_card).where(issued_card.c.issued_at < cutoff))
+        over = card_suppression.c
+        conn.execute(delete(card_suppression).where(
+            (over.lifted_at.is_not(None) & (over.lifted_at < cutoff))
+            | (over.until_at.is_not(None) & (over.until_at < cutoff))))
+
+    # -- issued cards and suppressions -----------------------------------------------------------------------------
+
+    def issued_cards(self, card_uuids: Sequence[str], *, service_id: str, issuer: str | None, tenant: str | None,
+                     since: float) -> dict[str, IssuedCard]:
+        """The cards with these uuids that this service issued to this client (issuer and tenant) at or after
+        ``since``, by lower-case uuid; the latest issue of a uuid wins (an EHR may resend a hook instance)."""
+        uuids = sorted({u.lower() for u in card_uuids})
+        if not uuids:
+            return {}
+        c = issued_card.c
+        query = (select(issued_card)
+                 .where(c.card_uuid.in_(uuids), c.service_id == service_id, c.issuer == issuer, c.tenant == tenant,
+                        c.issued_at >= since)
+                 .order_by(c.id))
+        with self.engine.connect() as conn:
+            return {row.card_uuid: IssuedCard.from_row(row) for row in conn.execute(query)}
+
+    def active_suppressions(self, patient_key: str, *, service_id: str, now: float) -> list[Suppression]:
+        c = card_suppression.c
+        query = (select(card_suppression)
+                 .where(c.patient_key == patient_key, c.service_id == service_id, c.lifted_at.is_(None),
+                        c.until_at.is_(None) | (c.until_at > now))
+                 .order_by(c.created_at))
+        with self.engine.connect() as conn:
+            return [Suppression.from_row(row) for row in conn.execute(query)]
+
+    def suppressions_of_cards(self, card_keys: Sequence[str]) -> list[Suppression]:
+        """Every suppression of these cards, active or not, oldest first (the explainer page says which hold)."""
+        keys = sorted(set(k for k in card_keys if k))
+        if not keys:
+            return []
+        c = card_suppression.c
+        query = select(card_suppression).where(c.card_key.in_(keys)).order_by(c.created_at)
+        with self.engine.connect() as conn:
+            return [Suppression.from_row(row) for row in conn.execute(query)]
+
+    def lift_suppressions(self, lifted: Mapping[str, str], *, now: float) -> int:
+        """End the suppressions ``{key: because}`` still active; returns how many were ended here."""
+        if not lifted:
+            return 0
+        ended = 0
+        c = card_suppression.c
+        with self.engine.begin() as conn:
+            for key, because in lifted.items():
+                result = conn.execute(update(card_suppression)
+                                      .where(c.key == key, c.lifted_at.is_(None))
+                                      .values(lifted_at=now, lifted_because=because))
+                ended += int(result.rowcount or 0)
+        return ended
+
+    def suppression_rows(self, *, service_id: str | None = None) -> Iterator[dict]:
+        query = select(card_suppression).order_by(card_suppression.c.created_at)
+        if service_id:
+            query = query.where(card_suppression.c.service_id == service_id)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield dict(row._mapping)
 
     def audit_events(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -344,8 +602,9 @@ class Store:
 
     # -- feedback ------------------------------------------------------------------------------------
 
-    def save_feedback(self, records: Sequence[FeedbackRecord]) -> int:
-        """Store feedback items in one transaction; an item stored before is skipped. Returns how many were new."""
+    def save_feedback(self, records: Sequence[FeedbackRecord], suppressions: Sequence[Suppression] = ()) -> int:
+        """Store feedback items and the suppressions they create in one transaction; an item (or suppression) stored
+        before is skipped. Returns how many feedback items were new."""
         rows = [r.row() for r in records]
         if not rows:
             return 0
@@ -355,6 +614,8 @@ class Store:
         with self.engine.begin() as conn:
             for row in rows:
                 new += _insert_ignoring_duplicate(conn, feedback, row, "dedup_key")
+            for suppression in suppressions:
+                _insert_ignoring_duplicate(conn, card_suppression, suppression.row(), "key")
         return new
 
     def feedback_rows(self, *, service_id: str | None = None, since: datetime | None = None) -> Iterator[dict]:
@@ -366,6 +627,24 @@ class Store:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield dict(row._mapping)
+
+
+def _insert_audit(conn, record: AuditRecord) -> int:
+    audit_id = conn.execute(insert(audit_event).values(
+        recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
+        issuer=record.issuer, tenant=record.tenant, status=record.status,
+        latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
+    )).inserted_primary_key[0]
+    if record.cards:
+        conn.execute(insert(audit_card), [
+            {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
+             "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
+             "engine_ids": json.dumps(list(card.engine_ids))}
+            for card in record.cards
+        ])
+    if record.issued:
+        conn.execute(insert(issued_card), [card.row() for card in record.issued])
+    return int(audit_id)
 
 
 def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -> bool:

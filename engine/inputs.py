@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine import feature_catalog
-from engine.clinical_record import AllergyEntry, MedicationEntry
+from engine.clinical_record import AllergyEntry, DraftOrder, MedicationEntry
 from engine.finding import Evidence, InputProblem, MissingInput
 from engine.genomic_record import GeneResult
 
@@ -47,6 +47,9 @@ class FeatureSet:
     # The medication list and allergies (engine/clinical_record.py), for rules that need more than a boolean.
     medications: tuple[MedicationEntry, ...] = ()
     allergies: tuple[AllergyEntry, ...] = ()
+    # The orders being drafted (CDS Hooks order-select / order-sign draftOrders): what order-time checks are about,
+    # kept apart from the medication list. Empty for every other hook.
+    draft_orders: tuple[DraftOrder, ...] = ()
     # Pharmacogenomic results (engine/genomic_record.py), one per gene and resource, newest first.
     gene_results: tuple[GeneResult, ...] = ()
 

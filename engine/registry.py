@@ -19,7 +19,7 @@ class Registry(Generic[T]):
 
     def register(self, engine_cls: type[T]) -> type[T]:
         engine = engine_cls()
-        engine_id = getattr(engine, "id")
+        engine_id = engine.id
         if engine_id in self._items:
             raise DuplicateEngineError(f"{self.kind} {engine_id!r} is declared twice")
         self._items[engine_id] = engine
@@ -67,3 +67,7 @@ def rule(engine_cls):
 
 
 model: Callable = models.register
+
+# Order-time checks (order-select / order-sign): engines that read the drafted orders (FeatureSet.draft_orders).
+order_checks: Registry = Registry("order check")
+order_check: Callable = order_checks.register

@@ -11,10 +11,15 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import orjson
 
 from engine.finding import Evidence, Finding, Recommendation
 from engine.inputs import FeatureSet
+
+if TYPE_CHECKING:
+    from cds_hooks.suppression import HiddenCard
 
 PAYLOAD_VERSION = 1
 MAX_HISTORY_POINTS = 200  # per feature, newest first: years of results, bounded for a pathological record
@@ -24,14 +29,18 @@ ENCODING_ZLIB = "json+zlib"
 
 
 def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence[Finding],
-            slots: Sequence[Sequence[str]], features: FeatureSet | None) -> dict:
-    """The JSON document of one hook call: findings, the card slots (finding indices per card) and input series."""
+            slots: Sequence[Sequence[str]], features: FeatureSet | None, hidden: Sequence["HiddenCard"] = (),
+            card_keys: Mapping[tuple[str, ...], str] | None = None) -> dict:
+    """The JSON document of one hook call: findings, the card slots (finding indices per card), input series, the
+    cards hidden by feedback and each slot's card key (cds_hooks.suppression)."""
     findings = list(findings)
     index = {f.id: i for i, f in enumerate(findings)}
     card_slots = [[index[i] for i in ids if i in index] for ids in slots]
     covered = {i for slot in card_slots for i in slot}
     # A finding that is on no card (over the card cap, or kept off the cards) still gets a page of its own.
     card_slots += [[i] for i in range(len(findings)) if i not in covered]
+    keys = card_keys or {}
+    slot_of = {tuple(ids): n for n, ids in enumerate(slots)}
     return {
         "v": PAYLOAD_VERSION,
         "service": {"id": getattr(service, "id", None), "title": getattr(service, "title", None),
@@ -41,6 +50,22 @@ def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence
         "findings": [finding_record(f) for f in findings],
         "slots": card_slots,
         "history": input_history(findings, features),
+        "slot_keys": [keys.get(tuple(ids)) for ids in slots],
+        "hidden": [hidden_record(h, slot_of.get(tuple(h.finding_ids))) for h in hidden],
+    }
+
+
+def hidden_record(card: "HiddenCard", slot: int | None) -> dict:
+    """A card (or suggestions) feedback kept off this call: what, why, since and until when (no patient data)."""
+    suppression = card.suppression
+    return {
+        "title": card.title,
+        "slot": slot,
+        "suggestions": list(card.suggestions),
+        "reason_code": suppression.reason_code,
+        "reason": suppression.reason_display or suppression.reason_code,
+        "since": suppression.created_at,
+        "until": suppression.until_at,
     }
 
 
@@ -128,7 +153,10 @@ def input_history(findings: Iterable[Finding], features: FeatureSet | None) -> d
 
 
 def encode(document: dict) -> tuple[str, bytes]:
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    try:  # orjson: several times faster on the hook path; dates and other objects as str() as before
+        raw = orjson.dumps(document, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
     if len(raw) > COMPRESS_ABOVE_BYTES:
         return ENCODING_ZLIB, zlib.compress(raw, 1)  # level 1: most of the saving for a fraction of the time
     return ENCODING_JSON, raw

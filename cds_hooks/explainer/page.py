@@ -5,6 +5,9 @@ reaches is one stored hook call: the card's findings in full, links to the other
 call's not-applicable results. Answers: 200 the page; 404 a token that is forged, unknown or not ours; 410 a genuine
 token past its lifetime; 503 when the database cannot be read. Refusals are a few words of HTML and nothing about
 the patient. Every answer is ``no-store``, sends no referrer (the token is in the URL) and runs no script.
+
+The page also says what feedback hides for this patient: the cards (and suggestions) left out of this call, and -
+read when the page is opened - whether the card itself has been hidden since (cds_hooks.suppression).
 """
 from __future__ import annotations
 
@@ -93,6 +96,7 @@ def explain(token: str):
         return refusal(404)
     if view is None:
         return refusal(404)
+    view["hidden_now"] = hidden_now(explainer.store, document, claims.slot, view["findings"], tokens.now())
     return Response(render_template("explainer/page.html", **view), status=200, mimetype="text/html")
 
 
@@ -130,7 +134,57 @@ def page_view(document: dict, claims: ExplainerClaims, tokens: ExplainerTokens) 
         "findings": [finding_view(f, history, position) for position, f in enumerate(focus)],
         "others": others,
         "not_applicable": [finding_view(f, {}, 1000 + n) for n, f in enumerate(not_applicable)],
+        "hidden": [hidden_view(h, claims, tokens, len(slots)) for h in document.get("hidden") or []],
     }
+
+
+def hidden_view(hidden: dict, claims: ExplainerClaims, tokens: ExplainerTokens, slot_count: int) -> dict:
+    slot = hidden.get("slot")
+    url = None
+    if isinstance(slot, int) and 0 <= slot < slot_count and slot != claims.slot:
+        url = url_for("explainer.explain", token=tokens.sign(ExplainerClaims(claims.call_key, slot, claims.issued_at)))
+    return {"title": hidden.get("title") or "", "url": url, "suggestions": hidden.get("suggestions") or [],
+            "produced": slot is not None,
+            **suppression_words(hidden.get("reason_code"), hidden.get("reason"), hidden.get("since"),
+                                hidden.get("until"))}
+
+
+def suppression_words(code: Any, reason: Any, since: Any, until: Any) -> dict:
+    """Why and until when, in the words the page uses."""
+    accepted = code == "accepted"
+    return {
+        "why": (f"Suggestion accepted on {_day(since)}" if accepted
+                else f"Overridden on {_day(since)}: {reason or code}"),
+        "until": (f"until {_day(until)}" if until is not None else "until its inputs change (no time limit)")
+                 + (", or until the record shows it done" if accepted else ""),
+    }
+
+
+def hidden_now(store, document: dict, slot: int, findings: list[dict], now: float) -> list[dict]:
+    """The suppressions of this page's card that hold now (made after the call, when the clinician answered it)."""
+    from cds_hooks.suppression.identity import suggestion_key
+
+    keys = document.get("slot_keys") or []
+    key = keys[slot] if slot < len(keys) else None
+    if not key:
+        return []
+    try:
+        suppressions = store.suppressions_of_cards([key])
+    except SQLAlchemyError as exc:
+        log.error("suppressions not read for the explainer page (%s)", type(exc).__name__)
+        return []
+    labels = {suggestion_key(a["label"]): a["label"] for f in findings for a in f["actions"]}
+    answered_at = document.get("answered_s") or document.get("answered_at") or 0
+    out = []
+    for s in suppressions:
+        if s.lifted_at is not None or (s.until_at is not None and s.until_at <= now) or s.created_at < answered_at:
+            continue  # over, or made before the call (then the call's own "Hidden for this patient" lists it)
+        suggestion = labels.get(s.suggestion_key) if s.suggestion_key else None
+        if s.suggestion_key and suggestion is None:
+            continue  # a suggestion this page does not show
+        out.append({"suggestion": suggestion, **suppression_words(s.reason_code, s.reason_display, s.created_at,
+                                                                  s.until_at)})
+    return out
 
 
 def finding_view(finding: dict, history: dict, position: int) -> dict:
@@ -261,6 +315,12 @@ def plain_number(value: Any) -> str:
         shown = shown.rstrip("0").rstrip(".")
         return "0" if shown in ("-0", "") else shown
     return "" if value is None else str(value)
+
+
+def _day(epoch: Any) -> str:
+    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
+        return "?"
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d")
 
 
 def _utc(epoch: Any) -> str | None:

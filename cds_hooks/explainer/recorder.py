@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -11,6 +11,9 @@ from cds_hooks.explainer import evidence
 from cds_hooks.explainer.tokens import ExplainerClaims, ExplainerTokens
 from cds_hooks.store import ExplainerRow, Store
 from engine.finding import Finding
+
+if TYPE_CHECKING:
+    from cds_hooks.suppression import HiddenCard
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +30,34 @@ class ExplainerRecorder:
         self._store = store
         self.base_url = base_url.rstrip("/")
         self.call_key = secrets.token_urlsafe(24)  # 192 random bits; the row's only handle
-        self.issued_at = int(tokens.now())
+        now = tokens.now()
+        self.issued_at = int(now)  # the token's whole seconds
+        self.answered_s = now
         self.slots: list[tuple[str, ...]] = []
 
     def url_for(self, finding_ids: Iterable[str]) -> str:
-        ids = tuple(finding_ids)
-        if ids not in self.slots:
-            self.slots.append(ids)
-        token = self._tokens.sign(ExplainerClaims(self.call_key, self.slots.index(ids), self.issued_at))
+        token = self._tokens.sign(ExplainerClaims(self.call_key, self._slot(tuple(finding_ids)), self.issued_at))
         return self.base_url + PAGE_PATH + token
 
-    def record(self, call: Any, findings: Sequence[Finding], cards: list[dict]) -> bool:
-        """Store the call's evidence; False (and the links removed from ``cards``) when the database refuses."""
+    def _slot(self, ids: tuple[str, ...]) -> int:
+        if ids not in self.slots:
+            self.slots.append(ids)
+        return self.slots.index(ids)
+
+    def record(self, call: Any, findings: Sequence[Finding], cards: list[dict], *,
+               hidden: Sequence["HiddenCard"] = (), card_keys: Mapping[tuple[str, ...], str] | None = None) -> bool:
+        """Store the call's evidence; False (and the links removed from ``cards``) when the database refuses.
+
+        ``hidden``: the cards left out because of feedback (each gets a page of its own, linked from the others);
+        ``card_keys``: each card's identity across calls, so that a page can say later that its card is now hidden."""
         try:
+            for card in hidden:
+                if card.finding_ids:
+                    self._slot(tuple(card.finding_ids))
             document = evidence.capture(service=call.service, as_of=call.as_of, answered_at=self.issued_at,
-                                        findings=findings, slots=self.slots, features=getattr(call, "features", None))
+                                        findings=findings, slots=self.slots, features=getattr(call, "features", None),
+                                        hidden=hidden, card_keys=card_keys)
+            document["answered_s"] = self.answered_s  # to the fraction: feedback given after the call is later
             encoding, payload = evidence.encode(document)
             self._store.save_explainer(ExplainerRow(
                 key=self.call_key, created_at=float(self.issued_at),

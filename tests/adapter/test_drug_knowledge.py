@@ -47,7 +47,7 @@ def test_every_source_tag_is_defined_and_products_are_well_formed():
         assert e["source"] in tags, rx
         for c in e["classes"]:
             assert c in data["classes"], (rx, c)
-    for c, e in data["classes"].items():
+    for e in data["classes"].values():
         assert e["parent"] is None or e["parent"] in data["classes"]
 
 
@@ -90,7 +90,7 @@ SYNTHEA_EXPECTED = {
     "316049": ({"hydrochlorothiazide"}, {"thiazide_diuretic", "antihypertensive"}),
     "316672": ({"simvastatin"}, {"statin"}),
     "389221": ({"etonogestrel"}, set()),
-    "562251": ({"amoxicillin", "clavulanate"}, set()),
+    "562251": ({"amoxicillin", "clavulanate"}, {"penicillin", "beta_lactam", "antibacterial"}),
     "705129": ({"nitroglycerin"}, {"organic_nitrate"}),
     "745679": ({"albuterol"}, set()),
     "751905": ({"norgestimate", "ethinyl estradiol"}, set()),
@@ -99,7 +99,7 @@ SYNTHEA_EXPECTED = {
     "849574": ({"naproxen"}, {"nsaid"}),
     "855332": ({"warfarin"}, {"vitamin_k_antagonist", "anticoagulant"}),
     "860975": ({"metformin"}, {"metformin", "glucose_lowering"}),
-    "861467": ({"meperidine"}, set()),
+    "861467": ({"meperidine"}, {"opioid"}),
     "866414": ({"metoprolol"}, {"beta_blocker", "antihypertensive"}),
     "895994": ({"fluticasone"}, set()),
     "897718": ({"verapamil"}, {"calcium_channel_blocker", "antihypertensive"}),

@@ -23,6 +23,7 @@ from engine.finding import Status
 from engine.models.concepts import load_concepts
 from engine.models.matcher import ConceptMatcher
 from tests.conftest import load_fixture
+from tests.protocol.test_hardening import DRAFTED_LOSARTAN
 
 load_all()  # the services are parametrised over at collection time
 
@@ -134,7 +135,8 @@ def _record() -> list[dict]:
                 "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "48018-6"}]},
                                "valueCodeableConcept": {"coding": [{"system": "http://www.genenames.org/geneId",
                                                                     "code": "HGNC:2621"}]}}]}
-    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), genotype]
+    drafted = {**DRAFTED_LOSARTAN, "subject": {"reference": f"Patient/{patient['id']}"}}  # for the order services
+    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), drafted, genotype]
 
 
 @pytest.mark.parametrize("deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-03-01T08:00:00Z"},

@@ -1,5 +1,8 @@
 """Durability of feedback: concurrent posts from several threads and several processes are stored exactly once, and a
-server killed with SIGKILL right after answering 200 has lost nothing it acknowledged."""
+server killed with SIGKILL right after answering 200 has lost nothing it acknowledged.
+
+Feedback names only cards the service issued, so each test first has the service issue a card (one hook call); the
+items about it differ by their outcomeTimestamp (the item is what makes a feedback row distinct)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,69 +19,86 @@ import pytest
 import requests
 
 from cds_hooks.app import create_app
-from cds_hooks.store import Store, sqlite_url
+from cds_hooks.store import Store, sqlite_url, store_of
+from tests.conftest import load_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-FEEDBACK = "/cds-services/cardiovascular-risk/feedback"
+SERVICE = "/cds-services/cardiovascular-risk"
+FEEDBACK = SERVICE + "/feedback"
 
 
-def feedback_item(card: str, minute: int = 0) -> dict:
-    return {"card": card, "outcome": "overridden", "outcomeTimestamp": f"2026-06-01T10:{minute:02d}:00Z",
+def feedback_item(card: str, stamp: str) -> dict:
+    return {"card": card, "outcome": "overridden", "outcomeTimestamp": stamp,
             "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"}}}
 
 
+def stamp(hour: int, minute: int, micro: int = 0) -> str:
+    return f"2026-06-01T{hour:02d}:{minute:02d}:00.{micro:06d}Z"
+
+
 def dev_app(data_dir):
-    return create_app({"DEV_MODE": True, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"})
+    return create_app({"DEV_MODE": True, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "AS_OF": "2026-06-01"})
 
 
-def stored_cards(data_dir) -> list[str]:
+def issue_card(client) -> str:
+    resp = client.post(SERVICE, data=json.dumps(load_fixture("hooks/patient-view-prefetch.json")),
+                       content_type="application/json")
+    assert resp.status_code == 200
+    return resp.get_json()["cards"][0]["uuid"]
+
+
+def stored_items(data_dir) -> list[tuple[str, str]]:
     store = Store(sqlite_url(data_dir))
     try:
-        return [row["card_uuid"] for row in store.feedback_rows()]
+        return [(row["card_uuid"], row["outcome_timestamp"]) for row in store.feedback_rows()]
     finally:
         store.dispose()
 
 
-SHARED_CARDS = [str(uuid.UUID(int=i + 1)) for i in range(12)]  # every worker posts these
+SHARED_STAMPS = [stamp(9, i) for i in range(12)]  # every worker posts these
 
 
 def test_concurrent_threads_store_each_item_exactly_once(tmp_path):
     app = dev_app(tmp_path)
+    card = issue_card(app.test_client())
 
     def worker(index: int) -> list[int]:
         client = app.test_client()
         statuses = []
-        own = [str(uuid.uuid4()) for _ in range(5)]
-        for card in SHARED_CARDS + own:
-            body = {"feedback": [feedback_item(card)]}
+        own = [stamp(10 + index, i) for i in range(5)]
+        for when in SHARED_STAMPS + own:
+            body = {"feedback": [feedback_item(card, when)]}
             statuses.append(client.post(FEEDBACK, data=json.dumps(body), content_type="application/json").status_code)
         # The shared batch again, as one request: all duplicates.
-        batch = {"feedback": [feedback_item(c) for c in SHARED_CARDS]}
+        batch = {"feedback": [feedback_item(card, when) for when in SHARED_STAMPS]}
         statuses.append(client.post(FEEDBACK, data=json.dumps(batch), content_type="application/json").status_code)
         return statuses
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(worker, range(8)))
     assert all(status == 200 for statuses in results for status in statuses)
-    cards = stored_cards(tmp_path)
-    assert len(cards) == len(set(cards)) == len(SHARED_CARDS) + 8 * 5
+    items = stored_items(tmp_path)
+    assert len(items) == len(set(items)) == len(SHARED_STAMPS) + 8 * 5
 
 
-def _process_worker(data_dir: str, index: int, queue) -> None:
+def _process_worker(data_dir: str, card: str, index: int, queue) -> None:
     app = dev_app(data_dir)
     client = app.test_client()
-    own = [str(uuid.UUID(int=1000 * (index + 1) + i)) for i in range(5)]
+    own = [stamp(10 + index, i) for i in range(5)]
     statuses = []
-    for card in SHARED_CARDS + own:
-        body = {"feedback": [feedback_item(card)]}
+    for when in SHARED_STAMPS + own:
+        body = {"feedback": [feedback_item(card, when)]}
         statuses.append(client.post(FEEDBACK, data=json.dumps(body), content_type="application/json").status_code)
     queue.put(statuses)
 
 
 def test_concurrent_processes_store_each_item_exactly_once(tmp_path):
+    issuer = dev_app(tmp_path)  # another process issued the card: each worker finds it in the shared database
+    card = issue_card(issuer.test_client())
+    store_of(issuer).dispose()
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    workers = [context.Process(target=_process_worker, args=(str(tmp_path), i, queue)) for i in range(4)]
+    workers = [context.Process(target=_process_worker, args=(str(tmp_path), card, i, queue)) for i in range(4)]
     for w in workers:
         w.start()
     results = [queue.get(timeout=60) for _ in workers]
@@ -87,8 +106,8 @@ def test_concurrent_processes_store_each_item_exactly_once(tmp_path):
         w.join(timeout=30)
         assert w.exitcode == 0
     assert all(status == 200 for statuses in results for status in statuses)
-    cards = stored_cards(tmp_path)
-    assert len(cards) == len(set(cards)) == len(SHARED_CARDS) + 4 * 5
+    items = stored_items(tmp_path)
+    assert len(items) == len(set(items)) == len(SHARED_STAMPS) + 4 * 5
 
 
 SERVER_SCRIPT = """
@@ -96,7 +115,7 @@ import sys
 from werkzeug.serving import make_server
 from cds_hooks.app import create_app
 
-app = create_app({"DEV_MODE": True, "DATA_DIR": sys.argv[1], "LOG_LEVEL": "WARNING"})
+app = create_app({"DEV_MODE": True, "DATA_DIR": sys.argv[1], "LOG_LEVEL": "WARNING", "AS_OF": "2026-06-01"})
 server = make_server("127.0.0.1", 0, app, threaded=True)
 print(server.server_port, flush=True)
 server.serve_forever()
@@ -109,22 +128,27 @@ def test_sigkill_right_after_200_loses_nothing_acknowledged(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = int(server.stdout.readline())
+        hook = requests.post(f"http://127.0.0.1:{port}{SERVICE}", json=load_fixture("hooks/patient-view-prefetch.json"),
+                             timeout=30)
+        card = hook.json()["cards"][0]["uuid"]
         url = f"http://127.0.0.1:{port}{FEEDBACK}"
-        acknowledged: list[str] = []
+        acknowledged: list[tuple[str, str]] = []
         lock = threading.Lock()
         stop = threading.Event()
+        numbers = iter(range(1, 10**6))
 
         def post_until_stopped() -> None:
             session = requests.Session()
             while not stop.is_set():
-                card = str(uuid.uuid4())
+                with lock:
+                    when = stamp(10, 0, next(numbers))
                 try:
-                    resp = session.post(url, json={"feedback": [feedback_item(card)]}, timeout=5)
+                    resp = session.post(url, json={"feedback": [feedback_item(card, when)]}, timeout=5)
                 except requests.RequestException:
                     return  # the server is gone
                 if resp.status_code == 200:
                     with lock:
-                        acknowledged.append(card)
+                        acknowledged.append((card, when))
                         if len(acknowledged) >= 40:
                             # Kill the moment a 200 is in hand, while the other clients' posts are in flight.
                             os.kill(server.pid, signal.SIGKILL)
@@ -142,6 +166,6 @@ def test_sigkill_right_after_200_loses_nothing_acknowledged(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
-    stored = set(stored_cards(tmp_path))
+    stored = set(stored_items(tmp_path))
     assert len(acknowledged) >= 40
     assert set(acknowledged) <= stored  # nothing acknowledged was lost

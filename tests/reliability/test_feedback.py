@@ -1,8 +1,10 @@
-"""Feedback (POST /cds-services/{id}/feedback): spec validation, durable idempotent storage, linkage of each card
-to the findings and engines that produced it, and the acceptance/override report (function and CLI)."""
+"""Feedback (POST /cds-services/{id}/feedback): spec validation, binding to the cards the service issued, durable
+idempotent storage, linkage of each card to the findings and engines that produced it, and the acceptance/override
+report (function and CLI). What feedback hides is tested in tests/feedback/."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -15,12 +17,21 @@ from tests.conftest import load_fixture
 
 SERVICE = "/cds-services/cardiovascular-risk"
 FEEDBACK = SERVICE + "/feedback"
-CARD = "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f"
+CARD = "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f"  # never issued
 SUGGESTION = "0f1e2d3c-4b5a-4968-8776-655443322110"
 
 
 def post_json(client, url, body):
     return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+def shown(client) -> dict:
+    """A card the service issued to this client: 'Data needed' with its 'Order a lipid panel' suggestion."""
+    resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-missing-lipids.json"))
+    card = resp.get_json()["cards"][0]
+    assert card.get("suggestions")
+    return card
 
 
 def item(**fields) -> dict:
@@ -35,16 +46,51 @@ def expressions(resp) -> list[str]:
 
 # -- validation ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("feedback_item", [
-    item(),
-    item(overrideReason={"reason": {"code": "not-relevant", "system": "https://example.org/override-reasons"}}),
-    item(overrideReason={"userComment": "discussed already"}),
-    item(outcome="accepted", acceptedSuggestions=[{"id": SUGGESTION}]),
-    item(outcomeTimestamp="2026-06-01t10:00:00.123+02:00"),
-    item(card=CARD.upper()),
+    lambda card: item(card=card["uuid"]),
+    lambda card: item(card=card["uuid"], overrideReason={"reason": {"code": "not-relevant",
+                                                                     "system": "https://example.org/override-reasons"}}),
+    lambda card: item(card=card["uuid"], overrideReason={"userComment": "discussed already"}),
+    lambda card: item(card=card["uuid"], outcome="accepted", acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}]),
+    lambda card: item(card=card["uuid"], outcome="accepted",
+                      acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"].upper()}]),
+    lambda card: item(card=card["uuid"], outcomeTimestamp="2026-06-01t10:00:00.123+02:00"),
+    lambda card: item(card=card["uuid"].upper()),
 ])
-def test_valid_feedback_is_200(client, feedback_item):
-    resp = post_json(client, FEEDBACK, {"feedback": [feedback_item]})
+def test_valid_feedback_on_an_issued_card_is_200(client, app, shown, feedback_item):
+    resp = post_json(client, FEEDBACK, {"feedback": [feedback_item(shown)]})
     assert resp.status_code == 200
+    assert [r["card_uuid"] for r in store_of(app).feedback_rows()] == [shown["uuid"]]
+
+
+def test_feedback_on_a_card_never_issued_is_404_and_stored_nowhere(client, app, shown):
+    body = {"feedback": [item(card=shown["uuid"]), item(card=CARD)]}  # one good item does not carry the other
+    resp = post_json(client, FEEDBACK, body)
+    assert resp.status_code == 404
+    assert expressions(resp) == ["feedback[1].card"]
+    assert list(store_of(app).feedback_rows()) == [] and list(store_of(app).suppression_rows()) == []
+
+
+def test_accepting_a_suggestion_the_card_did_not_offer_is_400_and_stored_nowhere(client, app, shown):
+    body = {"feedback": [item(card=shown["uuid"], outcome="accepted", acceptedSuggestions=[{"id": SUGGESTION}])]}
+    resp = post_json(client, FEEDBACK, body)
+    assert resp.status_code == 400
+    assert expressions(resp) == ["feedback[0].acceptedSuggestions[0].id"]
+    assert list(store_of(app).feedback_rows()) == [] and list(store_of(app).suppression_rows()) == []
+
+
+def test_a_card_of_another_service_is_unknown_here(client, app, shown):
+    resp = post_json(client, "/cds-services/diagnosis-gaps/feedback", {"feedback": [item(card=shown["uuid"])]})
+    assert resp.status_code == 404
+    assert list(store_of(app).feedback_rows()) == []
+
+
+def test_a_card_issued_before_the_feedback_window_is_unknown(client, app, shown):
+    from cds_hooks.suppression import memory_of
+
+    memory = memory_of(app)
+    memory.clock = lambda: time.time() + app.config["FEEDBACK_CARD_WINDOW_S"] + 60
+    assert post_json(client, FEEDBACK, {"feedback": [item(card=shown["uuid"])]}).status_code == 404
+    assert list(store_of(app).feedback_rows()) == []
 
 
 @pytest.mark.parametrize("feedback_item, where", [
@@ -74,8 +120,8 @@ def test_feedback_body_shape_is_400(client, body):
     assert post_json(client, FEEDBACK, body).status_code == 400
 
 
-def test_invalid_feedback_stores_nothing(client, app):
-    body = {"feedback": [item(), item(outcome="ignored")]}
+def test_invalid_feedback_stores_nothing(client, app, shown):
+    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcome="ignored")]}
     assert post_json(client, FEEDBACK, body).status_code == 400
     assert list(store_of(app).feedback_rows()) == []
 
@@ -94,8 +140,8 @@ def test_get_on_feedback_is_405(client):
 
 
 # -- storage and linkage ------------------------------------------------------------------------------------------
-def test_repeated_identical_feedback_is_stored_once(client, app):
-    body = {"feedback": [item(), item(outcomeTimestamp="2026-06-01T11:00:00Z")]}
+def test_repeated_identical_feedback_is_stored_once(client, app, shown):
+    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcomeTimestamp="2026-06-01T11:00:00Z")]}
     for _ in range(3):
         assert post_json(client, FEEDBACK, body).status_code == 200
     assert len(list(store_of(app).feedback_rows())) == 2
@@ -105,14 +151,13 @@ def test_feedback_is_linked_to_the_findings_and_engines_of_the_card(client, app)
     cards = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json")).get_json()["cards"]
     outcome_by_card = {}
     items = []
-    for index, card in enumerate(cards):
+    for card in cards:
         if card.get("suggestions"):
             items.append(item(card=card["uuid"], outcome="accepted",
                               acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}]))
         else:
             items.append(item(card=card["uuid"], overrideReason={"userComment": "patient declined"}))
         outcome_by_card[card["uuid"]] = items[-1]["outcome"]
-    items.append(item(card=CARD))  # a card this service never rendered
     assert post_json(client, FEEDBACK, {"feedback": items}).status_code == 200
 
     rows = {r["card_uuid"]: r for r in store_of(app).feedback_rows()}
@@ -126,11 +171,10 @@ def test_feedback_is_linked_to_the_findings_and_engines_of_the_card(client, app)
         assert row["hook_instance"] == "2b8a7d1e-6c43-4f4e-9d0b-3f9a1e2c5d70"
         assert row["user_comment"] is None  # free text is not kept by default
         assert row["has_user_comment"] == (row["outcome"] == "overridden")
-    assert rows[CARD]["finding_ids"] is None
 
     report = feedback_report(store_of(app))
-    assert report["overall"]["total"] == len(cards) + 1
-    assert report["unlinked"]["total"] == 1
+    assert report["overall"]["total"] == len(cards)
+    assert report["unlinked"]["total"] == 0
     engines = {e["key"]: e for e in report["engines"]}
     assert "pce-2013" in engines
     pce = engines["pce-2013"]
@@ -141,7 +185,8 @@ def test_override_comments_are_kept_only_when_configured(tmp_path):
     from cds_hooks.app import create_app
 
     app = create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "FEEDBACK_KEEP_COMMENTS": True})
-    body = {"feedback": [item(overrideReason={"userComment": "seen by cardiology"})]}
+    card = post_json(app.test_client(), SERVICE, load_fixture("hooks/patient-view-prefetch.json")).get_json()["cards"][0]
+    body = {"feedback": [item(card=card["uuid"], overrideReason={"userComment": "seen by cardiology"})]}
     assert post_json(app.test_client(), FEEDBACK, body).status_code == 200
     assert [r["user_comment"] for r in store_of(app).feedback_rows()] == ["seen by cardiology"]
 
@@ -190,8 +235,8 @@ def test_report_since_filters_by_reception_time():
     assert build_report(rows, since=datetime(2026, 5, 1))["overall"]["total"] == 1
 
 
-def test_feedback_report_cli(client, app, tmp_path, monkeypatch):
-    post_json(client, FEEDBACK, {"feedback": [item()]})
+def test_feedback_report_cli(client, app, shown, tmp_path, monkeypatch):
+    post_json(client, FEEDBACK, {"feedback": [item(card=shown["uuid"])]})
     store_of(app).dispose()
     monkeypatch.setenv("CDS_DATA_DIR", app.config["DATA_DIR"])
     result = CliRunner().invoke(main, ["feedback-report", "--format", "json"])

@@ -146,15 +146,20 @@ def test_discovery_and_other_methods(client, query, method, suffix):
 
 
 # -- feedback -----------------------------------------------------------------------------------------------------
-VALID_FEEDBACK = {"feedback": [{"card": "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f", "outcome": "accepted",
-                                "acceptedSuggestions": [{"id": "0f1e2d3c-4b5a-4968-8776-655443322110"}],
-                                "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
+@pytest.fixture(scope="module")
+def valid_feedback(client) -> dict:
+    """Feedback accepting the suggestion of a card the service issued (so unmutated parts pass the binding check)."""
+    body = json.dumps(load_fixture("hooks/patient-view-missing-lipids.json"))
+    card = client.post(SERVICE, data=body, content_type="application/json").get_json()["cards"][0]
+    return {"feedback": [{"card": card["uuid"], "outcome": "accepted",
+                          "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                          "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
 
 
 @FUZZ
 @given(path=st.sampled_from(FEEDBACK_PATHS), value=junk, delete=st.booleans())
-def test_mutated_feedback(client, path, value, delete):
-    check(post(client, FEEDBACK, json.dumps(mutate(VALID_FEEDBACK, path, value, delete))))
+def test_mutated_feedback(client, valid_feedback, path, value, delete):
+    check(post(client, FEEDBACK, json.dumps(mutate(valid_feedback, path, value, delete))))
 
 
 @FUZZ

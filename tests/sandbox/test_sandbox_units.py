@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 
 import jwt
 import pytest
@@ -16,6 +15,7 @@ from cds_hooks.sandbox.commands import sandbox
 from cds_hooks.sandbox.errors import SandboxError
 from cds_hooks.sandbox.fhir_access import anonymous_credentials, open_client
 from cds_hooks.sandbox.runner import percentile, read_patient_ids
+from tests.conftest import load_fixture
 
 BASE = "https://fhir.example.org/r4"
 
@@ -44,7 +44,7 @@ def test_the_service_accepts_the_generated_key(tmp_path):
 
     paths = keys.generate_key_files(tmp_path / "k")
     app = create_app({"DEV_MODE": False, "WARM_MODELS": False, "TRUSTED_ISSUERS_FILE": str(paths["trusted_issuers"]),
-                      "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "ERROR"})
+                      "PUBLIC_BASE_URL": "http://localhost", "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "ERROR"})
     key = keys.load_signing_key(paths["key"])
     client = app.test_client()
     ok = client.get("/cds-services", headers={"Authorization": f"Bearer {key.service_jwt('http://localhost/cds-services')}"})
@@ -168,9 +168,17 @@ def test_usage_errors_are_one_line():
 
 
 def test_feedback_in_process(tmp_path, monkeypatch):
+    from cds_hooks.sandbox.service_client import InProcessService
+
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CDS_WARM_MODELS", "false")
-    card = "0c2f5b1e-1111-4a2b-9c3d-2e4f6a8b0c1d"
+    monkeypatch.setenv("CDS_AS_OF", "2026-06-01")
+    # Feedback names a card the service issued: an earlier in-process run with the same CDS_DATA_DIR shows one.
+    shown = InProcessService().call("cardiovascular-risk", load_fixture("hooks/patient-view-prefetch.json"))
+    card = shown.body["cards"][0]["uuid"]
+    never_shown = CliRunner().invoke(sandbox, ["feedback", "--service", "cardiovascular-risk", "--card",
+                                               "0c2f5b1e-1111-4a2b-9c3d-2e4f6a8b0c1d", "--outcome", "overridden"])
+    assert never_shown.exit_code == 1 and "HTTP 404" in never_shown.output
     ok = CliRunner().invoke(sandbox, ["feedback", "--service", "cardiovascular-risk", "--card", card,
                                       "--outcome", "overridden", "--reason-code", "not-relevant",
                                       "--reason-system", "https://example.org/reasons"])

@@ -79,11 +79,38 @@ def test_aud_may_be_an_array_containing_the_endpoint(client, es_signer):
     assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
 
 
-def test_without_public_base_url_aud_is_the_url_this_process_sees(tmp_path, es_signer):
-    app = create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer)}, PUBLIC_BASE_URL=None))
-    client = app.test_client()
-    assert client.get(DISCOVERY, headers=bearer(es_signer.token("http://localhost/cds-services"))).status_code == 200
-    assert client.get(DISCOVERY, headers=bearer(es_signer.token(aud(DISCOVERY)))).status_code == 401
+@pytest.mark.parametrize("missing", [None, ""])
+def test_authentication_on_without_public_base_url_refuses_to_start(tmp_path, es_signer, missing):
+    with pytest.raises(ValueError, match="CDS_PUBLIC_BASE_URL is required") as refused:
+        create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer)}, PUBLIC_BASE_URL=missing))
+    assert "CDS_DEV_MODE" in str(refused.value) and "Host header" in str(refused.value)
+
+
+def test_serve_without_public_base_url_stops_before_gunicorn_with_one_clear_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from gunicorn.app.base import BaseApplication
+
+    from cds_hooks.cli import main
+
+    started = []
+    monkeypatch.setattr(BaseApplication, "run", lambda self: started.append(self))  # never serve from a test
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.delenv("CDS_DEV_MODE", raising=False)
+    result = CliRunner().invoke(main, ["serve"], env={"CDS_DATA_DIR": str(tmp_path)})
+    assert not started
+    assert result.exit_code == 1
+    assert "CDS_PUBLIC_BASE_URL is required" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_host_header_never_sets_the_expected_aud(client, es_signer):
+    # A token minted for another service, replayed here with that service's Host: refused, whatever the Host says.
+    other = "https://other-cds.example.net"
+    token = es_signer.token(other + DISCOVERY)
+    assert client.get(DISCOVERY, headers={**bearer(token), "Host": "other-cds.example.net"},
+                      base_url=other).status_code == 401
+    assert client.get(DISCOVERY, headers=bearer(es_signer.token(aud(DISCOVERY))),
+                      base_url="http://internal-name:8080").status_code == 200
 
 
 # -- every endpoint requires a token ------------------------------------------------------------------------------
@@ -100,10 +127,28 @@ def test_malformed_authorization_header_is_401(client, header):
 
 
 def test_feedback_requires_a_token_for_its_own_url(client, es_signer):
-    body = {"feedback": [{"card": "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f", "outcome": "overridden",
+    hook = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"), es_signer.token(aud(SERVICE)))
+    body = {"feedback": [{"card": hook.get_json()["cards"][0]["uuid"], "outcome": "overridden",
                           "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
     assert_bare_401(post_json(client, FEEDBACK, body, es_signer.token(aud(SERVICE))))  # aud of another endpoint
     assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK))).status_code == 200
+
+
+def test_feedback_names_only_cards_issued_to_the_same_client(tmp_path, es_signer, rs_signer):
+    """Another trusted EHR (issuer), or another tenant of the same one, cannot give feedback on - and so cannot hide
+    - cards it was never shown."""
+    other = "https://other-ehr.example.org"
+    app = create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer, tenants=["a", "b"]),
+                                            other: issuer_config(rs_signer)}))
+    client = CheckedClient(app.test_client())
+    hook = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json"),
+                     es_signer.token(aud(SERVICE), tenant="a"))
+    body = {"feedback": [{"card": hook.get_json()["cards"][0]["uuid"], "outcome": "overridden",
+                          "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
+    assert post_json(client, FEEDBACK, body, rs_signer.token(aud(FEEDBACK), iss=other)).status_code == 404
+    assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK), tenant="b")).status_code == 404
+    assert list(store_of(app).feedback_rows()) == []
+    assert post_json(client, FEEDBACK, body, es_signer.token(aud(FEEDBACK), tenant="a")).status_code == 200
 
 
 # -- the attack set -----------------------------------------------------------------------------------------------
@@ -355,7 +400,7 @@ def test_algorithms_from_a_comma_separated_environment_value(tmp_path, monkeypat
 
 
 def test_production_is_the_default(tmp_path):
-    client = create_app({"DATA_DIR": str(tmp_path)}).test_client()
+    client = create_app({"DATA_DIR": str(tmp_path), "PUBLIC_BASE_URL": PUBLIC_BASE}).test_client()
     assert client.get(DISCOVERY).status_code == 401
 
 

@@ -1,0 +1,101 @@
+"""Who a card is, across calls, and what makes it the same card: the keys feedback is remembered by.
+
+* ``patient_key``: SHA-256 of (issuer, tenant, patient id). Patient ids are only unique within one EHR, so the
+  client that called is part of the key; the id itself is never stored.
+* ``card_key``: SHA-256 of (service, patient key, the rendered card's ``identity`` - its form, the lead finding's
+  kind and id, its concept). The same card at the next chart opening has the same key; the per-call card uuid does
+  not.
+* ``suggestion_key``: SHA-256 of a suggestion's label (the label is the suggestion's identity on a card).
+* ``fingerprint``: SHA-256 of what the card says and what it was computed from. A suppression holds only while the
+  card's fingerprint is the one the clinician answered; any material change brings the card back at once.
+
+What is material (``fingerprint_document``), per finding on the card:
+
+- its status, severity and category (and its secondary results' categories): a risk category that rises, a stage
+  that changes, a criterion newly met;
+- each input taken from the record: which resource, its date and its value - a new lab result, a new blood pressure,
+  a corrected value (a new result that crosses a threshold is a new input first);
+- each input computed without a resource of its own (a flag such as "on a statin", "diabetes on the problem list"):
+  its value; a derived value (an eGFR) through what it was derived from;
+- the names of the missing inputs of a "data needed" card: a result that arrives changes the card.
+
+Not material: the finding's number alone (a risk drifts as the patient ages by a day), and numbers computed from the
+calendar (age), which change every day without anything happening; when age moves a risk across a category boundary
+the category shows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+from engine.finding import Evidence, Finding
+
+FINGERPRINT_VERSION = 1  # part of every fingerprint: a change of the rules above lifts the old suppressions
+
+
+def _digest(*parts: Any) -> str:
+    text = json.dumps(parts, separators=(",", ":"), ensure_ascii=True, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def patient_key(issuer: str | None, tenant: str | None, patient_id: str) -> str:
+    return _digest("patient", issuer or "", tenant or "", patient_id)
+
+
+def card_key(service_id: str, patient: str, identity: str) -> str:
+    return _digest("card", service_id, patient, identity)
+
+
+def suggestion_key(label: str) -> str:
+    return _digest("suggestion", " ".join(str(label).split()))
+
+
+def fingerprint(findings: Iterable[Finding]) -> str:
+    return _digest("fingerprint", FINGERPRINT_VERSION, fingerprint_document(findings))
+
+
+def fingerprint_document(findings: Iterable[Finding]) -> list:
+    """The material parts of a card's findings, in a stable order (see the module docstring)."""
+    out = []
+    for finding in sorted(findings, key=lambda f: f.id):
+        out.append({
+            "id": finding.id,
+            "status": _value(finding.status),
+            "severity": _value(finding.severity),
+            "category": finding.category,
+            "measures": sorted((m.label, m.category) for m in finding.measures if m.category),
+            "inputs": sorted((_input(e) for e in finding.inputs), key=json.dumps),
+            "missing": sorted({m.name for m in finding.missing}),
+        })
+    return out
+
+
+def _input(evidence: Evidence) -> list:
+    source = evidence.source or ""
+    if source.startswith("Patient/"):
+        # Demographics: sex and recorded race matter; a number from the Patient resource is computed from the
+        # birth date and today (age) and is left out (see the module docstring).
+        return [evidence.name, "patient", None if _is_number(evidence.value) else _plain(evidence.value)]
+    if source:
+        effective = evidence.effective.isoformat() if hasattr(evidence.effective, "isoformat") else evidence.effective
+        return [evidence.name, source, effective, _plain(evidence.value)]
+    if evidence.derived_from:
+        return [evidence.name, "derived", sorted((_input(d) for d in evidence.derived_from), key=json.dumps)]
+    return [evidence.name, "flag", _plain(evidence.value)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")  # float noise is not a change
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def _value(member: Any) -> Any:
+    return getattr(member, "value", member)
