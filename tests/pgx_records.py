@@ -123,6 +123,11 @@ def variants_in_report(gene: str, variants: list[tuple[str, str]]) -> list[dict]
     return _report(*results, contained=False)
 
 
+def in_report(observations: list[dict]) -> list[dict]:
+    """Observations as the results of a genomic DiagnosticReport (separate entries, referenced by id)."""
+    return _report(*observations, contained=False)
+
+
 def snp_genotype(gene: str, value: str) -> list[dict]:
     """A single-variant genotype ('rs9923231 C/T') as a genotype Observation."""
     return ig_genotype(gene, value)
@@ -187,3 +192,29 @@ def medication(text: str, code: str | None = None, status: str = "active", **dos
 # Encodings by the kind of result, each a function of (gene, value) -> resources.
 STAR_ENCODINGS: dict[str, Callable[[str, str], list[dict]]] = {
     "ig-genotype": ig_genotype, "genotype-in-report": ig_genotype_in_report, "stu1-panel": stu1_panel}
+
+
+def draft(text: str, code: str | None = None, *, amount: float | None = None, per_day: int | None = 1,
+          did: str | None = None) -> dict:
+    """A drafted MedicationRequest (status draft), as order-select / order-sign send it in context.draftOrders."""
+    order = medication(text, code, status="draft")
+    order["id"] = did or order["id"].replace("med", "draft")
+    order.pop("authoredOn")
+    if amount is not None:
+        dosage: dict = {"text": f"{amount:g} mg", "doseAndRate": [{"doseQuantity": {
+            "value": amount, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}
+        if per_day is not None:
+            dosage["timing"] = {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}}
+        order["dosageInstruction"] = [dosage]
+    return order
+
+
+def order_request(definition, drafts: list[dict], record: list[dict], *, selections: list[str] | None = None) -> dict:
+    """An order-select / order-sign request as the offline EHR (cds_hooks.evaluate) builds it: the record answers the
+    prefetch, the drafts are context.draftOrders (on order-select all of them selected, unless ``selections``)."""
+    from cds_hooks.evaluate import hook_request_from_resources
+
+    body = hook_request_from_resources([patient(), *record, *drafts], definition)
+    if selections is not None:
+        body["context"]["selections"] = selections
+    return body

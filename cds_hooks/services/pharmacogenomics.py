@@ -1,5 +1,5 @@
-"""patient-view: the patient's pharmacogenomic results with what CPIC recommends for the drugs they affect
-(docs/pharmacogenomics.md).
+"""The patient's pharmacogenomic results with what CPIC recommends: on patient-view for the drugs they affect, on
+order-select and order-sign for the drugs being ordered (docs/pharmacogenomics.md).
 
 One card at most: the actionable phenotypes (CPIC tables that change what is prescribed or how) and the current
 medications each affects, with the most urgent recommendation and its CPIC classification; the explainer page shows
@@ -10,9 +10,17 @@ genomic DiagnosticReports with their results, the IG's therapeutic-implication O
 """
 from __future__ import annotations
 
+from cds_hooks.alert_memory import first_alerts
 from cds_hooks.declaration import HookCall, service
 
 PGX_ENGINES = ("pgx-summary",)
+PGX_ORDER_ENGINES = ("pharmacogenomics-order",)
+_ORDER = ("for each drafted drug of a CPIC guideline, the patient's phenotype from the pharmacogenomic results on file "
+          "(CYP2C19, CYP2C9, CYP2D6, CYP3A5, DPYD, TPMT, NUDT15, SLCO1B1, VKORC1, HLA-A, HLA-B): when CPIC recommends "
+          "a change the card says what, with CPIC's classification and the guideline, and offers to change the order "
+          "(a dose update, or cancelling it for an alternative such as prasugrel or ticagrelor instead of clopidogrel "
+          "for a CYP2C19 poor metabolizer); a CPIC level A drug with no result on file gets an info card suggesting "
+          "the test; warfarin gets the IWPC pharmacogenetic dose next to the clinical-only dose.")
 
 
 @service(
@@ -31,3 +39,26 @@ PGX_ENGINES = ("pgx-summary",)
 )
 def pharmacogenomics(call: HookCall):
     return call.run_engines()
+
+
+@service(
+    id="pharmacogenomics-order-select",
+    hook="order-select",
+    title="Pharmacogenomics of the selected drug (CPIC)",
+    description="When a drug is selected for ordering: " + _ORDER,
+    engines=PGX_ORDER_ENGINES,
+)
+def pharmacogenomics_order_select(call: HookCall):
+    return first_alerts(call, call.run_engines())
+
+
+@service(
+    id="pharmacogenomics-order-sign",
+    hook="order-sign",
+    title="Pharmacogenomics of the drafted drugs before signing (CPIC)",
+    description="Before the orders are signed, every drafted drug: " + _ORDER + " An alert already shown at "
+                "selection is not repeated.",
+    engines=PGX_ORDER_ENGINES,
+)
+def pharmacogenomics_order_sign(call: HookCall):
+    return first_alerts(call, call.run_engines())

@@ -4,4 +4,4 @@
 results the adapter read (engine/genomic_record.py), ``recommendations`` finds the CPIC row for a drug, ``warfarin``
 computes the IWPC doses. Importing this package registers the engines (``engine.registry.pharmacogenomics``).
 """
-from engine.pharmacogenomics import summary  # noqa: F401 - registers the patient-view engine
+from engine.pharmacogenomics import ordering, summary  # noqa: F401 - registers the patient-view and order engines

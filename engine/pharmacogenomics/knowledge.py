@@ -108,6 +108,7 @@ class Guideline:
     key: str
     title: str
     year: int
+    cpic_level: str  # "A": genotype-guided prescribing recommended (a drafted drug without a result gets the test)
     citation: Citation
     table: str
     checked: str
@@ -141,7 +142,7 @@ def guidelines() -> dict[str, Guideline]:
         for row in rows:
             if row.strength not in STRENGTHS or row.action not in ACTIONS:
                 raise ValueError(f"{key} row {row.index}: unknown strength or action")
-        out[key] = Guideline(key=key, title=data["title"], year=data["year"],
+        out[key] = Guideline(key=key, title=data["title"], year=data["year"], cpic_level=data["cpic_level"],
                              citation=_citation(data["citation"], "Pharmacogenomics"), table=data["table"],
                              checked=data["checked"], genes=tuple(data["genes"]),
                              optional_genes=tuple(data.get("optional_genes", ())), drugs=drugs, rows=rows,

@@ -136,7 +136,10 @@ def _record() -> list[dict]:
                                "valueCodeableConcept": {"coding": [{"system": "http://www.genenames.org/geneId",
                                                                     "code": "HGNC:2621"}]}}]}
     drafted = {**DRAFTED_LOSARTAN, "subject": {"reference": f"Patient/{patient['id']}"}}  # for the order services
-    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), drafted, genotype]
+    clopidogrel = {**DRAFTED_LOSARTAN, "id": "draft-clopidogrel", "subject": {"reference": f"Patient/{patient['id']}"},
+                   "medicationCodeableConcept": {"text": "clopidogrel 75 MG Oral Tablet"}}  # for the PGx order services
+    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), drafted, clopidogrel,
+                        genotype]
 
 
 @pytest.mark.parametrize("deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-03-01T08:00:00Z"},
