@@ -22,8 +22,10 @@ InputProblem naming the resource and why; it is never guessed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Iterable, Mapping
 
 from engine.finding import InputProblem
@@ -61,22 +63,50 @@ class _Reading:
         self.problems.append(InputProblem(source, PROBLEM_NAME, reason))
 
 
+@cache
+def _plain_codes() -> tuple[frozenset[str], frozenset[str]]:
+    """The bare codes of genomic Observations and of the gene-studied component: a first, cheap filter."""
+    from fhir_adapter.genomics.codes import data
+
+    observation = frozenset(c["code"] for kind in data()["observation"].values() for c in kind)
+    return observation, frozenset(c["code"] for c in data()["component"]["gene"])
+
+
+@cache
+def _gene_words() -> re.Pattern[str]:
+    """Any gene symbol of the tables, or an HLA allele, as a whole word (one search per code text)."""
+    symbols = sorted(knowledge.gene_symbols(), key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(g) for g in symbols) + r")(?![\w-])|HLA-[A-Z]", re.I)
+
+
 def is_genomic(resource: Mapping) -> bool:
-    """Whether a resource is a genomic result (or report) this reader looks at."""
+    """Whether a resource is a genomic result (or report) this reader looks at: its code is a genomic code, it has a
+    gene-studied component, or its code's display or text names a gene of the tables (a gene-specific code). Cheap:
+    it runs on every Observation of a chart."""
     rtype = resource.get("resourceType")
-    code = dict_or_empty(resource.get("code"))
-    pairs = [(s, c) for s, c, _ in codings_of(code)]
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)] if isinstance(codings, list) \
+        else []
     if rtype == "DiagnosticReport":
         categories = [(s, c) for cat in list_or_empty(resource.get("category")) for s, c, _ in codings_of(cat)]
         return is_report_code(pairs) or any(c == "GE" and (s or "").endswith("v2-0074") for s, c in categories)
     if rtype != "Observation":
         return False
-    if kind_of("observation", pairs) is not None:
+    observation_codes, gene_codes = _plain_codes()
+    if any(c in observation_codes for _, c in pairs) and kind_of("observation", pairs) is not None:
         return True
-    if any(kind_of("component", [(s, c) for s, c, _ in codings_of(dict_or_empty(comp).get("code"))]) == "gene"
-           for comp in list_or_empty(resource.get("component"))):
+    components = resource.get("component")
+    if isinstance(components, list) and components and any(
+            isinstance(comp, dict) and isinstance(comp.get("code"), dict)
+            and any(isinstance(c, dict) and c.get("code") in gene_codes for c in comp["code"].get("coding") or ())
+            and kind_of("component", [(s, c) for s, c, _ in codings_of(comp.get("code"))]) == "gene"
+            for comp in components):
         return True
-    return _gene_in_code(code) is not None
+    texts = [c.get("display") for c in codings or () if isinstance(c, dict) and isinstance(c.get("display"), str)]
+    if isinstance(code, dict) and isinstance(code.get("text"), str):
+        texts.append(code["text"])
+    return any(_gene_words().search(t) for t in texts) and _gene_in_code(code) is not None
 
 
 def read_genomic(entries: Iterable[tuple[Mapping, str | None]]) -> tuple[list[GeneResult], list[InputProblem]]:

@@ -6,8 +6,6 @@ from typing import Mapping
 from engine.finding import InputProblem
 from engine.pharmacogenomics.drugs import drugs_in
 from fhir_adapter import codes
-from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
-from fhir_adapter.genomics.reader import is_genomic
 from fhir_adapter.parse.concept_features import features_of
 from fhir_adapter.parse.entries import iter_entries
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
@@ -76,6 +74,10 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     (``not_ours``). A skipped Observation still counts as seen (a later copy with the same reference is a duplicate,
     as before), and one about another patient is read and reported as before.
     """
+    # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
+    from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
+    from fhir_adapter.genomics.reader import is_genomic
+
     parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems
     entries: list[tuple[Mapping, str | None]] = []

@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 
+from engine.pharmacogenomics import knowledge
 from engine.pharmacogenomics.phenotype import gene_phenotypes
 from engine.pharmacogenomics.recommendations import lookups_for_drug
 from engine.pharmacogenomics.summary import PharmacogenomicSummary
@@ -180,14 +181,20 @@ def resources_for(genes: dict, index: int) -> list[dict]:
     return out
 
 
-def test_every_gene_drug_pair_has_normal_and_actionable_cases():
-    pairs = {}
+def test_every_gene_drug_pair_has_normal_intermediate_and_poor_or_positive_and_negative_cases():
+    """Each drug of the tables has three results or more (two for an HLA-only drug), each read in two encodings or
+    more, and at least one case that changes the prescription and one that does not (warfarin: always dosed)."""
+    results: dict[str, set] = {}
+    actions: dict[str, set] = {}
     for drug, genes, _strength, action in CASES:
-        pairs.setdefault(drug, set()).add(action != "standard")
-    from engine.pharmacogenomics import knowledge
-
-    assert set(pairs) == set(knowledge.guideline_drugs())
-    assert all(len(kinds) == 2 for drug, kinds in pairs.items() if drug != "warfarin"), pairs
+        results.setdefault(drug, set()).add(repr(sorted(genes.items())))
+        actions.setdefault(drug, set()).add(action != "standard")
+    assert set(results) == set(knowledge.guideline_drugs())
+    for drug, found in results.items():
+        hla_only = all(kind == HLA for d, genes, _s, _a in CASES if d == drug for kind, _v in genes.values())
+        assert len(found) >= (2 if hla_only else 3), drug
+        assert drug == "warfarin" or actions[drug] == {True, False}, drug
+    assert all(len(ENCODINGS[kind]) >= 2 for kind in ENCODINGS)
 
 
 @pytest.mark.parametrize("drug, genes, strength, action, index", list(_cases()))
