@@ -34,6 +34,7 @@ from engine.registry import pharmacogenomic
 
 SUMMARY_MAX_TEXT = 118  # the summary's value: "Pharmacogenomics: " + this stays under 140 characters
 MAX_GENE_LINES = 4
+DETAIL_CHARS = 700  # the card budget (cards/markdown.py): the result, gene and recommendation lines must fit
 CPIC = Citation(short="CPIC guidelines",
                 full="Clinical Pharmacogenetics Implementation Consortium (CPIC) guidelines, as listed on each result: "
                      "allele function, phenotype and recommendation tables (CC0).",
@@ -100,13 +101,11 @@ class PharmacogenomicSummary(Engine):
             items.append(f"warfarin IWPC {warfarin.value:g} mg/week" if warfarin.computed
                          else "warfarin (IWPC dose: data needed)")
             labels.insert(lines.index(warfarin_line), "warfarin")
-        shown = lines[:MAX_GENE_LINES]
-        if len(lines) > MAX_GENE_LINES:
-            shown[-1] = (f"And {len(lines) - MAX_GENE_LINES + 1} more actionable results "
-                         f"(see how this was calculated).")
         lead = max(affecting, key=lambda lk: (_RANK[lk.row.indicator], -_strength_rank(lk.strength)), default=None)
-        severity = Severity(lead.row.indicator) if lead is not None else Severity.INFO
         value = fitted_summary(items)
+        reserved = len(value) + 8 + (len(lead.row.recommendation) + len(lead.guideline.label) + 50 if lead else 0)
+        shown = fitted_lines(lines, room=DETAIL_CHARS - reserved)
+        severity = Severity(lead.row.indicator) if lead is not None else Severity.INFO
         rec = None
         if lead is not None:
             text = lead.row.recommendation
@@ -223,19 +222,26 @@ def _reads(lookup: Lookup, gene: str) -> bool:
 
 
 def gene_line(phenotype: GenePhenotype, drugs: list[str], current: list[Lookup]) -> str:
-    """'CYP2C19 poor metabolizer — clopidogrel (on the list): prasugrel or ticagrelor instead (CPIC strong). Also
-    omeprazole, lansoprazole +5 more.' One line, whole sentences."""
-    head = phenotype.display if phenotype.hla else f"{phenotype.gene} {phenotype.display}"
-    if phenotype.diplotype and not phenotype.hla:
-        head = f"{phenotype.gene} {phenotype.diplotype}, {phenotype.display}"
+    """'CYP2C19 *2/*2, poor metabolizer — clopidogrel (on the list): prasugrel or ticagrelor instead (CPIC strong).'
+    or, with no affected drug on the medication list, the drugs it affects. One line, whole sentences."""
+    head = _head(phenotype)
     on_list = [lk.drug for lk in current]
+    if current:
+        return f"{head} — " + "; ".join(
+            f"{lk.drug} (on the list): {short_action(lk)} (CPIC {lk.strength.lower()})" for lk in current[:2]) + "."
     others = [d for d in drugs if d not in on_list]
-    listed = ", ".join(others[:2]) + (f" +{len(others) - 2} more" if len(others) > 2 else "")
-    if not current:
-        return f"{head} — affects {listed}; none on the medication list."
-    text = f"{head} — " + "; ".join(f"{lk.drug} (on the list): {short_action(lk)} (CPIC {lk.strength.lower()})"
-                                    for lk in current[:2]) + "."
-    return text + (f" Also {listed}." if others else "")
+    listed = ", ".join(others[:3]) + (f" +{len(others) - 3} more" if len(others) > 3 else "")
+    return f"{head} — affects {listed}; none on the medication list."
+
+
+def _head(phenotype: GenePhenotype) -> str:
+    """'CYP2C19 *2/*2, poor metabolizer'; for HLA the alleles found ('HLA-B*57:01 positive')."""
+    if phenotype.hla:
+        positive = [allele for allele, status in phenotype.hla.items() if status == "positive"]
+        return ", ".join(f"{allele} positive" for allele in positive) or phenotype.display
+    if phenotype.diplotype:
+        return f"{phenotype.gene} {phenotype.diplotype}, {phenotype.display}"
+    return f"{phenotype.gene} {phenotype.display}"
 
 
 def short_action(lookup: Lookup) -> str:
@@ -257,8 +263,24 @@ def short_action(lookup: Lookup) -> str:
     return "see the CPIC recommendation"
 
 
+def fitted_lines(lines: list[str], room: int) -> list[str]:
+    """As many whole gene lines as fit in ``room`` characters (at most MAX_GENE_LINES), then one short line counting
+    the others (all of them are on the explainer page). Markdown escapes (a backslash before each star) count."""
+    shown: list[str] = []
+    for i, line in enumerate(lines):
+        more = 45 if i + 1 < len(lines) else 0
+        if len(shown) == MAX_GENE_LINES or sum(map(_shown_len, shown)) + _shown_len(line) + more > room:
+            return shown + [f"+{len(lines) - len(shown)} more (see how this was calculated)."]
+        shown.append(line)
+    return shown
+
+
+def _shown_len(line: str) -> int:
+    return len(line) + line.count("*") + 2  # escaped stars, and the blank line between paragraphs
+
+
 def summary_item(phenotype: GenePhenotype, current: list[Lookup]) -> str:
-    head = f"{phenotype.gene} {phenotype.display}" if not phenotype.hla else phenotype.display
+    head = _head(phenotype) if phenotype.hla else f"{phenotype.gene} {phenotype.display}"
     if current:
         head += " (" + ", ".join(lk.drug for lk in current) + ")"
     return head

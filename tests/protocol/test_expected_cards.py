@@ -21,6 +21,8 @@ CASES = {
     "patient-view-risk-scores": "risk-scores",
     "patient-view-diagnosis-gaps": "diagnosis-gaps",
     "encounter-start-acute-scores": "acute-deterioration-scores",
+    "patient-view-pharmacogenomics": "pharmacogenomics",
+    "order-select-pgx-clopidogrel": "pharmacogenomics-order-select",
 }
 EXPECTED = FIXTURES / "expected"
 
