@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_hooks import audit
 from cds_hooks.app import create_app
 from cds_hooks.store import Store, sqlite_url, store_of
 from tests.conftest import load_fixture
@@ -95,6 +96,7 @@ def _process_worker(data_dir: str, card: str, index: int, queue) -> None:
 def test_concurrent_processes_store_each_item_exactly_once(tmp_path):
     issuer = dev_app(tmp_path)  # another process issued the card: each worker finds it in the shared database
     card = issue_card(issuer.test_client())
+    audit.flush(issuer)  # the card is committed (and the writer idle) before the workers fork
     store_of(issuer).dispose()
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
