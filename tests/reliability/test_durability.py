@@ -2,7 +2,8 @@
 server killed with SIGKILL right after answering 200 has lost nothing it acknowledged.
 
 Feedback names only cards the service issued, so each test first has the service issue a card (one hook call); the
-items about it differ by their outcomeTimestamp (the item is what makes a feedback row distinct)."""
+items about it differ by what they say - a comment naming their outcomeTimestamp - since an item is what it says, not
+when it was sent (the same answer with another timestamp is the same row)."""
 from __future__ import annotations
 
 import json
@@ -30,7 +31,8 @@ FEEDBACK = SERVICE + "/feedback"
 
 def feedback_item(card: str, stamp: str) -> dict:
     return {"card": card, "outcome": "overridden", "outcomeTimestamp": stamp,
-            "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"}}}
+            "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"},
+                               "userComment": f"answered at {stamp}"}}
 
 
 def stamp(hour: int, minute: int, micro: int = 0) -> str:
