@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from cds_hooks import audit
 from cds_hooks.declaration import find_engine
 from cds_hooks.report import feedback_report
 from cds_hooks.store import Suppression, card_suppression, issued_card, store_of
@@ -59,6 +60,7 @@ def test_an_order_warning_is_sent_whole_even_against_a_matching_suppression(clie
     nothing."""
     card = warfarin_card(sign(client))
     store = store_of(app)
+    audit.flush(app)  # the batched audit writer commits the issued cards
     [issued] = store.issued_cards([card["uuid"]], service_id="order-sign-safety", issuer=None, tenant=None,
                                   since=0).values()
     row = Suppression(key="old-policy", card_key=issued.card_key, patient_key=str(issued.patient_key),
