@@ -90,20 +90,24 @@ def relation_to_drug(ingredients, classes, allergy: AllergyEntry, data: Mapping[
     same = data["same_class"]
     for cls in same["classes"]:
         if cls in classes and cls in allergy.classes:
-            return {**same, "rule": f"same-class:{cls}", "what": f"the same class ({cls.replace('_', ' ')})"}
+            return {**same, "rule": f"same-class:{cls}",
+                    "what": f"the same class ({data['class_names'].get(cls, cls.replace('_', ' '))})"}
     for group in data["side_chain_groups"]:
         members = set(group["members"])
         if members & set(ingredients) and members & set(allergy.ingredients):
             return {**data["side_chain"], "rule": f"side-chain:{group['name']}", "what": f"a shared {group['name']}"}
+    names = data["class_names"]
     for cross in data["cross_class"]:
         if cross["allergy"] in allergy.classes and cross["drug"] in classes:
+            allergic, drug = (names.get(c, c.replace("_", " ")) for c in (cross["allergy"], cross["drug"]))
             return {**cross, "rule": f"{cross['allergy']}->{cross['drug']}",
-                    "what": f"{cross['allergy'].replace('_', ' ')} allergy and a {cross['drug'].replace('_', ' ')}"}
+                    "what": f"{allergic} allergy and the {drug} class"}
     if shared_class:
         rule = data["shared_class"]
         for cls in _most_specific(allergy.classes):
             if cls in classes and cls in rule["classes"]:
-                return {**rule, "rule": f"shared-class:{cls}", "what": f"the same class ({cls.replace('_', ' ')})"}
+                return {**rule, "rule": f"shared-class:{cls}",
+                        "what": f"the same class ({data['class_names'].get(cls, cls.replace('_', ' '))})"}
     return None
 
 

@@ -8,7 +8,7 @@ inputs, outside its validated range, not applicable). No score is ever estimated
 from __future__ import annotations
 
 from engine import registry
-from engine.feature_catalog import threshold_safe_text
+from engine.feature_catalog import display_value, feature_spec, threshold_safe_text
 from engine.finding import Finding, Status
 from engine.models.record_qa.facts import Fact, RecordAnswer, iso
 from engine.models.record_qa.intent import Intent
@@ -41,7 +41,7 @@ def score_value(finding: Finding) -> str:
 def _input_text(e) -> str:
     value = e.value if not isinstance(e.value, bool) else ("yes" if e.value else "no")
     if isinstance(value, float):
-        value = f"{value:g}"
+        value = display_value(e.name, value) if feature_spec(e.name) is not None else f"{value:g}"
     when = iso(e.effective)
     where = ", ".join(filter(None, [when, e.source]))
     return f"{e.label} {value}{f' {e.unit}' if e.unit else ''}{f' ({where})' if where else ''}"
