@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Exact answers of `precision-cds models ask` on the record-question set, per category.
 
-    python scripts/eval_record_qa.py [--split dev|holdout1|...|holdout4|all|each] [--errors] [--json]
+    python scripts/eval_record_qa.py [--split dev|holdout1|...|holdout5|all|each] [--errors] [--json]
 
 fixtures/eval/record_questions.jsonl holds questions about the fixture patients of fixtures/qa/ (written for this
 project; no real person) with the expected answer: the result (a value, yes, no, not found, a list, a trend, a
@@ -31,7 +31,7 @@ DATA = ROOT / "fixtures" / "eval" / "record_questions.jsonl"
 PATIENTS = ROOT / "fixtures" / "qa"
 CATEGORIES = ("value", "trend", "medication", "problem", "allergy", "drug_safety", "procedure", "immunization",
               "smoking", "score", "guideline", "guideline_patient", "out_of_scope")
-SPLITS = ("dev", "holdout1", "holdout2", "holdout3", "holdout4")
+SPLITS = ("dev", "holdout1", "holdout2", "holdout3", "holdout4", "holdout5")
 
 
 def load(split: str = "all") -> list[dict]:
