@@ -10,7 +10,8 @@ engine/models/record_qa/evaluation.py for what "exact" means). Every question is
 (click, in process, with --json), with the patient's bundle as --record and the question's as-of date.
 "dev" questions were written before the rules and the rules were developed while looking at them. "holdout1" was
 written after the first rules, measured once (docs/qa.md keeps that first figure) and then used to fix them;
-"holdout2" was written after those fixes, with a sixth patient: its first measurement is the honest estimate.
+"holdout2" to "holdout5" were each written after the fixes of the one before and measured once before being used;
+their first measurements (docs/qa.md) are the honest estimates.
 Guideline and unknown questions load the sentence encoder (all-MiniLM-L6-v2); record questions do not.
 """
 from __future__ import annotations

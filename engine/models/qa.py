@@ -8,8 +8,11 @@
 2. Record questions are answered from the record model (engine.record_view.RecordView, read by
    fhir_adapter.record_view): value, unit, date and the source resource, or "no" with what was searched. Only
    entries of the resolved concept are read, so a question of one kind is never answered with a value of another.
-3. "... for this patient" questions combine the guideline statements that apply to the patient (knowledge_base.json
-   ``applies``) with the patient's own facts of the topic, each sourced.
+3. "... for this patient" and judgement questions ("Does he need a statin?", "Is she due for a colonoscopy?")
+   combine the guideline statements that apply to the patient (knowledge_base.json ``applies``; about the drug named
+   first) with the patient's own facts, each sourced; one no statement covers is refused. A drug named with
+   can / safe / give / take / start is checked against the allergies first, and a covering allergy leads the
+   answer; a risk score is the project's calculator on the record.
 4. Guideline questions, and questions nothing in the vocabulary names, are answered by retrieval over the
    knowledge base with the sentence encoder; below the calibrated similarity (CDS_QA_MIN_SIMILARITY, see
    docs/qa.md) the question is refused: saying so is safer than answering from the nearest unrelated sentence. With
@@ -108,7 +111,9 @@ class Answer:
     message: str | None = None
     models: dict = field(default_factory=dict)
     question_type: str | None = None  # see record_qa/intent.py; "out_of_scope" when refused for being off-topic
-    result: str | None = None  # value | yes | no | not_found | unknown | list | trend | guideline | refused
+    # value | yes | no | not_found | unknown | list | trend | guideline | refused; drug safety: allergy | no_allergy;
+    # scores: not_computed
+    result: str | None = None
     concept: str | None = None  # what the question was resolved to ("HbA1c", "statin")
     value: str | None = None
     unit: str | None = None

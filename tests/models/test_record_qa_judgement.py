@@ -64,6 +64,12 @@ def test_a_drug_named_in_a_can_safe_give_question_leads_with_the_allergy(views, 
     assert "does not decide whether a drug may be given" in answer.answer
 
 
+def test_a_question_by_the_clinician_about_the_record_is_about_the_patient(views, vocab):
+    assert classify("Can we add losartan?", vocab).type == "drug_safety"
+    answer = ask("Should I add Tylenol?", views["walter"])
+    assert (answer.question_type, answer.result) == ("drug_safety", "no_allergy")
+
+
 def test_no_allergy_says_what_was_searched_and_decides_nothing(views):
     answer = ask("Can he take amoxicillin?", views["walter"])
     assert (answer.question_type, answer.result) == ("drug_safety", "no_allergy")

@@ -26,6 +26,7 @@ read by when.py; a time-like phrase it cannot read is kept (``time_unread``) so 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engine.models.record_qa.vocabulary import (
@@ -122,7 +123,10 @@ def classify(question: str, vocab: Vocabulary,
     judgement = about_patient and cue.get("judgement", False) and not diagnosed_with
     drugs = tuple(t for t in targets if t.kind in (DRUG, DRUG_CLASS))
     # "Can she take amoxicillin?", "Is it safe to give him aspirin?", "Any problem giving her Augmentin?"
-    safety = bool(drugs) and about_patient and not _asks_when(words) and opener not in _words(vocab, "past_openers") and (
+    # "Can we add losartan?": asked by the clinician about the patient whose record this is.
+    asked_by_us = len(words) > 1 and words[0] in ("can", "could", "may", "should") and words[1] in ("we", "i")
+    safety = bool(drugs) and (about_patient or asked_by_us) and not _asks_when(words) and \
+        opener not in _words(vocab, "past_openers") and (
         cue.get("safety", False) or _cue_at_start(words, vocab, "modal_openers"))
     common["judgement"] = judgement
 
@@ -170,7 +174,8 @@ def classify(question: str, vocab: Vocabulary,
             return Intent("guideline_patient" if about_patient else "guideline", targets, **common)
         observations = of(OBSERVATION)
         # "Weights since January 2025": several results over a period asked for.
-        plural = any(m.text.lower().endswith("s") and len(tokens(m.text)[-1]) < len(m.text.split()[-1])
+        plural = any((m.text.lower().endswith("s") and len(tokens(m.text)[-1]) < len(m.text.split()[-1]))
+                     or _word_after(question, m.text) in ("results", "levels", "measurements", "values")
                      for m in mentions if any(t.kind == OBSERVATION for t in m.targets))
         if cue["trend"] or (plural and window is not None and (window.days or window.back or window.start)
                             and not (window.start and window.start == window.end)):
@@ -202,6 +207,15 @@ def classify(question: str, vocab: Vocabulary,
     if judgement and not guideline:
         return Intent("judgement", **common)
     return Intent("unknown", **common)
+
+
+def _word_after(question: str, text: str) -> str:
+    """The word right after ``text`` in the question ("results" in "eGFR results since August")."""
+    at = question.lower().find(text.lower())
+    if at < 0:
+        return ""
+    following = re.match(r"\W*(\w+)", question[at + len(text):])
+    return following.group(1).lower() if following else ""
 
 
 def _words(vocab: Vocabulary, name: str) -> set[str]:
