@@ -207,11 +207,31 @@ def answer_question(
         if applied is not None:
             return applied
         if intent.judgement:
-            return _refused(q, "judgement", JUDGEMENT_REFUSAL)
+            return _judgement_refused(q, intent, record, vocab)
     if intent.type == "judgement":
         return _refused(q, "judgement", JUDGEMENT_REFUSAL)
     return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
                      use_reader=use_reader)
+
+
+def _judgement_refused(q: str, intent, record, vocab) -> Answer:
+    """A judgement no statement covers is refused, with what the record holds about what it names ("Does she need
+    a pneumonia vaccine?": the doses recorded), so the refusal still shows the facts."""
+    from dataclasses import replace
+
+    from engine.models.record_qa.answers import ANSWERS
+    from engine.models.record_qa.vocabulary import CONDITION, DRUG, DRUG_CLASS, OBSERVATION, PROCEDURE, VACCINE
+
+    kinds = {VACCINE: "immunization", PROCEDURE: "procedure", OBSERVATION: "value", DRUG: "medication",
+             DRUG_CLASS: "medication", CONDITION: "problem"}
+    target = next((t for t in intent.targets if t.kind in kinds), None)
+    if target is None:
+        return _refused(q, "judgement", JUDGEMENT_REFUSAL)
+    plain = replace(intent, type=kinds[target.kind], targets=(target,))
+    found = ANSWERS[plain.type](record, plain, vocab)
+    supports = tuple(_record_support(f, "related") for f in found.facts)
+    return _refused(q, "judgement", f"{JUDGEMENT_REFUSAL} What the record holds: {found.text}", supports=supports,
+                    searched=found.searched)
 
 
 # Question types whose answers read the time asked about ("in June 2024"); the others say they do not.

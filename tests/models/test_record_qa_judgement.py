@@ -154,6 +154,22 @@ def test_a_judgement_no_statement_covers_is_refused_clearly(views):
     answer = with_kb("Is she fit enough to need a knee replacement?", views["beatriz"])
     assert answer.status == "refused" and answer.question_type == "judgement"
     assert "does not make the judgement" in answer.message
+    # Still shows what the record holds about what it names, as related entries, never as a "yes".
+    vaccine = with_kb("Does she need a pneumonia vaccine?", views["ines"])
+    assert vaccine.status == "refused" and "What the record holds: Yes: pneumococcal polysaccharide" in vaccine.message
+    assert [s.source for s in vaccine.supports] == ["Immunization/ines-ppsv23-2014"]
+    assert {s.kind for s in vaccine.supports} == {"related"}
+
+
+def test_due_for_a_vaccine_and_stopping_smoking_are_judgements_with_the_record(views):
+    flu = with_kb("Is he due for a flu shot?", views["walter"])
+    assert (flu.question_type, flu.statement_ids) == ("guideline_patient", ("flu-vaccine",))
+    assert "No influenza vaccine since 2024-08-01 (start of this season)" in flu.answer
+    assert not flu.answer.startswith("Yes")
+    smoking = with_kb("Should he stop smoking?", views["kenji"])
+    assert smoking.statement_ids == ("tobacco-cessation",) and "Observation/kenji-smoking-2025" in smoking.sources
+    keep = ask("Is it OK to continue naproxen?", views["beatriz"])
+    assert (keep.question_type, keep.result) == ("drug_safety", "no_allergy")
 
 
 # -- risk scores ---------------------------------------------------------------------------------------------------

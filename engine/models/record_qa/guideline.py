@@ -25,6 +25,7 @@ from engine.models.record_qa.intent import Intent
 from engine.models.record_qa.matching import sort_key
 from engine.models.record_qa.safety import DrugAsked, drug_asked
 from engine.models.record_qa.scores import calculator_finding, score_value
+from engine.models.record_qa.when import TimeAsked
 from engine.models.record_qa.vocabulary import (
     CONDITION,
     DRUG,
@@ -32,13 +33,14 @@ from engine.models.record_qa.vocabulary import (
     OBSERVATION,
     PROCEDURE,
     SCORE,
+    VACCINE,
     Target,
     Vocabulary,
 )
 from engine.record_view import RecordView
 
 MAX_STATEMENTS = 2
-TOPIC_ORDER = (CONDITION, PROCEDURE, SCORE, DRUG_CLASS, OBSERVATION)
+TOPIC_ORDER = (CONDITION, PROCEDURE, VACCINE, SCORE, DRUG_CLASS, OBSERVATION)
 
 __all__ = ["Applied", "applicable_statements", "calculator_finding", "choose", "evaluate", "patient_facts",
            "statements_for", "topic_of"]
@@ -54,6 +56,9 @@ class Applied:
 def topic_of(intent: Intent, vocab: Vocabulary) -> str | None:
     """The topic of the question: the condition's ("... for her heart failure"), else the procedure's, the score's,
     the drug class's (a drug: the topic of a drug group of its class) or the test's."""
+    if intent.topic:
+        return intent.topic
+
     def rank(target: Target) -> int:
         return TOPIC_ORDER.index(target.kind) if target.kind in TOPIC_ORDER else len(TOPIC_ORDER)
 
@@ -242,6 +247,13 @@ def patient_facts(view: RecordView, topic: str | None, vocab: Vocabulary, intent
             facts.append(last)
         else:
             lines.append(f"{label}: none in the record")
+    for key in spec.get("vaccines", ()):
+        concept = vocab.coded[(VACCINE, key)]
+        season = TimeAsked("this season", named="season") if concept.season_start else None
+        found = answers.ANSWERS["immunization"](view, Intent("immunization", (Target(VACCINE, key),), window=season),
+                                                vocab)
+        lines.append(found.text)
+        facts += found.facts
     if spec.get("smoking") or any("smoking" in str(getattr(s, "applies", "")) for s in shown):
         found = answers.answer_smoking(view, Intent("smoking"), vocab)
         lines.append(found.text)

@@ -81,6 +81,7 @@ class Intent:
     asks_dose: bool = False  # a dose is asked for (drug safety questions: "Can we give him aspirin 81 mg?")
     dose_advice: bool = False  # a change of dose is asked about ("Should I increase her lisinopril dose?")
     judgement: bool = False  # need / due / should / allow / too high / OK: a judgement, answered by a guideline
+    topic: str | None = None  # a topic the question names without a target ("Should he stop smoking?": tobacco)
 
     @property
     def target(self) -> Target | None:
@@ -125,7 +126,8 @@ def classify(question: str, vocab: Vocabulary,
     # "Can she take amoxicillin?", "Is it safe to give him aspirin?", "Any problem giving her Augmentin?"
     # "Can we add losartan?": asked by the clinician about the patient whose record this is.
     asked_by_us = len(words) > 1 and words[0] in ("can", "could", "may", "should") and words[1] in ("we", "i")
-    safety = bool(drugs) and (about_patient or asked_by_us) and not _asks_when(words) and \
+    safety = bool(drugs) and (about_patient or asked_by_us or _cue_at_start(words, vocab, "modal_openers")) and \
+        not _asks_when(words) and \
         opener not in _words(vocab, "past_openers") and (
         cue.get("safety", False) or _cue_at_start(words, vocab, "modal_openers"))
     common["judgement"] = judgement
@@ -140,9 +142,12 @@ def classify(question: str, vocab: Vocabulary,
     if SCORE in kinds and not (drugs and (judgement or guideline)):
         return Intent("score", of(SCORE), **common)
     if cue["smoking"] and not (guideline and not about_patient) and not drugs:
-        return Intent("guideline_patient" if guideline or judgement else "smoking", **common)
+        if guideline or judgement:
+            return Intent("guideline_patient", topic="tobacco", **common)
+        return Intent("smoking", **common)
     if VACCINE in kinds:
-        return Intent("immunization", of(VACCINE), **common)
+        # "Is he due for a flu shot?" is a judgement: the statement with the doses recorded, never "Yes" and a dose.
+        return Intent("guideline_patient" if judgement else "immunization", of(VACCINE), **common)
     if immunization and not kinds:
         return Intent("immunization_list", **common)
     if allergy:
