@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     # Storage: feedback, audit, JWT replay
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    # Bring the database schema to the code's newest migration when a process first opens it (docs/database.md);
+    # false: refuse a database behind the code until `precision-cds db upgrade` has run (a role without DDL rights).
+    "DATABASE_AUTO_UPGRADE": True,
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
     # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
     # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).
