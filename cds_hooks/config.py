@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # The heart-disease demonstration model (a trained MLP, not for clinical use) is a service only when true: off, it
     # is not in discovery and its URL answers 404, so no clinician sees a demonstration score by accident.
     "ENABLE_DEMO_MODEL": False,
+    # Order-select / order-sign: an alert about a drafted order (same patient, draft and rule) is shown once in this
+    # time, not again at order-sign after order-select (docs/order-checks.md); kept in the database, for all workers.
+    "ORDER_ALERT_TTL_S": 12 * 3600,
     # Request handling
     "MAX_BODY_BYTES": 5 * 1024 * 1024,
     "VALIDATE_RESPONSES": True,  # check every response against the CDS Hooks response schema before sending

@@ -79,6 +79,8 @@ class HookCall:
     options: dict[str, Any] = field(default_factory=dict)  # engine options from the configuration
     client_settings: Any = None  # fhir_adapter.client.ClientSettings for services that read more than the prefetch
     deadline: Any = None  # cds_hooks.prefetch.Deadline of the hook, shared by prefetch resolution and later reads
+    # cds_hooks.alert_memory.AlertMemory: which order-time alerts were already shown (None: no memory, show all).
+    alerts: Any = None
     _scoped: Any = field(default=None, init=False, repr=False, compare=False)
     # The engine.inputs.FeatureSet the engines last read (set by run_engines): findings keep only the value they used,
     # the explainer page plots each input's whole series from it. None until engines have run.
@@ -173,9 +175,10 @@ def find_engine(engine_id: str) -> Engine:
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
-    from engine.registry import calculators, detectors, models, rules
+    import engine.order_checks  # noqa: F401 - the order-time checks
+    from engine.registry import calculators, detectors, models, order_checks, rules
 
-    for registry in (calculators, detectors, rules, models):
+    for registry in (calculators, detectors, rules, models, order_checks):
         if engine_id in registry:
             return registry.get(engine_id)
     raise KeyError(f"unknown engine {engine_id!r}")
@@ -188,6 +191,14 @@ def engine_features(engine_ids: Iterable[str]) -> tuple[str, ...]:
         found = find_engine(engine_id)
         names.extend(n for n in (*found.requires, *found.optional) if n not in names)
     return tuple(names)
+
+
+def engine_records(engine_ids: Iterable[str]) -> tuple[str, ...]:
+    """Every FHIR resource type the named engines read as records (``Engine.reads_records``), in declaration order."""
+    types: list[str] = []
+    for engine_id in engine_ids:
+        types.extend(t for t in find_engine(engine_id).reads_records if t not in types)
+    return tuple(types)
 
 
 class ServiceDeclarationError(ValueError):
@@ -217,7 +228,8 @@ def check_rule_inputs(service_id: str, engines: Iterable[Engine]) -> None:
 def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[str, str] | None = None,
             engines: Iterable[str] = (), usage_requirements: str | None = None, enabled_by: str | None = None):
     """Declare a CDS service. Without ``prefetch``, the templates are derived from the features its engines read
-    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py).
+    (Observations by their LOINC codes, the problem list, medications, ... — see services/feature_prefetch.py) and
+    the records they read (``Engine.reads_records``: the medication list, allergies).
 
     Every engine id must be known; a rule's ``reads_findings`` must name engines the service also declares
     (ServiceDeclarationError otherwise, at import time rather than on the first hook call)."""
@@ -227,7 +239,7 @@ def service(*, id: str, hook: str, title: str, description: str, prefetch: dict[
     if prefetch is None and engines:
         from cds_hooks.services.feature_prefetch import OPTIONAL_KEYS, prefetch_for
 
-        prefetch = prefetch_for(engine_features(engines))
+        prefetch = prefetch_for(engine_features(engines), engine_records(engines))
         optional_prefetch = frozenset(OPTIONAL_KEYS) & set(prefetch)
 
     def decorate(handler):

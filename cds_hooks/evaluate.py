@@ -11,6 +11,7 @@ from cds_hooks.declaration import SERVICES, ServiceDefinition
 from cds_hooks.errors import CdsError, operation_outcome
 from cds_hooks.processing import process_hook
 from cds_hooks.services import load_all
+from engine.proposals import DRAFT_ORDER_TYPES
 from engine.serialize import finding_to_dict
 
 
@@ -34,7 +35,8 @@ def evaluate_document(document: Any, *, service_id: str, config: Mapping[str, An
             return {"service": definition.id, "error": "input is neither a hook request nor a FHIR Bundle/resource"}
         document = hook_request_from_resources(resources, definition)
         if document is None:
-            return {"service": definition.id, "error": "the Bundle holds no Patient"}
+            return {"service": definition.id, "error": "the Bundle holds no Patient" + (
+                " or no drafted order (status draft) to select" if definition.hook == "order-select" else "")}
     try:
         outcome = process_hook(definition, document, config)
     except CdsError as exc:
@@ -51,10 +53,17 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
     """Emulate the EHR: answer each prefetch template of the service from a patient's resources.
 
     Read templates (``Patient/{{context.patientId}}``) get the Patient; search templates get that patient's
-    resources of the type, filtered by the ``code`` and ``status`` parameters when the template has them.
+    resources of the type, filtered by the ``code`` and ``status`` parameters when the template has them. For
+    order-select and order-sign the patient's orders with status ``draft`` are the drafted orders
+    (``context.draftOrders``; on order-select all of them are the selections). None when there is no Patient, or no
+    drafted order for order-select (an EHR calls order-select only when something is selected).
     """
     patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
     if patient is None or not patient.get("id"):
+        return None
+    drafts = [r for r in resources if r.get("resourceType") in DRAFT_ORDER_TYPES and r.get("status") == "draft"
+              and isinstance(r.get("id"), str)]
+    if definition.hook == "order-select" and not drafts:
         return None
     prefetch: dict[str, Any] = {}
     for key, template in definition.prefetch.items():
@@ -82,6 +91,11 @@ def hook_request_from_resources(resources: list[dict], definition: ServiceDefini
         context["encounterId"] = encounters[0]["id"]  # the latest encounter stands for "this visit"
     elif definition.hook.startswith("encounter-"):
         context["encounterId"] = "offline-encounter"
+    if definition.hook in ("order-select", "order-sign"):
+        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": r} for r in drafts]}
+        if definition.hook == "order-select":
+            context["selections"] = [f"{r['resourceType']}/{r['id']}" for r in drafts]
     return {
         "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"offline:{definition.id}:{patient['id']}")),
         "hook": definition.hook,

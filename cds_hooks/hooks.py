@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from cds_hooks.alert_memory import alert_memory_for
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
@@ -32,6 +33,7 @@ def call_service(service_id: str):
     body, refusal = guard_fhir_server(body)  # no SSRF: a fhirServer not allowed for this client is never contacted
     try:
         outcome = process_hook(definition, body, current_app.config, explainer=recorder_for_request(),
+                               alerts=alert_memory_for(current_app),
                                screen_for=lambda call, findings: screen_for_call(definition.id, call, findings))
     except CdsError as err:
         raise explain_refusal(err, refusal) from None

@@ -13,6 +13,9 @@
   is not called.
 * **Isolation.** Each engine runs in isolation (its failure is an error finding); a handler that raises gives an error
   finding for each engine it declares.
+* **Drafted orders.** On order-select and order-sign the hook context's ``draftOrders`` become
+  ``FeatureSet.draft_orders`` (``engine.clinical_record.DraftOrder``): the order-time checks' own input, never part of
+  the medication list the prefetch gives.
 * **One deadline.** The hook's :class:`cds_hooks.prefetch.Deadline`, made when the hook starts, bounds prefetch
   resolution and every later read (note attachments) together.
 """
@@ -170,7 +173,22 @@ def evaluate_call(call: "HookCall") -> list[Finding]:
     call.features = features
     if features is None:
         return _unreadable(engines)
+    if "draftOrders" in call.context:
+        add_draft_orders(features, call)
     return run_engines(engines, features)
+
+
+def add_draft_orders(features: FeatureSet, call: "HookCall") -> None:
+    """The hook's drafted orders as ``FeatureSet.draft_orders``, apart from the medication list: on order-select the
+    drafts in ``context.selections`` are the ones checked, on order-sign all of them. A draft about another patient
+    is left out and reported on every finding."""
+    from fhir_adapter.features.draft_orders import read_draft_orders
+
+    selections = call.context.get("selections") if call.service.hook == "order-select" else None
+    drafts, problems = read_draft_orders(call.context.get("draftOrders"), patient_id=call.patient_id,
+                                         selections=selections if isinstance(selections, list) else None)
+    features.draft_orders = drafts
+    features.problems.extend(problems)
 
 
 def read_notes(call: "HookCall", scoped: ScopedRecord) -> tuple[list, set[tuple[str, str]], list[InputProblem]]:

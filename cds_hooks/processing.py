@@ -14,6 +14,7 @@ from cds_hooks.prefetch import Deadline, PrefetchUnavailable, resolve_prefetch
 from cds_hooks.validation import validate_hook_request, validate_response
 from engine.finding import Finding, InputProblem
 from fhir_adapter.client import ClientSettings, client_for
+from fhir_adapter.features.draft_orders import draft_orders_by_reference
 
 if TYPE_CHECKING:
     from cds_hooks.explainer import ExplainerRecorder
@@ -37,6 +38,7 @@ class HookOutcome:
 
 def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, Any],
                  explainer: "ExplainerRecorder | None" = None,
+                 alerts: Any = None,
                  screen_for: "Callable[[HookCall, Sequence[Finding]], CallScreen] | None" = None) -> HookOutcome:
     """Validate → resolve prefetch → run the service (cds_hooks.pipeline) → render and check cards.
 
@@ -44,7 +46,8 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
     resolution and what the service reads afterwards. With an ``explainer`` (the HTTP layer's), every card links to
     its explainer page and the call's evidence is stored in one write. With ``screen_for`` (the HTTP layer's), cards
     this patient's clinicians already answered are left out (cds_hooks.suppression) and the cards sent are described
-    in ``HookOutcome.issued``."""
+    in ``HookOutcome.issued``. ``alerts`` (a cds_hooks.alert_memory AlertMemory) lets order-time services show an
+    alert once per draft across hook calls."""
     settings = client_settings(config)
     deadline = Deadline.after(settings.deadline_s)
     if isinstance(body.get("hook"), str) and body["hook"] != definition.hook:
@@ -64,7 +67,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
 
     call = HookCall(service=definition, request=body, prefetch=resolved.data, as_of=as_of_date(config),
                     notes=list(resolved.notes), now=request_time(config), options=dict(config["ENGINE_OPTIONS"]),
-                    client_settings=settings, deadline=deadline)
+                    client_settings=settings, deadline=deadline, alerts=alerts)
     result = run_service(call)
     screen = screen_for(call, result.findings) if screen_for is not None else None
     rendered = render_cards(result.findings, RenderOptions(
@@ -74,6 +77,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
         show_not_applicable=bool(config["SHOW_NOT_APPLICABLE"]),
         explain_url=explainer.url_for if explainer is not None else None,
         screen=screen,
+        draft_orders=draft_orders_by_reference(call.context.get("draftOrders")) or None,
     ))
     response: dict = {"cards": [rc.card for rc in rendered]}
     if result.system_actions:

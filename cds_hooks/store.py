@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 SQLITE_FILE_NAME = "precision-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 15_000  # writers queue behind each other; a burst of workers must wait, not fail
 JTI_PURGE_INTERVAL_S = 300.0
+ORDER_ALERT_PURGE_INTERVAL_S = 300.0
 EXPLAINER_PURGE_INTERVAL_S = 300.0
 ISSUED_PURGE_INTERVAL_S = 300.0
 
@@ -247,6 +248,14 @@ class Suppression:
                    lifted_because=row.lifted_because)
 
 
+# Order-time alerts already shown (cds_hooks/alert_memory.py): sha256 of (server, patient, draft, rule), no patient data.
+order_alert = Table(
+    "order_alert", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+
 @dataclass(frozen=True)
 class ExplainerRow:
     key: str
@@ -348,6 +357,7 @@ class Store:
         self._next_purge = 0.0
         self._next_explainer_purge = 0.0
         self._next_issued_purge = 0.0
+        self._next_alert_purge = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
@@ -416,6 +426,41 @@ class Store:
             return
         self._next_purge = now + JTI_PURGE_INTERVAL_S
         conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at < now))
+
+    # -- order-time alerts ---------------------------------------------------------------------------
+
+    def first_alerts(self, keys: Sequence[str], ttl_s: float) -> set[str]:
+        """Remember each alert key for ``ttl_s`` and return those not already remembered (shown for the first time).
+
+        One transaction in the shared database, so every worker and process sees the same answer; a key whose time
+        has run out counts as new again. On SQLite the commit does not wait for fsync (``synchronous=NORMAL``, as for
+        the explainer): it is on the order hooks' path, and losing the last seconds to a power cut repeats an alert."""
+        if not keys:
+            return set()
+        now = time.time()
+        new: set[str] = set()
+        with self.engine.connect() as conn:
+            relaxed = conn.dialect.name == "sqlite"
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
+                conn.execute(delete(order_alert).where(order_alert.c.key.in_(list(keys)),
+                                                       order_alert.c.expires_at < now))
+                for key in dict.fromkeys(keys):
+                    if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
+                        new.add(key)
+                if now >= self._next_alert_purge:
+                    self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
+                    conn.execute(delete(order_alert).where(order_alert.c.expires_at < now))
+                conn.commit()
+            finally:
+                if relaxed:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+        return new
 
     # -- explainer evidence --------------------------------------------------------------------------
 

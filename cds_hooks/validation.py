@@ -44,7 +44,20 @@ class SchemaIssue(NamedTuple):
 
 
 def validate_hook_request(body: Any) -> list[SchemaIssue]:
-    return _issues(_checker(HOOK_REQUEST, _ROOT), body)
+    """Schema issues of a hook request, then what a schema cannot say: on order-select every selection names a
+    resource of the same request's draftOrders."""
+    return _issues(_checker(HOOK_REQUEST, _ROOT), body) or _selection_issues(body)
+
+
+def _selection_issues(body: Any) -> list[SchemaIssue]:
+    # Only reached for a schema-valid body, so the shapes below are known.
+    if not isinstance(body, dict) or body.get("hook") != "order-select":
+        return []
+    context = body["context"]
+    drafted = {f"{entry['resource']['resourceType']}/{entry['resource']['id']}"
+               for entry in context["draftOrders"].get("entry", [])}
+    return [SchemaIssue(f"/context/selections/{i}", "must name a resource in context.draftOrders (ResourceType/id)")
+            for i, selection in enumerate(context["selections"]) if selection not in drafted]
 
 
 def validate_response(body: Any) -> list[SchemaIssue]:

@@ -27,6 +27,9 @@ class Engine:
     # Features this engine reads; the service layer uses the union to decide what to extract.
     requires: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[tuple[str, ...]] = ()
+    # FHIR resource types read as records rather than features (the medication list, the allergy list): the service
+    # prefetches them too. Drafted orders come in the hook context, not the prefetch, and are never listed here.
+    reads_records: ClassVar[tuple[str, ...]] = ()
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:  # pragma: no cover - interface
         raise NotImplementedError

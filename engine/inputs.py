@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine import feature_catalog
-from engine.clinical_record import AllergyEntry, MedicationEntry
+from engine.clinical_record import AllergyEntry, DraftOrder, MedicationEntry
 from engine.finding import Evidence, InputProblem, MissingInput
 
 # Canonical feature names, their human labels and units (declared once, in engine/feature_catalog.py). The adapter
@@ -46,6 +46,9 @@ class FeatureSet:
     # The medication list and allergies (engine/clinical_record.py), for rules that need more than a boolean.
     medications: tuple[MedicationEntry, ...] = ()
     allergies: tuple[AllergyEntry, ...] = ()
+    # The orders being drafted (CDS Hooks order-select / order-sign draftOrders): what order-time checks are about,
+    # kept apart from the medication list. Empty for every other hook.
+    draft_orders: tuple[DraftOrder, ...] = ()
 
     def get(self, name: str) -> Evidence | None:
         return self.values.get(name)

@@ -64,3 +64,7 @@ def rule(engine_cls):
 
 
 model: Callable = models.register
+
+# Order-time checks (order-select / order-sign): engines that read the drafted orders (FeatureSet.draft_orders).
+order_checks: Registry = Registry("order check")
+order_check: Callable = order_checks.register

@@ -11,6 +11,7 @@ SERVICE_MODULES = (
     "cds_hooks.services.acute_scores",
     "cds_hooks.services.clinical_notes",
     "cds_hooks.services.model_demo",
+    "cds_hooks.services.order_safety",
 )
 
 

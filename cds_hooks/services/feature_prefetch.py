@@ -80,10 +80,11 @@ def resource_types(features: Iterable[str]) -> set[str]:
     return types
 
 
-def prefetch_for(features: Iterable[str]) -> dict[str, str]:
-    """The prefetch templates needed to extract ``features``."""
+def prefetch_for(features: Iterable[str], records: Iterable[str] = ()) -> dict[str, str]:
+    """The prefetch templates needed to extract ``features`` and to read the ``records`` (FHIR resource types read as
+    lists, e.g. MedicationRequest and AllergyIntolerance for order-time checks)."""
     features = tuple(dict.fromkeys(features))
-    types = resource_types(features)
+    types = resource_types(features) | {t for t in records if t in PREFETCH_KEYS}
     prefetch = {"patient": f"Patient/{PATIENT}"}
     observed = [f for f in features if f in OBSERVATION_CODES]
     if observed:

@@ -173,7 +173,7 @@ def _parse_candidate(res: Mapping, full_url: str | None,
         return parse_procedure(res, full_url)  # every Procedure: see report_unrecognised
     if rtype == "AllergyIntolerance":
         allergy = parse_allergy(res, full_url)
-        return allergy if allergy.concepts or allergy.ingredients else None
+        return allergy if allergy.concepts or allergy.ingredients or allergy.classes else None
     if rtype == "FamilyMemberHistory":
         fmh = parse_family_history(res, full_url)
         return fmh if fmh.concepts else None

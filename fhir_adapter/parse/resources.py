@@ -259,7 +259,9 @@ def parse_allergy(resource: Mapping, full_url: str | None = None) -> AllergyReco
         text=text,
         concepts=coding_concepts(substance),
         ingredients=ingredients,
-        classes=tuple(sorted(drugs.classes_of(ingredients))),
+        # A class named as a whole ("Penicillins", SNOMED CT 373270004) counts as much as an ingredient of it.
+        classes=tuple(sorted(drugs.classes_of(ingredients)
+                             | set(drugs.classes_named(((c.system, c.code) for c in substance), text)))),
         reactions=tuple(reactions),
         recorded=recorded,
         # AllergyIntolerance names its patient in `patient`, not `subject`.

@@ -9,6 +9,8 @@ network, no I/O beyond the package's own data file, loaded once.
   case-insensitive); a strength written right after the name ("Lipitor 40 mg") is read.
 - ``classes_of(ingredients)``: the union of their classes, parents included.
 - ``statin_intensity(name, daily_dose_mg)``: 2018 AHA/ACC Table 3 by TOTAL DAILY DOSE.
+- ``classes_named(codings, text)``: drug classes a record names as a whole ("penicillin allergy", a SNOMED CT class
+  substance code), for entries that name no ingredient.
 """
 from __future__ import annotations
 
@@ -213,6 +215,29 @@ def classes_of(ingredients: Iterable[Ingredient]) -> set[str]:
     return out
 
 
+@cache
+def _class_terms() -> tuple[tuple[str, re.Pattern[str] | None, frozenset[str]], ...]:
+    out = []
+    for cls, entry in _data().get("class_terms", {}).items():
+        if cls.startswith("_"):
+            continue
+        words = sorted(entry.get("terms", ()), key=len, reverse=True)
+        pattern = (re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w-])", re.IGNORECASE)
+                   if words else None)
+        out.append((cls, pattern, frozenset(entry.get("snomed", ()))))
+    return tuple(out)
+
+
+def classes_named(codings: Iterable[tuple[str | None, str | None]], text: str | None) -> tuple[str, ...]:
+    """Drug classes named as a whole by SNOMED CT class-substance codes (``(system, code)`` pairs) or by words in
+    ``text`` ("Penicillins", "cephalosporin allergy"), parents included; ``()`` when none is named."""
+    codes = {str(code).strip() for system, code in codings
+             if code and (system or "").rstrip("/") == "http://snomed.info/sct"}
+    found = [cls for cls, pattern, snomed in _class_terms()
+             if (codes & snomed) or (text and pattern is not None and pattern.search(text))]
+    return _expand(found)
+
+
 def statin_intensity(ingredient_name: str, daily_dose_mg: float | None) -> str | None:
     """'high' / 'moderate' / 'low' per the 2018 AHA/ACC cholesterol guideline Table 3, by TOTAL DAILY DOSE.
 
@@ -244,6 +269,7 @@ def statin_intensity(ingredient_name: str, daily_dose_mg: float | None) -> str |
 __all__ = [
     "Ingredient",
     "RXNORM_SYSTEMS",
+    "classes_named",
     "classes_of",
     "drug_class",
     "ingredients_by_text",

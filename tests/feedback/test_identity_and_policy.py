@@ -63,7 +63,7 @@ def test_rendered_cards_have_an_identity_that_does_not_depend_on_the_call():
     assert first.rendered[0].identity == "diagnosis:diabetes-gap:diabetes|diabetes-mellitus"
     missing = process_hook(SERVICES.get("cardiovascular-risk"), load_fixture("hooks/patient-view-missing-lipids.json"),
                            config)
-    assert missing.rendered[0].identity == "data-needed:ckd-epi-2021-cr:egfr,pce-2013:ascvd-10y,prevent-2024-base:cvd-10y"
+    assert missing.rendered[0].identity == "data-needed:pce-2013:ascvd-10y,prevent-2024-base:cvd-10y"
 
 
 # -- what is material -------------------------------------------------------------------------------------------------

@@ -14,6 +14,16 @@ from tests.conftest import load_fixture
 
 load_all()  # the services must be declared before the parametrisation below reads them
 
+
+# A drafted losartan for a patient on lisinopril (dual RAAS blockade): what the order-select and order-sign services
+# alert on; the patient-view services never read a draft.
+DRAFTED_LOSARTAN = {"resourceType": "MedicationRequest", "id": "draft-losartan", "status": "draft", "intent": "order",
+                    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                              "code": "979492",
+                                                              "display": "losartan potassium 50 MG Oral Tablet"}]},
+                    "dosageInstruction": [{"text": "50 mg once daily", "timing": {"repeat": {"frequency": 1, "period": 1,
+                                                                                            "periodUnit": "d"}}}]}
+
 NASTY_VALUES = [10 ** 400, -10 ** 400, "1e400", "NaN", float("1e308"), [], {}, None, True, "½"]
 
 
@@ -22,7 +32,8 @@ def _fixture_resources() -> list[dict]:
     resources = [request["prefetch"]["patient"]]
     for key in ("observations", "conditions", "medications"):
         resources += [e["resource"] for e in request["prefetch"][key]["entry"]]
-    return resources
+    drafted = {**DRAFTED_LOSARTAN, "subject": {"reference": f"Patient/{resources[0]['id']}"}}
+    return resources + [drafted]
 
 
 @pytest.mark.parametrize("value", NASTY_VALUES, ids=repr)

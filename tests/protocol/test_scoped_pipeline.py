@@ -23,6 +23,7 @@ from engine.finding import Status
 from engine.models.concepts import load_concepts
 from engine.models.matcher import ConceptMatcher
 from tests.conftest import load_fixture
+from tests.protocol.test_hardening import DRAFTED_LOSARTAN
 
 load_all()  # the services are parametrised over at collection time
 
@@ -127,7 +128,8 @@ def _record() -> list[dict]:
     patient = request["prefetch"]["patient"]
     resources = [patient] + [e["resource"] for key in ("observations", "conditions", "medications")
                              for e in request["prefetch"][key]["entry"]]
-    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}")]
+    drafted = {**DRAFTED_LOSARTAN, "subject": {"reference": f"Patient/{patient['id']}"}}  # for the order services
+    return resources + [document("note-1", APNEA_NOTE, subject=f"Patient/{patient['id']}"), drafted]
 
 
 @pytest.mark.parametrize("deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-03-01T08:00:00Z"},

@@ -14,7 +14,7 @@ import engine.calculators  # noqa: F401 - registers the calculators
 import engine.detectors  # noqa: F401 - registers the detectors
 from cards.render import DIAGNOSIS_OVERRIDE_REASONS, RenderOptions, render_cards
 from cds_hooks.config import load_config
-from cds_hooks.declaration import SERVICES, engine_features
+from cds_hooks.declaration import SERVICES, engine_features, engine_records
 from cds_hooks.evaluate import evaluate_document
 from cds_hooks.services import load_all
 from cds_hooks.services.feature_prefetch import PREFETCH_KEYS, prefetch_for, resource_types
@@ -74,8 +74,9 @@ def test_the_three_services_are_discoverable_with_the_right_hooks(client):
 def test_prefetch_follows_from_the_features_the_engines_read(service_id):
     definition = SERVICES.get(service_id)
     names = engine_features(definition.engines)
-    assert definition.prefetch == prefetch_for(names)
-    expected_keys = {PREFETCH_KEYS[t] for t in resource_types(names)} | {"patient"}
+    records = engine_records(definition.engines)
+    assert definition.prefetch == prefetch_for(names, records)
+    expected_keys = {PREFETCH_KEYS[t] for t in {*resource_types(names), *records}} | {"patient"}
     non_loinc = {"coded_observations"} if set(names) & set(NON_LOINC_OBSERVATION_CODES) else set()
     assert set(definition.prefetch) == expected_keys | non_loinc
     for feature in names:  # every coded observation an engine reads is asked for

@@ -20,12 +20,20 @@ SYNTHEA_FILES = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []
 def test_every_synthea_patient_through_every_service(app, client, path):
     app.config["ENABLE_DEMO_MODEL"] = True  # every declared service, the demonstration model (off by default) too
     resources = [e["resource"] for e in json.loads(path.read_text())["entry"]]
+    resources.append(drafted_renewal(resources))  # what order-select and order-sign check; patient-view ignores it
     for definition in SERVICES:
         body = hook_request_from_resources(resources, definition)
         resp = client.post(f"/cds-services/{definition.id}", data=json.dumps(body), content_type="application/json")
         assert resp.status_code == 200, resp.get_json()  # the client fixture checks the response schema
         for card in resp.get_json()["cards"]:
             assert len(card["summary"]) < 140
+
+
+def drafted_renewal(resources: list[dict]) -> dict:
+    """The patient's newest medication order drafted again (a renewal): a drafted order for the order services."""
+    requests = sorted((r for r in resources if r["resourceType"] == "MedicationRequest"),
+                      key=lambda r: r.get("authoredOn", ""))
+    return {**requests[-1], "id": "drafted-renewal", "status": "draft", "intent": "order"}
 
 
 def test_cli_evaluates_a_hook_request():

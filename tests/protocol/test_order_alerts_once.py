@@ -1,0 +1,105 @@
+"""An order-time alert is shown once per patient, drafted order and rule: not again at order-sign after order-select,
+across gunicorn workers (one database), until ORDER_ALERT_TTL_S has passed; without the database, every alert is
+shown."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from cds_hooks.app import create_app
+from cds_hooks.config import load_config
+from cds_hooks.evaluate import evaluate_document
+from cds_hooks.store import order_alert, store_of
+from tests import order_requests as o
+from tests.conftest import TEST_AS_OF, CheckedClient
+
+SELECT, SIGN = "order-select-safety", "order-sign-safety"
+DABIGATRAN = o.draft("d1", "1037045", "dabigatran etexilate 150 MG Oral Capsule", amount=150, per_day=2)
+RECORD = [o.creatinine(2.4), o.weight(72), o.atrial_fibrillation()]  # CrCl 25 mL/min: 75 mg twice daily
+
+
+def new_client(data_dir, **config) -> CheckedClient:
+    return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False,
+                                     "DATA_DIR": str(data_dir), **config}).test_client())
+
+
+def summaries(client, service: str, body: dict) -> list[str]:
+    resp = client.post(f"/cds-services/{service}", json=body)
+    assert resp.status_code == 200, resp.get_json()
+    return [c["summary"] for c in resp.get_json()["cards"]]
+
+
+def select_then_sign(drafts=(DABIGATRAN,), record=RECORD) -> tuple[dict, dict]:
+    return (o.order_request("order-select", list(drafts), record=record),
+            o.order_request("order-sign", list(drafts), record=record))
+
+
+def test_an_alert_shown_at_order_select_is_not_repeated_at_order_sign(client):
+    select, sign = select_then_sign()
+    assert summaries(client, SELECT, select) == ["Dabigatran and kidney function: 75 mg twice daily (CrCl 25 mL/min)"]
+    assert summaries(client, SIGN, sign) == []
+
+
+def test_another_draft_or_another_patient_is_alerted_again(client):
+    select, sign = select_then_sign()
+    assert summaries(client, SELECT, select)
+    renamed = json.loads(json.dumps(sign).replace('"d1"', '"d7"').replace("MedicationRequest/d1", "MedicationRequest/d7"))
+    assert len(summaries(client, SIGN, renamed)) == 1
+    other = json.loads(json.dumps(sign).replace(o.PATIENT_ID, "another-patient"))
+    assert len(summaries(client, SIGN, other)) == 1
+
+
+def test_a_new_problem_on_the_same_draft_is_still_alerted(client):
+    """The memory is per rule: the dabigatran dose alert does not hide an interaction found later for the same
+    draft."""
+    select, _ = select_then_sign()
+    assert summaries(client, SELECT, select)
+    sign = o.order_request("order-sign", [DABIGATRAN],
+                           record=[*RECORD, o.medication("m1", "855332", "warfarin sodium 5 MG Oral Tablet", amount=5)])
+    assert [s.split(":")[0] for s in summaries(client, SIGN, sign)] == ["Duplicate therapy"]
+
+
+def test_two_workers_sharing_the_database_alert_once(tmp_path):
+    first, second = new_client(tmp_path / "db"), new_client(tmp_path / "db")  # two processes' apps, one database
+    select, sign = select_then_sign()
+    assert len(summaries(first, SELECT, select)) == 1
+    assert summaries(second, SIGN, sign) == []
+
+
+def test_an_alert_is_shown_again_once_its_time_has_passed(tmp_path):
+    client = new_client(tmp_path / "db", ORDER_ALERT_TTL_S=0.2)
+    select, sign = select_then_sign()
+    assert len(summaries(client, SELECT, select)) == 1
+    assert summaries(client, SIGN, sign) == []
+    time.sleep(0.3)
+    assert len(summaries(client, SIGN, sign)) == 1
+
+
+def test_without_the_database_every_alert_is_shown(tmp_path, monkeypatch):
+    client = new_client(tmp_path / "db")
+    store = store_of(client.raw().application)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(store, "first_alerts", broken)
+    select, sign = select_then_sign()
+    assert len(summaries(client, SELECT, select)) == 1
+    assert len(summaries(client, SIGN, sign)) == 1
+
+
+def test_the_offline_evaluation_has_no_memory():
+    config = load_config({"AS_OF": TEST_AS_OF})
+    _, sign = select_then_sign()
+    for _ in range(2):
+        assert len(evaluate_document(sign, service_id=SIGN, config=config)["cards"]) == 1
+
+
+def test_the_memory_stores_hashes_only(tmp_path):
+    client = new_client(tmp_path / "db")
+    select, _ = select_then_sign()
+    summaries(client, SELECT, select)
+    with store_of(client.raw().application).engine.connect() as conn:
+        keys = [row.key for row in conn.execute(order_alert.select())]
+    assert len(keys) == 1 and re.fullmatch(r"[0-9a-f]{64}", keys[0])
