@@ -653,7 +653,9 @@ def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -
         else:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         statement = dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key_column])
-        return conn.execute(statement).rowcount == 1
+        # SQLAlchemy keeps an INSERT's rowcount only when asked (psycopg's is gone once the cursor closes, and a -1
+        # here would make every JWT a replay and every feedback item a duplicate on PostgreSQL).
+        return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount == 1
     try:  # other databases: a savepoint keeps the rest of the transaction alive after the duplicate
         with conn.begin_nested():
             conn.execute(insert(table).values(**row))

@@ -22,8 +22,11 @@ from cds_hooks.store import ExplainerRow, Store, store_of
 
 DATA = Path(__file__).parent / "data"
 STORE_TABLES = {"jwt_replay", "audit_event", "audit_card", "feedback", "explainer_call", "issued_card",
-                "card_suppression"}
-ADDED_WITH_SUPPRESSION = ("issued_card", "card_suppression")  # tables a database made before them lacks
+                "card_suppression", "order_alert"}
+# Databases made before migrations, by age: the last version before them made every table; the one before lacked
+# order_alert; an older one lacked the suppression tables too.
+PRE_MIGRATION_AGES = {"last": (), "before-order-alerts": ("order_alert",),
+                      "before-suppression": ("order_alert", "issued_card", "card_suppression")}
 
 
 def engine_of(database):
@@ -112,7 +115,7 @@ def make_pre_migration_database(database, *, without: tuple[str, ...] = ()) -> N
         engine.dispose()
 
 
-def fill_pre_migration_rows(database, *, with_suppression: bool) -> None:
+def fill_pre_migration_rows(database, *, without: tuple[str, ...]) -> None:
     engine = engine_of(database)
     now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
     try:
@@ -132,7 +135,9 @@ def fill_pre_migration_rows(database, *, with_suppression: bool) -> None:
             conn.execute(text("INSERT INTO explainer_call (key, created_at, expires_at, service_id, encoding, payload) "
                               "VALUES ('x1', 1.0, 4102444800.0, 'cardiovascular-risk', 'json', :p)"),
                          {"p": b'{"v": 1}'})
-            if with_suppression:
+            if "order_alert" not in without:
+                conn.execute(text("INSERT INTO order_alert (key, expires_at) VALUES ('a1', 4102444800.0)"))
+            if "card_suppression" not in without:
                 conn.execute(text(
                     "INSERT INTO card_suppression (key, card_key, patient_key, service_id, reason_code, fingerprint, "
                     "card_uuid, finding_ids, created_at) VALUES ('s1', 'ck', 'pk', 'cardiovascular-risk', "
@@ -141,10 +146,11 @@ def fill_pre_migration_rows(database, *, with_suppression: bool) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("without", [(), ADDED_WITH_SUPPRESSION], ids=["all-tables", "before-suppression"])
-def test_a_database_made_before_migrations_is_adopted_with_every_row(database, without):
+@pytest.mark.parametrize("age", PRE_MIGRATION_AGES)
+def test_a_database_made_before_migrations_is_adopted_with_every_row(database, age):
+    without = PRE_MIGRATION_AGES[age]
     make_pre_migration_database(database, without=without)
-    fill_pre_migration_rows(database, with_suppression=not without)
+    fill_pre_migration_rows(database, without=without)
     assert "alembic_version" not in tables_of(database)
 
     store = opened(database)
@@ -162,7 +168,8 @@ def test_a_database_made_before_migrations_is_adopted_with_every_row(database, w
         assert store.explainer("x1").payload == b'{"v": 1}'
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT key FROM jwt_replay")).scalars().all() == ["k1"]
-        assert [s["key"] for s in store.suppression_rows()] == ([] if without else ["s1"])
+        assert [s["key"] for s in store.suppression_rows()] == ([] if "card_suppression" in without else ["s1"])
+        assert store.first_alerts(["a1"], 60.0) == ({"a1"} if "order_alert" in without else set())
         # The adopted database takes new rows in every table, the added ones included.
         assert store.save_feedback([]) == 0
         store.save_explainer(ExplainerRow("x2", 2.0, 4102444800.0, "svc", "json", b"{}"))

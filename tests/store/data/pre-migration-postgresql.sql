@@ -1,5 +1,5 @@
--- The postgresql schema as the store made it before migrations existed (metadata.create_all of
--- cds_hooks/store.py at commit 2f71efe), for tests/store/test_migrations.py. Do not edit.
+-- The postgresql tables as the store made them before migrations existed (metadata.create_all of
+-- cds_hooks/store.py at commit 0e6d5f5), for tests/store/test_migrations.py. Do not edit.
 CREATE TABLE jwt_replay (
 	key VARCHAR(64) NOT NULL, 
 	expires_at FLOAT NOT NULL, 
@@ -78,9 +78,9 @@ CREATE TABLE issued_card (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_issued_card_issued_at ON issued_card (issued_at);
-
 CREATE INDEX ix_issued_card_card_uuid ON issued_card (card_uuid);
+
+CREATE INDEX ix_issued_card_issued_at ON issued_card (issued_at);
 
 CREATE TABLE card_suppression (
 	key VARCHAR(64) NOT NULL, 
