@@ -76,7 +76,7 @@ def test_without_matplotlib_the_page_keeps_its_tables(monkeypatch):
     assert "<svg" not in page and "pip install 'precision-cds[report]'" in page and "fh:fh" in page
 
 
-def test_report_from_feedback_given_over_http(client, app, clock, tmp_path, monkeypatch):
+def test_report_from_feedback_given_over_http(client, app, clock, database, tmp_path, monkeypatch):
     """Clinicians answer cards; the CLI reads the same database and reports per rule, with what was hidden."""
     cards = open_chart(client)
     assert override(client, card_about(cards, "familial"), "not-applicable").status_code == 200
@@ -85,9 +85,8 @@ def test_report_from_feedback_given_over_http(client, app, clock, tmp_path, monk
     clock.days = 40  # a month later the patient-declined card is still hidden; the accepted suggestion is back
     assert len(card_about(open_chart(client), "anaemia")["suggestions"]) == 2
     store_of(app).dispose()
-    monkeypatch.setenv("CDS_DATA_DIR", app.config["DATA_DIR"])
-    if app.config.get("DATABASE_URL"):
-        monkeypatch.setenv("CDS_DATABASE_URL", app.config["DATABASE_URL"])
+    for key, value in database.environment().items():
+        monkeypatch.setenv(key, value)
 
     result = CliRunner().invoke(main, ["feedback-report", "--format", "json", "--min-items", "1", "--threshold", "1"])
     assert result.exit_code == 0, result.output
