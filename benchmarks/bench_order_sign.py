@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cds_hooks.app import create_app
-from cds_hooks.declaration import SERVICES
-from cds_hooks.evaluate import hook_request_from_resources
-from cds_hooks.services import load_all
+from cds_hooks.app import create_app  # noqa: E402 - after the sys.path line
+from cds_hooks.declaration import SERVICES  # noqa: E402 - after the sys.path line
+from cds_hooks.evaluate import hook_request_from_resources  # noqa: E402 - after the sys.path line
+from cds_hooks.services import load_all  # noqa: E402 - after the sys.path line
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 

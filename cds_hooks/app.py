@@ -1,12 +1,12 @@
 """Application factory (Flask tutorial style): ``create_app(config=None)``."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 from flask import Flask
 
 from cds_hooks.config import load_config
+from cds_hooks.logs import configure_logging
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.sort_keys = False  # keep card fields in spec order
-    logging.getLogger("cds_hooks").setLevel(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"])  # first: the start-up warnings below go through it too
 
     from cds_hooks import (audit, auth, cors, discovery, errors, explainer, feedback, hooks, qa, services, store,
                            suppression)

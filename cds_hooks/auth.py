@@ -355,13 +355,22 @@ def _shown(value: Any) -> str:
 
 
 def expected_audience(config: Mapping[str, Any]) -> str:
-    """The exact URL invoked, as the client sees it: PUBLIC_BASE_URL (behind a proxy) or this request's root."""
-    base = config.get("PUBLIC_BASE_URL") or request.url_root
-    return str(base).rstrip("/") + request.path
+    """The exact URL invoked, as the client sees it: PUBLIC_BASE_URL + path. Never built from the request's Host
+    header: the caller controls that, and a token minted for another service would pass with that service's Host."""
+    return str(config["PUBLIC_BASE_URL"]).rstrip("/") + request.path
 
 
-def check_public_base_url(base: Any) -> None:
+MISSING_PUBLIC_BASE_URL = (
+    "CDS_PUBLIC_BASE_URL is required when authentication is on (CDS_DEV_MODE is not true): set it to the base URL "
+    "the EHR calls, e.g. CDS_PUBLIC_BASE_URL=https://cds.example.org (without /cds-services). Each JWT's aud must "
+    "equal it plus the request path; it is never taken from the request's Host header, which the caller controls.")
+
+
+def check_public_base_url(base: Any, *, required: bool = False) -> None:
+    """Raise ValueError when PUBLIC_BASE_URL is malformed, or missing while ``required`` (authentication on)."""
     if base is None or base == "":
+        if required:
+            raise ValueError(MISSING_PUBLIC_BASE_URL)
         return
     if not isinstance(base, str) or not base.lower().startswith(("https://", "http://")):
         raise ValueError("PUBLIC_BASE_URL must be an absolute http(s) URL such as https://cds.example.org")
@@ -394,14 +403,11 @@ def init_app(app: Flask) -> None:
 
     from cds_hooks.store import store_of
 
+    check_public_base_url(config.get("PUBLIC_BASE_URL"), required=True)
     policies = load_issuer_policies(config)
     if not policies:
         log.warning("authentication is on and no trusted issuers are configured (CDS_TRUSTED_ISSUERS): "
                     "every request will be refused with 401; set CDS_DEV_MODE=true for local development")
-    if not config.get("PUBLIC_BASE_URL"):
-        log.warning("CDS_PUBLIC_BASE_URL is not set: the JWT aud is checked against the URL this process sees, "
-                    "which is wrong behind a proxy")
-    check_public_base_url(config.get("PUBLIC_BASE_URL"))
     algorithms = config.get("JWT_ALGORITHMS") or SUPPORTED_ALGORITHMS
     if isinstance(algorithms, str):  # CDS_JWT_ALGORITHMS=ES384 or ES384,RS384
         algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]

@@ -26,8 +26,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     from cds_hooks.app import create_app
 
+    from cds_hooks.auth import check_public_base_url
+
     config = load_config()
     bind = f"{host or config.get('HOST', '127.0.0.1')}:{port or config.get('PORT', 8080)}"
+    try:  # before gunicorn starts: one clear line instead of a traceback from every worker
+        check_public_base_url(config.get("PUBLIC_BASE_URL"), required=not config.get("DEV_MODE"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if config.get("DEV_MODE") and not config.get("EXPLAINER_SECRET"):
         import os
         import secrets
@@ -96,6 +102,8 @@ def feedback_report(service_id: str | None, since: str | None, output: str, out_
     rules overridden most (from CDS_DATABASE_URL / CDS_DATA_DIR)."""
     from datetime import datetime
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from cds_hooks.report import feedback_report as build, format_text
     from cds_hooks.store import Store
 
@@ -105,8 +113,11 @@ def feedback_report(service_id: str | None, since: str | None, output: str, out_
         raise click.BadParameter("expected an ISO date or date-time", param_hint="--since") from None
     if output == "html" and out_path is None:
         raise click.UsageError("--format html writes a page: give --out FILE.html")
-    report = build(Store.from_config(load_config()), service_id=service_id, since=since_at, period=period,
-                   threshold=threshold, min_items=min_items)
+    try:
+        report = build(Store.from_config(load_config()), service_id=service_id, since=since_at, period=period,
+                       threshold=threshold, min_items=min_items)
+    except SQLAlchemyError as exc:  # StoreUnavailable included: a data folder that cannot be created
+        raise click.ClickException(f"the feedback database cannot be read ({type(exc).__name__}: {exc})") from None
     if output == "html":
         from cds_hooks.report_html import render_html
 

@@ -5,6 +5,7 @@ import logging
 from typing import Iterable
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ def init_app(app: Flask) -> None:
         elif err.code == 405 and getattr(err, "valid_methods", None):
             resp.headers["Allow"] = ", ".join(err.valid_methods)
         return resp
+
+    @app.errorhandler(SQLAlchemyError)
+    def _store_unavailable(err: SQLAlchemyError):
+        # A database failure that no endpoint handled itself (cds_hooks.store.StoreUnavailable included): the request
+        # may well succeed later, so 503 (retry), not a 500.
+        log.error("store unavailable (%s)", type(err).__name__)
+        return outcome_response(503, "The service's database is unavailable; retry later.")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -45,11 +45,7 @@ def call_service(service_id: str):
 def read_json_body():
     if request.mimetype not in JSON_TYPES:
         raise CdsError(415, "Content-Type must be application/json.")
-    raw = request.get_data(cache=False)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit and request.content_length is None and len(raw) >= limit:
-        # A chunked body has no Content-Length for Flask to refuse up front; the stream stops at the limit.
-        raise CdsError(413, f"The request body is larger than {limit} bytes.")
+    raw = read_body(current_app.config.get("MAX_CONTENT_LENGTH"))
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -59,3 +55,34 @@ def read_json_body():
     if not isinstance(body, dict):
         raise CdsError(400, "The request body must be a JSON object.")
     return body
+
+
+READ_CHUNK_BYTES = 64 * 1024
+
+
+def read_body(limit: int | None) -> bytes:
+    """The request body; 413 above ``limit`` bytes, a body of exactly ``limit`` bytes passes whatever its framing.
+
+    With a Content-Length, Flask refuses a body over the limit before reading it. A chunked body has none, and
+    werkzeug's max-limited stream raises 413 on any read after the limit, so a body that ends exactly there was
+    refused; here the stream (terminated by the WSGI server, as gunicorn and werkzeug do for chunked bodies) is
+    read up to one byte past the limit, which tells "ends at the limit" from "goes on"."""
+    environ = request.environ
+    if not limit or request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return request.get_data(cache=False)  # no server-terminated stream: werkzeug reads nothing (safe fallback)
+    stream = environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            chunk = stream.read(min(READ_CHUNK_BYTES, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (OSError, ValueError):
+        raise CdsError(400, "The request body could not be read (the client disconnected or its chunks were "
+                            "malformed).") from None
+    if size > limit:
+        raise CdsError(413, f"The request body is larger than {limit} bytes.")
+    return b"".join(chunks)

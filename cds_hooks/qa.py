@@ -1,13 +1,16 @@
 """POST /qa: answer a clinician's question from a patient record and the bundled guideline statements.
 
-Body: {"question": "...", "record": <FHIR Bundle, resource or list of resources, optional>}.
-The answer always names its sources; a question nothing relevant supports is refused with a reason.
+Body: {"question": "...", "record": <FHIR Bundle, resource or list of resources, optional>,
+       "asOf": "YYYY-MM-DD" (optional; default the service's AS_OF setting, else today), "patientId": "..."}.
+Record questions are answered from the record's structure with the source of every value; a question that names
+nothing in the record and that no guideline statement answers is refused with a reason (docs/qa.md).
 """
 from __future__ import annotations
 
 import functools
+from datetime import date
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from cds_hooks.errors import CdsError
 from cds_hooks.hooks import read_json_body
@@ -21,7 +24,7 @@ MAX_QUESTION_CHARS = 1000
 def answer():
     from engine.models.errors import ModelError
     from engine.models.qa import answer_question
-    from fhir_adapter.notes import extract_notes, record_passages
+    from fhir_adapter.record_view import read_record_view
 
     body = read_json_body()
     question = body.get("question")
@@ -32,14 +35,30 @@ def answer():
     record = body.get("record")
     if record is not None and not isinstance(record, (dict, list)):
         raise CdsError(400, "'record' must be a FHIR Bundle, a resource or a list of resources.", expressions=["record"])
-    # The record's clinical notes and one sentence per structured fact (conditions, results, medications).
-    passages = extract_notes(record) + record_passages(record) if record is not None else []
+    as_of = _as_of(body.get("asOf"))
+    patient_id = body.get("patientId")
+    if patient_id is not None and (not isinstance(patient_id, str) or not patient_id.strip()):
+        raise CdsError(400, "'patientId' must be a non-empty string.", expressions=["patientId"])
+    view = read_record_view(record, as_of=as_of, patient_id=patient_id) if record is not None else None
     try:
-        result = answer_question(question, passages, _knowledge_base())
+        result = answer_question(question, view, _knowledge_base())
     except ModelError as exc:
         # e.g. CDS_MODEL_DIR_EMBEDDING points nowhere: say which setting, not a 500.
         raise CdsError(503, f"Question answering is unavailable: {exc}") from None
     return jsonify(result.to_dict())
+
+
+def _as_of(value: object) -> date:
+    if value is None:
+        from cds_hooks.processing import as_of_date
+
+        return as_of_date(current_app.config)
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise CdsError(400, "'asOf' must be an ISO date (YYYY-MM-DD).", expressions=["asOf"])
 
 
 @functools.cache

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
                         Table, Text, create_engine, delete, event, insert, select, update)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_hooks import migrations
 
@@ -256,6 +256,12 @@ order_alert = Table(
 )
 
 
+class StoreUnavailable(SQLAlchemyError):
+    """The database could not be opened for a reason outside SQLAlchemy: its folder cannot be created (a file in its
+    place, no permission, a read-only or full disk). A SQLAlchemyError, so every caller that treats a database failure
+    as one (503 for authentication and feedback, logged for audit and explainer) treats this one the same way."""
+
+
 @dataclass(frozen=True)
 class ExplainerRow:
     key: str
@@ -375,7 +381,10 @@ class Store:
                 if self._engine is not None:
                     # Inherited over fork: leave the parent's connections to the parent.
                     self._engine.dispose(close=False)
-                self._engine = self._make_engine()
+                try:
+                    self._engine = self._make_engine()
+                except OSError as exc:
+                    raise StoreUnavailable(f"the database cannot be opened ({type(exc).__name__})") from exc
                 self._pid = pid
         return self._engine
 

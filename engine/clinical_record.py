@@ -28,6 +28,9 @@ class MedicationEntry:
     statin_intensity: str | None = None  # "high" | "moderate" | "low" (2018 AHA/ACC Table 3), statins only
     note: str | None = None  # assumptions made (e.g. "frequency not recorded: taken as once daily")
     recognised_by: str = "code"  # "code" | "text"
+    # Why it is given, as recorded (reasonReference / reasonCode): "Condition/7", "Gout"; and the reason codes.
+    reasons: tuple[str, ...] = ()
+    reason_codes: tuple[tuple[str | None, str], ...] = ()
 
     def has_class(self, cls: str) -> bool:
         return cls in self.classes
@@ -46,6 +49,8 @@ class AllergyEntry:
     clinical_status: str | None
     verification_status: str | None
     recorded: date | datetime | None = None
+    codes: tuple[tuple[str | None, str], ...] = ()  # (system, code) of the substance, e.g. "No known drug allergy"
+    category: tuple[str, ...] = ()  # food | medication | environment | biologic
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ class TextMention:
     assertion: str  # "affirmed", "negated", ...
     assertion_trigger: str | None
     section: str | None
+    code: str | None = None  # the specific ICD-10-CM code the sentence supports ("N18.32"), if any
 
 
 @dataclass(frozen=True)

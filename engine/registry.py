@@ -19,7 +19,7 @@ class Registry(Generic[T]):
 
     def register(self, engine_cls: type[T]) -> type[T]:
         engine = engine_cls()
-        engine_id = getattr(engine, "id")
+        engine_id = engine.id
         if engine_id in self._items:
             raise DuplicateEngineError(f"{self.kind} {engine_id!r} is declared twice")
         self._items[engine_id] = engine

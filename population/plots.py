@@ -48,7 +48,7 @@ def risk_distributions(summary: PopulationSummary) -> str | None:
     columns = min(3, len(risks))
     rows = (len(risks) + columns - 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
-    for axis, (finding_id, stats) in zip(axes.flat, risks):
+    for axis, (_finding_id, stats) in zip(axes.flat, risks):
         bins = sorted(stats.risk_bins)
         axis.bar([b * RISK_BIN_WIDTH for b in bins], [stats.risk_bins[b] for b in bins], width=RISK_BIN_WIDTH,
                  align="edge", color="#2b8cbe")

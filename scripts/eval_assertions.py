@@ -4,8 +4,8 @@
     python scripts/eval_assertions.py [--split dev|test|holdout|all] [--errors]
 
 Each line holds a sentence written for this project, the target term with its character span and
-the gold label (affirmed, negated, family, historical, hypothetical). The rules see the sentence
-and the gold span and predict a label. "dev" and "test" were written before the rules and the rules
+the gold label (affirmed, negated, family, historical, hypothetical). The rules see the sentence,
+the gold span and the concept the matcher finds there (for its concept-specific triggers) and predict a label. "dev" and "test" were written before the rules and the rules
 were developed while looking at both; "holdout" was written afterwards and never used for tuning,
 so its figures are the honest estimate. Also reports how often the concept matcher finds the target
 term (detection recall) for terms that belong to the concept list.
@@ -32,8 +32,20 @@ def load(split: str = "all") -> list[dict]:
     return rows if split == "all" else [r for r in rows if r["split"] == split]
 
 
+def _concept_at(row: dict) -> str | None:
+    """The concept the matcher finds at the gold span (its concept-specific triggers then apply), if any."""
+    from engine.models.concepts import load_concepts
+    from engine.models.matcher import ConceptMatcher
+
+    global _MATCHER
+    if "_MATCHER" not in globals():
+        _MATCHER = ConceptMatcher(load_concepts())
+    mentions, _ = _MATCHER.lexical(row["text"])
+    return next((m.concept.id for m in mentions if m.start < row["end"] and row["start"] < m.end), None)
+
+
 def evaluate(rows: list[dict]) -> dict:
-    pairs = [(r["label"], classify(r["text"], r["start"], r["end"]).label.value) for r in rows]
+    pairs = [(r["label"], classify(r["text"], r["start"], r["end"], concept_id=_concept_at(r)).label.value) for r in rows]
     per_label = {}
     for label in LABELS:
         tp = sum(1 for g, p in pairs if g == label and p == label)
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"concept detection (lexical) of target terms in the concept list: {found}/{total}")
         if args.errors:
             for r in rows:
-                pred = classify(r["text"], r["start"], r["end"]).label.value
+                pred = classify(r["text"], r["start"], r["end"], concept_id=_concept_at(r)).label.value
                 if pred != r["label"]:
                     print(f"  [{r['id']}] gold {r['label']}, predicted {pred}: {r['text']}")
         print()

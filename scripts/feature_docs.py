@@ -114,7 +114,7 @@ def render(text: str) -> str:
                              re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"docs/features.md has no generated block {name!r}")
-        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
 

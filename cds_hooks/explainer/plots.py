@@ -1,8 +1,8 @@
 """Each input over time as an inline SVG (no image files, no scripts, nothing fetched by the browser).
 
-matplotlib draws the plots when it is installed (the ``models`` extra brings it; its SVG canvas needs no display and
-no pyplot state, so it is safe in a threaded server). Without it a small hand-written SVG shows the same points, so
-the page never loses its plots to a missing optional dependency.
+matplotlib draws the plots when it is installed (the ``training`` and ``population`` extras bring it; its SVG canvas
+needs no display and no pyplot state, so it is safe in a threaded server). Without it - the server's install - a small
+hand-written SVG shows the same points, so the page never loses its plots to a missing optional dependency.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-try:  # an optional dependency: the models extra
+try:  # an optional dependency: not in the server's install (.[models])
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter

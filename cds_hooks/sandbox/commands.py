@@ -253,7 +253,8 @@ def keygen(directory: Path | None, issuer: str | None, client_id: str | None, fh
     click.echo(f"trusted issuers for the service: {paths['trusted_issuers']}")
     click.echo("")
     click.echo("Start the service trusting it, then call it from the sandbox:")
-    click.echo(f"  CDS_TRUSTED_ISSUERS_FILE={paths['trusted_issuers']} precision-cds serve")
+    click.echo(f"  CDS_TRUSTED_ISSUERS_FILE={paths['trusted_issuers']} CDS_PUBLIC_BASE_URL=http://127.0.0.1:8080 "
+               "precision-cds serve")
     click.echo(f"  precision-cds sandbox --fhir URL --patient ID --service-url http://127.0.0.1:8080 --key {paths['key']}")
     click.echo(f"Register {paths['jwks']} with a FHIR server to use the same key for SMART Backend Services.")
 

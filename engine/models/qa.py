@@ -1,35 +1,36 @@
-"""Question answering over a patient's record and the bundled guideline statements.
+"""Question answering over a patient's record (from its structure) and the bundled guideline statements.
 
-Retrieve, then (optionally) read:
-
-1. Every record passage (notes, structured-data sentences) is split into sentences; each sentence
-   and each knowledge-base statement is embedded with the sentence encoder, and the ones closest to
-   the question (cosine similarity) are kept.
-2. If the best similarity is below the calibrated threshold (CDS_QA_MIN_SIMILARITY, see
-   docs/models.md) the question is refused: nothing relevant was found, and saying so is safer
-   than answering from the nearest unrelated sentence.
-3. With an extractive QA checkpoint configured (CDS_MODEL_DIR_QA) the answer is the best span
-   inside the retrieved sentences; otherwise the answer is the best supporting sentences.
-Every answer carries its sources (resource reference and date, or guideline citation).
+1. The question is classified (engine/models/record_qa/intent.py): a latest value, a trend, yes/no about
+   medications, problems, allergies, procedures or immunizations, the smoking status, a guideline question, a
+   guideline applied to this patient, a request to act, or unknown. Its concepts are resolved through the project's
+   terminology and feature catalogue (record_qa/vocabulary.py), so "eGFR", "A1c", "BP", "statin" and "blood
+   thinner" mean what they mean.
+2. Record questions are answered from the record model (engine.record_view.RecordView, read by
+   fhir_adapter.record_view): value, unit, date and the source resource, or "no" with what was searched. Only
+   entries of the resolved concept are read, so a question of one kind is never answered with a value of another.
+3. "... for this patient" questions combine the guideline statements that apply to the patient (knowledge_base.json
+   ``applies``) with the patient's own facts of the topic, each sourced.
+4. Guideline questions, and questions nothing in the vocabulary names, are answered by retrieval over the
+   knowledge base with the sentence encoder; below the calibrated similarity (CDS_QA_MIN_SIMILARITY, see
+   docs/qa.md) the question is refused: saying so is safer than answering from the nearest unrelated sentence. With
+   an extractive reader configured (CDS_MODEL_DIR_QA) the answer is the best span of the retrieved statements.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from engine.finding import Citation
-from engine.models.sentences import split_sentences
 from engine.models.settings import DATA_DIR, ModelSettings
 
 KNOWLEDGE_BASE_PATH = DATA_DIR / "knowledge_base.json"
 MAX_QUESTION_CHARS = 500
-MAX_RECORD_SENTENCES = 2000  # bounds the work one request can ask for
+ACTION_REFUSAL = ("This service answers questions about the patient's record and the bundled guideline statements; "
+                  "it does not book, order, prescribe or write anything.")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Statement:
     topic: str
     text: str
     citation: Citation
+    applies: dict | None = None  # for which patients it holds (see record_qa/guideline.py)
 
 
 @dataclass(frozen=True)
@@ -60,82 +62,75 @@ def _load_kb(path: str) -> KnowledgeBase:
                  for key, c in data["citations"].items()}
     return KnowledgeBase(
         version=str(data.get("version", "")),
-        statements=tuple(Statement(s["id"], s.get("topic", ""), s["text"], citations[s["citation"]]) for s in data["statements"]),
+        statements=tuple(Statement(s["id"], s.get("topic", ""), s["text"], citations[s["citation"]], s.get("applies"))
+                         for s in data["statements"]),
     )
 
 
 @dataclass(frozen=True)
 class Support:
     text: str
-    score: float  # cosine similarity to the question
-    kind: str  # "record" | "knowledge"
-    source: str | None = None  # "DocumentReference/1" for record sentences
+    score: float | None  # cosine similarity to the question (retrieved statements); None for record facts
+    kind: str  # "record" | "knowledge" | "calculation" | "related" (a record entry that is not the answer)
+    source: str | None = None  # "Observation/12"
     date: str | None = None
-    start: int | None = None  # character offsets of the sentence in its passage
+    start: int | None = None  # character offsets of an answer span
     end: int | None = None
     citation: Citation | None = None  # for knowledge statements
     statement_id: str | None = None
+    value: str | None = None
+    unit: str | None = None
+    code: str | None = None  # "LOINC 4548-4"
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
     question: str
     status: str  # "answered" | "refused"
-    method: str  # "extractive-qa" | "retrieval" | "none"
+    method: str  # "record" | "record+guideline" | "extractive-qa" | "retrieval" | "none"
     answer: str | None
     supports: tuple[Support, ...] = ()
     best_similarity: float | None = None
     threshold: float | None = None
-    answer_source: Support | None = None  # the support the answer span was read from
-    answer_start: int | None = None  # span offsets within answer_source.text
+    answer_source: Support | None = None  # the support an answer span was read from
+    answer_start: int | None = None
     answer_end: int | None = None
     message: str | None = None
     models: dict = field(default_factory=dict)
+    question_type: str | None = None  # see record_qa/intent.py; "out_of_scope" when refused for being off-topic
+    result: str | None = None  # value | yes | no | not_found | unknown | list | trend | guideline | refused
+    concept: str | None = None  # what the question was resolved to ("HbA1c", "statin")
+    value: str | None = None
+    unit: str | None = None
+    date: str | None = None
+    searched: dict = field(default_factory=dict)  # resource type -> how many were read
 
     @property
     def answered(self) -> bool:
         return self.status == "answered"
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """References of the record entries the answer rests on."""
+        return tuple(s.source for s in self.supports if s.kind == "record" and s.source)
+
+    @property
+    def statement_ids(self) -> tuple[str, ...]:
+        return tuple(s.statement_id for s in self.supports if s.kind == "knowledge" and s.statement_id)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    text: str
-    kind: str
-    source: str | None
-    date: str | None
-    start: int | None
-    end: int | None
-    statement: Statement | None = None
-
-
-def _iso(value) -> str | None:
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value if isinstance(value, str) else None
-
-
-def record_candidates(record_sentences: Iterable) -> list[_Candidate]:
-    """Sentences of the record passages (objects with text, and optionally source and date)."""
-    out: list[_Candidate] = []
-    for item in record_sentences or ():
-        text = item if isinstance(item, str) else getattr(item, "text", None)
-        if not isinstance(text, str) or not text.strip():
-            continue
-        source = None if isinstance(item, str) else getattr(item, "source", None)
-        when = None if isinstance(item, str) else _iso(getattr(item, "date", None))
-        for s in split_sentences(text):
-            out.append(_Candidate(" ".join(s.text.split()), "record", source, when, s.start, s.end))
-            if len(out) >= MAX_RECORD_SENTENCES:
-                return out
-    return out
+def _refused(question: str, question_type: str | None, message: str, **kw) -> Answer:
+    return Answer(question, "refused", "none", None, message=message, question_type=question_type, result="refused",
+                  **kw)
 
 
 def answer_question(
     question: str,
-    record_sentences: Iterable = (),
+    record=None,
     knowledge_base: KnowledgeBase | None = None,
     *,
     encoder=None,
@@ -143,37 +138,113 @@ def answer_question(
     settings: ModelSettings | None = None,
     top_k: int = 3,
     use_reader: bool = True,
+    vocabulary=None,
 ) -> Answer:
-    """Answer ``question`` from the record and the knowledge base, or refuse with a reason.
+    """Answer ``question`` from ``record`` (an engine.record_view.RecordView, or None) and the knowledge base.
 
-    ``record_sentences``: note records / passages (objects with ``text``, ``source``, ``date``) or
-    plain strings; long texts are split into sentences. ``knowledge_base``: defaults to the bundled
-    one; pass an empty KnowledgeBase to answer from the record only.
+    ``knowledge_base``: defaults to the bundled one; pass an empty KnowledgeBase to answer from the record only.
+    The encoder is loaded only for questions that need retrieval over the guideline statements.
     """
-    from engine.models import loader
+    from engine.models.record_qa.answers import ANSWERS, answer_from_record
+    from engine.models.record_qa.intent import classify
+    from engine.models.record_qa.vocabulary import load_vocabulary
 
     settings = settings or ModelSettings.from_env()
-    threshold = settings.qa_min_similarity
     q = " ".join((question or "").split())[:MAX_QUESTION_CHARS]
     if not q:
-        return Answer(question or "", "refused", "none", None, threshold=threshold, message="The question is empty.")
+        return _refused(question or "", None, "The question is empty.")
+    vocab = vocabulary or load_vocabulary()
+    intent = classify(q, vocab)
     kb = load_knowledge_base() if knowledge_base is None else knowledge_base
-    candidates = record_candidates(record_sentences) + [
-        _Candidate(s.text, "knowledge", None, None, None, None, s) for s in kb.statements]
-    if not candidates:
-        return Answer(q, "refused", "none", None, threshold=threshold,
-                      message="There is no record text and no knowledge base to answer from.")
+    if intent.type == "action":
+        return _refused(q, "action", ACTION_REFUSAL)
+    if intent.type in ANSWERS:
+        if record is None:
+            # Without a record it can only be a general question ("How is COPD confirmed?"), or unanswerable.
+            return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
+                             use_reader=use_reader, searched_note="No patient record was given")
+        found = answer_from_record(record, intent, vocab)
+        if intent.free_term and found.result == "not_found":
+            # A word the vocabulary does not know and the record does not name: perhaps a guideline question,
+            # else out of scope (refused with what was searched).
+            return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
+                             use_reader=use_reader,
+                             searched_note=f"{found.text.rstrip('.')}; it is not a term this service knows")
+        related = tuple(_record_support(f, "related") for f in found.context)
+        supports = tuple(_record_support(f) for f in found.facts) + related
+        if found.result == "refused":
+            return _refused(q, found.question_type, found.text, concept=found.concept, searched=found.searched,
+                            supports=related)
+        return Answer(q, "answered", "record", found.text, supports, question_type=found.question_type,
+                      result=found.result, concept=found.concept, value=found.value, unit=found.unit,
+                      date=found.date, searched=found.searched)
+    if intent.type == "guideline_patient" and record is not None:
+        applied = _answer_for_patient(q, intent, record, kb, vocab)
+        if applied is not None:
+            return applied
+    return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
+                     use_reader=use_reader)
+
+
+def _record_support(fact, kind: str = "record") -> Support:
+    if fact.source.startswith("calculation:"):
+        kind = "calculation"
+    return Support(fact.describe(), None, kind, fact.source, fact.date, value=fact.value, unit=fact.unit,
+                   code=fact.code, note=fact.note)
+
+
+def _knowledge_support(statement: Statement, score: float | None) -> Support:
+    return Support(statement.text, None if score is None else round(score, 4), "knowledge",
+                   citation=statement.citation, statement_id=statement.id)
+
+
+def _answer_for_patient(q: str, intent, record, kb: KnowledgeBase, vocab) -> Answer | None:
+    from engine.models.record_qa import guideline
+
+    topic = guideline.topic_of(intent, vocab)
+    if topic is None:
+        return None
+    kb_topics = set(vocab.topics.get(topic, {}).get("kb_topics", (topic,)))
+    chosen = guideline.choose(guideline.applicable_statements([s for s in kb.statements if s.topic in kb_topics],
+                                                              record))
+    if not chosen:
+        return None
+    lines, facts = guideline.patient_facts(record, topic, vocab)
+    said = " ".join(f"{a.statement.text} [{a.statement.citation.short}]" +
+                    ("" if a.applies else " [the record does not say whether it applies: "
+                     + "; ".join(a.reasons) + "]") for a in chosen)
+    text = f"Guideline: {said} This patient: " + "; ".join(line.rstrip(".") for line in lines) + "."
+    supports = tuple(_knowledge_support(a.statement, None) for a in chosen) + tuple(map(_record_support, facts))
+    return Answer(q, "answered", "record+guideline", text, supports, question_type="guideline_patient",
+                  result="guideline", concept=topic)
+
+
+def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: ModelSettings, top_k: int,
+              use_reader: bool, searched_note: str | None = None) -> Answer:
+    from engine.models import loader
+
+    threshold = settings.qa_min_similarity
+    asked = "guideline" if intent.type in ("guideline", "guideline_patient") else (
+        intent.type if searched_note and intent.type != "unknown" else "out_of_scope")
+    if not kb.statements:
+        return _refused(q, asked, "There is no knowledge base to answer from.", threshold=threshold)
     encoder = encoder or loader.load_encoder(settings)
-    vectors = encoder.encode([q] + [c.text for c in candidates])
+    vectors = encoder.encode([q] + [s.text for s in kb.statements])
     sims = vectors[1:] @ vectors[0]
     order = np.argsort(-sims)[: max(1, top_k)]
     best = float(sims[order[0]])
     models = {"encoder": getattr(encoder, "fingerprint", {})}
-    supports = tuple(_support(candidates[i], float(sims[i])) for i in order if float(sims[i]) >= threshold)
     if best < threshold:
-        return Answer(q, "refused", "none", None, (), round(best, 4), threshold, models=models,
-                      message=(f"Nothing in the record or the knowledge base is relevant enough to answer "
-                               f"(best similarity {best:.2f} < {threshold:.2f})."))
+        what = ("Nothing in the bundled guideline statements answers it" if asked == "guideline" else
+                "This is outside what this service answers: it names nothing in the patient's record, and nothing "
+                "in the bundled guideline statements is close")
+        if searched_note:
+            what = f"{searched_note.rstrip('.')}, and no guideline statement is close"
+        return _refused(q, asked, f"{what} (best similarity {best:.2f} < {threshold:.2f}).",
+                        best_similarity=round(best, 4), threshold=threshold, models=models)
+    supports = tuple(_knowledge_support(kb.statements[i], float(sims[i])) for i in order if float(sims[i]) >= threshold)
+    common = dict(best_similarity=round(best, 4), threshold=threshold, models=models, question_type="guideline",
+                  result="guideline", concept=kb.statements[order[0]].topic or None)
     if use_reader and reader is None:
         reader = loader.load_reader(settings)
     if reader is not None:
@@ -182,39 +253,49 @@ def answer_question(
         if spans and spans[0].score > spans[0].null_score:
             span = spans[0]
             src = supports[span.passage_index]
-            return Answer(q, "answered", "extractive-qa", src.text[span.start:span.end], supports, round(best, 4),
-                          threshold, src, span.start, span.end, models=models)
-    return Answer(q, "answered", "retrieval", supports[0].text, supports, round(best, 4), threshold,
-                  answer_source=supports[0], answer_start=0, answer_end=len(supports[0].text), models=models,
-                  message=None if reader is None else "The reading model found no answer span; showing the best sentences.")
+            return Answer(q, "answered", "extractive-qa", src.text[span.start:span.end], supports,
+                          answer_source=src, answer_start=span.start, answer_end=span.end, **common)
+    top = supports[0]
+    return Answer(q, "answered", "retrieval", f"{top.text} [{top.citation.short}]", supports, answer_source=top,
+                  answer_start=0, answer_end=len(top.text), **common,
+                  message=None if reader is None else "The reading model found no answer span; showing the best "
+                                                      "statement.")
 
 
 def warm_up(encoder=None, knowledge_base: KnowledgeBase | None = None) -> None:
-    """Load the encoder and embed the knowledge base once (call at service start, not per request)."""
+    """Load the encoder, the vocabulary and embed the knowledge base once (at service start, not per request)."""
     from engine.models import loader
+    from engine.models.record_qa.vocabulary import load_vocabulary
 
+    load_vocabulary()
     encoder = encoder or loader.load_encoder()
     kb = knowledge_base or load_knowledge_base()
     encoder.encode([s.text for s in kb.statements])
-
-
-def _support(c: _Candidate, score: float) -> Support:
-    if c.kind == "knowledge" and c.statement is not None:
-        return Support(c.text, round(score, 4), "knowledge", citation=c.statement.citation, statement_id=c.statement.id)
-    return Support(c.text, round(score, 4), "record", c.source, c.date, c.start, c.end)
 
 
 def format_answer(answer: Answer) -> str:
     """Plain-text rendering for the CLI."""
     lines = [f"Q: {answer.question}"]
     if not answer.answered:
-        lines.append(f"Refused: {answer.message}")
+        lines.append(f"Refused ({answer.question_type or 'question'}): {answer.message}")
+        lines += [f"  related: {s.text}" for s in answer.supports if s.kind == "related"]
         return "\n".join(lines)
-    lines.append(f"A ({answer.method}): {answer.answer}")
+    lines.append(f"A ({answer.question_type}, {answer.method}): {answer.answer}")
     if answer.message:
         lines.append(f"Note: {answer.message}")
-    lines.append("Sources:")
-    for s in answer.supports:
-        where = s.citation.short if s.citation else f"{s.source or 'record'}{f' ({s.date[:10]})' if s.date else ''}"
-        lines.append(f"  [{s.score:.2f}] {s.text}  -- {where}")
+    main = [s for s in answer.supports if s.kind != "related"]
+    related = [s for s in answer.supports if s.kind == "related"]
+    if main:
+        lines.append("Sources:")
+    for s in main:
+        if s.kind == "knowledge":
+            score = f"[{s.score:.2f}] " if s.score is not None else ""
+            lines.append(f"  {score}{s.text}  -- {s.citation.short if s.citation else 'knowledge base'}")
+        else:
+            lines.append(f"  {s.text}")
+    if related:
+        lines.append("Related entries (not the answer):")
+        lines += [f"  {s.text}" for s in related]
+    if answer.searched:
+        lines.append("Searched: " + ", ".join(f"{n} {t}" for t, n in answer.searched.items()))
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.base import Engine
-from engine.finding import Citation, Details, Evidence, Finding, Kind, Measure, Severity, Status, Term
+from engine.finding import Citation, Details, Evidence, Finding, Kind, Severity, Status, Term
 from engine.inputs import FeatureSet, feature_label
 from engine.registry import model
 from engine.models.settings import ENV_TRAINED, ModelSettings
@@ -90,13 +90,19 @@ class TrainedModelDetails(Details):
 
 
 def input_contributions(loaded: LoadedModel, row: dict) -> dict[str, float]:
-    """Per input the record supplied: the score minus the score with that input imputed (as if absent), in percentage
-    points. An occlusion explanation: simple, exact for the model served, and it needs no extra library."""
+    """Per input the record supplied, in percentage points: the score minus the score without it. Without a numeric
+    input means at its training median; without a categorical one means the average over its training categories
+    (taking the most common category instead would give the most common value, e.g. male sex, no contribution at
+    all). An occlusion explanation: simple, exact for the model served, and it needs no extra library."""
     score = loaded.predict(row)
+    categorical = loaded.preprocessor.categorical
     out = {}
     for column in row:
-        without = {k: v for k, v in row.items() if k != column}
-        out[column] = (score - loaded.predict(without)) * 100
+        if column in categorical and categorical[column]:
+            reference = sum(loaded.predict({**row, column: c}) for c in categorical[column]) / len(categorical[column])
+        else:
+            reference = loaded.predict({k: v for k, v in row.items() if k != column})
+        out[column] = (score - reference) * 100
     return out
 
 
@@ -133,7 +139,16 @@ class TrainedTabularModel(Engine):
         topic="Trained model demonstration",
     )
     requires = ("age_years", "sex")
-    optional = ("sbp_mmhg", "chol_total_mgdl", "diabetes")
+    # The inputs of the bundled models (UCI heart: SBP, cholesterol, diabetes; Framingham: also BP treatment, smoking).
+    optional = ("sbp_mmhg", "chol_total_mgdl", "diabetes", "bp_treated", "smoker_current")
+
+    def _citation(self, manifest: dict) -> Citation:
+        """The model's own data citation (a model trained on other data must not cite the UCI paper)."""
+        cited = manifest.get("dataset", {}).get("citation")
+        if not cited or manifest.get("model_id") == "uci-heart-mlp":
+            return self.citation
+        return Citation(short=manifest["dataset"]["name"], full=f"{cited} Model trained by precision-cds; see its "
+                        "model card.", topic=self.citation.topic)
 
     def evaluate(self, features: FeatureSet) -> list[Finding]:
         settings = ModelSettings.from_env()
@@ -153,7 +168,8 @@ class TrainedTabularModel(Engine):
                 if spec.get("required"):
                     missing.append(features.missing_reason(spec["feature"]))
                 else:
-                    assumptions.append(f"{spec['feature']} missing: imputed with the training median/most common value.")
+                    assumptions.append(f"{feature_label(spec['feature'])} missing: no point estimate; the score is given "
+                                       "as a range over the values it took in the training data.")
                 continue
             inputs.append(ev)
             row[column] = value
@@ -168,10 +184,11 @@ class TrainedTabularModel(Engine):
         score = loaded.predict(row)
         metrics = manifest.get("metrics", {}).get("MLP (torch)", {})
         auroc = metrics.get("auroc")
+        loso = [r["auroc"] for r in manifest.get("leave_one_site_out", []) if r.get("auroc") is not None]
         feature_map = manifest.get("feature_map", {})
         contributions = input_contributions(loaded, row)
         labels = {column: feature_label(spec["feature"]) for column, spec in feature_map.items()}
-        contribution_terms = tuple(Term(f"{labels[c]} (percentage points against the input imputed)", row[c],
+        contribution_terms = tuple(Term(f"{labels[c]} (percentage points against the input left out)", row[c],
                                         round(points, 1)) for c, points in contributions.items())
         shown = ", ".join(f"{labels[c]} {_points_text(points)}" for c, points in
                           sorted(contributions.items(), key=lambda item: -abs(item[1])))
@@ -181,7 +198,7 @@ class TrainedTabularModel(Engine):
             # card gives the range of scores over the values that input took in the training data instead.
             low, high = imputed_score_range(loaded, row, imputed, manifest)
             value, unit, measures = f"{low * 100:.0f}-{high * 100:.0f} %", None, ()
-            category = "no point estimate: " + ", ".join(labels[c] for c in imputed) + " imputed"
+            category = "no point estimate: " + ", ".join(labels[c] for c in imputed) + " missing"
         else:
             # The score once, in %: the model's probability is the same number (it stays in the finding's details).
             value, unit, measures, category = round(score * 100, 1), "%", (), None
@@ -201,10 +218,14 @@ class TrainedTabularModel(Engine):
             explanation=contribution_terms + (
                 Term("Model", f"{manifest['model_id']} {manifest['version']}"),
                 Term("Weights sha256", loaded.sha256[:16] + "..."),
-                Term("Test AUROC", "n/a" if auroc is None else f"{auroc:.3f}")),
-            method=("MLP trained with torch on the UCI Heart Disease data; scored with a numpy forward pass. "
-                    "Contribution of an input: the score minus the score with that input imputed, in percentage "
-                    "points. Range when an input is imputed: the lowest and highest score over that input's training "
+                Term("Test AUROC", "n/a" if auroc is None else f"{auroc:.3f}"),
+                *((Term("Leave-one-site-out AUROC", f"{min(loso):.2f}-{max(loso):.2f} across "
+                                                     f"{len(loso)} sites"),) if loso else ())),
+            citation=self._citation(manifest),
+            method=(f"MLP trained with torch on the {manifest['dataset']['name']} data; scored with a numpy forward pass. "
+                    "Contribution of an input: the score minus the score with that input left out, in percentage "
+                    "points (left out: a numeric input at its training median, a categorical one averaged over its "
+                    "categories). Range when an input is imputed: the lowest and highest score over that input's training "
                     "minimum, median and maximum (each category for a categorical input)."),
             measures=measures,
             # The title says "demo model, not for clinical use" and the caveats say it again: the note gives the

@@ -149,7 +149,7 @@ def draft_orders_by_reference(draft_orders: Any) -> dict[str, dict]:
     """``{"MedicationRequest/d1": resource}`` for every drafted resource with an id (what a CDS Hooks update action
     sends back whole)."""
     out: dict[str, dict] = {}
-    for resource, full_url in iter_entries(draft_orders):
+    for resource, _full_url in iter_entries(draft_orders):
         if isinstance(resource, dict) and isinstance(resource.get("id"), str):
             out.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
     return out

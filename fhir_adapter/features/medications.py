@@ -2,6 +2,8 @@
 class ("on a statin", "on blood-pressure treatment"), named with ingredient, daily dose and, for statins, intensity."""
 from __future__ import annotations
 
+from datetime import date
+
 from engine.clinical_record import MedicationEntry
 from engine.finding import Evidence
 from engine.inputs import feature_label
@@ -22,6 +24,10 @@ MEDICATION_RULES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def _inactive_reason(ctx: ExtractionContext, med: MedicationRecord) -> str | None:
+    return inactive_reason(med, ctx.as_of)
+
+
+def inactive_reason(med: MedicationRecord, as_of: date) -> str | None:
     """Why a medication entry is not currently taken ("" for entered-in-error), or None when it is."""
     if med.status == "entered-in-error":
         return ""
@@ -29,7 +35,7 @@ def _inactive_reason(ctx: ExtractionContext, med: MedicationRecord) -> str | Non
             med.resource_type == "MedicationRequest" and med.intent in _NOT_TAKEN_INTENTS):
         return f"status '{med.status or 'missing'}'"
     end = day_of(med.period_end)
-    if end is not None and end < ctx.as_of:
+    if end is not None and end < as_of:
         return f"ended {end.isoformat()}"
     return None
 
@@ -59,21 +65,48 @@ def dose_description(med: MedicationRecord) -> tuple[str | None, float | None, s
 
 def medication_list(ctx: ExtractionContext) -> None:
     """FeatureSet.medications: every recognised medication entry, active or not, newest first."""
-    entries: list[MedicationEntry] = []
-    for med in sorted(ctx.parsed.medications, key=lambda m: chronological_key(m.date), reverse=True):
-        reason = _inactive_reason(ctx, med)
-        if reason == "":
+    entries = (medication_entry(med, ctx.as_of) for med in
+               sorted(ctx.parsed.medications, key=lambda m: chronological_key(m.date), reverse=True))
+    ctx.fs.medications = tuple(e for e in entries if e is not None)
+
+
+def medication_entry(med: MedicationRecord, as_of: date) -> MedicationEntry | None:
+    """The medication-list entry of a MedicationRequest / MedicationStatement (None when entered in error)."""
+    reason = inactive_reason(med, as_of)
+    if reason == "":
+        return None
+    start = day_of(med.date)
+    future = start is not None and start > as_of
+    written, daily, intensity, assumption = dose_description(med)
+    return MedicationEntry(
+        source=med.ref, resource_type=med.resource_type, name=med.name,
+        ingredients=tuple(i.name for i in med.ingredients), classes=med.classes,
+        active=reason is None and not future, status=med.status, start=med.date, end=med.period_end,
+        dose=written, daily_dose_mg=daily, statin_intensity=intensity, note=assumption,
+        recognised_by=med.medication_source, reasons=_reasons(med), reason_codes=_reason_codes(med))
+
+
+def _reasons(med: MedicationRecord) -> tuple[str, ...]:
+    """reasonReference references and reasonCode texts / displays, as recorded."""
+    out: list[str] = []
+    for ref in med.raw.get("reasonReference") or ():
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            out.append(ref["reference"])
+    for concept in med.raw.get("reasonCode") or ():
+        if not isinstance(concept, dict):
             continue
-        start = day_of(med.date)
-        future = start is not None and start > ctx.as_of
-        written, daily, intensity, assumption = dose_description(med)
-        entries.append(MedicationEntry(
-            source=med.ref, resource_type=med.resource_type, name=med.name,
-            ingredients=tuple(i.name for i in med.ingredients), classes=med.classes,
-            active=reason is None and not future, status=med.status, start=med.date, end=med.period_end,
-            dose=written, daily_dose_mg=daily, statin_intensity=intensity, note=assumption,
-            recognised_by=med.medication_source))
-    ctx.fs.medications = tuple(entries)
+        texts = [concept.get("text"), *(c.get("display") for c in concept.get("coding") or () if isinstance(c, dict))]
+        out += [t for t in texts if isinstance(t, str) and t.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def _reason_codes(med: MedicationRecord) -> tuple[tuple[str | None, str], ...]:
+    out = []
+    for concept in med.raw.get("reasonCode") or ():
+        for c in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+            if isinstance(c, dict) and isinstance(c.get("code"), str):
+                out.append((c.get("system") if isinstance(c.get("system"), str) else None, c["code"]))
+    return tuple(out)
 
 
 def medication_feature(ctx: ExtractionContext, name: str) -> None:

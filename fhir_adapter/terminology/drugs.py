@@ -54,6 +54,11 @@ def knowledge_version() -> str:
     return f"drugs.json retrieved {about['retrieved']} ({srcs})"
 
 
+def class_names() -> tuple[str, ...]:
+    """Every drug class of the knowledge base ("statin", "ace_inhibitor", ...)."""
+    return tuple(_data()["classes"])
+
+
 def drug_class(name: str) -> dict[str, Any]:
     """The class entry (title, atc, parent, note); KeyError for an unknown class."""
     return dict(_data()["classes"][name])
@@ -170,6 +175,11 @@ def _text_terms() -> tuple[tuple[str, re.Pattern[str], tuple[tuple[str | None, s
     return tuple(out)
 
 
+def name_terms() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every ingredient name, synonym and brand name (lower case) with the ingredient names it stands for."""
+    return tuple((term, tuple(name for _rx, name in members)) for term, _pat, members in _text_terms())
+
+
 _STRENGTH = re.compile(r"\A[\s:,-]*(\d+(?:\.\d+)?)\s*(mg|milligrams?)\b", re.IGNORECASE)
 
 
@@ -270,12 +280,14 @@ __all__ = [
     "Ingredient",
     "RXNORM_SYSTEMS",
     "classes_named",
+    "class_names",
     "classes_of",
     "drug_class",
     "ingredients_by_text",
     "ingredients_of_code",
     "is_rxnorm",
     "knowledge_version",
+    "name_terms",
     "product",
     "statin_intensity",
 ]

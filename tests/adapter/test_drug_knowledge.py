@@ -47,7 +47,7 @@ def test_every_source_tag_is_defined_and_products_are_well_formed():
         assert e["source"] in tags, rx
         for c in e["classes"]:
             assert c in data["classes"], (rx, c)
-    for c, e in data["classes"].items():
+    for e in data["classes"].values():
         assert e["parent"] is None or e["parent"] in data["classes"]
 
 

@@ -207,9 +207,6 @@ def test_empty_feature_set_through_runner_is_not_an_error():
 
 
 def test_no_finding_when_the_lab_reported_an_egfr_and_there_is_no_creatinine():
-    from datetime import date
-
-    from engine.finding import Evidence
     from engine.inputs import FeatureSet
     from engine.registry import calculators
 

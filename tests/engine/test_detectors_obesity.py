@@ -42,7 +42,7 @@ def test_bmi_from_height_and_weight():
     assert found.value == "BMI 30.9 kg/m2"
     assert {"Observation/weight", "Observation/height"} <= sources(found)
     how = {t.label: t.value for t in found.explanation}["BMI computed"]
-    assert "100.0 kg / (180 cm / 100)^2 = 30.9"  # weight at its display precision in how
+    assert "100.0 kg / (180 cm / 100)^2 = 30.9" in how  # weight at its display precision
 
 
 def test_computed_bmi_just_below_30_is_not_obese():

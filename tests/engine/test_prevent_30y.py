@@ -14,7 +14,6 @@ from engine.inputs import FeatureSet, feature_label
 from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features
-from tests.proposal_resources import resource as proposal_resource
 
 # Reference woman of Khan 2024 Supplemental Table S25 (used by the preventr package's tests): age 50, TC 200,
 # HDL 45, SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin.

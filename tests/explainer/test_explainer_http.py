@@ -205,7 +205,8 @@ def test_links_use_the_public_base_url(tmp_path, clock):
 def test_production_without_a_secret_sends_no_links(tmp_path):
     app = create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "DATA_DIR": str(tmp_path), "EXPLAINER_ENABLED": False})
     assert _links(app.test_client()) == []
-    prod = create_app({"AS_OF": TEST_AS_OF, "DATA_DIR": str(tmp_path)})  # no DEV_MODE, no EXPLAINER_SECRET
+    prod = create_app({"AS_OF": TEST_AS_OF, "DATA_DIR": str(tmp_path),  # no DEV_MODE, no EXPLAINER_SECRET
+                       "PUBLIC_BASE_URL": "https://cds.example.org"})
     assert prod.extensions[EXTENSION] is None
     assert prod.test_client().get("/explain/anything").status_code == 404  # not 401: a browser gets a page
 
@@ -225,7 +226,7 @@ def test_the_page_needs_no_client_jwt(tmp_path, clock):
     dev = explainer_app(tmp_path, clock)
     url = _links(dev.test_client())[0]
     authenticated = create_app({"AS_OF": TEST_AS_OF, "DATA_DIR": str(tmp_path / "data"), "EXPLAINER_SECRET": SECRET,
-                                "EXPLAINER_TTL_S": TTL_S})
+                                "EXPLAINER_TTL_S": TTL_S, "PUBLIC_BASE_URL": "https://cds.example.org"})
     raw = authenticated.test_client()
     assert raw.post("/cds-services/cardiovascular-risk", json=hook_body()).status_code == 401
     assert raw.get(_path(url)).status_code == 200

@@ -54,11 +54,13 @@ def synthea_patient() -> dict:
 @pytest.fixture(scope="session")
 def remote_service(sandbox_keys, tmp_path_factory):
     """The service over real HTTP with authentication on, trusting the sandbox key through a trusted-issuers file."""
-    app = create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": False, "WARM_MODELS": False,
-                      "TRUSTED_ISSUERS_FILE": str(sandbox_keys["trusted_issuers"]),
-                      "DATA_DIR": str(tmp_path_factory.mktemp("remote-service-data")), "LOG_LEVEL": "ERROR"})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Bind first: the app needs the URL the client calls (its PUBLIC_BASE_URL, the JWT aud), which has the port.
+    server = make_server("127.0.0.1", 0, lambda environ, start_response: [], threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    server.app = create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": False, "WARM_MODELS": False,
+                             "TRUSTED_ISSUERS_FILE": str(sandbox_keys["trusted_issuers"]), "PUBLIC_BASE_URL": base_url,
+                             "DATA_DIR": str(tmp_path_factory.mktemp("remote-service-data")), "LOG_LEVEL": "ERROR"})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield base_url
     server.shutdown()

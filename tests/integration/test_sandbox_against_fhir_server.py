@@ -10,7 +10,9 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +22,7 @@ from cds_hooks.sandbox.commands import sandbox
 from cds_hooks.sandbox.runner import RunOptions, Sandbox, run_all, summarise
 from cds_hooks.sandbox.service_client import InProcessService
 from cds_hooks.validation import validate_hook_request, validate_response
-from tests.conftest import FIXTURES, TEST_AS_OF
+from tests.conftest import TEST_AS_OF
 from tests.integration import fhir_server
 from tests.integration.conftest import HL7_PATIENT
 from tests.protocol.test_expected_cards import CASES as EXPECTED_CASES
@@ -44,10 +46,25 @@ def in_process(tmp_path_factory) -> InProcessService:
     return InProcessService({"AS_OF": TEST_AS_OF, "DATA_DIR": str(tmp_path_factory.mktemp("in-process-data"))})
 
 
-def run_one(service, fhir_base, credentials, patient_id, *, service_ids=(), encounter_id=None, send_prefetch=True):
+# What a clinician drafts when the order hooks fire: metformin 1,000 mg twice daily (RxNorm 861004).
+DRAFT_METFORMIN = {
+    "resourceType": "Bundle", "type": "collection",
+    "entry": [{"resource": {
+        "resourceType": "MedicationRequest", "id": "draft-metformin", "status": "draft", "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "861004",
+                                                  "display": "metformin hydrochloride 1000 MG Oral Tablet"}]},
+        "dosageInstruction": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                               "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}]}}],
+}
+
+
+def run_one(service, fhir_base, credentials, patient_id, *, service_ids=(), encounter_id=None, send_prefetch=True,
+            draft_orders=None):
     client = fhir_access.open_client(fhir_base, credentials)
     engine = Sandbox(service, client, fhir_base, credentials,
-                     RunOptions(service_ids=service_ids, encounter_id=encounter_id, send_prefetch=send_prefetch))
+                     RunOptions(service_ids=service_ids, encounter_id=encounter_id, send_prefetch=send_prefetch,
+                                draft_orders=draft_orders))
     return engine.run_patient(patient_id)
 
 
@@ -114,10 +131,17 @@ def test_prefetch_follows_the_next_links_of_the_server(fhir):
 
 def assert_every_service_answers(in_process, fhir, patient_id, send_prefetch, *, paged=False):
     credentials = fhir_access.bearer_credentials(fhir.static_token, "system/*.read", "it")
-    run = run_one(in_process, fhir.secure_base, credentials, patient_id, send_prefetch=send_prefetch)
+    drafts = json.loads(json.dumps(DRAFT_METFORMIN))
+    drafts["entry"][0]["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
+    with tempfile.TemporaryDirectory() as folder:
+        drafts_file = Path(folder) / "draft-orders.json"
+        drafts_file.write_text(json.dumps(drafts))
+        run = run_one(in_process, fhir.secure_base, credentials, patient_id, send_prefetch=send_prefetch,
+                      draft_orders=drafts_file)
     assert_valid(run)
     called = {c.service_id for c in run.calls if not c.skipped}
-    assert called == {s["id"] for s in in_process.discover()}  # encounter-start too: the latest Encounter is used
+    # encounter-start too (the latest Encounter is used), and the order hooks with the drafted metformin
+    assert called == {s["id"] for s in in_process.discover()}
     encounter_call = next(c for c in run.calls if c.hook == "encounter-start")
     assert encounter_call.request["context"]["encounterId"]
     assert ("prefetch" in encounter_call.request) is send_prefetch

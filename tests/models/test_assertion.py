@@ -61,7 +61,7 @@ def test_evaluation_set_size_and_figures():
     holdout = eval_assertions.evaluate(eval_assertions.load("holdout"))
     assert holdout["n"] == 110
     # Figures reported in docs/models.md; a rule change that lowers them must be noticed.
-    assert holdout["accuracy"] == pytest.approx(105 / 110)
+    assert holdout["accuracy"] == pytest.approx(107 / 110)
     assert holdout["labels"]["negated"]["precision"] == 1.0 and holdout["labels"]["negated"]["recall"] == 1.0
     overall = eval_assertions.evaluate(rows)
     assert overall["accuracy"] >= 0.98

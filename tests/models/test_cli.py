@@ -39,3 +39,22 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "CDS_MODEL_DIR_EMBEDDING" in result.output
     info = CliRunner().invoke(cli, ["info"])
     assert "CDS_MODEL_DIR_EMBEDDING" in info.output and "does not exist" in info.output
+
+
+def test_ask_command_answers_from_the_record_with_sources():
+    from tests.models.test_record_qa import PATIENTS
+
+    result = CliRunner().invoke(cli, ["ask", "Is she on a statin?", "--record", str(PATIENTS / "rosa.json"),
+                                      "--as-of", "2025-06-01"])
+    assert result.exit_code == 0, result.output
+    assert "No statin on the active medication list (searched 3 MedicationRequest, 1 MedicationStatement)" in \
+        result.output
+    as_json = CliRunner().invoke(cli, ["ask", "latest eGFR", "--record", str(PATIENTS / "rosa.json"),
+                                       "--as-of", "2025-06-01", "--json"])
+    answer = json.loads(as_json.output)
+    assert (answer["value"], answer["date"], answer["supports"][0]["source"]) == \
+        ("58", "2024-11-20", "Observation/rosa-egfr-2024")
+    bad = CliRunner().invoke(cli, ["ask", "x", "--as-of", "June"])
+    assert bad.exit_code == 2 and "ISO date" in bad.output
+    note = CliRunner().invoke(cli, ["ask", "x", "--record", str(NOTES_DIR / "cardiology-2023-06-01.txt")])
+    assert note.exit_code == 2 and "models notes" in note.output

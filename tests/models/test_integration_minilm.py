@@ -7,7 +7,8 @@ import pytest
 from engine.models import loader
 from engine.models.notes import build_matcher, note_diagnosis_findings
 from engine.models.qa import answer_question
-from fhir_adapter.notes import active_condition_codes, extract_notes, record_passages
+from fhir_adapter.notes import active_condition_codes, extract_notes
+from fhir_adapter.record_view import read_record_view
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +25,9 @@ def test_packaged_encoder(encoder):
 
 
 def test_questions_answered_and_refused(encoder, notes_bundle):
-    record = extract_notes(notes_bundle) + record_passages(notes_bundle)
-    af = answer_question("Does she have atrial fibrillation?", record, use_reader=False, encoder=encoder)
-    assert af.answered and af.supports[0].source == "DocumentReference/note-cardio-2023"
-    assert "atrial fibrillation" in af.answer.lower()
+    record = read_record_view(notes_bundle, as_of=date(2024, 3, 15))
+    htn = answer_question("Does she have high blood pressure?", record, use_reader=False, encoder=encoder)
+    assert htn.answered and htn.method == "record" and htn.sources == ("Condition/cond-htn",)
     kb = answer_question("At what eGFR is metformin contraindicated?", record, use_reader=False, encoder=encoder)
     assert kb.answered and kb.supports[0].statement_id == "dm-metformin-egfr" and kb.supports[0].citation
     off = answer_question("What is the capital of France?", record, use_reader=False, encoder=encoder)

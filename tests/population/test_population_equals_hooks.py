@@ -15,7 +15,7 @@ from engine.serialize import finding_to_dict
 from population.job import ScoreRequest, run_score_job
 from population.partitioning import patient_id_of
 from population.services import select_services
-from population.sources import bundle_resources, ndjson_lines
+from population.sources import ndjson_lines
 from tests.population.conftest import AS_OF
 
 JSON_COLUMNS = ("inputs", "missing", "input_problems", "assumptions", "measures")

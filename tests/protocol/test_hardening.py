@@ -61,17 +61,32 @@ def test_deceased_patient_gets_no_cards(client):
     assert resp.get_json()["cards"]
 
 
-def test_chunked_body_over_the_limit_is_413(app):
+def _post_sized(client, body: bytes, *, chunked: bool):
+    if chunked:  # no Content-Length: the WSGI server terminates the stream (gunicorn and werkzeug do for chunked)
+        return client.post("/cds-services/cardiovascular-risk", input_stream=io.BytesIO(body),
+                           content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    return client.post("/cds-services/cardiovascular-risk", data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_of_exactly_the_limit_passes_and_one_byte_more_is_413(app, chunked):
+    from tests.conftest import CheckedClient
+
+    client = CheckedClient(app.test_client())
+    body = json.dumps(load_fixture("hooks/patient-view-prefetch.json")).encode()
+    app.config["MAX_CONTENT_LENGTH"] = len(body)
+    assert _post_sized(client, body, chunked=chunked).status_code == 200
+    assert _post_sized(client, body + b" ", chunked=chunked).status_code == 413  # JSON allows trailing blanks
+    assert _post_sized(client, body[:-1], chunked=chunked).status_code == 400  # under the limit: read, not JSON
+
+
+def test_chunked_body_far_over_the_limit_is_413(app):
     from tests.conftest import CheckedClient
 
     app.config["MAX_CONTENT_LENGTH"] = 1000
-    client = CheckedClient(app.test_client())
     body = json.dumps(load_fixture("hooks/patient-view-prefetch.json")).encode()
-
-    resp = client.post("/cds-services/cardiovascular-risk", input_stream=io.BytesIO(body),
-                       content_type="application/json", headers={"Transfer-Encoding": "chunked"},
-                       environ_overrides={"wsgi.input_terminated": True})
-    assert resp.status_code == 413
+    assert _post_sized(CheckedClient(app.test_client()), body, chunked=True).status_code == 413
 
 
 def test_wrong_hook_is_named_before_context_rules(client):

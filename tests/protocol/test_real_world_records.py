@@ -295,6 +295,7 @@ def test_brand_name_with_a_local_code_is_recognised_by_name(client):
     prevent = card_with(cards_of(client, "cardiovascular-risk", body), "PREVENT")
     statin_row = row(body, "PREVENT", "On statin")
     assert "| yes |" in statin_row and "matched by name" in statin_row
+    assert "On statin" in based_on(prevent)
 
 
 # -- unrecognised codes ----------------------------------------------------------------------------------------------

@@ -276,9 +276,11 @@ def test_full_request_is_valid():
     mutated(request("appointment-book"), "/context/userId", "Patient/1288992"),
     mutated(request("order-select"), "/context/encounterId", "e.1"),
     request(someFutureMember={"a": 1}),  # requests are open to members we do not know
+    request(fhirServer="HTTPS://ehr.example.org/fhir"),  # the scheme is case-insensitive (RFC 3986 section 3.1)
+    request(fhirServer="Http://localhost:8080/fhir"),
 ], ids=["unknown-hook", "reverse-domain-hook", "fhirServer-only", "uppercase-uuid", "patient-user",
         "related-person-user", "encounter-optional", "appointment-patient-user", "order-select-encounter",
-        "unknown-member"])
+        "unknown-member", "fhirServer-uppercase-scheme", "fhirServer-mixed-case-scheme"])
 def test_other_valid_requests(body):
     assert validate_hook_request(body) == []
 
@@ -313,6 +315,9 @@ REQUEST_DEFECTS = [
      "required when 'fhirAuthorization' is present"),
     ("server-not-url", mutated(full_request(), "/fhirServer", "ehr.example.org/fhir"), "/fhirServer", "URL"),
     ("server-ftp", mutated(full_request(), "/fhirServer", "ftp://ehr.example.org"), "/fhirServer", "URL"),
+    ("server-FTP", mutated(full_request(), "/fhirServer", "FTP://ehr.example.org"), "/fhirServer", "URL"),
+    ("server-httpx", mutated(full_request(), "/fhirServer", "HTTPX://ehr.example.org"), "/fhirServer", "URL"),
+    ("server-file", mutated(full_request(), "/fhirServer", "FILE:///etc/passwd"), "/fhirServer", "URL"),
     ("server-empty", mutated(full_request(), "/fhirServer", ""), "/fhirServer", "URL"),
     ("server-null", mutated(full_request(), "/fhirServer", None), "/fhirServer", "type string"),
     ("server-space", mutated(full_request(), "/fhirServer", "https://ehr.example.org/my fhir"),

@@ -158,7 +158,7 @@ def test_feedback_is_linked_to_the_findings_and_engines_of_the_card(client, app)
     cards = post_json(client, SERVICE, load_fixture("hooks/patient-view-prefetch.json")).get_json()["cards"]
     outcome_by_card = {}
     items = []
-    for index, card in enumerate(cards):
+    for card in cards:
         if card.get("suggestions"):
             items.append(item(card=card["uuid"], outcome="accepted",
                               acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}]))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 
 import jwt
 import pytest
@@ -45,7 +44,7 @@ def test_the_service_accepts_the_generated_key(tmp_path):
 
     paths = keys.generate_key_files(tmp_path / "k")
     app = create_app({"DEV_MODE": False, "WARM_MODELS": False, "TRUSTED_ISSUERS_FILE": str(paths["trusted_issuers"]),
-                      "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "ERROR"})
+                      "PUBLIC_BASE_URL": "http://localhost", "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "ERROR"})
     key = keys.load_signing_key(paths["key"])
     client = app.test_client()
     ok = client.get("/cds-services", headers={"Authorization": f"Bearer {key.service_jwt('http://localhost/cds-services')}"})

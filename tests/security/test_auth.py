@@ -79,11 +79,38 @@ def test_aud_may_be_an_array_containing_the_endpoint(client, es_signer):
     assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
 
 
-def test_without_public_base_url_aud_is_the_url_this_process_sees(tmp_path, es_signer):
-    app = create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer)}, PUBLIC_BASE_URL=None))
-    client = app.test_client()
-    assert client.get(DISCOVERY, headers=bearer(es_signer.token("http://localhost/cds-services"))).status_code == 200
-    assert client.get(DISCOVERY, headers=bearer(es_signer.token(aud(DISCOVERY)))).status_code == 401
+@pytest.mark.parametrize("missing", [None, ""])
+def test_authentication_on_without_public_base_url_refuses_to_start(tmp_path, es_signer, missing):
+    with pytest.raises(ValueError, match="CDS_PUBLIC_BASE_URL is required") as refused:
+        create_app(auth_config(tmp_path, {ISSUER: issuer_config(es_signer)}, PUBLIC_BASE_URL=missing))
+    assert "CDS_DEV_MODE" in str(refused.value) and "Host header" in str(refused.value)
+
+
+def test_serve_without_public_base_url_stops_before_gunicorn_with_one_clear_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from gunicorn.app.base import BaseApplication
+
+    from cds_hooks.cli import main
+
+    started = []
+    monkeypatch.setattr(BaseApplication, "run", lambda self: started.append(self))  # never serve from a test
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.delenv("CDS_DEV_MODE", raising=False)
+    result = CliRunner().invoke(main, ["serve"], env={"CDS_DATA_DIR": str(tmp_path)})
+    assert not started
+    assert result.exit_code == 1
+    assert "CDS_PUBLIC_BASE_URL is required" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_host_header_never_sets_the_expected_aud(client, es_signer):
+    # A token minted for another service, replayed here with that service's Host: refused, whatever the Host says.
+    other = "https://other-cds.example.net"
+    token = es_signer.token(other + DISCOVERY)
+    assert client.get(DISCOVERY, headers={**bearer(token), "Host": "other-cds.example.net"},
+                      base_url=other).status_code == 401
+    assert client.get(DISCOVERY, headers=bearer(es_signer.token(aud(DISCOVERY))),
+                      base_url="http://internal-name:8080").status_code == 200
 
 
 # -- every endpoint requires a token ------------------------------------------------------------------------------
@@ -378,7 +405,7 @@ def test_algorithms_from_a_comma_separated_environment_value(tmp_path, monkeypat
 
 
 def test_production_is_the_default(tmp_path):
-    client = create_app({"DATA_DIR": str(tmp_path)}).test_client()
+    client = create_app({"DATA_DIR": str(tmp_path), "PUBLIC_BASE_URL": PUBLIC_BASE}).test_client()
     assert client.get(DISCOVERY).status_code == 401
 
 

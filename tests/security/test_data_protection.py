@@ -64,6 +64,8 @@ def mock_fhir_server(rsps, base=FHIR_BASE):
     ("http://ehr.example.org/fhir", ["http://ehr.example.org/fhir"], "https"),
     ("https://ehr.example.org/fhir?x=1", ["https://ehr.example.org/fhir"], "absolute"),
     ("ftp://ehr.example.org/fhir", ["https://ehr.example.org/fhir"], "absolute"),
+    ("HTTPS://ehr.example.org/fhir", ["https://ehr.example.org/fhir"], None),
+    ("HTTP://ehr.example.org/fhir", ["http://ehr.example.org/fhir"], "https"),
     ("https://ehr.example.org/fhir", [], "allowlist"),
 ])
 def test_fhir_server_refusal_reason(server, allowed, reason):
@@ -84,6 +86,28 @@ def test_allowed_fhir_server_is_fetched_with_the_token(tmp_path):
     assert len(responses.calls) == len(cardiovascular_prefetch())  # one read per declared key
     assert all(c.request.headers["Authorization"] == "Bearer fixture-access-token-not-a-secret"
                for c in responses.calls)
+
+
+@responses.activate
+@pytest.mark.parametrize("spelled", ["HTTPS://ehr.example.org/fhir", "Https://EHR.example.org/fhir"])
+def test_the_fhir_server_scheme_and_host_are_case_insensitive(tmp_path, spelled):
+    # RFC 3986: scheme and host are case-insensitive. The allowlisted server in another case is that server.
+    mock_fhir_server(responses)
+    body = load_fixture("hooks/patient-view-no-prefetch.json")
+    body["fhirServer"] = spelled
+    resp = post_hook(make_client(tmp_path), body)
+    assert resp.status_code == 200, resp.get_json()
+    assert len(responses.calls) == len(cardiovascular_prefetch())
+    assert all(c.request.url.startswith(FHIR_BASE + "/") for c in responses.calls)
+
+
+@pytest.mark.parametrize("scheme", ["FTP", "File", "HTTPX", "Gopher"])
+def test_other_schemes_in_any_case_are_400(tmp_path, scheme):
+    body = load_fixture("hooks/patient-view-no-prefetch.json")
+    body["fhirServer"] = f"{scheme}://ehr.example.org/fhir"
+    resp = post_hook(make_client(tmp_path), body)
+    assert resp.status_code == 400
+    assert resp.get_json()["issue"][0]["expression"] == ["fhirServer"]
 
 
 @responses.activate

@@ -147,3 +147,32 @@ def test_real_http_fetch_failure_logs_nothing_secret(tmp_path, caplog, loopback_
     text = all_log_text(caplog.records)
     assert "127.0.0.1" in text  # urllib3 did log its requests
     assert_clean(text, [ACCESS_TOKEN, PATIENT_NAME, BIRTH_DATE, PATIENT_ID])
+
+
+# -- where the lines go -------------------------------------------------------------------------------------------
+def test_with_no_logging_configured_the_app_logs_info_to_stderr_once(tmp_path, monkeypatch, capsys, request):
+    from cds_hooks.logs import LOG_FORMAT, OTHER_SERVICE_LOGGERS
+
+    saved = {name: logging.getLogger(name).level for name in OTHER_SERVICE_LOGGERS}  # set below, restored after
+    request.addfinalizer(lambda: [logging.getLogger(name).setLevel(level) for name, level in saved.items()])
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as under plain gunicorn: nothing configured Python logging
+    create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "LOG_LEVEL": "info"})
+    create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path)})  # a second app in the process adds no second handler
+    assert len(root.handlers) == 1 and root.handlers[0].formatter._fmt == LOG_FORMAT
+    logging.getLogger("cds_hooks.hooks").info("hook x: 1 cards in 2.0 ms")
+    logging.getLogger("urllib3.connectionpool").info("other libraries stay at WARNING")
+    err = capsys.readouterr().err
+    assert "[INFO] cds_hooks.hooks: hook x: 1 cards in 2.0 ms" in err
+    assert "other libraries" not in err
+
+
+def test_logging_configured_by_the_host_is_left_alone(tmp_path, monkeypatch):
+    root = logging.getLogger()
+    own = logging.NullHandler()
+    monkeypatch.setattr(root, "handlers", [own])  # gunicorn --log-config, an embedding application
+    adapter_level = logging.getLogger("fhir_adapter").level
+    create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING"})
+    assert root.handlers == [own]
+    assert logging.getLogger("cds_hooks").level == logging.WARNING  # LOG_LEVEL still sets the service's own level
+    assert logging.getLogger("fhir_adapter").level == adapter_level  # the host's configuration decides the rest

@@ -1,8 +1,11 @@
 """Tabular data: CSV reading, a reproducible stratified split and a JSON-serialisable preprocessor.
 
 The preprocessor is fitted on the training split only (no leakage): numeric columns get median
-imputation, a missing-value indicator when the training data had gaps, and standardisation;
-categorical columns get one-hot encoding of the training categories (unseen values -> all zeros).
+imputation, a missing-value indicator when the training data had gaps (unless the spec turns indicators off:
+where whole sites lack a measurement, the indicator tells the model the site, not the patient), and
+standardisation;
+categorical columns get one-hot encoding of the training categories (unseen values -> all zeros; a missing value
+-> all zeros too, which is itself a missing-value indicator, so without indicators it gets the most common category).
 It is saved as plain JSON next to the weights so that the engine can score a patient without
 scikit-learn or torch.
 """
@@ -12,7 +15,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -47,6 +50,9 @@ class TabularSpec:
     zero_as_missing: list[str] = field(default_factory=list)  # columns where 0 means "not measured"
     sex_column: str | None = None
     age_column: str | None = None
+    site_column: str | None = None  # rows from several sites: per-site metrics and leave-one-site-out validation
+    missing_indicators: bool = True  # False: missing values are imputed without a "was missing" input
+    cohort: Callable[[dict], bool] | None = None  # which rows the model is for (the preset describes it)
 
 
 def label_of(value: object, rule: str) -> int | None:
@@ -79,11 +85,13 @@ def stratified_split(labels: Sequence[int], test_size: float, seed: int) -> tupl
 class Preprocessor:
     numeric: dict[str, dict] = field(default_factory=dict)  # col -> {median, mean, std, indicator}
     categorical: dict[str, list[str]] = field(default_factory=dict)  # col -> categories
+    categorical_fill: dict[str, str] = field(default_factory=dict)  # col -> category for a missing value (no indicators)
     zero_as_missing: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # feature order as given
 
     @classmethod
-    def fit(cls, rows: Sequence[dict], columns: Sequence[str], zero_as_missing: Sequence[str] = ()) -> "Preprocessor":
+    def fit(cls, rows: Sequence[dict], columns: Sequence[str], zero_as_missing: Sequence[str] = (),
+            indicators: bool = True) -> "Preprocessor":
         pre = cls(zero_as_missing=list(zero_as_missing), columns=list(columns))
         for col in columns:
             raw = [r.get(col) for r in rows]
@@ -95,9 +103,14 @@ class Preprocessor:
                 filled = np.array([median if v is None else v for v in values], dtype=float)
                 std = float(filled.std()) or 1.0
                 pre.numeric[col] = {"median": median, "mean": float(filled.mean()), "std": std,
-                                    "indicator": any(v is None for v in values)}
+                                    "indicator": indicators and any(v is None for v in values)}
             else:
                 pre.categorical[col] = sorted({str(v).strip() for v in present})
+                if not indicators and present:
+                    counts: dict[str, int] = {}
+                    for v in present:
+                        counts[str(v).strip()] = counts.get(str(v).strip(), 0) + 1
+                    pre.categorical_fill[col] = max(sorted(counts), key=lambda k: counts[k])
         return pre
 
     def _number(self, col: str, value: object) -> float | None:
@@ -130,6 +143,8 @@ class Preprocessor:
                     out.append(1.0 if number is None else 0.0)
             else:
                 value = str(row.get(col) if row.get(col) is not None else "").strip()
+                if value == "" and col in self.categorical_fill:
+                    value = self.categorical_fill[col]
                 out.extend(1.0 if value == cat else 0.0 for cat in self.categorical[col])
         return out
 
@@ -137,10 +152,11 @@ class Preprocessor:
         return np.asarray([self.transform_row(r) for r in rows], dtype=np.float32)
 
     def to_json(self) -> dict:
-        return {"numeric": self.numeric, "categorical": self.categorical, "zero_as_missing": self.zero_as_missing,
-                "columns": self.columns}
+        return {"numeric": self.numeric, "categorical": self.categorical, "categorical_fill": self.categorical_fill,
+                "zero_as_missing": self.zero_as_missing, "columns": self.columns}
 
     @classmethod
     def from_json(cls, data: dict) -> "Preprocessor":
         return cls(numeric=data["numeric"], categorical=data["categorical"],
+                   categorical_fill=dict(data.get("categorical_fill", {})),
                    zero_as_missing=list(data.get("zero_as_missing", ())), columns=list(data["columns"]))

@@ -13,9 +13,10 @@ import numpy as np
 
 
 def _sk():
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    from engine.models.training import require
 
-    return roc_auc_score, average_precision_score
+    sk_metrics = require("sklearn.metrics", "scikit-learn")
+    return sk_metrics.roc_auc_score, sk_metrics.average_precision_score
 
 
 def auroc(y: Sequence[int], p: Sequence[float]) -> float | None:

@@ -123,9 +123,9 @@ def load_weights(directory: Path) -> dict[str, np.ndarray]:
 
 def train_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
     """The baseline: L2-regularised logistic regression on the same preprocessed features."""
-    from sklearn.linear_model import LogisticRegression
+    from engine.models.training import require
 
-    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    clf = require("sklearn.linear_model", "scikit-learn").LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
     clf.fit(x, y)
     return {"coef": clf.coef_[0].astype(float).tolist(), "intercept": float(clf.intercept_[0])}
 

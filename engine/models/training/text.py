@@ -74,8 +74,10 @@ def predict_text(model_dir: Path, texts: Sequence[str], batch_size: int = 32, ma
 
 
 def tfidf_baseline(train_texts: Sequence[str], train_y: Sequence[int], test_texts: Sequence[str], seed: int = 0) -> np.ndarray:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from engine.models.training import require
+
+    TfidfVectorizer = require("sklearn.feature_extraction.text", "scikit-learn").TfidfVectorizer  # noqa: N806
+    LogisticRegression = require("sklearn.linear_model", "scikit-learn").LogisticRegression  # noqa: N806
 
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
     clf = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
