@@ -25,7 +25,21 @@ def _safe_url(store) -> str:
     return make_url(store.url).render_as_string(hide_password=True)
 
 
-@click.group()
+class _DatabaseGroup(click.Group):
+    """A database that cannot be reached or used is one line on stderr and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except (SQLAlchemyError, OSError) as exc:  # OSError: the SQLite file's folder cannot be made
+            message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            click.echo(f"error: {type(exc).__name__}: {message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_DatabaseGroup)
 def db() -> None:
     """The database schema: upgrade it, see where it stands, write a new migration."""
 
@@ -46,9 +60,6 @@ def upgrade(as_sql: bool) -> None:
         ran = migrations.upgrade_to_head(engine)
         with engine.connect() as conn:
             now = migrations.current_revision(conn)
-    except migrations.SchemaError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     finally:
         engine.dispose()
     click.echo(f"{_safe_url(store)}: {'upgraded to' if ran else 'already at'} revision {now} (head)")

@@ -309,3 +309,20 @@ def test_a_new_revision_follows_the_head_and_is_empty_when_the_tables_did_not_ch
     source = path.read_text(encoding="utf-8")
     assert f"revision = '{number:04d}'" in source and f"down_revision = '{migrations.head()}'" in source
     assert "op." not in source  # nothing to do: the code's tables are those the revisions build
+
+
+def test_the_db_commands_say_what_is_wrong_in_one_line(database, monkeypatch, tmp_path):
+    opened(database).dispose()
+    stamp(database, "9999")
+    for key, value in database.environment().items():
+        monkeypatch.setenv(key, value)
+    newer = CliRunner().invoke(main, ["db", "upgrade"])
+    assert newer.exit_code == 1 and "SchemaError" in newer.output and "'9999'" in newer.output
+    assert revision_of(database) == "9999"
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.delenv("CDS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CDS_DATA_DIR", str(blocked / "data"))
+    unusable = CliRunner().invoke(main, ["db", "upgrade"])
+    assert unusable.exit_code == 1 and unusable.output.startswith("error: NotADirectoryError")
