@@ -86,7 +86,8 @@ def postgres_server() -> PostgresServer:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path) -> Database:
-    """The test's own empty database, once on SQLite and once on PostgreSQL: the store tests run on both."""
+    """The test's own empty database, once on SQLite and once on PostgreSQL (a schema of the session's server, dropped
+    after the test): the store tests run on both."""
     if request.param == "sqlite":
         yield sqlite_database(tmp_path / "data")
         return
