@@ -13,6 +13,7 @@ folder belongs to the ``postgres`` user and initdb, pg_ctl and the server run as
 """
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -119,7 +120,7 @@ class PostgresServer:
         with self._admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.database_name}"')
         self.session_url = make_url(admin_url).set(database=self.database_name)
-        self._session = create_engine(self.session_url, isolation_level="AUTOCOMMIT", pool_size=1)
+        self._session = create_engine(self.session_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
     def create_database(self, data_dir: Path) -> Database:
         schema = f"t_{uuid.uuid4().hex[:16]}"
@@ -160,6 +161,8 @@ class ThrowawayCluster(PostgresServer):
         if self._run_as is not None:
             os.chown(self.root, self._run_as.pw_uid, self._run_as.pw_gid)
         self._started = False
+        self._owner_pid = os.getpid()
+        atexit.register(self.stop)  # also when the session ends without its teardown (the fixture stops it first)
         try:
             self._pg("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C",
                      "--no-sync")
@@ -185,7 +188,10 @@ class ThrowawayCluster(PostgresServer):
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr[-1000:]} {tail}")
 
     def stop(self) -> None:
-        """Stop the server at once and delete the folder: nothing in the cluster is worth dropping first."""
+        """Stop the server at once and delete the folder: nothing in the cluster is worth dropping first. Once, and
+        only in the process that started it (not in a forked child of the test session)."""
+        if os.getpid() != self._owner_pid or not self.root.exists():
+            return
         for engine in (getattr(self, "_session", None), getattr(self, "_admin", None)):
             if engine is not None:
                 engine.dispose()
