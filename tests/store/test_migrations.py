@@ -30,8 +30,7 @@ PRE_MIGRATION_AGES = {"last": (), "before-order-alerts": ("order_alert",),
 
 
 def engine_of(database):
-    engine = database.store().bare_engine()
-    return engine
+    return database.store().bare_engine()
 
 
 def revision_of(database) -> str | None:
