@@ -7,10 +7,12 @@ from flask import Flask
 
 from cds_hooks.config import load_config
 from cds_hooks.logs import configure_logging
+from cds_hooks.json_codec import OrjsonProvider
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # request bodies and responses through orjson
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.sort_keys = False  # keep card fields in spec order

@@ -3,9 +3,11 @@ latency, and the cards answered with the findings and engines behind each (the l
 same transaction records the cards issued (``issued_card``: what feedback may name, cds_hooks/suppression).
 
 Never patient data: no patient id (the issued cards name the patient by a pseudonymous key only), no resource, no
-value, no card text. Written and committed before the response leaves (Flask ``after_request``). A failing audit write
-is logged and the clinician still gets the cards: decision support must not go down with the audit database
-(feedback, by contrast, is refused when it cannot be stored - and feedback on cards not recorded is refused).
+value, no card text. Built when the response leaves (Flask ``after_request``) and queued for the batched writer
+(cds_hooks/audit_writer.py), which commits the record and the issued cards in one transaction off the request path
+within ``AUDIT_FLUSH_INTERVAL_S``; what it keeps on a crash is said there. A failing audit write is retried and the
+clinician still gets the cards: decision support must not go down with the audit database (feedback, by contrast, is
+refused when it cannot be stored - and feedback on cards not recorded is refused).
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import time
 from datetime import datetime, timezone
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy.exc import SQLAlchemyError
 
+from cds_hooks.audit_writer import AuditWriter, writer_for
 from cds_hooks.declaration import SERVICES
 from cds_hooks.store import AuditCard, AuditRecord, store_of
 
@@ -28,6 +30,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def init_app(app: Flask) -> None:
     """Register before the authentication hook so that latency covers authentication too."""
+    app.extensions["cds_audit_writer"] = AuditWriter(
+        store_of(app), flush_interval_s=float(app.config["AUDIT_FLUSH_INTERVAL_S"]),
+        batch_max=int(app.config["AUDIT_BATCH_MAX"]), queue_max=int(app.config["AUDIT_QUEUE_MAX"]),
+        keep_issued_s=float(app.config["FEEDBACK_CARD_WINDOW_S"]))
 
     @app.before_request
     def _start_clock():
@@ -37,12 +43,13 @@ def init_app(app: Flask) -> None:
     def _audit(response: Response) -> Response:
         if request.endpoint != HOOK_ENDPOINT or request.method != "POST" or g.get("cds_client") is None:
             return response  # refused before authentication: the reason is in the log, nothing to audit
-        try:
-            store_of(current_app).record_audit(audit_record(response.status_code),
-                                               keep_issued_s=float(current_app.config["FEEDBACK_CARD_WINDOW_S"]))
-        except SQLAlchemyError as exc:
-            log.error("audit record not written (%s)", type(exc).__name__)
+        writer_for(current_app).submit(audit_record(response.status_code))
         return response
+
+
+def flush(app: Flask) -> bool:
+    """Commit the audit records this process has queued (before reading the trail: feedback linkage, reports)."""
+    return writer_for(app).flush()
 
 
 def audit_record(status: int) -> AuditRecord:

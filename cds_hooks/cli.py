@@ -44,11 +44,17 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
+            from cds_hooks import gunicorn_conf
+
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers or int(config.get("WORKERS", 2)))
             self.cfg.set("timeout", int(config.get("WORKER_TIMEOUT_S", 30)))
             # gunicorn's access log would print query strings; hook URLs carry none, but keep it off by default.
             self.cfg.set("accesslog", config.get("ACCESS_LOG") or None)
+            # The same as `gunicorn -c python:cds_hooks.gunicorn_conf`: one preloaded, frozen application shared by
+            # the workers, and the audit queue committed when a worker exits.
+            for name in ("preload_app", "when_ready", "post_worker_init", "worker_exit"):
+                self.cfg.set(name, getattr(gunicorn_conf, name))
 
         def load(self):
             return create_app()

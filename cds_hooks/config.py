@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
     # Bring the database schema to the code's newest migration when a process first opens it (docs/database.md);
     # false: refuse a database behind the code until `precision-cds db upgrade` has run (a role without DDL rights).
     "DATABASE_AUTO_UPGRADE": True,
+    # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
+    # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
+    "AUDIT_FLUSH_INTERVAL_S": 0.05,
+    "AUDIT_BATCH_MAX": 256,
+    "AUDIT_QUEUE_MAX": 10_000,
     "FEEDBACK_KEEP_COMMENTS": False,  # free-text override comments may name the patient: kept only when True
     # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
     # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).

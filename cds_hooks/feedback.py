@@ -16,11 +16,13 @@ nothing new (idempotent), so a client may safely retry after a lost answer.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_hooks import audit
 from cds_hooks.auth import current_client
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError, issue
@@ -56,9 +58,18 @@ def receive_feedback(service_id: str):
     keep_comments = bool(current_app.config.get("FEEDBACK_KEEP_COMMENTS"))
     items = body["feedback"]
     now = memory.clock()
+    def issued_now() -> dict[str, IssuedCard]:
+        return store.issued_cards([item["card"] for item in items], service_id=definition.id, issuer=issuer,
+                                  tenant=tenant, since=now - memory.window_s)
+
     try:
-        issued = store.issued_cards([item["card"] for item in items], service_id=definition.id, issuer=issuer,
-                                    tenant=tenant, since=now - memory.window_s)
+        audit.flush(current_app)  # this process's queued audit records first, so a card just rendered is found
+        issued = issued_now()
+        if any(item["card"].lower() not in issued for item in items):
+            # Another worker's writer commits the cards it issued within AUDIT_FLUSH_INTERVAL_S: look once more
+            # after that, so feedback sent at once on a card rendered elsewhere is not refused.
+            time.sleep(min(1.0, 2 * float(current_app.config["AUDIT_FLUSH_INTERVAL_S"]) + 0.02))
+            issued = issued_now()
     except SQLAlchemyError as exc:
         log.error("issued cards not read for feedback on %s (%s)", definition.id, type(exc).__name__)
         raise CdsError(503, "The feedback could not be checked; nothing was recorded, please retry.") from None

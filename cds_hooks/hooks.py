@@ -1,7 +1,6 @@
 """POST /cds-services/{id}: validate, resolve prefetch, run the service, render cards."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -12,6 +11,7 @@ from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
 from cds_hooks.fhir_server_policy import explain_refusal, guard_fhir_server
+from cds_hooks.json_codec import BodyTooDeep, decode_body
 from cds_hooks.processing import process_hook
 from cds_hooks.suppression import screen_for_call
 
@@ -47,11 +47,11 @@ def read_json_body():
         raise CdsError(415, "Content-Type must be application/json.")
     raw = read_body(current_app.config.get("MAX_CONTENT_LENGTH"))
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise CdsError(400, "The request body is not valid JSON.") from None
-    except RecursionError:
+        body = decode_body(raw)
+    except BodyTooDeep:
         raise CdsError(400, "The request body is nested too deeply.") from None
+    except ValueError:
+        raise CdsError(400, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise CdsError(400, "The request body must be a JSON object.")
     return body

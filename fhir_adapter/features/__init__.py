@@ -7,7 +7,8 @@ is an InputProblem. Lab and vital-sign features also get a history: every usable
 the feature's history window, newest first. Rules, windows and bounds are documented in
 docs/features.md.
 
-Modules: ``extract`` (extract_features, the entry point), ``context`` (per-call state),
+Modules: ``extract`` (extract_features, the entry point), ``observation_reads`` (which Observations are
+parsed at all), ``context`` (per-call state),
 ``windows`` (look-back / history windows), ``selection`` (newest usable reading + history),
 ``plausibility``, ``quantities`` (labs, vitals, BP), ``lifestyle`` (smoking, physical activity),
 ``acute_care`` (ACVPU, supplemental O2), ``demographics``, ``derived`` (BMI, eGFR),

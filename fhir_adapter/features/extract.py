@@ -16,6 +16,7 @@ from fhir_adapter.features.family_history import family_history_diabetes
 from fhir_adapter.features.kidney_replacement import dialysis_or_transplant
 from fhir_adapter.features.lifestyle import physical_activity, smoking
 from fhir_adapter.features.medications import MEDICATION_RULES, medication_feature, medication_list
+from fhir_adapter.features.observation_reads import observation_reads
 from fhir_adapter.features.oxygen_target import hypercapnic_target
 from fhir_adapter.features.pregnancy import pregnant
 from fhir_adapter.features.quantities import SIMPLE_QUANTITY_FEATURES, quantity_feature
@@ -61,14 +62,17 @@ def extract_features(resources: Iterable[dict] | Mapping, *, as_of: date | None 
         as_of = as_of.date()
     opts = dict(options) if isinstance(options, Mapping) else {}
     fs = FeatureSet(as_of=as_of, now=now, options=opts)
-    ctx = ExtractionContext(as_of=as_of, now=now, lookback=merged_windows(DEFAULT_LOOKBACK_DAYS, lookback_days),
-                            history_days=merged_windows(DEFAULT_HISTORY_DAYS, history_days), options=opts,
-                            parsed=parse_resources(resources, patient_id=patient_id), fs=fs,
+    wanted = set(FEATURE_SPECS) if features is None else with_dependencies(features)
+    lookback = merged_windows(DEFAULT_LOOKBACK_DAYS, lookback_days)
+    history = merged_windows(DEFAULT_HISTORY_DAYS, history_days)
+    # Observations no wanted feature can use (other concepts, dropped statuses, older than every window) are not
+    # parsed at all (fhir_adapter/features/observation_reads.py).
+    reads = observation_reads(wanted, as_of=as_of, lookback=lookback, history_days=history)
+    ctx = ExtractionContext(as_of=as_of, now=now, lookback=lookback, history_days=history, options=opts,
+                            parsed=parse_resources(resources, patient_id=patient_id, observation_reads=reads), fs=fs,
                             validate_history=opts.get("validate_history", VALIDATE_HISTORY_DEFAULT) is True)
     fs.problems.extend(ctx.parsed.problems)
     fs.condition_codes = set(ctx.parsed.condition_codes)
-
-    wanted = set(FEATURE_SPECS) if features is None else with_dependencies(features)
 
     def needed(*names: str) -> bool:
         return any(name in wanted for name in names)

@@ -61,6 +61,11 @@ _BUILT_IN_OWN_STEP = frozenset({"sbp_mmhg", "dbp_mmhg", "creatinine_mgdl", "egfr
 SIMPLE_QUANTITY_FEATURES = tuple(name for name in _QUANTITY_SPECS if name not in _BUILT_IN_OWN_STEP)
 
 
+def quantity_spec(name: str) -> FeatureSpec | None:
+    """The catalogue entry of a quantity feature read from Observations (None for any other feature)."""
+    return _QUANTITY_SPECS.get(name)
+
+
 def quantity_feature(ctx: ExtractionContext, name: str, *, reported_as: str | None = None) -> Selection:
     spec = _QUANTITY_SPECS[name]
     panel = spec.panel_value_sets[0] if spec.panel_value_sets else None

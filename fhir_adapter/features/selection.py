@@ -259,8 +259,17 @@ def _settle_same_day(ctx: ExtractionContext, shown_as: str, plain: str,
     return chosen, replace(chosen, note=f"{chosen.note}; {note}" if chosen.note else note)
 
 
+def _check_planned(parsed: ParsedRecord, concept: str, panel: str | None = None, anywhere: bool = False) -> None:
+    """A builder reading Observations the parse skipped would silently miss data: fail instead."""
+    plan = parsed.observation_reads
+    if plan is not None and not plan.covers(concept, panel, anywhere):
+        raise LookupError(f"Observations of '{concept}' were not parsed for this extraction: add the feature's reads "
+                          f"to fhir_adapter/features/observation_reads.py")
+
+
 def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = None) -> list[Reading]:
     """Observations coded as ``concept``, plus ``concept`` components of ``panel_concept`` panels."""
+    _check_planned(parsed, concept, panel_concept)
     out: list[Reading] = []
     for obs in parsed.observations:
         if concept in obs.concepts:
@@ -276,6 +285,8 @@ def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = 
 
 def component_readings_of(parsed: ParsedRecord, concept: str) -> list[Reading]:
     """Observations coded ``concept`` and ``concept`` components of any Observation we read."""
+    _check_planned(parsed, concept)
+    _check_planned(parsed, concept, anywhere=True)
     out: list[Reading] = []
     for obs in parsed.observations:
         if concept in obs.concepts:

@@ -21,7 +21,7 @@ from fhir_adapter.parse.records import (
     ProcedureRecord,
     Record,
 )
-from fhir_adapter.parse.references import resource_ref
+from fhir_adapter.parse.references import resource_ref, subject_ref
 from fhir_adapter.parse.resources import (
     parse_allergy,
     parse_condition,
@@ -46,20 +46,34 @@ _SHORT_SYSTEM = {codes.SNOMED: "SNOMED", codes.ICD10CM: "ICD-10-CM", codes.ICD10
                  codes.RXNORM: "RxNorm", codes.ICD10PCS: "ICD-10-PCS"}
 
 
-def _observation_concepts_cheap(resource: Mapping) -> tuple[str, ...]:
-    found = codes.concepts_of_codings(list_or_empty(dict_or_empty(resource.get("code")).get("coding")))
+def observation_concepts(resource: Mapping) -> tuple[str, ...]:
+    """The Observation concepts of a resource's code, read cheaply (no record built): empty when none is ours."""
+    codings = list_or_empty(dict_or_empty(resource.get("code")).get("coding"))
+    if len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one LOINC coding
+        coding = codings[0]
+        found = codes.concepts_of_coding(coding.get("system"), coding.get("code"))
+        if len(found) <= 1:
+            return found if not found or found[0] in _OBSERVATION_CONCEPTS else ()
+    else:
+        found = codes.concepts_of_codings(codings)
     return tuple(c for c in found if c in _OBSERVATION_CONCEPTS)
 
 
-def parse_resources(data: object, *, patient_id: str | None = None, validate: str = "lazy") -> ParsedRecord:
+def parse_resources(data: object, *, patient_id: str | None = None, validate: str = "lazy",
+                    observation_reads=None) -> ParsedRecord:
     """Read the candidate records of one patient from ``data`` (resource, Bundle or iterable).
 
     ``patient_id``: the id the request is about (CDS Hooks ``context.patientId``); when given,
     or when the input holds a Patient, resources whose subject is another patient are skipped.
     ``validate``: "lazy" (validate on :meth:`ParsedRecord.check`), "eager" (validate every
     candidate now and drop the invalid ones) or "none".
+    ``observation_reads``: the Observations the caller's features read
+    (fhir_adapter.features.observation_reads.ObservationReads); the others are not parsed. Its ``plan(entries)``
+    names them by index in the candidate entries (``skip``), and the Observations that are none of ours
+    (``not_ours``). A skipped Observation still counts as seen (a later copy with the same reference is a duplicate,
+    as before), and one about another patient is read and reported as before.
     """
-    parsed = ParsedRecord()
+    parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems
     entries: list[tuple[Mapping, str | None]] = []
     medications: dict[str, Mapping] = {}
@@ -80,10 +94,22 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
+    plan = observation_reads.plan(entries) if observation_reads is not None and validate != "eager" else None
     seen: set[str] = set()
-    for res, full_url in entries:
+    for index, (res, full_url) in enumerate(entries):
+        if plan is not None:
+            if index in plan.not_ours:
+                continue
+            if index in plan.skip:
+                ref = resource_ref(res, full_url)
+                if ref in seen:
+                    continue
+                if allowed_refs is None or subject_problem(subject_ref(res), allowed_refs) is None:
+                    seen.add(ref)
+                    continue
+                # About someone else: read as before, so that the problem is reported with the same features.
         try:
-            record = _parse_candidate(res, full_url, medications)
+            record = _parse_candidate(res, full_url, medications, ours=plan is not None)
         except Exception as exc:  # noqa: BLE001 - malformed shapes the readers did not foresee
             problems.append(InputProblem(resource_ref(res, full_url), None,
                                          f"resource could not be read ({type(exc).__name__}); skipped"))
@@ -154,11 +180,12 @@ def _record_concepts(record: Record) -> tuple[str, ...]:
     return getattr(record, "concepts", ())
 
 
-def _parse_candidate(res: Mapping, full_url: str | None,
-                     medications: Mapping[str, Mapping]) -> Record | None:
+def _parse_candidate(res: Mapping, full_url: str | None, medications: Mapping[str, Mapping],
+                     ours: bool = False) -> Record | None:
+    """``ours``: an Observation already known to carry one of our concepts (the read plan looked)."""
     rtype = res.get("resourceType")
     if rtype == "Observation":
-        if not _observation_concepts_cheap(res):
+        if not ours and not observation_concepts(res):
             return None
         return parse_observation(res, full_url)
     if rtype == "Condition":

@@ -7,16 +7,34 @@ from fhir_adapter import codes
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.records import Coding, Quantity
 
+# Codings already read: (system, code, display) as written -> the Coding (immutable, so one instance serves every
+# resource that carries it). A record repeats the same few hundred codings thousands of times. Bounded.
+_CODINGS_SEEN: dict[tuple, Coding] = {}
+_CODINGS_SEEN_MAX = 50_000
+
 
 def read_codings(concept: object) -> tuple[Coding, ...]:
+    if type(concept) is not dict:
+        return ()  # most elements read this way are absent (dataAbsentReason, valueCodeableConcept)
     out = []
-    for c in list_or_empty(dict_or_empty(concept).get("coding")):
+    for c in list_or_empty(concept.get("coding")):
         if type(c) is dict:
-            code = c.get("code")
-            out.append(Coding(codes.normalise_system(nonblank_str(c.get("system"))),
-                              code if isinstance(code, str) else (str(code) if isinstance(code, int) else None),
-                              nonblank_str(c.get("display"))))
+            system, code, display = c.get("system"), c.get("code"), c.get("display")
+            plain = type(system) is str and type(code) is str and (display is None or type(display) is str)
+            key = (system, code, display)
+            coding = _CODINGS_SEEN.get(key) if plain else None
+            if coding is None:
+                coding = _read_coding(system, code, display)
+                if plain and len(_CODINGS_SEEN) < _CODINGS_SEEN_MAX:
+                    _CODINGS_SEEN[key] = coding
+            out.append(coding)
     return tuple(out)
+
+
+def _read_coding(system: object, code: object, display: object) -> Coding:
+    return Coding(codes.normalise_system(nonblank_str(system)),
+                  code if isinstance(code, str) else (str(code) if isinstance(code, int) else None),
+                  nonblank_str(display))
 
 
 def coding_concepts(codings: Iterable[Coding]) -> tuple[str, ...]:

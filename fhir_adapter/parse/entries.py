@@ -8,13 +8,16 @@ from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblan
 from fhir_adapter.parse.references import resource_ref
 
 _MAX_BUNDLE_DEPTH = 4
+# Lists of lists of resources are walked this deep; deeper nesting is no FHIR shape, and walking it would exhaust
+# Python's recursion limit (the JSON decoder accepts nesting up to 1024 levels).
+_MAX_LIST_DEPTH = 8
 
 
 def iter_entries(data: object, problems: list[InputProblem] | None = None,
-                 _depth: int = 0) -> Iterator[tuple[Mapping, str | None]]:
+                 _depth: int = 0, _list_depth: int = 0) -> Iterator[tuple[Mapping, str | None]]:
     """Yield (resource, fullUrl) from a resource, a Bundle, or any iterable of those.
 
-    Unusable items (not a JSON object, no resourceType) are reported into ``problems``.
+    Unusable items (not a JSON object, no resourceType, lists nested too deeply) are reported into ``problems``.
     """
     if isinstance(data, dict):
         rtype = data.get("resourceType")
@@ -52,5 +55,9 @@ def iter_entries(data: object, problems: list[InputProblem] | None = None,
         if problems is not None:
             problems.append(InputProblem(None, None, "input item is not a JSON object; skipped"))
         return
+    if _list_depth >= _MAX_LIST_DEPTH:
+        if problems is not None:
+            problems.append(InputProblem(None, None, "input lists nested too deeply; skipped"))
+        return
     for item in iterator:
-        yield from iter_entries(item, problems, _depth)
+        yield from iter_entries(item, problems, _depth, _list_depth + 1)

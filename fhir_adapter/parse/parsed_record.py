@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.finding import InputProblem
 from fhir_adapter.parse import validation
@@ -38,6 +39,9 @@ class ParsedRecord:
     # not refuted / entered in error. Read without model validation (see docs/features.md).
     condition_codes: set[tuple[str, str]] = field(default_factory=set)
     problems: list[InputProblem] = field(default_factory=list)
+    # The Observations kept for the caller's features (fhir_adapter.features.observation_reads.ObservationReads);
+    # None: every Observation of ours was read.
+    observation_reads: Any = field(default=None, repr=False)
     _checked: dict[str, InputProblem | None] = field(default_factory=dict, repr=False)
 
     def check(self, record: Record, feature: str | None = None) -> InputProblem | None:

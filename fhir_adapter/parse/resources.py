@@ -73,7 +73,7 @@ def parse_patient(resource: Mapping, full_url: str | None = None) -> PatientReco
     )
 
 
-def _observation_effective(resource: Mapping) -> date | datetime | None:
+def observation_effective(resource: Mapping) -> date | datetime | None:
     for key in ("effectiveDateTime", "effectiveInstant"):
         d = parse_fhir_datetime(resource.get(key))
         if d is not None:
@@ -99,7 +99,7 @@ def parse_observation(resource: Mapping, full_url: str | None = None) -> Observa
         status=nonblank_str(resource.get("status")),
         codes=obs_codes,
         concepts=coding_concepts(obs_codes),
-        effective=_observation_effective(resource),
+        effective=observation_effective(resource),
         quantity=read_quantity(resource.get("valueQuantity")),
         value_codes=read_codings(resource.get("valueCodeableConcept")),
         components=tuple(components),

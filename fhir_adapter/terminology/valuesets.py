@@ -211,11 +211,30 @@ def codes_for(concept: str, system: str | None = None) -> list[str]:
     return [c.code for c in value_set(concept).all_codes() if system is None or c.system == system]
 
 
+# Codings already looked up -> their value sets. Parsing a record looks up every coding of every resource, and a
+# record repeats the same few hundred codes; the index never changes after loading. Bounded, so that a flood of
+# made-up codes cannot grow it without limit (past the bound, lookups are simply not remembered).
+_CONCEPTS_SEEN: dict[tuple[str, str], tuple[str, ...]] = {}
+_CONCEPTS_SEEN_MAX = 50_000
+
+
 def concepts_of_coding(system: str | None, code: str | None) -> tuple[str, ...]:
     """Every value set a coding belongs to (a combination drug can be both antihypertensive and statin).
 
     A coding without a system is never matched: a bare "I10" or "6918" is ambiguous.
     """
+    if type(system) is str and type(code) is str:
+        key = (system, code)
+        found = _CONCEPTS_SEEN.get(key)
+        if found is None:
+            found = _look_up_concepts(system, code)
+            if len(_CONCEPTS_SEEN) < _CONCEPTS_SEEN_MAX:
+                _CONCEPTS_SEEN[key] = found
+        return found
+    return _look_up_concepts(system, code)
+
+
+def _look_up_concepts(system: str | None, code: str | None) -> tuple[str, ...]:
     sys_uri = normalise_system(system)
     if sys_uri is None or not isinstance(code, str) or not code.strip():
         return ()

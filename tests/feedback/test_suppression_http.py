@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from cds_hooks import audit
 from cds_hooks.store import Suppression, card_suppression, store_of
 from cds_hooks.suppression.identity import suggestion_key
 from tests.conftest import CheckedClient
@@ -181,6 +182,7 @@ def test_a_critical_card_is_sent_whole_even_against_a_matching_suppression(clien
     nothing and takes no suggestion off it."""
     crisis = record(add=[crisis_bp()])
     critical = open_chart(client, crisis)[0]
+    audit.flush(app)  # the batched audit writer commits the issued cards
     [issued] = [c for c in store_of(app).issued_cards([critical["uuid"]], service_id="diagnosis-gaps", issuer=None,
                                                          tenant=None, since=0).values()]
     store = store_of(app)

@@ -120,7 +120,7 @@ def test_the_documented_info_lines_appear(calls_and_log):
     statuses, log, _ = calls_and_log
     assert statuses == {"discovery": 200, "forged": 401, "hook": 200, "feedback": 200}
     assert "[INFO] cds_hooks.hooks: hook cardiovascular-risk: " in log, log[-3000:]
-    assert "[INFO] cds_hooks.feedback: feedback cardiovascular-risk: 1 items, 1 new, 1 linked" in log, log[-3000:]
+    assert "[INFO] cds_hooks.feedback: feedback cardiovascular-risk: 1 items, 1 new, 0 suppressions" in log, log[-3000:]
     assert "[WARNING] cds_hooks.auth: 401 for GET '/cds-services': bad signature" in log, log[-3000:]
 
 

@@ -4,6 +4,7 @@ code cannot use is refused as a store failure, and ``precision-cds db`` does wha
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import shutil
 import threading
@@ -19,6 +20,7 @@ from cds_hooks import migrations
 from cds_hooks.app import create_app
 from cds_hooks.cli import main
 from cds_hooks.store import ExplainerRow, Store, store_of
+from tests.databases import sqlite_database
 
 DATA = Path(__file__).parent / "data"
 STORE_TABLES = {"jwt_replay", "audit_event", "audit_card", "feedback", "explainer_call", "issued_card",
@@ -194,30 +196,58 @@ def test_a_table_that_is_not_the_stores_stops_the_adoption_and_changes_nothing(d
 
 
 # -- several workers, newer and older databases -------------------------------------------------------------------------
-def test_workers_starting_together_upgrade_the_database_once(database):
-    starting = threading.Barrier(6)
-    failures: list[BaseException] = []
-    upgraded: list[bool] = []
+def _start_worker(url: str, starting, results) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        starting.wait(30)
+        results.put(migrations.upgrade_to_head(engine))
+    except BaseException as exc:  # noqa: BLE001  (reported to the test)
+        results.put(repr(exc))
+    finally:
+        engine.dispose()
 
-    def worker() -> None:
-        engine = create_engine(database.url, poolclass=NullPool)
+
+def test_workers_starting_together_upgrade_the_database_once(database):
+    """Like gunicorn workers opening a new database at the same moment: one upgrades, the others wait on the
+    database's lock and find the work done."""
+    context = multiprocessing.get_context("fork")
+    starting, results = context.Barrier(4), context.Queue()
+    database.data_dir.mkdir(parents=True, exist_ok=True)
+    workers = [context.Process(target=_start_worker, args=(database.url, starting, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert sorted(outcomes, key=str) == [False, False, False, True]
+    assert revision_of(database) == migrations.head() and differences_of(database) == []
+
+
+def test_stores_of_several_databases_opened_at_once_in_one_process(tmp_path):
+    """Alembic's operation proxies are global to the process: migrations of two databases in two threads (an audit
+    writer's thread and a request, two apps) run one after the other, each on its own connection."""
+    databases = [sqlite_database(tmp_path / f"db{i}") for i in range(6)]
+    starting = threading.Barrier(len(databases))
+    failures: list[BaseException] = []
+
+    def open_store(database) -> None:
+        store = database.store()
         try:
             starting.wait(10)
-            upgraded.append(migrations.upgrade_to_head(engine))
+            store.engine  # noqa: B018
         except BaseException as exc:  # noqa: BLE001  (reported below)
             failures.append(exc)
         finally:
-            engine.dispose()
+            store.dispose()
 
-    database.data_dir.mkdir(parents=True, exist_ok=True)
-    threads = [threading.Thread(target=worker) for _ in range(6)]
+    threads = [threading.Thread(target=open_store, args=(database,)) for database in databases]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert failures == []
-    assert sorted(upgraded) == [False] * 5 + [True]
-    assert revision_of(database) == migrations.head() and differences_of(database) == []
+    for database in databases:
+        assert revision_of(database) == migrations.head() and differences_of(database) == []
 
 
 def stamp(database, revision: str) -> None:

@@ -1,0 +1,204 @@
+"""Which Observations one extraction reads, so that the others are never fully parsed.
+
+A record of ten years holds thousands of Observations; a service reads a few concepts, and each feature only the
+readings inside its history window (engine/feature_catalog.py). Before the full parse (fhir_adapter.parse), each
+Observation is looked at cheaply - its codes, status and date - and skipped when no feature being extracted could
+use it:
+
+* its codes are none of the concepts the features being extracted read;
+* its status is entered-in-error or cancelled (selection ignores those as if never recorded);
+* it is older than the history window of every feature that reads it (the *stale* ones), except the newest stale
+  reading of each reading list: selection names the newest stale value in its "latest result (date) is older than
+  the look-back" reason, so that one is kept (ties included).
+
+The features built are exactly those of a full parse. ``covers`` lets the selection helpers check, on every read,
+that a builder asks only for Observations this plan kept (an unplanned read raises instead of silently missing data).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Iterable, Mapping, NamedTuple, Sequence
+
+from fhir_adapter.features.dates import chronological_key, day_of
+from fhir_adapter.features.quantities import quantity_spec
+from fhir_adapter.parse.candidates import observation_concepts
+from fhir_adapter.parse.datatypes import coding_concepts, read_codings
+from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
+from fhir_adapter.parse.resources import observation_effective
+
+# Statuses selection drops before anything else (fhir_adapter.features.selection._DROPPED_OBS_STATUS).
+DROPPED_STATUS = frozenset({"entered-in-error", "cancelled"})
+
+# The Observations each feature builder reads besides the quantity features (which read the first value set of
+# their catalogue entry, and components of its first panel value set): concepts read as whole Observations, and
+# concepts read as components of any Observation (supplemental oxygen: oxygen flow and FiO2 ride on the SpO2
+# reading). Keep in step with the builders; ``ObservationReads.covers`` fails loudly when they drift apart.
+_OTHER_READS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "smoker_current": (("smoking_status",), ()),
+    "on_supplemental_o2": (("o2_flow", "fio2", "o2_device"), ("o2_flow", "fio2")),
+    "consciousness_avpu": (("consciousness",), ()),
+    "physically_active": (("pa_minutes_per_week", "pa_days_per_week", "pa_minutes_per_day"), ()),
+    "pregnant": (("pregnancy_status", "pregnancy_test"), ()),
+    "hypercapnic_target": (("news2_spo2_scale2",), ()),
+}
+# Built in one step whenever any of them is wanted (fhir_adapter.features.derived.body_size).
+_BODY_SIZE = frozenset({"weight_kg", "height_cm", "bmi_kgm2"})
+
+
+@dataclass(frozen=True)
+class ObservationReads:
+    """The Observations the features of one extraction read, and the earliest day each concept can matter from."""
+
+    as_of: date
+    # Concept read as a whole Observation or as a panel -> days back that can matter (None: any date).
+    windows: Mapping[str, int | None]
+    panels: frozenset[str]  # concepts whose components are read (blood-pressure and vital-signs panels)
+    panel_parts: Mapping[str, frozenset[str]] = field(default_factory=dict)  # panel -> the component concepts read
+    # Components read in any Observation of ours, and how far back (None: any date); empty: none.
+    anywhere: frozenset[str] = frozenset()
+    anywhere_window: int | None = None
+
+    def covers(self, concept: str, panel: str | None = None, anywhere: bool = False) -> bool:
+        """Whether Observations of ``concept`` (components of ``panel``, or components anywhere) were kept."""
+        if anywhere:
+            return concept in self.anywhere
+        return concept in self.windows and (panel is None or panel in self.panels)
+
+    def _window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
+        """(read at all, days back that can matter) for an Observation coded with ``concepts``."""
+        read = bool(self.anywhere)
+        days: int | None = self.anywhere_window if read else 0
+        for concept in concepts:
+            if concept not in self.windows:
+                continue
+            window = self.windows[concept]
+            if not read:
+                read, days = True, window
+            elif days is not None:
+                days = None if window is None else max(days, window)
+        return read, days
+
+    def plan(self, entries: Sequence[tuple[Mapping, str | None]]) -> "ObservationPlan":
+        """Which Observations of ``entries`` (by index) are not ours at all, and which of ours no feature of this
+        extraction can use; every other Observation is one of ours to parse."""
+        skip: set[int] = set()
+        not_ours: set[int] = set()
+        stale: list[_Stale] = []
+        cutoffs: dict[int, date] = {}
+        for index, (resource, _) in enumerate(entries):
+            if resource.get("resourceType") != "Observation":
+                continue
+            concepts = observation_concepts(resource)
+            if not concepts:
+                not_ours.add(index)  # the parse drops it, as it always did
+                continue
+            read, days = self._window(concepts)
+            if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
+                skip.add(index)
+                continue
+            if days is None:
+                continue
+            if days not in cutoffs:
+                cutoffs[days] = self.as_of - timedelta(days=days)
+            when = observation_effective(resource)
+            day = day_of(when)
+            if day is not None and day < cutoffs[days]:
+                stale.append(_Stale(index, resource, concepts, chronological_key(when)))
+        if stale:
+            kept = self._newest_of_each_reading_list(stale)
+            skip.update(s.index for s in stale if s.index not in kept)
+        return ObservationPlan(skip=skip, not_ours=not_ours)
+
+    def _newest_of_each_reading_list(self, stale: list["_Stale"]) -> set[int]:
+        """The stale Observations that are the newest (ties included) of some reading list a builder makes: the
+        Observations of a concept, the ``k`` components of a panel, the ``k`` components of any Observation."""
+        kept: set[int] = set()
+        newest: dict[str, datetime] = {}
+        for s in stale:
+            for concept in s.concepts:
+                if concept in self.windows and (concept not in newest or s.moment > newest[concept]):
+                    newest[concept] = s.moment
+        kept.update(s.index for s in stale if any(newest.get(c) == s.moment for c in s.concepts if c in newest))
+        groups = [(panel, [s for s in stale if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
+                  for panel in self.panels]
+        if self.anywhere:
+            groups.append((None, stale, self.anywhere))
+        for _, members, parts in groups:
+            # Newest first; the components of an Observation are read only until every part has been found newer.
+            members = sorted(members, key=lambda s: s.moment, reverse=True)
+            found: dict[str, datetime] = {}
+            for s in members:
+                if len(found) == len(parts) and all(moment > s.moment for moment in found.values()):
+                    break
+                for part in _component_concepts(s.resource) & parts:
+                    found.setdefault(part, s.moment)
+                    if found[part] == s.moment:
+                        kept.add(s.index)
+        return kept
+
+
+@dataclass(frozen=True)
+class ObservationPlan:
+    skip: set[int]  # ours, but no feature of the extraction can use them
+    not_ours: set[int]  # no Observation concept of ours in their code
+
+
+class _Stale(NamedTuple):
+    index: int
+    resource: Mapping
+    concepts: tuple[str, ...]
+    moment: datetime
+
+
+def _component_concepts(resource: Mapping) -> set[str]:
+    """The concepts of an Observation's components, read as the parse reads them."""
+    out: set[str] = set()
+    for component in list_or_empty(resource.get("component")):
+        out.update(coding_concepts(read_codings(dict_or_empty(component).get("code"))))
+    return out
+
+
+def observation_reads(features: Iterable[str], *, as_of: date, lookback: Mapping[str, int],
+                      history_days: Mapping[str, int]) -> ObservationReads:
+    """The plan for extracting ``features`` (with their dependencies already added) at ``as_of``."""
+    names = set(features)
+    if names & _BODY_SIZE:
+        names |= _BODY_SIZE
+    windows: dict[str, int | None] = {}
+    panels: set[str] = set()
+    panel_parts: dict[str, set[str]] = {}
+    anywhere: set[str] = set()
+    anywhere_window: int | None = 0
+
+    def widen(current: int | None, days: int | None) -> int | None:
+        return None if current is None or days is None else max(current, days)
+
+    for name in names:
+        spec = quantity_spec(name)
+        if spec is not None:
+            direct, panel, parts = spec.value_sets[:1], spec.panel_value_sets[:1], ()
+        elif name in _OTHER_READS:
+            (direct, parts), panel = _OTHER_READS[name], ()
+        else:
+            continue
+        days = _history_window(name, lookback, history_days)
+        for concept in (*direct, *panel):
+            windows[concept] = widen(windows.get(concept, 0), days)
+        panels.update(panel)
+        for name_of_panel in panel:
+            panel_parts.setdefault(name_of_panel, set()).update(direct)
+        if parts:
+            anywhere.update(parts)
+            anywhere_window = widen(anywhere_window, days)
+    return ObservationReads(as_of=as_of, windows=windows, panels=frozenset(panels),
+                            panel_parts={p: frozenset(parts) for p, parts in panel_parts.items()},
+                            anywhere=frozenset(anywhere),
+                            anywhere_window=anywhere_window if anywhere else None)
+
+
+def _history_window(name: str, lookback: Mapping[str, int], history_days: Mapping[str, int]) -> int | None:
+    """The furthest back selection looks for ``name``: its history window, never shorter than its look-back."""
+    if name not in lookback:
+        return None
+    return max(lookback[name], history_days.get(name, lookback[name]))
