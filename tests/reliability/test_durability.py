@@ -2,8 +2,9 @@
 server killed with SIGKILL right after answering 200 has lost nothing it acknowledged.
 
 Feedback names only cards the service issued, so each test first has the service issue a card (one hook call); the
-items about it differ by their outcomeTimestamp (the item is what makes a feedback row distinct). Each test runs on
-SQLite and on PostgreSQL (the ``database`` fixture)."""
+items about it differ by what they say - a comment naming their outcomeTimestamp - since an item is what it says, not
+when it was sent (the same answer with another timestamp is the same row). Each test runs on SQLite and on PostgreSQL
+(the ``database`` fixture)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_hooks import audit
 from cds_hooks.app import create_app
 from cds_hooks.store import store_of
 from tests.conftest import load_fixture
@@ -31,7 +33,8 @@ FEEDBACK = SERVICE + "/feedback"
 
 def feedback_item(card: str, stamp: str) -> dict:
     return {"card": card, "outcome": "overridden", "outcomeTimestamp": stamp,
-            "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"}}}
+            "overrideReason": {"reason": {"system": "urn:test:reasons", "code": "not-relevant"},
+                               "userComment": f"answered at {stamp}"}}
 
 
 def stamp(hour: int, minute: int, micro: int = 0) -> str:
@@ -97,6 +100,7 @@ def _process_worker(database: Database, card: str, index: int, queue) -> None:
 def test_concurrent_processes_store_each_item_exactly_once(database):
     issuer = dev_app(database)  # another process issued the card: each worker finds it in the shared database
     card = issue_card(issuer.test_client())
+    audit.flush(issuer)  # the card is committed (and the writer idle) before the workers fork
     store_of(issuer).dispose()
     context = multiprocessing.get_context("fork")
     queue = context.Queue()

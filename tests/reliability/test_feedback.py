@@ -148,9 +148,17 @@ def test_get_on_feedback_is_405(client):
 
 # -- storage and linkage ------------------------------------------------------------------------------------------
 def test_repeated_identical_feedback_is_stored_once(client, app, shown):
-    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcomeTimestamp="2026-06-01T11:00:00Z")]}
+    """An item is what it says, not when the client says it happened: the same answer with another timestamp or an
+    upper-case uuid, in one request or several, is one row (the first one's timestamp is kept)."""
+    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcomeTimestamp="2026-06-01T11:00:00Z"),
+                         item(card=shown["uuid"].upper(), outcomeTimestamp="2026-06-02T08:00:00Z")]}
     for _ in range(3):
         assert post_json(client, FEEDBACK, body).status_code == 200
+    [row] = list(store_of(app).feedback_rows())
+    assert row["outcome_timestamp"] == "2026-06-01T10:00:00Z"
+    # Another answer about the same card is another row.
+    commented = item(card=shown["uuid"], overrideReason={"userComment": "discussed already"})
+    assert post_json(client, FEEDBACK, {"feedback": [commented]}).status_code == 200
     assert len(list(store_of(app).feedback_rows())) == 2
 
 
