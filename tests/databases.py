@@ -34,6 +34,8 @@ from cds_hooks.store import Store, sqlite_url
 
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT_S = 60
+CLUSTER_PREFIX = "cds-test-postgres-"
+OWNER_FILE = "owner.pid"  # the test session that started the cluster
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class ThrowawayCluster(PostgresServer):
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="cds-test-postgres-"))
+        self.root = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX))
         self.data = self.root / "data"
         self.port = _free_port()
         self._run_as = _unprivileged_user() if os.geteuid() == 0 else None
@@ -162,6 +164,7 @@ class ThrowawayCluster(PostgresServer):
             os.chown(self.root, self._run_as.pw_uid, self._run_as.pw_gid)
         self._started = False
         self._owner_pid = os.getpid()
+        (self.root / OWNER_FILE).write_text(str(self._owner_pid))
         atexit.register(self.stop)  # also when the session ends without its teardown (the fixture stops it first)
         try:
             self._pg("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C",
@@ -210,6 +213,26 @@ def _unprivileged_user() -> pwd.struct_passwd:
                     "root); install Debian's postgresql package or set CDS_TEST_POSTGRES_URL")
 
 
+def reap_orphaned_clusters() -> None:
+    """Stop and delete the clusters of test sessions that died without their teardown (a segfault, SIGKILL)."""
+    for root in Path(tempfile.gettempdir()).glob(CLUSTER_PREFIX + "*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+            continue  # its session is still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner file yet: a cluster being made right now)
+        bin_dir = find_postgres_bin()
+        if bin_dir is not None and (root / "data" / "postmaster.pid").exists():
+            owner_of_data = (root / "data").stat().st_uid
+            kwargs = {"user": owner_of_data} if os.geteuid() == 0 and owner_of_data != 0 else {}
+            subprocess.run([str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, timeout=60, check=False, cwd=root, **kwargs)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start_postgres() -> PostgresServer:
     """The server for this test session: CDS_TEST_POSTGRES_URL, or a throwaway cluster."""
     try:
@@ -219,4 +242,5 @@ def start_postgres() -> PostgresServer:
     given = os.environ.get("CDS_TEST_POSTGRES_URL")
     if given:
         return PostgresServer(given)
+    reap_orphaned_clusters()
     return ThrowawayCluster(postgres_bin())
