@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     # Storage: feedback, audit, JWT replay
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    # Bring the database schema to the code's newest migration when a process first opens it (docs/database.md);
+    # false: refuse a database behind the code until `precision-cds db upgrade` has run (a role without DDL rights).
+    "DATABASE_AUTO_UPGRADE": True,
     # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
     # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
     "AUDIT_FLUSH_INTERVAL_S": 0.05,

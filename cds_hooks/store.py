@@ -17,9 +17,10 @@ keep no value or word from the record (the card's inputs are kept as a fingerpri
 declared title). Card uuids are derived from the hook instance, the patient id and the finding (cards/render.py):
 like the patient key, an unkeyed hash.
 
-Tables, for migrations: ``jwt_replay``, ``audit_event``, ``audit_card``, ``feedback``, ``explainer_call``, and, added
-with feedback-driven suppression, ``issued_card`` and ``card_suppression`` (new tables only: no column was added to an
-existing table, so a database made before them gains them with ``create_all``).
+The tables here are the schema the code expects; the database gets it from the Alembic revisions in
+``cds_hooks/migrations/versions`` (docs/database.md), applied when a process first opens the database (or with
+``precision-cds db upgrade``). A change to a table here needs a new revision (``precision-cds db revision``); a test
+checks that the revisions build exactly these tables on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
                         Table, Text, create_engine, delete, event, func, insert, select, update)
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from cds_hooks import migrations
 
 log = logging.getLogger(__name__)
 
@@ -379,8 +382,9 @@ def database_url(config: Mapping[str, Any]) -> str:
 class Store:
     """All persistence behind one object. Thread-safe; fork-safe (a new engine per process, made on first use)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = url
+        self.auto_upgrade = auto_upgrade  # False: refuse a database behind the code instead of upgrading it
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._pid: int | None = None
@@ -391,7 +395,7 @@ class Store:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
-        return cls(database_url(config))
+        return cls(database_url(config), auto_upgrade=bool(config.get("DATABASE_AUTO_UPGRADE", True)))
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -412,7 +416,8 @@ class Store:
                 self._pid = pid
         return self._engine
 
-    def _make_engine(self) -> Engine:
+    def bare_engine(self) -> Engine:
+        """An engine on the database without the schema step (``precision-cds db`` does that itself)."""
         is_sqlite = self.url.startswith("sqlite")
         if is_sqlite and self.url.startswith("sqlite:///") and ":memory:" not in self.url:
             folder = Path(self.url[len("sqlite:///"):]).parent
@@ -420,7 +425,18 @@ class Store:
         engine = create_engine(self.url, pool_pre_ping=not is_sqlite, future=True)
         if is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
-        _create_schema(engine)
+        return engine
+
+    def _make_engine(self) -> Engine:
+        engine = self.bare_engine()
+        try:
+            if self.auto_upgrade:
+                migrations.upgrade_to_head(engine)
+            else:
+                migrations.require_head(engine)
+        except BaseException:
+            engine.dispose()  # the next use tries again with a new engine
+            raise
         return engine
 
     def dispose(self) -> None:
@@ -754,18 +770,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
-
-
-def _create_schema(engine: Engine) -> None:
-    # Several workers may start together: one creates the tables, the others may race it once.
-    for attempt in range(3):
-        try:
-            metadata.create_all(engine, checkfirst=True)
-            return
-        except OperationalError:
-            if attempt == 2:
-                raise
-            time.sleep(0.1 * (attempt + 1))
 
 
 def init_app(app) -> Store:

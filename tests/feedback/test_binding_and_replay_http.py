@@ -11,6 +11,7 @@ from cards import render
 from cds_hooks.report import build_report, feedback_report
 from cds_hooks.store import store_of
 from tests.conftest import CheckedClient
+from tests.databases import sqlite_database
 from tests.feedback.conftest import FEEDBACK, card_about, feedback_app, open_chart, override, record
 
 DIABETES = "Possible undiagnosed diabetes"
@@ -89,8 +90,8 @@ def test_more_items_than_the_limit_are_refused_with_413_and_nothing_is_stored(cl
     assert card_about(open_chart(client), DIABETES) is not None
 
 
-def test_the_item_limit_is_a_setting(tmp_path, clock):
-    client = CheckedClient(feedback_app(tmp_path, clock, FEEDBACK_MAX_ITEMS=2).test_client())
+def test_the_item_limit_is_a_setting(database, clock):
+    client = CheckedClient(feedback_app(database, clock, FEEDBACK_MAX_ITEMS=2).test_client())
     diabetes = card_about(open_chart(client), DIABETES)
     assert post(client, [overridden(diabetes)] * 3).status_code == 413
     assert post(client, [overridden(diabetes)] * 2).status_code == 200
@@ -99,7 +100,7 @@ def test_the_item_limit_is_a_setting(tmp_path, clock):
 @pytest.mark.parametrize("limit", [0, -1, 2.5, True, "100"])
 def test_a_bad_item_limit_stops_the_start_up(tmp_path, clock, limit):
     with pytest.raises(ValueError, match="FEEDBACK_MAX_ITEMS"):
-        feedback_app(tmp_path, clock, FEEDBACK_MAX_ITEMS=limit)
+        feedback_app(sqlite_database(tmp_path), clock, FEEDBACK_MAX_ITEMS=limit)  # refused before any database
 
 
 def test_one_active_suppression_per_card_and_reason(client, app):

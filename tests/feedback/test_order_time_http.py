@@ -25,10 +25,10 @@ REASONS = "urn:precision-cds:override-reason"
 
 
 @pytest.fixture
-def app(tmp_path, clock):
+def app(database, clock):
     # Alerts are shown once per draft for ORDER_ALERT_TTL_S (cds_hooks/alert_memory.py): 0 here, so that what a
     # second call shows depends on the feedback alone.
-    return feedback_app(tmp_path / "data", clock, ORDER_ALERT_TTL_S=0)
+    return feedback_app(database, clock, ORDER_ALERT_TTL_S=0)
 
 
 def sign(client, draft_id: str = "d1", amount: float = 400) -> list[dict]:

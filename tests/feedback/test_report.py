@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import make_url
 
 from cds_hooks import report_html
 from cds_hooks.cli import main
 from cds_hooks.report import build_report, feedback_report, format_text
 from cds_hooks.report_html import render_html
 from cds_hooks.store import store_of
-from tests.feedback.conftest import accept, card_about, open_chart, override
+from tests.conftest import CheckedClient
+from tests.feedback.conftest import accept, card_about, feedback_app, open_chart, override
 
 REASONS = "urn:precision-cds:override-reason"
 
@@ -76,7 +79,7 @@ def test_without_matplotlib_the_page_keeps_its_tables(monkeypatch):
     assert "<svg" not in page and "pip install 'precision-cds[report]'" in page and "fh:fh" in page
 
 
-def test_report_from_feedback_given_over_http(client, app, clock, tmp_path, monkeypatch):
+def test_report_from_feedback_given_over_http(client, app, clock, database, tmp_path, monkeypatch):
     """Clinicians answer cards; the CLI reads the same database and reports per rule, with what was hidden."""
     cards = open_chart(client)
     assert override(client, card_about(cards, "familial"), "not-applicable").status_code == 200
@@ -85,9 +88,8 @@ def test_report_from_feedback_given_over_http(client, app, clock, tmp_path, monk
     clock.days = 40  # a month later the patient-declined card is still hidden; the accepted suggestion is back
     assert len(card_about(open_chart(client), "anaemia")["suggestions"]) == 2
     store_of(app).dispose()
-    monkeypatch.setenv("CDS_DATA_DIR", app.config["DATA_DIR"])
-    if app.config.get("DATABASE_URL"):
-        monkeypatch.setenv("CDS_DATABASE_URL", app.config["DATABASE_URL"])
+    for key, value in database.environment().items():
+        monkeypatch.setenv(key, value)
 
     result = CliRunner().invoke(main, ["feedback-report", "--format", "json", "--min-items", "1", "--threshold", "1"])
     assert result.exit_code == 0, result.output
@@ -152,20 +154,17 @@ def test_since_selects_the_same_rows_whatever_its_time_zone(client, app):
     assert feedback_report(store, since=two_hours_ago.replace(tzinfo=None))["overall"]["total"] == 1
 
 
-def test_since_holds_on_a_postgresql_server_in_another_time_zone(client, app):
-    """With CDS_TEST_POSTGRES_URL: the database's sessions run in America/Los_Angeles; a naive since (as the CLI
-    passes it) is still UTC."""
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_since_holds_on_a_postgresql_server_in_another_time_zone(database, clock):
+    """The service's database sessions run in America/Los_Angeles; a naive since (as the CLI passes it) is still
+    UTC."""
     from datetime import timedelta
 
-    from sqlalchemy import text
-
+    url = make_url(database.url)
+    in_los_angeles = url.update_query_dict({"options": url.query["options"] + " -ctimezone=America/Los_Angeles"})
+    app = feedback_app(replace(database, url=in_los_angeles.render_as_string(hide_password=False)), clock)
+    client = CheckedClient(app.test_client())
     store = store_of(app)
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("needs CDS_TEST_POSTGRES_URL")
-    with store.engine.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{store.engine.url.database}" SET timezone TO \'America/Los_Angeles\''))
-        conn.commit()
-    store.dispose()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW timezone").scalar() == "America/Los_Angeles"
     assert override(client, card_about(open_chart(client), "diabetes"), "not-applicable").status_code == 200

@@ -91,8 +91,8 @@ def test_not_applicable_hides_until_the_inputs_change_with_no_time_limit(client,
     assert card_about(open_chart(client, record(add=[new_hba1c()])), DIABETES) is not None
 
 
-def test_periods_are_configurable_per_reason(tmp_path, clock):
-    client = CheckedClient(feedback_app(tmp_path, clock, SUPPRESSION_DAYS={"patient-declined": 10,
+def test_periods_are_configurable_per_reason(database, clock):
+    client = CheckedClient(feedback_app(database, clock, SUPPRESSION_DAYS={"patient-declined": 10,
                                                                             "not-applicable": 0}).test_client())
     first = open_chart(client)
     assert override(client, card_about(first, DIABETES), "patient-declined").status_code == 200
@@ -121,8 +121,8 @@ def test_a_reason_the_card_did_not_offer_is_stored_and_hides_nothing(client, app
     assert card_about(open_chart(client), DIABETES) is not None
 
 
-def test_suppression_can_be_turned_off(tmp_path, clock):
-    app = feedback_app(tmp_path, clock, SUPPRESSION_ENABLED=False)
+def test_suppression_can_be_turned_off(database, clock):
+    app = feedback_app(database, clock, SUPPRESSION_ENABLED=False)
     client = CheckedClient(app.test_client())
     assert override(client, card_about(open_chart(client), DIABETES), "patient-declined").status_code == 200
     assert len(list(store_of(app).feedback_rows())) == 1
@@ -306,10 +306,10 @@ def test_a_card_issued_by_another_service_cannot_be_answered_here(client, app):
 
 
 # -- across workers and restarts ---------------------------------------------------------------------------------------
-def test_two_app_instances_sharing_one_database_act_as_one(tmp_path, clock):
+def test_two_app_instances_sharing_one_database_act_as_one(database, clock):
     """Like two gunicorn workers (or replicas) on one database: the card issued by one is answered at the other, and
     both then hide it; a restarted instance still does."""
-    first, second = feedback_app(tmp_path, clock), feedback_app(tmp_path, clock)
+    first, second = feedback_app(database, clock), feedback_app(database, clock)
     one, two = CheckedClient(first.test_client()), CheckedClient(second.test_client())
     diabetes = card_about(open_chart(one), DIABETES)
     assert override(two, diabetes, "patient-declined").status_code == 200
@@ -319,12 +319,12 @@ def test_two_app_instances_sharing_one_database_act_as_one(tmp_path, clock):
     assert card_about(open_chart(one, record(add=[new_hba1c()])), DIABETES) is not None
     assert card_about(open_chart(two, record(add=[new_hba1c()])), DIABETES) is not None
 
-    # Restart: a new process on the same database file remembers what is hidden.
+    # Restart: a new process on the same database remembers what is hidden.
     hypertension = card_about(open_chart(one), HYPERTENSION)
     assert override(one, hypertension, "patient-declined").status_code == 200
     store_of(first).dispose()
     store_of(second).dispose()
-    restarted = CheckedClient(feedback_app(tmp_path, clock).test_client())
+    restarted = CheckedClient(feedback_app(database, clock).test_client())
     assert card_about(open_chart(restarted), HYPERTENSION) is None
 
 
