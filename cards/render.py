@@ -2,8 +2,9 @@
 
 Cards are rendered only from findings: everything a card says is in the finding it came from. Every optional field
 is omitted when it would be empty; summaries are kept under 140 characters; suggestions always come with
-``selectionBehavior``; card and suggestion uuids are derived (uuid5) from the hook instance and finding id, so the
-same call renders the same uuids and feedback can be traced back to the finding. Each rendered card also carries an
+``selectionBehavior``; card and suggestion uuids are derived (uuid5) from the hook instance, the patient and the finding
+id, so the same call renders the same uuids and feedback can be traced back to the finding, and two patients' cards
+never share a uuid even when an EHR reuses a hook instance. Each rendered card also carries an
 ``identity`` that does not depend on the call (the card's form, the lead finding's kind and id, its concept): the same
 card for the same patient at the next chart opening has the same identity, which is what feedback is remembered by.
 
@@ -147,7 +148,7 @@ def same_condition_groups(findings: list[Finding]) -> list[list[Finding]]:
 # -- one card per computed finding (or per group of findings about one condition) --------------------------------------
 def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard:
     finding, others = group[0], group[1:]
-    card_uuid = _uuid(options.hook_instance, finding.id)
+    card_uuid = _uuid(_call_namespace(options), finding.id)
     detail = detail_markdown(finding)
     if others:
         detail = within_budget([detail, *also_found_lines([summary_for(o) for o in others])])
@@ -187,7 +188,7 @@ def _merged_suggestions(group: list[Finding]) -> tuple[Suggestion, ...]:
 
 def _message_card(finding: Finding, options: RenderOptions, what: str) -> RenderedCard:
     card = {
-        "uuid": _uuid(options.hook_instance, finding.id),
+        "uuid": _uuid(_call_namespace(options), finding.id),
         "summary": clip(f"{finding.title}: {what}" + (f" — {finding.message}" if finding.message else "")),
         "detail": detail_markdown(finding),
         "indicator": Severity.INFO.value,
@@ -200,7 +201,7 @@ def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> Ren
     ids = tuple(f.id for f in findings)
     detail = not_applicable_markdown(findings)
     card = {
-        "uuid": _uuid(options.hook_instance, "not-applicable:" + ",".join(ids)),
+        "uuid": _uuid(_call_namespace(options), "not-applicable:" + ",".join(ids)),
         "summary": _listing_summary("Not applicable here", [f.title for f in findings]),
         "detail": detail,
         "indicator": Severity.INFO.value,
@@ -212,7 +213,7 @@ def _not_applicable_card(findings: list[Finding], options: RenderOptions) -> Ren
 
 def _data_needed_card(findings: list[Finding], options: RenderOptions) -> RenderedCard:
     ids = tuple(f.id for f in findings)
-    card_uuid = _uuid(options.hook_instance, "data-needed:" + ",".join(ids))
+    card_uuid = _uuid(_call_namespace(options), "data-needed:" + ",".join(ids))
     missing_labels: list[str] = []
     for f in findings:
         for m in f.missing:
@@ -315,6 +316,15 @@ def _add_suggestions(card: dict, card_uuid: str, suggestions: tuple[Suggestion, 
 def clip(text: str, limit: int = SUMMARY_MAX) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _call_namespace(options: RenderOptions) -> str:
+    """What card uuids are derived from besides the finding: the hook instance and the patient. Feedback names a card
+    by its uuid alone, and some EHRs reuse a hook instance for another patient's chart; with the patient in the
+    derivation, a uuid names one patient's card (the same call still renders the same uuids)."""
+    if not options.patient_id:
+        return options.hook_instance
+    return f"{options.hook_instance}\x00patient\x00{options.patient_id}"
 
 
 def _uuid(namespace: str, name: str) -> str:

@@ -143,8 +143,9 @@ def writer_for(app: Any) -> AuditWriter:
 def flush_all() -> None:
     """Commit what every writer of this process has queued (gunicorn's worker_exit hook, interpreter exit)."""
     for writer in list(_WRITERS):
-        if writer._pid == os.getpid():
-            writer.flush()
+        if writer._pid == os.getpid() and not writer.flush():
+            # Nothing retries after this: say what is lost, once per writer.
+            log.error("audit records lost at exit: %d (the database refused them)", len(writer._pending))
 
 
 def _after_fork_in_child() -> None:

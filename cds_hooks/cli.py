@@ -1,4 +1,5 @@
-"""Command line: ``precision-cds serve`` runs the service; ``precision-cds evaluate`` scores records offline."""
+"""Command line: ``precision-cds serve`` runs the service; ``precision-cds evaluate`` scores records offline;
+``precision-cds db upgrade`` brings the database schema up to date (cds_hooks/db_commands.py)."""
 from __future__ import annotations
 
 import json
@@ -164,3 +165,13 @@ def _mount_sandbox_commands() -> None:
 
 
 _mount_sandbox_commands()
+
+
+def _mount_db_commands() -> None:
+    """`precision-cds db upgrade|downgrade|current|check|revision`: the store's schema migrations."""
+    from cds_hooks.db_commands import db
+
+    main.add_command(db, name="db")
+
+
+_mount_db_commands()

@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     # Storage: feedback, audit, JWT replay
     "DATA_DIR": "./var",  # the SQLite file lives here unless DATABASE_URL is set
     "DATABASE_URL": None,  # any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
+    # Bring the database schema to the code's newest migration when a process first opens it (docs/database.md);
+    # false: refuse a database behind the code until `precision-cds db upgrade` has run (a role without DDL rights).
+    "DATABASE_AUTO_UPGRADE": True,
     # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
     # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
     "AUDIT_FLUSH_INTERVAL_S": 0.05,
@@ -67,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     # Feedback that changes what is shown (docs/feedback.md). Feedback names only cards this service issued to the
     # same client at most FEEDBACK_CARD_WINDOW_S ago (the issued cards are kept that long).
     "FEEDBACK_CARD_WINDOW_S": 7 * 24 * 3600,
+    # Feedback items one POST may carry (413 above it): a hook call answers with at most MAX_CARDS cards, so this
+    # leaves room for an EHR that batches the feedback of several calls, and bounds what one request can cost.
+    "FEEDBACK_MAX_ITEMS": 100,
     "SUPPRESSION_ENABLED": True,  # false: feedback is stored and reported, and hides nothing
     # Days an override hides the card for the same patient, by reason code, merged over the defaults of
     # cds_hooks/suppression/policy.py (null: until the inputs change; 0: never hides). Critical cards never hide.

@@ -9,9 +9,15 @@ and tenant) within ``FEEDBACK_CARD_WINDOW_S`` - else 404 naming each unknown car
 must be one of that card's - else 400. Either way nothing of the request is stored. The patient is the issued
 card's (its pseudonymous key), never anything in the body.
 
+At most ``FEEDBACK_MAX_ITEMS`` (100) items per POST - 413 above it, before anything else is read.
+
 Each item is linked to the findings and engines behind its card and stored, with what it hides for that patient
-(cds_hooks.suppression.policy), in one transaction committed before the 200. Posting the same item again stores
-nothing new (idempotent), so a client may safely retry after a lost answer.
+(cds_hooks.suppression.policy), in one transaction committed before the 200. An item is known by what it says - the
+card (uuid in any case), the outcome, the override reason and comment, the accepted suggestions - not by its
+``outcomeTimestamp``: posting it again, in the same request or later, with another timestamp or an upper-case uuid,
+stores nothing new (idempotent), so a client may safely retry after a lost answer. A card keeps at most one active
+suppression per reason (and accepted suggestion). A uuid this client was issued for more than one patient (only
+cards issued before card uuids named the patient) is stored and reported, and hides nothing.
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ def receive_feedback(service_id: str):
         raise CdsError(404, "No CDS service with this id; GET /cds-services lists the services.",
                        expressions=["service"])
     body = read_json_body()
+    memory = memory_of(current_app)
+    refuse_too_many(body, memory.max_items)
     problems = [(p.pointer, p.message) for p in validate_feedback(body)]
     if not problems:
         problems = timestamp_problems(body["feedback"])
@@ -51,7 +59,6 @@ def receive_feedback(service_id: str):
                        issues=[issue(400, message, fhirpath(pointer)) for pointer, message in problems])
 
     store = store_of(current_app)
-    memory = memory_of(current_app)
     identity = current_client()
     issuer = identity.issuer if identity else None
     tenant = identity.tenant if identity else None
@@ -75,20 +82,34 @@ def receive_feedback(service_id: str):
         raise CdsError(503, "The feedback could not be checked; nothing was recorded, please retry.") from None
     refuse_unbound(items, issued)
 
-    records, suppressions = [], []
+    records: dict[str, FeedbackRecord] = {}
+    suppressions = []
     for item in items:
         card = issued[item["card"].lower()]
         record = FeedbackRecord(service_id=definition.id, issuer=issuer, tenant=tenant, item=item,
                                 origin=card.origin, keep_comment=keep_comments)
-        records.append(record)
+        if record.dedup_key in records:
+            continue  # the same answer twice in one request: once is enough
+        records[record.dedup_key] = record
+        if card.ambiguous:
+            log.warning("feedback %s: a card uuid issued for more than one patient hides nothing", definition.id)
         suppressions += memory.policy.suppressions_for(item, card, dedup_key=record.dedup_key, now=now)
     try:
-        new = store.save_feedback(records, suppressions)
+        new = store.save_feedback(list(records.values()), suppressions)
     except SQLAlchemyError as exc:
         log.error("feedback for %s not stored (%s)", definition.id, type(exc).__name__)
         raise CdsError(503, "The feedback could not be stored; nothing was recorded, please retry.") from None
-    log.info("feedback %s: %d items, %d new, %d suppressions", definition.id, len(records), new, len(suppressions))
+    log.info("feedback %s: %d items, %d new, %d suppressions", definition.id, len(items), new, len(suppressions))
     return jsonify({})
+
+
+def refuse_too_many(body: dict, limit: int) -> None:
+    """413 for a request with more than ``limit`` feedback items: checked before the schema, so that a flood of
+    items costs one count, not their validation and look-up."""
+    items = body.get("feedback")
+    if isinstance(items, list) and len(items) > limit:
+        raise CdsError(413, f"A feedback request may carry at most {limit} items; this one has {len(items)}. Nothing "
+                            "was recorded: send them in smaller requests.", expressions=["feedback"])
 
 
 def refuse_unbound(items: list[dict], issued: dict[str, IssuedCard]) -> None:

@@ -2,22 +2,26 @@
 reasons, and the rules whose override rate passes a threshold (candidates to retire or retune), from the stored
 feedback; and what the feedback hid (suppressions made, and how many came back because the inputs changed).
 
-Each stored feedback item counts once (identical re-posts were already merged when stored). An item is credited
-to every finding and engine behind its card: a combined 'data needed' card built from two findings counts for
-both. Items whose card uuid matched no audited hook call (feedback stored before feedback was bound to issued cards)
-are counted as unlinked. Text here; the HTML page with plots is cds_hooks/report_html.py.
+A card's answer counts once: the stored items about one card uuid with the same outcome and reason (re-posts
+with another timestamp, or with only another comment, stored before re-posts were merged) are one item. An item is
+credited to every rule and engine behind its card: a combined 'data needed' card built from two findings counts for
+both. The "findings" of the report are rules: a finding id, except for the order-time checks, whose finding ids name
+the drafted order and are counted per rule without it (engine/rule_ids.py). Items whose card uuid matched no audited
+hook call (feedback stored before feedback was bound to issued cards) are counted as unlinked. Text here; the HTML
+page with plots is cds_hooks/report_html.py.
 """
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable
 
 from cards.fhir import OVERRIDE_REASON_SYSTEM
-from cds_hooks.store import Store
+from cds_hooks.store import Store, utc
 from cds_hooks.suppression.policy import REASON_DISPLAYS
+from engine.rule_ids import rule_id_of
 
 PERIODS = ("month", "week")
 DEFAULT_THRESHOLD = 0.5  # an override rate at or above this flags the rule...
@@ -85,18 +89,25 @@ def build_report(rows: Iterable[dict], *, since: datetime | None = None, period:
     overall = Rates("all")
     unlinked = Rates("unlinked")
     timeline: dict[str, dict[str, dict[str, Rates]]] = {"overall": {}, "engines": {}, "findings": {}}
+    counted: set[tuple] = set()
     for row in rows:
-        received = _utc(row["received_at"])
-        if since is not None and received < _utc(since):
+        received = utc(row["received_at"])
+        if since is not None and received < utc(since):
             continue
+        answer = answer_of(row)
+        if answer is not None:
+            if answer in counted:
+                continue
+            counted.add(answer)
         bucket = period_of(received, period)
         overall.add(row)
         timeline["overall"].setdefault("all", {}).setdefault(bucket, Rates(bucket)).add(row)
         if not row.get("finding_ids"):
             unlinked.add(row)
             continue
-        for level, ids, totals in (("engines", json.loads(row["engine_ids"] or "[]"), engines),
-                                   ("findings", json.loads(row["finding_ids"]), findings)):
+        rules = dict.fromkeys(rule_id_of(f) for f in json.loads(row["finding_ids"]))
+        for level, ids, totals in (("engines", dict.fromkeys(json.loads(row["engine_ids"] or "[]")), engines),
+                                   ("findings", rules, findings)):
             for key in ids:
                 totals.setdefault(key, Rates(key)).add(row)
                 timeline[level].setdefault(key, {}).setdefault(bucket, Rates(bucket)).add(row)
@@ -121,14 +132,22 @@ def build_report(rows: Iterable[dict], *, since: datetime | None = None, period:
     }
 
 
+def answer_of(row: dict) -> tuple | None:
+    """What makes two stored items one answer: the client, the card and the outcome with its reason."""
+    if not row.get("card_uuid"):
+        return None
+    return (row.get("service_id"), row.get("issuer"), row.get("tenant"), str(row["card_uuid"]).lower(),
+            row["outcome"], reason_label(row) if row["outcome"] == "overridden" else None)
+
+
 def suppression_counts(rows: Iterable[dict], *, since: datetime | None = None) -> list[dict]:
-    """Per finding: suppressions made (by reason) and how they ended (came back changed, no longer offered)."""
+    """Per rule: suppressions made (by reason) and how they ended (came back changed, no longer offered)."""
     per: dict[str, dict] = {}
-    cutoff = _utc(since).timestamp() if since is not None else None
+    cutoff = utc(since).timestamp() if since is not None else None
     for row in rows:
         if cutoff is not None and float(row["created_at"]) < cutoff:
             continue
-        for finding_id in json.loads(row.get("finding_ids") or "[]"):
+        for finding_id in dict.fromkeys(rule_id_of(f) for f in json.loads(row.get("finding_ids") or "[]")):
             entry = per.setdefault(finding_id, {"key": finding_id, "made": 0, "reasons": Counter(),
                                                 "lifted": Counter()})
             entry["made"] += 1
@@ -142,13 +161,11 @@ def suppression_counts(rows: Iterable[dict], *, since: datetime | None = None) -
 def feedback_report(store: Store, *, service_id: str | None = None, since: datetime | None = None,
                     period: str = "month", threshold: float = DEFAULT_THRESHOLD,
                     min_items: int = DEFAULT_MIN_ITEMS) -> dict:
-    return build_report(store.feedback_rows(service_id=service_id), since=since, period=period, threshold=threshold,
-                        min_items=min_items, suppressions=store.suppression_rows(service_id=service_id))
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands datetimes back naive (they were stored in UTC); PostgreSQL hands them back aware.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    """The report of what the store holds; ``since`` (naive: UTC) is applied by the database, not by reading every
+    row."""
+    return build_report(store.feedback_rows(service_id=service_id, since=since), since=since, period=period,
+                        threshold=threshold, min_items=min_items,
+                        suppressions=store.suppression_rows(service_id=service_id, since=since))
 
 
 def format_text(report: dict) -> str:
@@ -159,7 +176,7 @@ def format_text(report: dict) -> str:
         return (f"{(key or rates['key'])[:44]:44} {rates['total']:>6} {rates['accepted']:>9} {rates['overridden']:>11} "
                 f"{rates['acceptance_rate'] * 100:>9.1f} {rates['override_rate'] * 100:>11.1f}")
 
-    for title, group in (("Engines", report["engines"]), ("Findings", report["findings"])):
+    for title, group in (("Engines", report["engines"]), ("Rules (findings)", report["findings"])):
         lines += [title, header] + [row(r) for r in group] + [""]
     lines += [row(report["overall"]), row(report["unlinked"]) + "   (card not found in the audit trail)"]
     reasons = report["overall"]["override_reasons"]
@@ -167,10 +184,12 @@ def format_text(report: dict) -> str:
         lines += ["", "Override reasons (all engines)"]
         lines += [f"  {count:>5}  {reason_text(label)}" for label, count in reasons.items()]
     over_time = report.get("over_time") or {}
-    if over_time.get("engines"):
-        lines += ["", f"Engines by {report['period']}", header]
-        for engine, periods in over_time["engines"].items():
-            lines += [row(p, f"{engine} {p['key']}") for p in periods]
+    for level, title in (("engines", "Engines"), ("findings", "Rules")):
+        if over_time.get(level):
+            lines += ["", f"{title} by {report['period']}", header]
+            for key, periods in over_time[level].items():
+                # The period always shows: a long rule id is clipped before it.
+                lines += [row(p, f"{key[:43 - len(p['key'])]} {p['key']}") for p in periods]
     threshold = report.get("threshold")
     if threshold:
         lines += ["", f"Candidates to retire or retune (override rate >= {threshold['override_rate'] * 100:.0f} % "
@@ -178,7 +197,7 @@ def format_text(report: dict) -> str:
         candidates = report.get("candidates") or []
         lines += [row(c, f"{c['level']} {c['key']}") for c in candidates] or ["  none"]
     if report.get("suppressions"):
-        lines += ["", "Suppressions made by feedback (per finding)"]
+        lines += ["", "Suppressions made by feedback (per rule)"]
         for s in report["suppressions"]:
             lifted = ", ".join(f"{n} {why}" for why, n in s["lifted"].items()) or "none lifted"
             lines.append(f"  {s['key'][:44]:44} {s['made']:>5} made; {lifted}")

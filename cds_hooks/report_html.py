@@ -22,7 +22,8 @@ try:  # an optional dependency
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in the tests
     matplotlib = None
 
-MAX_LINES = 8  # rules drawn in the over-time plot (the busiest ones); every rule is in the tables
+MAX_LINES = 8  # engines drawn in the over-time plot (the busiest ones); every engine is in the tables
+MAX_RULE_PLOTS = 12  # rules with a plot of their own over time (the busiest ones); every rule is in the table
 MAX_BARS = 25
 ACCEPT_COLOUR, OVERRIDE_COLOUR, THRESHOLD_COLOUR = "#2b8cbe", "#de6b2d", "#b3261e"
 
@@ -32,7 +33,8 @@ padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-b
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.25rem .5rem}
 th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 svg.plot{width:100%;height:auto;max-width:900px;display:block}.note{color:#666;font-size:.85rem}
-tr.flag td{background:#fdecea}
+tr.flag td{background:#fdecea}.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid figure{margin:0;width:calc(50% - .5rem)}
+figcaption{font-size:.85rem;font-weight:600;overflow-wrap:anywhere}
 """
 
 
@@ -63,8 +65,9 @@ def render_html(report: dict, *, title: str = "Feedback report") -> str:
 
     parts.append(f"<h2>Override rate by {report['period']}</h2>")
     parts.append(_figure(_over_time_svg(report), "no feedback yet"))
+    parts += _rules_over_time(report, flagged)
     for level in ("engines", "findings"):
-        parts.append(f"<h2>{level.capitalize()}</h2>")
+        parts.append(f"<h2>{'Engines' if level == 'engines' else 'Rules'}</h2>")
         rows, marks = [], []
         for r in report[level]:
             rows.append([r["key"], r["total"], r["accepted"], r["overridden"], _pct(r["acceptance_rate"]),
@@ -80,10 +83,10 @@ def render_html(report: dict, *, title: str = "Feedback report") -> str:
     parts.append(_table(["reason", "items"], [[reason_text(label), n] for label, n in reasons.items()]))
 
     if report.get("suppressions"):
-        parts.append("<h2>What the feedback hid</h2><p class='note'>Per finding: suppressions made (by reason) and "
+        parts.append("<h2>What the feedback hid</h2><p class='note'>Per rule: suppressions made (by reason) and "
                      "how they ended: <em>inputs-changed</em> - the card came back because its result, category or "
                      "inputs changed; <em>no-longer-offered</em> - an accepted suggestion the record shows done.</p>")
-        parts.append(_table(["finding", "made", "reasons", "lifted"], [
+        parts.append(_table(["rule", "made", "reasons", "lifted"], [
             [s["key"], s["made"], ", ".join(f"{k}: {n}" for k, n in s["reasons"].items()),
              ", ".join(f"{k}: {n}" for k, n in s["lifted"].items())] for s in report["suppressions"]]))
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -126,6 +129,55 @@ def _over_time_svg(report: dict) -> str | None:
         axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
 
     return _draw(9, 3.2, f"Override rate by {report['period']}, per engine", "over-time", draw)
+
+
+def _rules_over_time(report: dict, flagged: set) -> list[str]:
+    """Per rule: acceptance and override rate by period - a small plot for each of the busiest rules, and a table
+    with every rule and period."""
+    rules = report["over_time"].get("findings") or {}
+    period = report["period"]
+    out = [f"<h2>Rules by {_e(period)}</h2><p class='note'>Acceptance and override rate of each rule by {_e(period)} "
+           f"(the {MAX_RULE_PLOTS} rules with the most feedback are plotted; every rule is in the table).</p>"]
+    if not rules:
+        return out + ["<p>None.</p>"]
+    busiest = sorted(rules, key=lambda k: (-sum(p["total"] for p in rules[k]), k))[:MAX_RULE_PLOTS]
+    plots = [(rule, _rule_svg(rule, rules[rule], report["threshold"]["override_rate"], period, number))
+             for number, rule in enumerate(busiest)]
+    if matplotlib is not None:
+        out.append("<div class='grid'>" + "".join(
+            f"<figure><figcaption>{_e(rule)}</figcaption>{svg}</figure>" for rule, svg in plots) + "</div>")
+    rows, marks = [], []
+    for rule in sorted(rules):
+        for p in rules[rule]:
+            rows.append([rule, p["key"], p["total"], p["accepted"], p["overridden"], _pct(p["acceptance_rate"]),
+                         _pct(p["override_rate"])])
+            marks.append(("finding", rule) in flagged)
+    out.append(_table(["rule", period, "items", "accepted", "overridden", "accept %", "override %"], rows,
+                      flags=marks))
+    return out
+
+
+def _rule_svg(rule: str, periods: list[dict], threshold: float, period: str, number: int) -> str | None:
+    if matplotlib is None or not periods:
+        return None
+    keys = [p["key"] for p in periods]
+
+    def draw(axes) -> None:
+        xs = range(len(keys))
+        axes.plot(xs, [p["acceptance_rate"] * 100 for p in periods], marker="o", linewidth=1.5, color=ACCEPT_COLOUR,
+                  label="accepted")
+        axes.plot(xs, [p["override_rate"] * 100 for p in periods], marker="s", linewidth=1.5, color=OVERRIDE_COLOUR,
+                  label="overridden")
+        axes.axhline(threshold * 100, color=THRESHOLD_COLOUR, linestyle="--", linewidth=1)
+        axes.set_xticks(list(xs), [f"{p['key']}\nn={p['total']}" for p in periods],  # n: items that period
+                        rotation=45 if len(keys) > 4 else 0, fontsize=7)
+        axes.set_xlim(-0.5, len(keys) - 0.5)
+        axes.set_ylim(-2, 102)
+        axes.set_ylabel("% of items")
+        axes.grid(True, color="#dddddd", linewidth=0.6)
+        axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2, frameon=False, fontsize=7)
+
+    return _draw(4.4, 2.4, f"Acceptance and override rate of {rule} by {period}", f"rule-{number}", draw)
 
 
 def _rates_svg(rows: list[dict], threshold: float, level: str) -> str | None:

@@ -13,11 +13,14 @@ only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP
 ``explainer_call`` table: the findings of one hook call with their evidence (values, dates, source references), kept
 only for the explainer link lifetime (``EXPLAINER_TTL_S``) and purged after it (docs/explainer.md). ``issued_card``
 and ``card_suppression`` name the patient only by a pseudonymous key (SHA-256 of issuer, tenant and patient id) and
-keep no value from the record (the card's inputs are kept as a fingerprint hash).
+keep no value or word from the record (the card's inputs are kept as a fingerprint hash, its title is its engines'
+declared title). Card uuids are derived from the hook instance, the patient id and the finding (cards/render.py):
+like the patient key, an unkeyed hash.
 
-Tables, for migrations: ``jwt_replay``, ``audit_event``, ``audit_card``, ``feedback``, ``explainer_call``, and, added
-with feedback-driven suppression, ``issued_card`` and ``card_suppression`` (new tables only: no column was added to an
-existing table, so a database made before them gains them with ``create_all``).
+The tables here are the schema the code expects; the database gets it from the Alembic revisions in
+``cds_hooks/migrations/versions`` (docs/database.md), applied when a process first opens the database (or with
+``precision-cds db upgrade``). A change to a table here needs a new revision (``precision-cds db revision``); a test
+checks that the revisions build exactly these tables on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
@@ -27,14 +30,16 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
-                        Table, Text, create_engine, delete, event, insert, select, update)
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+                        Table, Text, create_engine, delete, event, func, insert, select, update)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from cds_hooks import migrations
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,8 @@ JTI_PURGE_INTERVAL_S = 300.0
 ORDER_ALERT_PURGE_INTERVAL_S = 300.0
 EXPLAINER_PURGE_INTERVAL_S = 300.0
 ISSUED_PURGE_INTERVAL_S = 300.0
+INPUTS_CHANGED = "inputs-changed"  # why a suppression was lifted: the card came back with other contents
+NO_LONGER_OFFERED = "no-longer-offered"  # an accepted suggestion the card no longer offers (the record shows it done)
 
 metadata = MetaData()
 
@@ -83,7 +90,8 @@ audit_card = Table(
 feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    # sha256 of (service, issuer, tenant, the feedback item as canonical JSON): the same item posted twice is one row.
+    # sha256 of (service, issuer, tenant, what the item says - FeedbackRecord.dedup_key: card uuid lower-cased, outcome,
+    # reason, comment, accepted suggestions; not the timestamp): the same answer posted twice is one row.
     Column("dedup_key", String(64), nullable=False, unique=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("service_id", String(200), nullable=False),
@@ -135,15 +143,18 @@ issued_card = Table(
     Column("patient_key", String(64)),  # NULL when the hook named no patient: nothing can be suppressed then
     Column("indicator", String(16), nullable=False),
     Column("fingerprint", String(64), nullable=False),
-    Column("title", String(300)),  # what was assessed ("Possible undiagnosed diabetes"), never a value
+    # What the card is about, in its engines' declared titles ("Drug interactions of the drafted drug"): constants of
+    # the code, never the finding's own title, which may name the record ("Ibuprofen with warfarin").
+    Column("title", String(300)),
     Column("finding_ids", Text, nullable=False),  # JSON array
     Column("engine_ids", Text, nullable=False),  # JSON array
     Column("suggestions", Text, nullable=False),  # JSON object: suggestion uuid -> suggestion key (hash of its label)
     Column("override_codes", Text, nullable=False),  # JSON array: the overrideReasons codes the card offered
 )
 
-# What feedback hides, per patient: one row per feedback item (or per accepted suggestion). ``key`` is derived from
-# the feedback item's dedup key, so a re-posted item adds nothing. Active while ``lifted_at`` is NULL and
+# What feedback hides, per patient: one row per feedback item (or per accepted suggestion), at most one active per
+# card, reason and suggestion (Store.save_feedback). ``key`` is derived from the feedback item's dedup key (what the
+# item says, not its timestamp), so a re-posted item adds nothing. Active while ``lifted_at`` is NULL and
 # ``until_at`` (NULL: no time limit) has not passed; lifted when the card comes back changed ("inputs-changed") or
 # without the accepted suggestion ("no-longer-offered").
 card_suppression = Table(
@@ -156,7 +167,7 @@ card_suppression = Table(
     Column("reason_code", String(64), nullable=False),  # an override reason code, or "accepted"
     Column("reason_display", String(200)),
     Column("fingerprint", String(64), nullable=False),  # of the card the feedback was about
-    Column("title", String(300)),
+    Column("title", String(300)),  # the issued card's: its engines' declared titles, no word from the record
     Column("card_uuid", String(64), nullable=False),
     Column("finding_ids", Text, nullable=False),  # JSON array (the report counts suppressions per rule)
     Column("created_at", Float, nullable=False),
@@ -185,6 +196,10 @@ class IssuedCard:
     tenant: str | None
     hook_instance: str | None
     issued_at: float
+    # Not stored: set by Store.issued_cards when this uuid was issued for more than one patient (cards issued before
+    # card uuids were derived from the patient too, by an EHR that reuses hook instances). Feedback on such a card
+    # cannot say whose card it was: it is stored and reported, and hides nothing.
+    ambiguous: bool = False
 
     def row(self) -> dict[str, Any]:
         return {"card_uuid": self.card_uuid.lower(), "issued_at": self.issued_at, "service_id": self.service_id,
@@ -309,8 +324,16 @@ class FeedbackRecord:
 
     @property
     def dedup_key(self) -> str:
-        canonical = json.dumps([self.service_id, self.issuer, self.tenant, self.item], sort_keys=True,
-                               separators=(",", ":"), ensure_ascii=True)
+        """What the item says, not how it was sent: the card (uuid lower-cased), the outcome, the override reason's
+        coding and comment, the accepted suggestions (lower-cased, in any order) - not ``outcomeTimestamp``, not a
+        display text. The same answer posted again with another timestamp is the same row."""
+        item = self.item
+        reason = item.get("overrideReason") or {}
+        coding = reason.get("reason") or {}
+        meaning = [self.service_id, self.issuer, self.tenant, str(item.get("card", "")).lower(), item.get("outcome"),
+                   coding.get("system"), coding.get("code"), reason.get("userComment"),
+                   sorted({str(s.get("id", "")).lower() for s in item.get("acceptedSuggestions") or ()})]
+        canonical = json.dumps(["feedback-meaning", 2, meaning], separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
     def row(self) -> dict[str, Any]:
@@ -322,7 +345,7 @@ class FeedbackRecord:
         origin = self.origin
         return {
             "dedup_key": self.dedup_key,
-            "received_at": self.received_at,
+            "received_at": utc(self.received_at),
             "service_id": self.service_id,
             "issuer": self.issuer,
             "tenant": self.tenant,
@@ -341,6 +364,13 @@ class FeedbackRecord:
         }
 
 
+def utc(moment: datetime) -> datetime:
+    """Every datetime written to or compared in the database: aware, in UTC. A naive one is taken as UTC (SQLite hands
+    stored ones back naive; the CLI's --since is UTC). An aware one in another zone is converted: SQLite stores the
+    wall time it is given, and PostgreSQL would read a naive one in the server's time zone."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def sqlite_url(data_dir: str | os.PathLike) -> str:
     return f"sqlite:///{Path(data_dir).expanduser().resolve() / SQLITE_FILE_NAME}"
 
@@ -352,8 +382,9 @@ def database_url(config: Mapping[str, Any]) -> str:
 class Store:
     """All persistence behind one object. Thread-safe; fork-safe (a new engine per process, made on first use)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = url
+        self.auto_upgrade = auto_upgrade  # False: refuse a database behind the code instead of upgrading it
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._pid: int | None = None
@@ -364,7 +395,7 @@ class Store:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
-        return cls(database_url(config))
+        return cls(database_url(config), auto_upgrade=bool(config.get("DATABASE_AUTO_UPGRADE", True)))
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -385,7 +416,8 @@ class Store:
                 self._pid = pid
         return self._engine
 
-    def _make_engine(self) -> Engine:
+    def bare_engine(self) -> Engine:
+        """An engine on the database without the schema step (``precision-cds db`` does that itself)."""
         is_sqlite = self.url.startswith("sqlite")
         if is_sqlite and self.url.startswith("sqlite:///") and ":memory:" not in self.url:
             folder = Path(self.url[len("sqlite:///"):]).parent
@@ -393,7 +425,18 @@ class Store:
         engine = create_engine(self.url, pool_pre_ping=not is_sqlite, future=True)
         if is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
-        _create_schema(engine)
+        return engine
+
+    def _make_engine(self) -> Engine:
+        engine = self.bare_engine()
+        try:
+            if self.auto_upgrade:
+                migrations.upgrade_to_head(engine)
+            else:
+                migrations.require_head(engine)
+        except BaseException:
+            engine.dispose()  # the next use tries again with a new engine
+            raise
         return engine
 
     def dispose(self) -> None:
@@ -529,17 +572,26 @@ class Store:
     def issued_cards(self, card_uuids: Sequence[str], *, service_id: str, issuer: str | None, tenant: str | None,
                      since: float) -> dict[str, IssuedCard]:
         """The cards with these uuids that this service issued to this client (issuer and tenant) at or after
-        ``since``, by lower-case uuid; the latest issue of a uuid wins (an EHR may resend a hook instance)."""
+        ``since``, by lower-case uuid; the latest issue of a uuid wins (an EHR may resend a hook instance). A uuid
+        this client was ever issued for more than one patient (any stored issue, in the window or not) comes back
+        ``ambiguous``: nobody can tell whose card the feedback is about."""
         uuids = sorted({u.lower() for u in card_uuids})
         if not uuids:
             return {}
         c = issued_card.c
         query = (select(issued_card)
-                 .where(c.card_uuid.in_(uuids), c.service_id == service_id, c.issuer == issuer, c.tenant == tenant,
-                        c.issued_at >= since)
+                 .where(c.card_uuid.in_(uuids), c.service_id == service_id, c.issuer == issuer,
+                        c.tenant == tenant)
                  .order_by(c.id))
+        found: dict[str, IssuedCard] = {}
+        patients: dict[str, set] = {}
         with self.engine.connect() as conn:
-            return {row.card_uuid: IssuedCard.from_row(row) for row in conn.execute(query)}
+            for row in conn.execute(query):
+                patients.setdefault(row.card_uuid, set()).add(row.patient_key)
+                if float(row.issued_at) >= since:
+                    found[row.card_uuid] = IssuedCard.from_row(row)
+        return {uuid: replace(card, ambiguous=True) if len(patients[uuid]) > 1 else card
+                for uuid, card in found.items()}
 
     def active_suppressions(self, patient_key: str, *, service_id: str, now: float) -> list[Suppression]:
         c = card_suppression.c
@@ -574,17 +626,23 @@ class Store:
                 ended += int(result.rowcount or 0)
         return ended
 
-    def suppression_rows(self, *, service_id: str | None = None) -> Iterator[dict]:
+    def suppression_rows(self, *, service_id: str | None = None, since: datetime | None = None) -> Iterator[dict]:
+        """Suppressions, oldest first; ``since`` (a naive datetime is UTC) filters on when they were made."""
         query = select(card_suppression).order_by(card_suppression.c.created_at)
         if service_id:
             query = query.where(card_suppression.c.service_id == service_id)
+        if since is not None:
+            query = query.where(card_suppression.c.created_at >= utc(since).timestamp())
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield dict(row._mapping)
 
     def audit_events(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(select(audit_event).order_by(audit_event.c.id))]
+            rows = [dict(row._mapping) for row in conn.execute(select(audit_event).order_by(audit_event.c.id))]
+        for row in rows:
+            row["recorded_at"] = utc(row["recorded_at"])
+        return rows
 
     def card_origin(self, card_uuid: str, *, service_id: str, issuer: str | None) -> CardOrigin | None:
         """The findings/engines behind a card uuid, from the latest audited call of this service by this issuer."""
@@ -603,30 +661,63 @@ class Store:
     # -- feedback ------------------------------------------------------------------------------------
 
     def save_feedback(self, records: Sequence[FeedbackRecord], suppressions: Sequence[Suppression] = ()) -> int:
-        """Store feedback items and the suppressions they create in one transaction; an item (or suppression) stored
-        before is skipped. Returns how many feedback items were new."""
-        rows = [r.row() for r in records]
+        """Store feedback items and the suppressions they create in one transaction; an item stored before is
+        skipped, and so is a suppression whose card already has an active one for the same reason (and accepted
+        suggestion) made from the same card contents: at most one holds per card, reason and suggestion. Returns
+        how many feedback items were new."""
+        rows = list({r.dedup_key: r.row() for r in records}.values())
         if not rows:
             return 0
         new = 0
-        # Only writes in this transaction: SQLite takes its write lock at the first one (waiting under busy_timeout)
-        # instead of upgrading a read lock later, which fails at once when another writer got there first.
+        # A write first: SQLite takes its write lock at the first one (waiting under busy_timeout) instead of
+        # upgrading a read lock later, which fails at once when another writer got there first; the look-ups of
+        # active suppressions below then run under that lock, so two workers cannot both add one.
         with self.engine.begin() as conn:
             for row in rows:
                 new += _insert_ignoring_duplicate(conn, feedback, row, "dedup_key")
-            for suppression in suppressions:
-                _insert_ignoring_duplicate(conn, card_suppression, suppression.row(), "key")
+            for suppression in {s.key: s for s in suppressions}.values():
+                _add_suppression(conn, suppression)
         return new
 
     def feedback_rows(self, *, service_id: str | None = None, since: datetime | None = None) -> Iterator[dict]:
+        """Stored feedback, oldest first; ``since`` filters in the database (a naive datetime is UTC).
+        ``received_at`` comes back aware, in UTC, from every database."""
         query = select(feedback).order_by(feedback.c.id)
         if service_id:
             query = query.where(feedback.c.service_id == service_id)
-        if since:
-            query = query.where(feedback.c.received_at >= since)
+        if since is not None:
+            query = query.where(feedback.c.received_at >= utc(since))
         with self.engine.connect() as conn:
             for row in conn.execute(query):
-                yield dict(row._mapping)
+                out = dict(row._mapping)
+                out["received_at"] = utc(out["received_at"])
+                yield out
+
+
+def _add_suppression(conn, suppression: Suppression) -> bool:
+    """Insert a suppression unless one is active for the same card, patient, suggestion and reason. An active one
+    made from other card contents (the card changed since, and no hook call has lifted it yet) is lifted here
+    ("inputs-changed") and the new one takes its place. True when inserted."""
+    c = card_suppression.c
+    if conn.dialect.name == "postgresql":  # READ COMMITTED: serialise the look-up and insert per card and reason
+        conn.execute(select(func.pg_advisory_xact_lock(_lock_id(suppression))))
+    active = conn.execute(select(c.key, c.fingerprint).where(
+        c.card_key == suppression.card_key, c.patient_key == suppression.patient_key,
+        c.service_id == suppression.service_id, c.suggestion_key == suppression.suggestion_key,
+        c.reason_code == suppression.reason_code, c.lifted_at.is_(None),
+        c.until_at.is_(None) | (c.until_at > suppression.created_at))).all()
+    if any(row.fingerprint == suppression.fingerprint for row in active):
+        return False
+    if active:
+        conn.execute(update(card_suppression).where(c.key.in_([row.key for row in active]), c.lifted_at.is_(None))
+                     .values(lifted_at=suppression.created_at, lifted_because=INPUTS_CHANGED))
+    return _insert_ignoring_duplicate(conn, card_suppression, suppression.row(), "key")
+
+
+def _lock_id(suppression: Suppression) -> int:
+    identity = "\x00".join((suppression.card_key, suppression.patient_key, suppression.service_id,
+                            suppression.suggestion_key or "", suppression.reason_code))
+    return int.from_bytes(hashlib.sha256(identity.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
 def _insert_audit(conn, record: AuditRecord) -> int:
@@ -648,15 +739,20 @@ def _insert_audit(conn, record: AuditRecord) -> int:
 
 
 def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -> bool:
-    """INSERT unless a row with the same unique key exists; True when inserted. Atomic, so safe across processes."""
+    """INSERT unless a row with the same unique key exists; True when inserted. Atomic, so safe across processes.
+
+    Whether it inserted is read from ``RETURNING`` (SQLite >= 3.35, PostgreSQL), not from the row count: SQLAlchemy 2.1
+    with psycopg 3 reports -1 for an INSERT, which read as "already there" would refuse every JWT as a replay and
+    never show an order-time alert."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        statement = dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key_column])
-        return conn.execute(statement).rowcount == 1
+        statement = (dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key_column])
+                     .returning(table.c[key_column]))
+        return conn.execute(statement).first() is not None
     try:  # other databases: a savepoint keeps the rest of the transaction alive after the duplicate
         with conn.begin_nested():
             conn.execute(insert(table).values(**row))
@@ -674,18 +770,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
-
-
-def _create_schema(engine: Engine) -> None:
-    # Several workers may start together: one creates the tables, the others may race it once.
-    for attempt in range(3):
-        try:
-            metadata.create_all(engine, checkfirst=True)
-            return
-        except OperationalError:
-            if attempt == 2:
-                raise
-            time.sleep(0.1 * (attempt + 1))
 
 
 def init_app(app) -> Store:

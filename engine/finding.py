@@ -180,6 +180,14 @@ class Finding:
     # A computed result with nothing to act on (a normal eGFR with no criterion of CKD): on the explainer page of
     # the call, not on a card. Still a computed result for everything else (population scoring, audit).
     explainer_only: bool = False
+    # The rule this finding is one instance of, when the id says more than the rule: an order-time check's finding is
+    # about one drafted order ("drug-interactions:warfarin-nsaid:<digest of the draft>"), its rule is
+    # "drug-interactions:warfarin-nsaid". None: the id is the rule (``rule``). Reports count feedback per rule.
+    rule_id: str | None = None
+
+    @property
+    def rule(self) -> str:
+        return self.rule_id or self.id
 
     @property
     def computed(self) -> bool:

@@ -10,6 +10,7 @@ import pytest
 
 from cds_hooks.app import create_app
 from cds_hooks.validation import validate_discovery, validate_response
+from tests.databases import Database, PostgresServer, sqlite_database, start_postgres
 
 # Apps built by tests don't load the sentence encoder at start-up (tests/models and the notes tests load it lazily).
 os.environ.setdefault("CDS_WARM_MODELS", "false")
@@ -71,3 +72,26 @@ def app(tmp_path):
 @pytest.fixture
 def client(app) -> CheckedClient:
     return CheckedClient(app.test_client())
+
+
+# -- the store's databases (tests/databases.py) ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """A PostgreSQL server for the whole session, started on first use (a throwaway cluster in a temporary folder)."""
+    server = start_postgres()
+    yield server
+    stop = getattr(server, "stop", server.close)
+    stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> Database:
+    """The test's own empty database, once on SQLite and once on PostgreSQL (a schema of the session's server, dropped
+    after the test): the store tests run on both."""
+    if request.param == "sqlite":
+        yield sqlite_database(tmp_path / "data")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    made = server.create_database(tmp_path / "data")
+    yield made
+    server.drop_database(made)

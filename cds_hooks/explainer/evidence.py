@@ -30,9 +30,11 @@ ENCODING_ZLIB = "json+zlib"
 
 def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence[Finding],
             slots: Sequence[Sequence[str]], features: FeatureSet | None, hidden: Sequence["HiddenCard"] = (),
-            card_keys: Mapping[tuple[str, ...], str] | None = None) -> dict:
+            card_keys: Mapping[tuple[str, ...], str] | None = None, answered_s: float | None = None) -> dict:
     """The JSON document of one hook call: findings, the card slots (finding indices per card), input series, the
-    cards hidden by feedback and each slot's card key (cds_hooks.suppression)."""
+    cards hidden by feedback and each slot's card key (cds_hooks.suppression). ``answered_at``: the whole seconds the
+    links are signed with; ``answered_s``: the same moment to the fraction (default ``answered_at``), which tells a
+    suppression made after the call, in the same second, from one made before it."""
     findings = list(findings)
     index = {f.id: i for i, f in enumerate(findings)}
     card_slots = [[index[i] for i in ids if i in index] for ids in slots]
@@ -47,6 +49,7 @@ def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence
                     "hook": getattr(service, "hook", None)},
         "as_of": as_of.isoformat(),
         "answered_at": answered_at,
+        "answered_s": float(answered_at if answered_s is None else answered_s),
         "findings": [finding_record(f) for f in findings],
         "slots": card_slots,
         "history": input_history(findings, features),

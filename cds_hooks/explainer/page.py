@@ -174,7 +174,7 @@ def hidden_now(store, document: dict, slot: int, findings: list[dict], now: floa
         log.error("suppressions not read for the explainer page (%s)", type(exc).__name__)
         return []
     labels = {suggestion_key(a["label"]): a["label"] for f in findings for a in f["actions"]}
-    answered_at = document.get("answered_s") or document.get("answered_at") or 0
+    answered_at = document.get("answered_s", document.get("answered_at")) or 0  # both written by evidence.capture
     out = []
     for s in suppressions:
         if s.lifted_at is not None or (s.until_at is not None and s.until_at <= now) or s.created_at < answered_at:

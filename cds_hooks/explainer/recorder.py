@@ -55,9 +55,8 @@ class ExplainerRecorder:
                 if card.finding_ids:
                     self._slot(tuple(card.finding_ids))
             document = evidence.capture(service=call.service, as_of=call.as_of, answered_at=self.issued_at,
-                                        findings=findings, slots=self.slots, features=getattr(call, "features", None),
-                                        hidden=hidden, card_keys=card_keys)
-            document["answered_s"] = self.answered_s  # to the fraction: feedback given after the call is later
+                                        answered_s=self.answered_s, findings=findings, slots=self.slots,
+                                        features=getattr(call, "features", None), hidden=hidden, card_keys=card_keys)
             encoding, payload = evidence.encode(document)
             self._store.save_explainer(ExplainerRow(
                 key=self.call_key, created_at=float(self.issued_at),

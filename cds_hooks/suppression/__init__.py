@@ -33,6 +33,7 @@ class CardMemory:
     store: Store
     policy: SuppressionPolicy
     window_s: float  # feedback names cards issued at most this long ago; issued cards are kept as long
+    max_items: int = 100  # feedback items one POST may carry (FEEDBACK_MAX_ITEMS)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds (tests move it)
 
     def screen(self, *, service_id: str, issuer: str | None, tenant: str | None, patient_id: str | None,
@@ -43,9 +44,13 @@ class CardMemory:
 
 
 def init_app(app: Flask) -> CardMemory:
-    """A bad ``SUPPRESSION_*`` setting stops the start-up (ValueError), like any misconfiguration."""
+    """A bad ``SUPPRESSION_*`` or ``FEEDBACK_MAX_ITEMS`` setting stops the start-up (ValueError), like any
+    misconfiguration."""
+    max_items = app.config.get("FEEDBACK_MAX_ITEMS", 100)
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+        raise ValueError("FEEDBACK_MAX_ITEMS must be a whole number of feedback items >= 1")
     memory = CardMemory(store=store_of(app), policy=SuppressionPolicy.from_config(app.config),
-                        window_s=float(app.config["FEEDBACK_CARD_WINDOW_S"]))
+                        window_s=float(app.config["FEEDBACK_CARD_WINDOW_S"]), max_items=max_items)
     app.extensions[EXTENSION] = memory
     return memory
 

@@ -1,15 +1,19 @@
 """Which feedback hides a card, and for how long (settings ``SUPPRESSION_*``; defaults in docs/feedback.md).
 
 An override hides the card for the same patient when its reason is one of ours (``OVERRIDE_REASON_SYSTEM``), the
-card offered it, and the reason's period is not 0; an accepted suggestion hides that suggestion. Critical cards are
-never hidden, and feedback on one creates nothing. Every suppression also ends at once when the card's inputs change
+card offered it, and the reason's period is not 0; an accepted suggestion hides that suggestion. Never hidden, and
+feedback on them creates nothing: critical cards, and the order-time warnings (order-select / order-sign cards about
+a drafted order), which are asked again for every order whatever the reason given - an EHR may reuse a draft's id
+for the next order. Every suppression also ends at once when the card's inputs change
 (cds_hooks/suppression/identity.py), whatever its period.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+
+import engine.order_checks  # noqa: F401 - registers the order-time checks (about_a_drafted_order)
 
 from cards.fhir import (
     DIAGNOSIS_OVERRIDE_REASONS,
@@ -19,13 +23,14 @@ from cards.fhir import (
     OVERRIDE_REASON_SYSTEM,
 )
 from cds_hooks.store import IssuedCard, Suppression
+from engine.registry import order_checks
 
 DAY_S = 86400.0
 ACCEPTED = "accepted"  # the reason code of a suppression made by an accepted suggestion
 NO_TIME_LIMIT = None
 
 # Days a card stays hidden after an override with this reason; None: no time limit (until the inputs change). Codes
-# not listed (and 0) hide nothing: the warnings about a drafted order are asked again for every order.
+# not listed (and 0) hide nothing. Cards about a drafted order are never hidden, whatever the code (never_hidden).
 DEFAULT_OVERRIDE_DAYS: dict[str, float | None] = {
     "patient-declined": 90,  # ask again after a quarter, or as soon as anything changes
     "not-applicable": NO_TIME_LIMIT,  # the clinician judged this patient: until the inputs change
@@ -43,6 +48,17 @@ REASON_DISPLAYS: dict[str, str] = {
                                             MEDICATION_OVERRIDE_REASONS, DRAFT_ORDER_OVERRIDE_REASONS)
     for r in reasons}
 REASON_DISPLAYS[ACCEPTED] = "Suggestion accepted"
+
+
+def never_hidden(indicator: Any, engine_ids: Iterable[str]) -> bool:
+    """Critical cards, and the order-time warnings about a drafted order (cards of the order-time checks,
+    engine/order_checks), are sent whatever the feedback: at feedback time nothing is made from an answer to one,
+    and at hook time a suppression that matches one (written by an older policy) hides nothing."""
+    return indicator == "critical" or about_a_drafted_order(engine_ids)
+
+
+def about_a_drafted_order(engine_ids: Iterable[str]) -> bool:
+    return any(engine_id in order_checks for engine_id in engine_ids)
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,10 @@ class SuppressionPolicy:
 
     def suppressions_for(self, item: Mapping[str, Any], card: IssuedCard, *, dedup_key: str,
                          now: float) -> list[Suppression]:
-        """What one feedback item, about a card this service issued, hides (nothing for a critical card)."""
-        if not self.enabled or card.patient_key is None or card.indicator == "critical":
+        """What one feedback item, about a card this service issued, hides: nothing for a card that is never hidden,
+        nor for a card uuid issued for more than one patient (nobody can tell whose card it was)."""
+        if (not self.enabled or card.patient_key is None or card.ambiguous
+                or never_hidden(card.indicator, card.engine_ids)):
             return []
         if item["outcome"] == "overridden":
             coding = (item.get("overrideReason") or {}).get("reason") or {}

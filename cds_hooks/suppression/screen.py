@@ -3,7 +3,7 @@
 One :class:`CallScreen` per hook call. The card renderer hands it every card before the cap
 (``RenderOptions.screen``); it reads the patient's active suppressions in one query and, per card:
 
-- a critical card is sent as it is, always;
+- a critical card, or an order-time warning about a drafted order, is sent as it is, always;
 - a suppression whose fingerprint is not the card's any more is lifted ("inputs-changed") and the card is sent;
 - a card with an active override suppression is left out;
 - a suggestion accepted before is taken off the card; when the card offers it no more, the suppression is lifted
@@ -22,16 +22,15 @@ from typing import Iterable, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from cards.render import RenderedCard
-from cds_hooks.store import IssuedCard, Store, Suppression
+from cds_hooks.declaration import find_engine
+from cds_hooks.store import INPUTS_CHANGED, NO_LONGER_OFFERED, IssuedCard, Store, Suppression
 from cds_hooks.suppression.identity import card_key, fingerprint, patient_key, suggestion_key
-from cds_hooks.suppression.policy import SuppressionPolicy
+from cds_hooks.suppression.policy import SuppressionPolicy, never_hidden
 from engine.finding import Finding
 
 log = logging.getLogger(__name__)
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-INPUTS_CHANGED = "inputs-changed"
-NO_LONGER_OFFERED = "no-longer-offered"
 TITLE_MAX = 300
 
 
@@ -74,15 +73,17 @@ class CallScreen:
         return fingerprint(self._findings[i] for i in rendered.finding_ids if i in self._findings)
 
     def title(self, rendered: RenderedCard) -> str:
-        titles = [self._findings[i].title for i in rendered.finding_ids if i in self._findings]
-        form = rendered.identity.split(":", 1)[0]
-        if form == "data-needed":
-            text = "Data needed for " + ", ".join(titles)
-        elif form in ("not-applicable", "not applicable", "not available"):
-            text = f"{', '.join(titles)}: {form.replace('-', ' ')}"
-        else:
-            text = titles[0] if titles else rendered.identity
-        return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+        """What the card is about in its findings' words, for this call's explainer page (which is kept as long as
+        the evidence itself). A finding's title may name the record ("Ibuprofen with warfarin"): never stored
+        with the issued card or a suppression (``stored_title``)."""
+        return _titled(rendered, [self._findings[i].title for i in rendered.finding_ids if i in self._findings])
+
+    @staticmethod
+    def stored_title(rendered: RenderedCard) -> str:
+        """What the card is about in its engines' declared titles ("Drug interactions of the drafted drug",
+        "Possible undiagnosed diabetes or prediabetes"): constants of the code, so ``issued_card`` and
+        ``card_suppression`` keep no word from the record."""
+        return _titled(rendered, [engine_title(e) for e in rendered.engine_ids])
 
     # -- the screen (RenderOptions.screen) ------------------------------------------------------------------------------
     def __call__(self, rendered: list[RenderedCard]) -> list[RenderedCard]:
@@ -121,7 +122,7 @@ class CallScreen:
                 self.lifted[suppression.key] = INPUTS_CHANGED
             else:
                 holding.append(suppression)
-        if not holding or card.card.get("indicator") == "critical":
+        if not holding or never_hidden(card.card.get("indicator"), card.engine_ids):
             return card  # never hidden, and never trimmed: it is sent exactly as rendered
         whole = [s for s in holding if s.suggestion_key is None]
         if whole:
@@ -166,7 +167,8 @@ class CallScreen:
                 continue
             out.append(IssuedCard(
                 card_uuid=str(uuid).lower(), card_key=self.card_key(card), patient_key=self.patient_key,
-                indicator=str(card.card.get("indicator")), fingerprint=self.fingerprint(card), title=self.title(card),
+                indicator=str(card.card.get("indicator")), fingerprint=self.fingerprint(card),
+                title=self.stored_title(card),
                 finding_ids=card.finding_ids, engine_ids=card.engine_ids,
                 suggestions={str(s["uuid"]).lower(): suggestion_key(s["label"])
                              for s in card.card.get("suggestions") or () if s.get("uuid")},
@@ -180,3 +182,21 @@ class CallScreen:
         keys = {card.finding_ids: self.card_key(card) for card in sent}
         keys.update({h.finding_ids: h.card_key for h in self.hidden if h.finding_ids})
         return keys
+
+
+def _titled(rendered: RenderedCard, titles: list[str]) -> str:
+    form = rendered.identity.split(":", 1)[0]
+    if form == "data-needed":
+        text = "Data needed for " + ", ".join(titles)
+    elif form in ("not-applicable", "not applicable", "not available"):
+        text = f"{', '.join(titles)}: {form.replace('-', ' ')}"
+    else:
+        text = titles[0] if titles else rendered.identity
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+
+
+def engine_title(engine_id: str) -> str:
+    try:
+        return find_engine(engine_id).title
+    except KeyError:  # an engine retired since: its id says what it was
+        return engine_id

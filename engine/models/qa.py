@@ -8,8 +8,11 @@
 2. Record questions are answered from the record model (engine.record_view.RecordView, read by
    fhir_adapter.record_view): value, unit, date and the source resource, or "no" with what was searched. Only
    entries of the resolved concept are read, so a question of one kind is never answered with a value of another.
-3. "... for this patient" questions combine the guideline statements that apply to the patient (knowledge_base.json
-   ``applies``) with the patient's own facts of the topic, each sourced.
+3. "... for this patient" and judgement questions ("Does he need a statin?", "Is she due for a colonoscopy?")
+   combine the guideline statements that apply to the patient (knowledge_base.json ``applies``; about the drug named
+   first) with the patient's own facts, each sourced; one no statement covers is refused. A drug named with
+   can / safe / give / take / start is checked against the allergies first, and a covering allergy leads the
+   answer; a risk score is the project's calculator on the record.
 4. Guideline questions, and questions nothing in the vocabulary names, are answered by retrieval over the
    knowledge base with the sentence encoder; below the calibrated similarity (CDS_QA_MIN_SIMILARITY, see
    docs/qa.md) the question is refused: saying so is safer than answering from the nearest unrelated sentence. With
@@ -29,6 +32,9 @@ from engine.models.settings import DATA_DIR, ModelSettings
 
 KNOWLEDGE_BASE_PATH = DATA_DIR / "knowledge_base.json"
 MAX_QUESTION_CHARS = 500
+JUDGEMENT_REFUSAL = ("This asks for a clinical judgement about the patient that no bundled guideline statement covers; "
+                     "this service reports the record and the guideline statements it holds, and does not make the "
+                     "judgement.")
 ACTION_REFUSAL = ("This service answers questions about the patient's record and the bundled guideline statements; "
                   "it does not book, order, prescribe or write anything.")
 
@@ -40,6 +46,10 @@ class Statement:
     text: str
     citation: Citation
     applies: dict | None = None  # for which patients it holds (see record_qa/guideline.py)
+    drugs: dict | None = None  # {"classes": [...], "ingredients": [...]}: the drugs it is about
+    reads: tuple[str, ...] = ()  # results shown beside it (qa_vocabulary observation ids)
+    bands: tuple[dict, ...] = ()  # what it says for a result in each range
+    interval: dict | None = None  # {"procedure": "colonoscopy", "years": 10}
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,9 @@ def _load_kb(path: str) -> KnowledgeBase:
                  for key, c in data["citations"].items()}
     return KnowledgeBase(
         version=str(data.get("version", "")),
-        statements=tuple(Statement(s["id"], s.get("topic", ""), s["text"], citations[s["citation"]], s.get("applies"))
+        statements=tuple(Statement(s["id"], s.get("topic", ""), s["text"], citations[s["citation"]], s.get("applies"),
+                                   s.get("drugs"), tuple(s.get("reads", ())), tuple(s.get("bands", ())),
+                                   s.get("interval"))
                          for s in data["statements"]),
     )
 
@@ -99,7 +111,9 @@ class Answer:
     message: str | None = None
     models: dict = field(default_factory=dict)
     question_type: str | None = None  # see record_qa/intent.py; "out_of_scope" when refused for being off-topic
-    result: str | None = None  # value | yes | no | not_found | unknown | list | trend | guideline | refused
+    # value | yes | no | not_found | unknown | list | trend | guideline | refused; drug safety: allergy | no_allergy;
+    # scores: not_computed
+    result: str | None = None
     concept: str | None = None  # what the question was resolved to ("HbA1c", "statin")
     value: str | None = None
     unit: str | None = None
@@ -147,14 +161,15 @@ def answer_question(
     """
     from engine.models.record_qa.answers import ANSWERS, answer_from_record
     from engine.models.record_qa.intent import classify
-    from engine.models.record_qa.vocabulary import load_vocabulary
+    from engine.models.record_qa.vocabulary import load_vocabulary, record_drug_terms
 
     settings = settings or ModelSettings.from_env()
     q = " ".join((question or "").split())[:MAX_QUESTION_CHARS]
     if not q:
         return _refused(question or "", None, "The question is empty.")
     vocab = vocabulary or load_vocabulary()
-    intent = classify(q, vocab)
+    extra = record_drug_terms((m.name for m in record.medications), vocab) if record is not None else None
+    intent = classify(q, vocab, extra)
     kb = load_knowledge_base() if knowledge_base is None else knowledge_base
     if intent.type == "action":
         return _refused(q, "action", ACTION_REFUSAL)
@@ -172,18 +187,68 @@ def answer_question(
                              searched_note=f"{found.text.rstrip('.')}; it is not a term this service knows")
         related = tuple(_record_support(f, "related") for f in found.context)
         supports = tuple(_record_support(f) for f in found.facts) + related
+        text = _time_note(intent, found.question_type, record) + found.text
         if found.result == "refused":
-            return _refused(q, found.question_type, found.text, concept=found.concept, searched=found.searched,
+            return _refused(q, found.question_type, text, concept=found.concept, searched=found.searched,
                             supports=related)
-        return Answer(q, "answered", "record", found.text, supports, question_type=found.question_type,
+        method = "record"
+        if found.question_type in ("medication", "dose") and intent.targets:
+            allergy_text, allergy_supports = _allergy_note(intent, record, vocab)
+            text, supports = text + allergy_text, supports + allergy_supports
+        if intent.type == "drug_safety":
+            extra_text, extra_supports = _drug_statements(intent, record, kb, vocab)
+            if extra_text:
+                text, supports, method = f"{text} {extra_text}", supports + extra_supports, "record+guideline"
+        return Answer(q, "answered", method, text, supports, question_type=found.question_type,
                       result=found.result, concept=found.concept, value=found.value, unit=found.unit,
                       date=found.date, searched=found.searched)
-    if intent.type == "guideline_patient" and record is not None:
+    if intent.type in ("guideline_patient", "judgement") and record is not None:
         applied = _answer_for_patient(q, intent, record, kb, vocab)
         if applied is not None:
             return applied
+        if intent.judgement:
+            return _judgement_refused(q, intent, record, vocab)
+    if intent.type == "judgement":
+        return _refused(q, "judgement", JUDGEMENT_REFUSAL)
     return _retrieve(q, intent, kb, encoder=encoder, reader=reader, settings=settings, top_k=top_k,
                      use_reader=use_reader)
+
+
+def _judgement_refused(q: str, intent, record, vocab) -> Answer:
+    """A judgement no statement covers is refused, with what the record holds about what it names ("Does she need
+    a pneumonia vaccine?": the doses recorded), so the refusal still shows the facts."""
+    from dataclasses import replace
+
+    from engine.models.record_qa.answers import ANSWERS
+    from engine.models.record_qa.vocabulary import CONDITION, DRUG, DRUG_CLASS, OBSERVATION, PROCEDURE, VACCINE
+
+    kinds = {VACCINE: "immunization", PROCEDURE: "procedure", OBSERVATION: "value", DRUG: "medication",
+             DRUG_CLASS: "medication", CONDITION: "problem"}
+    target = next((t for t in intent.targets if t.kind in kinds), None)
+    if target is None:
+        return _refused(q, "judgement", JUDGEMENT_REFUSAL)
+    plain = replace(intent, type=kinds[target.kind], targets=(target,))
+    found = ANSWERS[plain.type](record, plain, vocab)
+    supports = tuple(_record_support(f, "related") for f in found.facts)
+    return _refused(q, "judgement", f"{JUDGEMENT_REFUSAL} What the record holds: {found.text}", supports=supports,
+                    searched=found.searched)
+
+
+# Question types whose answers read the time asked about ("in June 2024"); the others say they do not.
+TIMED_TYPES = frozenset({"value", "trend", "procedure", "immunization", "smoking"})
+
+
+def _time_note(intent, answered_type: str, record) -> str:
+    """Never drop the time asked about silently: say when it was not read, or not applied to this kind of answer."""
+    if intent.time_unread and not intent.window:
+        return (f"The time asked about ('{intent.time_unread}') was not understood, so this answer is not limited "
+                "to it. ")
+    if intent.window is not None and answered_type not in TIMED_TYPES:
+        return (f"The time asked about ({intent.window.words}) is not applied to this kind of answer: it is the "
+                f"record as of {record.as_of.isoformat()}. ")
+    if intent.time_unread:
+        return f"Only the first time asked about ({intent.window.words}) is applied; '{intent.time_unread}' is not. "
+    return ""
 
 
 def _record_support(fact, kind: str = "record") -> Support:
@@ -199,24 +264,85 @@ def _knowledge_support(statement: Statement, score: float | None) -> Support:
 
 
 def _answer_for_patient(q: str, intent, record, kb: KnowledgeBase, vocab) -> Answer | None:
+    """The statements the question is about that apply to the patient, with the patient's facts; a drug named is
+    checked against the allergies first, and a covering allergy leads the answer."""
     from engine.models.record_qa import guideline
+    from engine.models.record_qa.facts import allergy_fact
+    from engine.models.record_qa.safety import covering_allergies, drug_asked
 
-    topic = guideline.topic_of(intent, vocab)
-    if topic is None:
-        return None
-    kb_topics = set(vocab.topics.get(topic, {}).get("kb_topics", (topic,)))
-    chosen = guideline.choose(guideline.applicable_statements([s for s in kb.statements if s.topic in kb_topics],
-                                                              record))
+    statements, topic = guideline.statements_for(intent, kb.statements, vocab)
+    chosen = guideline.choose(guideline.applicable_statements(statements, record))
     if not chosen:
         return None
-    lines, facts = guideline.patient_facts(record, topic, vocab)
-    said = " ".join(f"{a.statement.text} [{a.statement.citation.short}]" +
-                    ("" if a.applies else " [the record does not say whether it applies: "
-                     + "; ".join(a.reasons) + "]") for a in chosen)
+    shown = [a.statement for a in chosen]
+    lines, facts = guideline.patient_facts(record, topic, vocab, intent, shown)
+    said = " ".join(f"{a.statement.text} [{a.statement.citation.short}]" + _applicability(a) for a in chosen)
     text = f"Guideline: {said} This patient: " + "; ".join(line.rstrip(".") for line in lines) + "."
-    supports = tuple(_knowledge_support(a.statement, None) for a in chosen) + tuple(map(_record_support, facts))
-    return Answer(q, "answered", "record+guideline", text, supports, question_type="guideline_patient",
-                  result="guideline", concept=topic)
+    result = "guideline"
+    allergy_facts = []
+    asked = [drug_asked(t, vocab) for t in intent.targets if t.kind in ("drug", "drug_class")]
+    covered = [(a, c) for a in asked for c in covering_allergies(record, a, vocab)]
+    if covered:
+        text = "Allergy recorded - " + " | ".join(
+            f"{c.allergy.substance} ({c.allergy.source}): {a.label} - {c.what}; cross-reactivity {c.level}"
+            for a, c in covered) + ". " + text
+        allergy_facts = [allergy_fact(c.allergy) for _, c in covered]
+        result = "allergy"
+    if intent.dose_advice:
+        text += " This service gives no dosing advice."
+    supports = tuple(_knowledge_support(a.statement, None) for a in chosen) + tuple(
+        map(_record_support, [*allergy_facts, *facts]))
+    return Answer(q, "answered", "record+guideline", _time_note(intent, "guideline_patient", record) + text, supports,
+                  question_type="guideline_patient", result=result, concept=topic)
+
+
+def _applicability(applied) -> str:
+    if applied.applies is None:
+        return " [the record does not say whether it applies: " + "; ".join(applied.reasons) + "]"
+    if applied.applies is False:
+        return " [does not apply to this patient: " + "; ".join(applied.reasons) + "]"
+    if applied.reasons:
+        return " [applies: " + "; ".join(applied.reasons) + "]"
+    return ""
+
+
+def _allergy_note(intent, record, vocab) -> tuple[str, tuple[Support, ...]]:
+    """A drug asked about that a recorded allergy covers is said so, whatever the question ("Is he taking aspirin?"
+    with an aspirin allergy; a drug on the list that the patient is allergic to)."""
+    from engine.models.record_qa.facts import allergy_fact
+    from engine.models.record_qa.safety import covering_allergies, drug_asked
+
+    asked = [drug_asked(t, vocab) for t in intent.targets if t.kind in ("drug", "drug_class")]
+    covered = [(a, c) for a in asked for c in covering_allergies(record, a, vocab)]
+    if not covered:
+        return "", ()
+    text = " Allergy recorded: " + "; ".join(
+        f"{c.allergy.substance} ({c.allergy.source}): {a.label} - {c.what}" for a, c in covered) + "."
+    return text, tuple(_record_support(allergy_fact(c.allergy), "related") for _, c in covered)
+
+
+def _drug_statements(intent, record, kb: KnowledgeBase, vocab) -> tuple[str, tuple[Support, ...]]:
+    """Beside a drug-safety answer: the guideline statements about the drug that apply to the patient, with what
+    they say for the patient's own results ("Can he take metformin?" with an eGFR of 44)."""
+    from engine.models.record_qa import guideline
+
+    asked_intent = type(intent)("guideline_patient", intent.targets)
+    statements, topic = guideline.statements_for(asked_intent, kb.statements, vocab)
+    applying = [a for a in guideline.applicable_statements(statements, record) if a.applies is True]
+    chosen = [a for a in applying if a.statement.reads or a.statement.bands][:guideline.MAX_STATEMENTS]
+    if not chosen:
+        return "", ()
+    shown = [a.statement for a in chosen]
+    reads = type(intent)("guideline_patient", tuple(
+        t for t in intent.targets) + tuple(type(intent.targets[0])("observation", k) for s in shown for k in s.reads
+                                           if k in vocab.observations))
+    lines, facts = guideline.patient_facts(record, None, vocab, reads, shown)
+    lines = [line for line in lines if not line.startswith("on ")]
+    text = "Relevant guideline: " + " ".join(f"{s.text} [{s.citation.short}]" for s in shown)
+    if lines:
+        text += " This patient: " + "; ".join(line.rstrip(".") for line in lines) + "."
+    facts = [f for f in facts if not f.source.startswith(("MedicationRequest/", "MedicationStatement/"))]
+    return text, tuple(_knowledge_support(s, None) for s in shown) + tuple(map(_record_support, facts))
 
 
 def _retrieve(q: str, intent, kb: KnowledgeBase, *, encoder, reader, settings: ModelSettings, top_k: int,

@@ -7,6 +7,8 @@ sources); this module applies them to the mentions the matcher found in one sent
 
 * Staged concepts: a stage right after the term ("CKD 3b", "CKD3", "CKD stage IV", "CKD G3bA2"), right before it
   ("stage 3a CKD"), or a term that names the stage ("ESRD"); stage 5 with dialysis in the sentence is end-stage.
+* Causes: a cause stated with the term ("hypothyroidism 2/2 Hashimoto" E06.3, "renovascular hypertension" I15.0),
+  affirmed and within the rule's word window (before or after the term, not past a ";").
 * Combinations: a diabetes mention and a complication phrase in the same sentence (after the mention, not past a
   ";", or just before it: "poorly controlled type 2 diabetes"), the complication not negated or otherwise qualified.
   The first complication named decides the code. A concept mention that the combination code covers
@@ -90,6 +92,44 @@ def _rules() -> tuple[dict[str, _Staged], dict[str, dict], int, tuple[_Complicat
     return staged, diabetes["concepts"], int(diabetes["before_window_words"]), complications
 
 
+@dataclass(frozen=True)
+class _Cause:
+    name: str
+    icd10cm: tuple[str, str]
+    snomed: tuple[str, str] | None
+    window: int
+    pattern: re.Pattern
+    position: str  # "before" | "after" | "both": where the cause may stand relative to the term
+
+
+@lru_cache(maxsize=1)
+def _causes() -> dict[str, tuple[_Cause, ...]]:
+    return {concept_id: tuple(_Cause(c["name"], tuple(c["icd10cm"]), tuple(c["snomed"]) if c.get("snomed") else None,
+                                     int(c["window_words"]), re.compile(_phrases(c["phrases"])),
+                                     c.get("position", "both"))
+                              for c in rules)
+            for concept_id, rules in _DATA.get("causes", {}).items()}
+
+
+def _cause(sentence: str, mention: _MentionLike, causes: tuple[_Cause, ...]) -> tuple[_Cause, str] | None:
+    from engine.models.assertion import Assertion, classify
+
+    for cause in causes:
+        for m in cause.pattern.finditer(sentence):
+            if m.start() < mention.end and mention.start < m.end():
+                return cause, " ".join(m.group(0).split())  # the term names the cause itself ("Hashimoto thyroiditis")
+            after = m.start() >= mention.end
+            if cause.position != "both" and cause.position != ("after" if after else "before"):
+                continue
+            between = sentence[mention.end:m.start()] if after else sentence[m.end():mention.start]
+            if ";" in between or len(WORD.findall(between)) > cause.window:
+                continue
+            if classify(sentence, m.start(), m.end()).label is not Assertion.AFFIRMED:
+                continue
+            return cause, " ".join(m.group(0).split())
+    return None
+
+
 def glued_suffixes() -> dict[str, str]:
     """concept id -> regex of a stage written onto an abbreviation without a space ("CKD3b")."""
     return {cid: spec["glued_suffix"] for cid, spec in _DATA["staged"].items()}
@@ -156,11 +196,17 @@ def _complication(sentence: str, mention: _MentionLike, before_window: int,
 def refine(sentence: str, mentions: Sequence[_MentionLike]) -> tuple[dict[int, SpecificCode], set[int]]:
     """Specific codes by mention index, and the indices of mentions a combination code absorbs."""
     staged, combined, before_window, complications = _rules()
+    causes = _causes()
     codes: dict[int, SpecificCode] = {}
     absorbed: set[int] = set()
     for i, mention in enumerate(mentions):
         concept_id = mention.concept.id
-        if concept_id in staged:
+        if concept_id in causes:
+            hit = _cause(sentence, mention, causes[concept_id])
+            if hit is not None:
+                cause, said = hit
+                codes[i] = SpecificCode(cause.name, cause.icd10cm, cause.snomed, f"'{said}' stated with it")
+        elif concept_id in staged:
             rule = staged[concept_id]
             found = _stage_of(rule, sentence, mention)
             if found:

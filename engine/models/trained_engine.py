@@ -85,8 +85,11 @@ class TrainedModelDetails(Details):
     model_id: str
     model_version: str
     weights_sha256: str
-    score: float  # the model's probability, before rounding for the card
+    # The model's probability, before rounding for the card; None when an input was imputed: then there is no point
+    # estimate anywhere in the finding, only ``score_range`` (lowest, highest) over the imputed inputs' training values.
+    score: float | None
     not_for_clinical_use: bool = True
+    score_range: tuple[float, float] | None = None
 
 
 def input_contributions(loaded: LoadedModel, row: dict) -> dict[str, float]:
@@ -199,9 +202,11 @@ class TrainedTabularModel(Engine):
             low, high = imputed_score_range(loaded, row, imputed, manifest)
             value, unit, measures = f"{low * 100:.0f}-{high * 100:.0f} %", None, ()
             category = "no point estimate: " + ", ".join(labels[c] for c in imputed) + " missing"
+            point, score_range = None, (low, high)
         else:
             # The score once, in %: the model's probability is the same number (it stays in the finding's details).
             value, unit, measures, category = round(score * 100, 1), "%", (), None
+            point, score_range = score, None
         return [self.finding(
             Status.COMPUTED,
             finding_id=f"{self.id}:{manifest['model_id']}",
@@ -232,7 +237,7 @@ class TrainedTabularModel(Engine):
             # contributions only.
             message=("Contributions (percentage points): " + shown + "." if shown else None),
             details=TrainedModelDetails(model_id=manifest["model_id"], model_version=manifest["version"],
-                                        weights_sha256=loaded.sha256, score=score),
+                                        weights_sha256=loaded.sha256, score=point, score_range=score_range),
         )]
 
 

@@ -16,6 +16,7 @@ from engine.finding import Citation, Evidence, Finding
 from engine.inputs import FeatureSet
 from engine.order_checks.common import OrderCheck, cancel, citation_of, drug_name, load_data
 from engine.registry import order_check
+from fhir_adapter.terminology import drugs
 
 DATA_FILE = "order_allergy_cross_reactivity.json"
 _NOT_CURRENT = frozenset({"inactive", "resolved"})
@@ -44,7 +45,7 @@ class DrugAllergy(OrderCheck):
         for allergy in features.allergies:
             if allergy.clinical_status in _NOT_CURRENT:
                 continue
-            relation = _relation(draft, allergy, data)
+            relation = relation_to_drug(draft.ingredients, draft.classes, allergy, data)
             if relation is None:
                 continue
             finding = self._finding(draft, allergy, relation, data, features)
@@ -77,25 +78,50 @@ class DrugAllergy(OrderCheck):
             else (), method=relation["what"], strength="practice parameter")
 
 
-def _relation(draft: DraftOrder, allergy: AllergyEntry, data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The strongest relation between the allergy and the drafted drug, or None."""
-    shared = sorted(set(draft.ingredients) & set(allergy.ingredients))
+def relation_to_drug(ingredients, classes, allergy: AllergyEntry, data: Mapping[str, Any], *,
+                     shared_class: bool = False) -> dict[str, Any] | None:
+    """The strongest relation between an allergy and a drug (its ingredients and classes, parents included), or
+    None. ``shared_class``: also report a drug of the allergy's own class where reactions are often shared but no
+    graded rule covers it (data ``shared_class``; record questions do, the order check reports the graded rules)."""
+    shared = sorted(set(ingredients) & set(allergy.ingredients))
     if shared:
         return {**data["same_ingredient"], "rule": f"same-ingredient:{shared[0]}",
                 "what": f"the same drug ({shared[0]})"}
     same = data["same_class"]
     for cls in same["classes"]:
-        if cls in draft.classes and cls in allergy.classes:
-            return {**same, "rule": f"same-class:{cls}", "what": f"the same class ({cls.replace('_', ' ')})"}
+        if cls in classes and cls in allergy.classes:
+            return {**same, "rule": f"same-class:{cls}",
+                    "what": f"the same class ({data['class_names'].get(cls, cls.replace('_', ' '))})"}
     for group in data["side_chain_groups"]:
         members = set(group["members"])
-        if members & set(draft.ingredients) and members & set(allergy.ingredients):
+        if members & set(ingredients) and members & set(allergy.ingredients):
             return {**data["side_chain"], "rule": f"side-chain:{group['name']}", "what": f"a shared {group['name']}"}
+    names = data["class_names"]
     for cross in data["cross_class"]:
-        if cross["allergy"] in allergy.classes and cross["drug"] in draft.classes:
+        if cross["allergy"] in allergy.classes and cross["drug"] in classes:
+            allergic, drug = (names.get(c, c.replace("_", " ")) for c in (cross["allergy"], cross["drug"]))
             return {**cross, "rule": f"{cross['allergy']}->{cross['drug']}",
-                    "what": f"{cross['allergy']} allergy and a {cross['drug']}"}
+                    "what": f"{allergic} allergy and the {drug} class"}
+    if shared_class:
+        rule = data["shared_class"]
+        for cls in _most_specific(allergy.classes):
+            if cls in classes and cls in rule["classes"]:
+                return {**rule, "rule": f"shared-class:{cls}",
+                        "what": f"the same class ({data['class_names'].get(cls, cls.replace('_', ' '))})"}
     return None
+
+
+def _most_specific(classes) -> list[str]:
+    """The classes of an allergy that are no other listed class's parent (ace_inhibitor, not antihypertensive)."""
+    parents = set()
+    for cls in classes:
+        try:
+            parent = drugs.drug_class(cls).get("parent")
+        except KeyError:
+            continue
+        if parent:
+            parents.add(parent)
+    return [c for c in classes if c not in parents]
 
 
 def _severe(allergy: AllergyEntry, data: Mapping[str, Any]) -> bool:

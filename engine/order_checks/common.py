@@ -14,6 +14,7 @@ actions: ``ChangeDraftOrder`` (an update of the whole draft with the new dose an
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -89,7 +90,8 @@ class OrderCheck(Engine):
         """A computed finding about one draft and one rule (its id, details, recommendation line and suggestions)."""
         choice = any(isinstance(p, StartMedication) for s in suggestions for p in s.proposals)
         return self.computed(
-            features, finding_id=finding_id(self.id, rule, draft.reference), title=title, value=verdict,
+            features, finding_id=finding_id(self.id, rule, draft.reference), rule_id=rule_id(self.id, rule),
+            title=title, value=verdict,
             category=category, severity=Severity(severity), message=message, citation=citation,
             inputs=tuple(inputs), thresholds=tuple(thresholds), assumptions=tuple(assumptions), method=method,
             suggestions=tuple(suggestions),
@@ -102,14 +104,34 @@ class OrderCheck(Engine):
                            citation: Citation, features: FeatureSet, inputs=(),
                            suggestions: Sequence[Suggestion] = ()) -> Finding:
         return self.insufficient(features, inputs, missing, finding_id=finding_id(self.id, rule, draft.reference),
-                                 title=title, message=message, citation=citation, suggestions=tuple(suggestions),
+                                 rule_id=rule_id(self.id, rule), title=title, message=message, citation=citation, suggestions=tuple(suggestions),
                                  details=OrderCheckDetails(draft=draft.reference, rule=rule, trigger="missing data"))
 
 
 def finding_id(engine_id: str, rule: str, draft_reference: str) -> str:
     """``<engine>:<rule>:<10 hex of the draft reference>``: stable per draft and rule, and naming no resource id (finding
-    ids are audited; a draft's id is the EHR's)."""
-    return f"{engine_id}:{rule}:{hashlib.sha256(draft_reference.encode('utf-8')).hexdigest()[:10]}"
+    ids are audited; a draft's id is the EHR's). ``rule_of_finding_id`` takes the draft's part off again."""
+    return f"{rule_id(engine_id, rule)}:{hashlib.sha256(draft_reference.encode('utf-8')).hexdigest()[:DRAFT_DIGEST_HEX]}"
+
+
+def rule_id(engine_id: str, rule: str) -> str:
+    """``<engine>:<rule>``: the same for every patient and every drafted order (``Finding.rule_id``)."""
+    return f"{engine_id}:{rule}"
+
+
+DRAFT_DIGEST_HEX = 10
+_DRAFT_DIGEST = re.compile(rf":[0-9a-f]{{{DRAFT_DIGEST_HEX}}}$")
+
+
+def rule_of_finding_id(finding_id: str) -> str | None:
+    """The rule of a stored order-check finding id (``finding_id`` without the draft's digest); None for a finding id
+    that is not an order check's. For feedback stored with finding ids only: the report counts per rule."""
+    from engine.registry import order_checks
+
+    engine_id = finding_id.split(":", 1)[0]
+    if engine_id not in order_checks or not _DRAFT_DIGEST.search(finding_id) or finding_id.count(":") < 2:
+        return None
+    return _DRAFT_DIGEST.sub("", finding_id)
 
 
 def citation_of(entry: Mapping[str, Any]) -> Citation:

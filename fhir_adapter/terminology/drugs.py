@@ -217,6 +217,11 @@ def ingredients_by_text(text: str | None) -> tuple[Ingredient, ...]:
     return tuple(out)
 
 
+def with_parents(classes: Iterable[str]) -> tuple[str, ...]:
+    """The classes and their parents ("penicillin" -> penicillin, beta_lactam, antibacterial)."""
+    return _expand(classes)
+
+
 def classes_of(ingredients: Iterable[Ingredient]) -> set[str]:
     """Union of the ingredients' classes (parents included)."""
     out: set[str] = set()

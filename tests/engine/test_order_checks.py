@@ -138,6 +138,7 @@ def test_every_class_and_ingredient_the_checks_name_is_in_the_drug_knowledge():
     assert set(allergy["same_class"]["classes"]) | set(allergy["class_names"]) <= classes
     assert {m for g in allergy["side_chain_groups"] for m in g["members"]} <= ingredients
     assert {c[k] for c in allergy["cross_class"] for k in ("allergy", "drug")} <= classes
+    assert set(allergy["shared_class"]["classes"]) <= classes
     for group in data("order_duplicate_therapy.json")["groups"]:
         assert set(group["classes"]) | {c for pair in group.get("allowed_pairs", ()) for c in pair} <= classes
     for entry in data("order_pregnancy.json")["classes"]:

@@ -10,6 +10,7 @@ from cds_hooks.app import create_app
 from cds_hooks.explainer import EXTENSION, Explainer
 from cds_hooks.explainer.tokens import ExplainerTokens
 from tests.conftest import TEST_AS_OF, CheckedClient, load_fixture
+from tests.databases import Database
 
 SECRET = "explainer-test-secret-0123456789abcdef"
 TTL_S = 3600
@@ -28,8 +29,10 @@ def clock() -> Clock:
     return Clock()
 
 
-def explainer_app(tmp_path, clock: Clock, **overrides):
-    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, "DATA_DIR": str(tmp_path / "data"),
+def explainer_app(tmp_path, clock: Clock, database: Database | None = None, **overrides):
+    """An app with a known secret and ``clock``; its store is ``database``, or a SQLite file under ``tmp_path``."""
+    settings = database.settings if database is not None else {"DATA_DIR": str(tmp_path / "data")}
+    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, **settings,
               "EXPLAINER_SECRET": SECRET, "EXPLAINER_TTL_S": TTL_S, **overrides}
     app = create_app(config)
     if app.extensions.get(EXTENSION) is not None:
@@ -39,8 +42,9 @@ def explainer_app(tmp_path, clock: Clock, **overrides):
 
 
 @pytest.fixture
-def xapp(tmp_path, clock):
-    return explainer_app(tmp_path, clock)
+def xapp(tmp_path, clock, database):
+    """On SQLite and on PostgreSQL: the evidence behind the pages is in the store."""
+    return explainer_app(tmp_path, clock, database)
 
 
 @pytest.fixture

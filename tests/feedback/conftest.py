@@ -3,19 +3,15 @@
 The patient is the diagnosis-gaps fixture (a woman with five possible undiagnosed conditions, each a warning card that
 offers override reasons; the anaemia card also offers two suggestions).
 
-The database is a SQLite file per test; with ``CDS_TEST_POSTGRES_URL`` set (a SQLAlchemy URL of a PostgreSQL server
-the tests may create databases on, e.g. ``postgresql+psycopg://postgres@/postgres?host=/tmp/pg&port=5433``) each test
-gets a new PostgreSQL database instead, shared by the apps of that test."""
+Every test that builds an app runs twice: on a SQLite file and on a PostgreSQL database of the session's throwaway
+server (the ``database`` fixture, tests/conftest.py); the apps of one test share its database."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 import time
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from cards.fhir import OVERRIDE_REASON_SYSTEM
 from cds_hooks.app import create_app
@@ -23,6 +19,7 @@ from cds_hooks.explainer import EXTENSION, Explainer
 from cds_hooks.explainer.tokens import ExplainerTokens
 from cds_hooks.suppression import memory_of
 from tests.conftest import TEST_AS_OF, CheckedClient, load_fixture
+from tests.databases import Database
 
 SERVICE = "/cds-services/diagnosis-gaps"
 FEEDBACK = SERVICE + "/feedback"
@@ -45,25 +42,8 @@ def clock() -> Clock:
     return Clock()
 
 
-def database_settings(data_dir) -> dict:
-    """A SQLite file under ``data_dir``, or the PostgreSQL database of ``data_dir`` (made on first use)."""
-    server = os.environ.get("CDS_TEST_POSTGRES_URL")
-    if not server:
-        return {"DATA_DIR": str(data_dir)}
-    name = "feedback_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:20]
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    return {"DATA_DIR": str(data_dir), "DATABASE_URL": url}
-
-
-def feedback_app(data_dir, clock: Clock, **overrides):
-    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, **database_settings(data_dir),
+def feedback_app(database: Database, clock: Clock, **overrides):
+    config = {"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, **database.settings,
               "EXPLAINER_SECRET": SECRET, **overrides}
     app = create_app(config)
     memory_of(app).clock = clock
@@ -74,8 +54,8 @@ def feedback_app(data_dir, clock: Clock, **overrides):
 
 
 @pytest.fixture
-def app(tmp_path, clock):
-    return feedback_app(tmp_path / "data", clock)
+def app(database, clock):
+    return feedback_app(database, clock)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from cds_hooks.config import load_config
 from cds_hooks.declaration import SERVICES
 from cds_hooks.processing import process_hook
 from cds_hooks.services import load_all
-from cds_hooks.store import IssuedCard, Store, Suppression, card_suppression
+from cds_hooks.store import IssuedCard, Suppression, card_suppression
 from cds_hooks.suppression.identity import card_key, fingerprint, patient_key, suggestion_key
 from cds_hooks.suppression.policy import DEFAULT_OVERRIDE_DAYS, SuppressionPolicy
 from cds_hooks.suppression.screen import CallScreen
@@ -181,10 +181,10 @@ def test_an_accepted_suggestion_is_hidden_by_its_label():
 
 
 # -- the screen: a suggestion the record shows done -------------------------------------------------------------------
-def test_an_accepted_suggestion_no_longer_offered_is_lifted(tmp_path):
+def test_an_accepted_suggestion_no_longer_offered_is_lifted(database):
     """The card is the same (same fingerprint) but no longer offers the accepted suggestion: the record shows it done,
     so the suppression ends and will not hide the suggestion if it is offered again one day."""
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    store = database.store()
     lead = finding()
     card = RenderedCard({"uuid": "c0ffee00-0000-4000-8000-000000000001", "summary": "Possible X", "indicator": "warning",
                          "source": {"label": "Test 2026"},

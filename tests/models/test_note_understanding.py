@@ -178,6 +178,42 @@ def test_counselling_prevention_risk_and_cures_are_not_suggested(lexical, text):
     assert suggestions(lexical, text) == {}
 
 
+@pytest.mark.parametrize("text, concept", [
+    ("Education given on gout flare prevention.", "gout"),
+    ("Reviewed asthma attack prevention at school.", "asthma"),
+    ("COPD exacerbation risk discussed before the winter.", "copd"),
+])
+def test_prevention_and_risk_reach_over_a_word_naming_an_episode(text, concept):
+    assert eval_notes.predicted({"id": "x", "text": text, "category": "x", "expect": []},
+                                ConceptMatcher(load_concepts()))[0] == {concept: "hypothetical"}
+
+
+def test_prevention_does_not_reach_over_another_condition(lexical):
+    # "stroke prevention" is about stroke; the hypertension before it is the patient's own
+    assert suggestions(lexical, "Hypertension, stroke prevention with aspirin.") == {"hypertension": "I10"}
+
+
+def test_a_direct_message_is_not_diabetes(lexical):
+    for text in ("Daughter will send a dm on the portal.", "Asked him to DM me the readings.",
+                 "Results sent by direct message."):
+        assert concepts_in(lexical, text) == {}, text
+    assert suggestions(lexical, "pmh: htn, dm, copd") == {"hypertension": "I10", "diabetes-mellitus": "E11.9",
+                                                           "copd": "J44.9"}
+
+
+@pytest.mark.parametrize("text, code", [
+    ("Renovascular hypertension from fibromuscular dysplasia.", "I15.0"),
+    ("Hypertension secondary to renal artery stenosis.", "I15.0"),
+    ("Secondary hypertension, aldosteronism confirmed.", "I15.9"),
+    ("Hypothyroidism 2/2 Hashimoto.", "E06.3"),
+    ("Hashimoto's thyroiditis on levothyroxine.", "E06.3"),
+    ("Essential hypertension, long standing.", "I10"),
+    ("Hypertension, secondary hyperparathyroidism on cinacalcet.", "I10"),
+])
+def test_a_stated_cause_selects_its_own_code(lexical, text, code):
+    assert list(suggestions(lexical, text).values())[:1] == [code]
+
+
 def test_what_cures_one_condition_is_treatment_of_another(lexical):
     # RAI is definitive treatment of hyperthyroidism only; "secondary prevention" means the patient has the disease
     assert suggestions(lexical, "Hypertension treated with lisinopril, SVR not applicable.") == {"hypertension": "I10"}

@@ -78,6 +78,10 @@ def test_an_imputed_input_gives_a_range_not_a_point_estimate(monkeypatch):
     assert partial.unit is None and low <= high
     assert partial.category == "no point estimate: Systolic blood pressure missing"
     assert partial.measures == ()
+    # Nothing reading the finding sees a point estimate: the details carry the range, not the median-imputed score.
+    assert partial.details.score is None and partial.details.score_range is not None
+    assert [round(x * 100) for x in partial.details.score_range] == [low, high]
+    assert full.details.score_range is None and 0 < full.details.score < 1
 
 
 def test_each_supplied_input_has_its_contribution(monkeypatch):
@@ -107,6 +111,7 @@ def test_the_framingham_model_is_served_with_its_own_citation(monkeypatch):
     assert "Framingham" in f.citation.short and "Detrano" not in f.citation.full
     (partial,) = ENGINE.evaluate(features(**{k: v for k, v in values.items() if k != "smoker_current"}))
     assert partial.unit is None and partial.category == "no point estimate: Current smoker missing"
+    assert partial.details.score is None and partial.details.score_range[0] <= partial.details.score_range[1]
 
 
 def test_tampered_weights_are_refused(tmp_path, monkeypatch):

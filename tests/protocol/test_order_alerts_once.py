@@ -19,9 +19,10 @@ DABIGATRAN = o.draft("d1", "1037045", "dabigatran etexilate 150 MG Oral Capsule"
 RECORD = [o.creatinine(2.4), o.weight(72), o.atrial_fibrillation()]  # CrCl 25 mL/min: 75 mg twice daily
 
 
-def new_client(data_dir, **config) -> CheckedClient:
-    return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False,
-                                     "DATA_DIR": str(data_dir), **config}).test_client())
+def new_client(data_dir=None, **config) -> CheckedClient:
+    where = {"DATA_DIR": str(data_dir)} if data_dir is not None else {}
+    return CheckedClient(create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False, **where,
+                                     **config}).test_client())
 
 
 def summaries(client, service: str, body: dict) -> list[str]:
@@ -60,19 +61,20 @@ def test_a_new_problem_on_the_same_draft_is_still_alerted(client):
     assert [s.split(":")[0] for s in summaries(client, SIGN, sign)] == ["Duplicate therapy"]
 
 
-def test_two_workers_sharing_the_database_alert_once(tmp_path):
-    first, second = new_client(tmp_path / "db"), new_client(tmp_path / "db")  # two processes' apps, one database
+def test_two_workers_sharing_the_database_alert_once(database):  # on SQLite and on PostgreSQL
+    first, second = new_client(**database.settings), new_client(**database.settings)  # two processes' apps, one database
     select, sign = select_then_sign()
     assert len(summaries(first, SELECT, select)) == 1
     assert summaries(second, SIGN, sign) == []
 
 
-def test_an_alert_is_shown_again_once_its_time_has_passed(tmp_path):
-    client = new_client(tmp_path / "db", ORDER_ALERT_TTL_S=0.2)
+def test_an_alert_is_shown_again_once_its_time_has_passed(database):
+    # A second of memory: the first call also opens (and migrates) the database, a tenth of a second on a busy machine.
+    client = new_client(**database.settings, ORDER_ALERT_TTL_S=1.0)
     select, sign = select_then_sign()
     assert len(summaries(client, SELECT, select)) == 1
     assert summaries(client, SIGN, sign) == []
-    time.sleep(0.3)
+    time.sleep(1.05)
     assert len(summaries(client, SIGN, sign)) == 1
 
 

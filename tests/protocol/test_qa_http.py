@@ -100,3 +100,28 @@ def test_junk_in_the_record_is_skipped_not_a_500(client):
     resp = post(client, {"question": "What is the LDL?", "record": junk, "asOf": "2025-06-01"})
     assert resp.status_code == 200
     assert resp.get_json()["result"] == "not_found"
+
+
+def test_a_drug_question_leads_with_the_recorded_allergy(client):
+    body = post(client, {"question": "Is it safe to give her amoxicillin?", "record": record("rosa"),
+                         "asOf": "2025-06-01"}).get_json()
+    assert (body["status"], body["question_type"], body["result"]) == ("answered", "drug_safety", "allergy")
+    assert body["answer"].startswith("Allergy recorded - Penicillin (AllergyIntolerance/rosa-penicillin")
+    assert [s["source"] for s in body["supports"] if s["kind"] == "record"] == ["AllergyIntolerance/rosa-penicillin"]
+    none = post(client, {"question": "Can he take amoxicillin?", "record": record("walter"),
+                         "asOf": "2025-06-01"}).get_json()
+    assert none["result"] == "no_allergy" and "does not decide whether a drug may be given" in none["answer"]
+
+
+def test_judgement_and_score_questions_over_http(client):
+    statin = post(client, {"question": "Should he be on a statin?", "record": record("oskar"),
+                           "asOf": "2025-06-01"}).get_json()
+    assert (statin["question_type"], statin["result"]) == ("guideline_patient", "guideline")
+    assert [s["statement_id"] for s in statin["supports"] if s["kind"] == "knowledge"][0] == "lipid-high-risk"
+    assert any(s["source"] == "calculation:pce-2013" and s["value"] == "32.6" for s in statin["supports"])
+    score = post(client, {"question": "What is his 10-year ASCVD risk?", "record": record("oskar"),
+                          "asOf": "2025-06-01"}).get_json()
+    assert (score["question_type"], score["result"], score["value"], score["unit"]) == ("score", "value", "32.6", "%")
+    window = post(client, {"question": "eGFR in Feb 2024?", "record": record("walter"),
+                           "asOf": "2025-06-01"}).get_json()
+    assert (window["value"], window["date"]) == ("51", "2024-02-01")

@@ -1,6 +1,7 @@
 """Feedback (POST /cds-services/{id}/feedback): spec validation, binding to the cards the service issued, durable
 idempotent storage, linkage of each card to the findings and engines that produced it, and the acceptance/override
-report (function and CLI). What feedback hides is tested in tests/feedback/."""
+report (function and CLI). What feedback hides is tested in tests/feedback/. Every test with an app runs on SQLite and
+on PostgreSQL (the ``database`` fixture)."""
 from __future__ import annotations
 
 import json
@@ -9,16 +10,22 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from cds_hooks.app import create_app
 from cds_hooks.declaration import find_engine
 from cds_hooks.cli import main
 from cds_hooks.report import build_report, feedback_report, format_text
 from cds_hooks.store import store_of
-from tests.conftest import load_fixture
+from tests.conftest import TEST_AS_OF, load_fixture
 
 SERVICE = "/cds-services/cardiovascular-risk"
 FEEDBACK = SERVICE + "/feedback"
 CARD = "9b3b6b1e-1b8a-4c3e-9f0e-6b2a1c4d5e6f"  # never issued
 SUGGESTION = "0f1e2d3c-4b5a-4968-8776-655443322110"
+
+
+@pytest.fixture
+def app(database):
+    return create_app({"AS_OF": TEST_AS_OF, "TESTING": True, "DEV_MODE": True, **database.settings})
 
 
 def post_json(client, url, body):
@@ -141,9 +148,17 @@ def test_get_on_feedback_is_405(client):
 
 # -- storage and linkage ------------------------------------------------------------------------------------------
 def test_repeated_identical_feedback_is_stored_once(client, app, shown):
-    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcomeTimestamp="2026-06-01T11:00:00Z")]}
+    """An item is what it says, not when the client says it happened: the same answer with another timestamp or an
+    upper-case uuid, in one request or several, is one row (the first one's timestamp is kept)."""
+    body = {"feedback": [item(card=shown["uuid"]), item(card=shown["uuid"], outcomeTimestamp="2026-06-01T11:00:00Z"),
+                         item(card=shown["uuid"].upper(), outcomeTimestamp="2026-06-02T08:00:00Z")]}
     for _ in range(3):
         assert post_json(client, FEEDBACK, body).status_code == 200
+    [row] = list(store_of(app).feedback_rows())
+    assert row["outcome_timestamp"] == "2026-06-01T10:00:00Z"
+    # Another answer about the same card is another row.
+    commented = item(card=shown["uuid"], overrideReason={"userComment": "discussed already"})
+    assert post_json(client, FEEDBACK, {"feedback": [commented]}).status_code == 200
     assert len(list(store_of(app).feedback_rows())) == 2
 
 
@@ -181,10 +196,8 @@ def test_feedback_is_linked_to_the_findings_and_engines_of_the_card(client, app)
     assert pce["accepted"] + pce["overridden"] == pce["total"] >= 1
 
 
-def test_override_comments_are_kept_only_when_configured(tmp_path):
-    from cds_hooks.app import create_app
-
-    app = create_app({"DEV_MODE": True, "DATA_DIR": str(tmp_path), "FEEDBACK_KEEP_COMMENTS": True})
+def test_override_comments_are_kept_only_when_configured(database):
+    app = create_app({"DEV_MODE": True, **database.settings, "FEEDBACK_KEEP_COMMENTS": True})
     card = post_json(app.test_client(), SERVICE, load_fixture("hooks/patient-view-prefetch.json")).get_json()["cards"][0]
     body = {"feedback": [item(card=card["uuid"], overrideReason={"userComment": "seen by cardiology"})]}
     assert post_json(app.test_client(), FEEDBACK, body).status_code == 200
@@ -235,10 +248,11 @@ def test_report_since_filters_by_reception_time():
     assert build_report(rows, since=datetime(2026, 5, 1))["overall"]["total"] == 1
 
 
-def test_feedback_report_cli(client, app, shown, tmp_path, monkeypatch):
+def test_feedback_report_cli(client, app, shown, database, monkeypatch):
     post_json(client, FEEDBACK, {"feedback": [item(card=shown["uuid"])]})
     store_of(app).dispose()
-    monkeypatch.setenv("CDS_DATA_DIR", app.config["DATA_DIR"])
+    for key, value in database.environment().items():
+        monkeypatch.setenv(key, value)
     result = CliRunner().invoke(main, ["feedback-report", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["overall"]["total"] == 1

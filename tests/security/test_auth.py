@@ -242,22 +242,27 @@ def test_attack_set_is_refused_with_a_bare_401(tmp_path, attack, alg, caplog):
 KEY_PAIRS = {alg: (Signer(alg, kid=f"{alg}-key"), Signer(alg, kid=f"{alg}-attacker")) for alg in ("ES384", "RS384")}
 
 
-def test_replayed_jti_is_401(client, es_signer):
+# The replay store is the database: these run on SQLite and on PostgreSQL (the ``database`` fixture).
+def test_replayed_jti_is_401(database, es_signer):
+    client = CheckedClient(create_app(auth_config(database.data_dir, {ISSUER: issuer_config(es_signer)},
+                                                  **database.settings)).test_client())
     token = es_signer.token(aud(DISCOVERY))
     assert client.get(DISCOVERY, headers=bearer(token)).status_code == 200
     assert_bare_401(client.get(DISCOVERY, headers=bearer(token)))
+    another = es_signer.token(aud(DISCOVERY))  # a new jti still opens
+    assert client.get(DISCOVERY, headers=bearer(another)).status_code == 200
 
 
-def test_jti_replay_is_seen_across_workers_sharing_the_database(tmp_path, es_signer):
-    config = auth_config(tmp_path, {ISSUER: issuer_config(es_signer)})
+def test_jti_replay_is_seen_across_workers_sharing_the_database(database, es_signer):
+    config = auth_config(database.data_dir, {ISSUER: issuer_config(es_signer)}, **database.settings)
     worker_a, worker_b = create_app(config).test_client(), create_app(config).test_client()
     token = es_signer.token(aud(DISCOVERY))
     assert worker_a.get(DISCOVERY, headers=bearer(token)).status_code == 200
     assert worker_b.get(DISCOVERY, headers=bearer(token)).status_code == 401
 
 
-def test_jti_replay_survives_a_restart(tmp_path, es_signer):
-    config = auth_config(tmp_path, {ISSUER: issuer_config(es_signer)})
+def test_jti_replay_survives_a_restart(database, es_signer):
+    config = auth_config(database.data_dir, {ISSUER: issuer_config(es_signer)}, **database.settings)
     token = es_signer.token(aud(DISCOVERY))
     first = create_app(config)
     assert first.test_client().get(DISCOVERY, headers=bearer(token)).status_code == 200

@@ -11,7 +11,7 @@ import responses
 from cds_hooks import audit
 from cds_hooks.app import create_app
 from cds_hooks.fhir_server_policy import refusal_reason
-from cds_hooks.store import store_of
+from cds_hooks.store import metadata, store_of
 from tests.conftest import CheckedClient, load_fixture
 from tests.security.jwt_helpers import (FHIR_BASE, ISSUER, PUBLIC_BASE, Signer, auth_config, bearer,
                                         issuer_config)
@@ -263,8 +263,8 @@ def test_wrong_content_type_is_415(tmp_path):
 
 
 # -- the audit trail ----------------------------------------------------------------------------------------------
-def test_each_hook_call_is_audited_without_patient_data(tmp_path):
-    client = make_client(tmp_path)
+def test_each_hook_call_is_audited_without_patient_data(database):
+    client = make_client(database.data_dir, **database.settings)
     app = client.raw().application
     body = load_fixture("hooks/patient-view-prefetch.json")
     ok = post_hook(client, body)
@@ -289,8 +289,15 @@ def test_each_hook_call_is_audited_without_patient_data(tmp_path):
         origin = store_of(app).card_origin(card["uuid"], service_id="cardiovascular-risk", issuer=ISSUER)
         assert origin is not None and origin.finding_ids and origin.engine_ids
 
-    # Nothing from the record is in the database files.
+    # Nothing from the record is in any table (no explainer evidence here: no EXPLAINER_SECRET, no links) ...
+    secrets = ("pce-example-man", "1971-01-15", "Practitioner/dr-lee", "mg/dL")
+    with store_of(app).engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = repr(conn.execute(table.select()).all())
+            assert not any(secret in rows for secret in secrets), table.name
     store_of(app).dispose()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("precision-cds.sqlite3*"))
-    for secret in (b"pce-example-man", b"1971-01-15", b"Practitioner/dr-lee", b"mg/dL"):
-        assert secret not in raw
+    # ... nor, on SQLite, anywhere in the database files.
+    if database.backend == "sqlite":
+        raw = b"".join(p.read_bytes() for p in database.data_dir.glob("precision-cds.sqlite3*"))
+        for secret in secrets:
+            assert secret.encode() not in raw

@@ -1,7 +1,8 @@
 """Answers read from the record: value, unit, date and the resource each came from, or "no" with what was searched.
 
 One function per question type (intent.py): results (results.py), the medication list (medications.py), problems,
-procedures, immunizations and allergies (entries.py). What an answer is made of: facts.py.
+procedures, immunizations and allergies (entries.py), whether a drug may be given (safety.py), risk scores
+(scores.py). What an answer is made of: facts.py.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from engine.models.record_qa.medications import (
     answer_medication_list,
 )
 from engine.models.record_qa.results import answer_smoking, answer_trend, answer_value, readings
+from engine.models.record_qa.safety import answer_drug_safety
+from engine.models.record_qa.scores import answer_score
 from engine.models.record_qa.vocabulary import Vocabulary
 from engine.record_view import RecordView
 
@@ -36,7 +39,8 @@ ANSWERS = {
     "medication_list": answer_medication_list, "dose": answer_dose, "problem": answer_problem,
     "problem_list": answer_problem_list, "procedure": answer_procedure, "procedure_list": answer_procedure_list,
     "immunization": answer_immunization, "immunization_list": answer_immunization_list, "allergy": answer_allergy,
-    "allergy_list": answer_allergy_list, "smoking": answer_smoking,
+    "allergy_list": answer_allergy_list, "smoking": answer_smoking, "drug_safety": answer_drug_safety,
+    "score": answer_score,
 }
 
 

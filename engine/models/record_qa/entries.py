@@ -17,6 +17,7 @@ from engine.models.record_qa.facts import (
 from engine.models.record_qa.intent import Intent
 from engine.models.record_qa.matching import (
     BY_NAME,
+    PRESENT_NOT_ACTIVE,
     allergy_is_current,
     allergy_matches,
     condition_is_current,
@@ -33,15 +34,24 @@ def answer_problem(view: RecordView, intent: Intent, vocab: Vocabulary) -> Recor
     concept: CodedConcept = vocab.concept(intent.target)  # type: ignore[assignment]
     found = [(c, how) for c in view.conditions if (how := entry_matches(c, concept, vocab))]
     current = [(c, how) for c, how in found if condition_is_current(c)]
-    # "Has he had a heart attack?" / "history of": a resolved entry answers it too.
-    answering = found if intent.past else current
+    # In remission or inactive: the patient still has it, not active ("Does she have cancer?" - breast cancer in
+    # remission is a yes that says so).
+    quiet = [(c, how) for c, how in found if c.clinical_status in PRESENT_NOT_ACTIVE]
+    # "Has he had a heart attack?" / "history of" / "did he have": a resolved entry answers it too.
+    answering = found if intent.past else current + quiet
     others = [(c, how) for c, how in found if (c, how) not in answering]
     searched = searched_counts(view, "Condition")
     if answering:
         listed = "; ".join(f"{c.name} ({c.source}{', ' + code_label(c.codes) if code_label(c.codes) else ''}, "
                            f"{c.clinical_status or 'status not recorded'}"
                            f"{', since ' + iso(c.onset) if c.onset else ''})" for c, _ in answering)
-        return RecordAnswer("problem", "yes", f"Yes: {listed}.", concept.label,
+        states = {c.clinical_status for c, _ in answering}
+        lead = "Yes"
+        if not intent.past and states <= PRESENT_NOT_ACTIVE:
+            lead = f"Yes, not active ({' / '.join(sorted(states))})"
+        elif intent.past and not any(condition_is_current(c) for c, _ in answering):
+            lead = "Yes, in the past"
+        return RecordAnswer("problem", "yes", f"{lead}: {listed}.", concept.label,
                             facts=tuple(condition_fact(c, how) for c, how in answering),
                             context=tuple(condition_fact(c, how) for c, how in others), searched=searched)
     text = f"No {concept.label.lower()} on the problem list (searched {view.searched_text('Condition')})."
@@ -110,6 +120,11 @@ def answer_immunization(view: RecordView, intent: Intent, vocab: Vocabulary) -> 
     since = window.words
     if not inside:
         text = f"No {concept.label.lower()}{since} in the record (searched {view.searched_text('Immunization')})."
+        not_done = [i for i in view.immunizations if i.status == "not-done" and window.holds(i.occurred)
+                    and entry_matches(i, concept, vocab)]
+        if not_done:
+            text += " Recorded as not done: " + "; ".join(f"{i.name} on {iso(i.occurred)} ({i.source})"
+                                                          for i in not_done) + "."
         if found:
             last, _ = found[0]
             text += f" Last: {last.name} on {iso(last.occurred)} ({last.source})."
@@ -217,11 +232,14 @@ def answer_free_text(view: RecordView, intent: Intent, vocab: Vocabulary) -> Rec
         return RecordAnswer(intent.type, "not_found", f"Nothing in the record names '{intent.free_term}' (searched "
                             f"{view.searched_text('Observation', 'Condition', 'Procedure')}).", intent.free_term,
                             searched=searched)
-    current = [c for c in conditions if intent.past or condition_is_current(c)]
+    current = [c for c in conditions if intent.past or condition_is_current(c)
+               or c.clinical_status in PRESENT_NOT_ACTIVE]
     facts = tuple(condition_fact(c, BY_NAME) for c in current) + tuple(dated_fact(p, BY_NAME) for p in procedures)
     context = tuple(condition_fact(c, BY_NAME) for c in conditions if c not in current)
+    # The question is about what was found: a problem-list entry makes it a problem question, whatever its verb.
+    kind = "problem" if conditions else "procedure"
     if not facts:
-        return RecordAnswer(intent.type, "no", "Not current: " + "; ".join(f.describe() for f in context) + ".",
+        return RecordAnswer(kind, "no", "Not current: " + "; ".join(f.describe() for f in context) + ".",
                             intent.free_term, context=context, searched=searched)
-    return RecordAnswer(intent.type, "yes", "Yes: " + "; ".join(f.describe() for f in facts) + ".", intent.free_term,
+    return RecordAnswer(kind, "yes", "Yes: " + "; ".join(f.describe() for f in facts) + ".", intent.free_term,
                         facts=facts, context=context, searched=searched)

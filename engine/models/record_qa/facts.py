@@ -7,11 +7,11 @@ season's flu shot under "not this season").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 
 from engine.clinical_record import AllergyEntry, MedicationEntry
 from engine.models.record_qa.intent import Intent
 from engine.models.record_qa.matching import BY_NAME, day
+from engine.models.record_qa.when import Period, resolve
 from engine.record_view import Measurement, RecordCondition, RecordImmunization, RecordProcedure, RecordView
 
 
@@ -64,36 +64,13 @@ def searched_counts(view: RecordView, *types: str) -> dict:
 
 
 # -- the time a question asks about ------------------------------------------------------------------------
+Window = Period
 
 
-@dataclass(frozen=True)
-class Window:
-    start: date | None
-    end: date | None
-    words: str  # " since 2024-08-01 (start of this season)", " in 2023"
-
-    def holds(self, when) -> bool:
-        d = day(when)
-        if d is None:
-            return self.start is None and self.end is None
-        return (self.start is None or d >= self.start) and (self.end is None or d <= self.end)
-
-
-def window_of(intent: Intent, view: RecordView, season_start: str | None = None) -> Window:
-    """The time the question asks about ("this season", "past year", "in 2023"); none: the whole record."""
-    w = intent.window
-    if w is None:
-        return Window(None, None, "")
-    if w.startswith("year:"):
-        year = int(w[5:])
-        return Window(date(year, 1, 1), date(year, 12, 31), f" in {year}")
-    if w == "season":
-        month, dom = (int(x) for x in (season_start or "08-01").split("-"))
-        start = date(view.as_of.year, month, dom)
-        start = start if start <= view.as_of else date(view.as_of.year - 1, month, dom)
-        return Window(start, None, f" since {start.isoformat()} (start of this season)")
-    start = date(view.as_of.year, 1, 1) if w == "year_to_date" else view.as_of - timedelta(days=int(w))
-    return Window(start, None, f" since {start.isoformat()}")
+def window_of(intent: Intent, view: RecordView, season_start: str | None = None) -> Period:
+    """The dates the question asks about ("this season", "in June 2024", "in the last 5 years"); none: the whole
+    record (when.py)."""
+    return resolve(intent.window, view.as_of, season_start)
 
 
 def measurement_fact(m: Measurement, how: str) -> Fact:

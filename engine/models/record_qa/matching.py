@@ -26,6 +26,8 @@ from engine.record_view import Measurement, RecordCode, RecordCondition, RecordI
 LOINC = "http://loinc.org"
 BY_CODE, BY_NAME = "code", "name"
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+# FHIR clinical status of a condition the patient still has, though not active (not "resolved").
+PRESENT_NOT_ACTIVE = frozenset({"remission", "inactive"})
 
 
 def day(value: date | datetime | None) -> date | None:

@@ -89,17 +89,29 @@ def answer_medication_for(view: RecordView, intent: Intent, vocab: Vocabulary) -
                         facts=tuple(map(medication_fact, active)), searched=searched)
 
 
+NO_DOSING_ADVICE = "This service reports doses recorded for this patient; it does not give dosing advice."
+
+
 def answer_dose(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
-    """The dose as recorded for a drug the patient takes; dosing advice is not given."""
-    found = answer_medication(view, intent, vocab)
+    """The dose as recorded for a drug the patient takes; dosing advice is not given ("Prednisone dose for a gout
+    flare?" about a drug not on the list is refused; "Should I increase her lisinopril dose?" gives the current dose
+    and says no advice is given)."""
+    current = Intent("medication", intent.targets, free_term=intent.free_term)
+    found = answer_medication(view, current, vocab)
     if found.result != "yes":
-        return RecordAnswer("dose", "refused", found.text.rstrip(".") + ". This service reports doses recorded for "
-                            "this patient; it does not give dosing advice.", found.concept, context=found.context,
+        what = found.text.rstrip(".") if found.result != "not_found" else (
+            f"No medication named '{intent.free_term}' on the list (searched "
+            f"{view.searched_text(*MEDICATION_TYPES)})")
+        return RecordAnswer("dose", "refused", f"{what}. {NO_DOSING_ADVICE}", found.concept, context=found.context,
                             searched=found.searched)
     active = [m for m in view.medications if m.active and m.source in {f.source for f in found.facts}]
-    doses = "; ".join(f"{m.name}: {m.dose or 'dose not recorded'} ({m.source})" for m in active)
+    doses = "; ".join(f"{m.name}: {m.dose or 'dose not recorded'} ({m.source}"
+                      f"{f', since {iso(m.start)}' if m.start else ''})" for m in active)
     value = active[0].dose if len(active) == 1 else None
-    return RecordAnswer("dose", "yes", f"{doses}.", found.concept, value=value, facts=found.facts,
+    text = f"Recorded dose - {doses}."
+    if intent.dose_advice or intent.judgement:
+        text += f" {NO_DOSING_ADVICE}"
+    return RecordAnswer("dose", "yes", text, found.concept, value=value, facts=found.facts,
                         searched=found.searched)
 
 

@@ -143,11 +143,12 @@ def answer_trend(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordA
 
 
 def answer_smoking(view: RecordView, intent: Intent, vocab: Vocabulary) -> RecordAnswer:
-    statuses = sorted((m for m in view.measurements if "smoking_status" in m.concepts and m.answer),
-                      key=lambda m: sort_key(m.effective), reverse=True)
+    window = window_of(intent, view)
+    statuses = sorted((m for m in view.measurements if "smoking_status" in m.concepts and m.answer
+                       and window.holds(m.effective)), key=lambda m: sort_key(m.effective), reverse=True)
     searched = searched_counts(view, "Observation")
     if not statuses:
-        return RecordAnswer("smoking", "not_found", f"No coded smoking status in the record (searched "
+        return RecordAnswer("smoking", "not_found", f"No coded smoking status{window.words} in the record (searched "
                             f"{view.searched_text('Observation')}).", "Smoking status", searched=searched)
     latest = statuses[0]
     concept = next((c for c in latest.answer_concepts if c in SMOKING_ANSWERS), None)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
@@ -27,10 +28,11 @@ from fhir_adapter.terminology import drugs, value_set, value_set_names
 VOCABULARY_PATH = DATA_DIR / "qa_vocabulary.json"
 CONCEPTS_PATH = DATA_DIR / "concepts.json"
 
-OBSERVATION, DRUG_CLASS, DRUG, CONDITION, PROCEDURE, VACCINE, ALLERGEN = (
-    "observation", "drug_class", "drug", "condition", "procedure", "vaccine", "allergen")
+OBSERVATION, DRUG_CLASS, DRUG, CONDITION, PROCEDURE, VACCINE, ALLERGEN, SCORE = (
+    "observation", "drug_class", "drug", "condition", "procedure", "vaccine", "allergen", "score")
 # When one word names targets of several kinds, the more specific reading wins (a drug over a condition: "insulin").
-KIND_ORDER = (OBSERVATION, DRUG, DRUG_CLASS, VACCINE, PROCEDURE, ALLERGEN, CONDITION)
+KIND_ORDER = (SCORE, OBSERVATION, DRUG, DRUG_CLASS, VACCINE, PROCEDURE, ALLERGEN, CONDITION)
+RECORD_DRUG = "record:"  # key prefix of a drug known only from the record's medication text
 
 FUZZY_MIN_CHARS = 6  # shorter words are too close to ordinary words to be corrected
 FUZZY_CUTOFF = 88.0  # rapidfuzz ratio (0-100): one dropped or swapped letter in a word of 8+ letters passes
@@ -109,6 +111,9 @@ class Vocabulary:
     def concept(self, target: Target) -> ObservationConcept | CodedConcept:
         if target.kind == OBSERVATION:
             return self.observations[target.key]
+        if target.kind == DRUG and target.key.startswith(RECORD_DRUG):
+            name = target.key[len(RECORD_DRUG):]
+            return CodedConcept(target.key, DRUG, name, names=(name,))
         return self.coded[(target.kind, target.key)]
 
     def allergen_groups_of(self, ingredient: str) -> list[CodedConcept]:
@@ -165,7 +170,8 @@ def _load(path: str, concepts_path: str) -> Vocabulary:
     _add_observations(vocab, data["observations"])
     _add_drugs(vocab, data["medication_classes"])
     _add_conditions(vocab, data["conditions"], json.loads(Path(concepts_path).read_text(encoding="utf-8")))
-    for kind, section in ((PROCEDURE, "procedures"), (VACCINE, "vaccines"), (ALLERGEN, "allergens")):
+    for kind, section in ((PROCEDURE, "procedures"), (VACCINE, "vaccines"), (ALLERGEN, "allergens"),
+                          (SCORE, "scores")):
         for entry in data[section]:
             _add_coded(vocab, kind, entry)
     cues = data["cues"]
@@ -304,8 +310,10 @@ def _names(names) -> tuple[str, ...]:
 _WORD = re.compile(r"[A-Za-z0-9+]+(?:['\u2019][A-Za-z]+)?")
 
 
-def find_mentions(question: str, vocab: Vocabulary, skip: frozenset[str] = frozenset()) -> list[Mention]:
-    """Targets named in the question, left to right, longest first; ``skip``: words never read as targets."""
+def find_mentions(question: str, vocab: Vocabulary, skip: frozenset[str] = frozenset(),
+                  extra: Mapping[tuple[str, ...], list[Target]] | None = None) -> list[Mention]:
+    """Targets named in the question, left to right, longest first; ``skip``: words never read as targets;
+    ``extra``: terms of this record only (drugs its medication list names that the vocabulary does not know)."""
     words = [m.group(0) for m in _WORD.finditer(question)]
     toks = [tokens(w)[0] if tokens(w) else "" for w in words]
     taken = [False] * len(toks)
@@ -315,7 +323,7 @@ def find_mentions(question: str, vocab: Vocabulary, skip: frozenset[str] = froze
             continue
         for n in range(min(MAX_TERM_WORDS, len(toks) - i), 0, -1):
             key = tuple(toks[i:i + n])
-            targets = vocab.terms.get(key)
+            targets = vocab.terms.get(key) or (extra or {}).get(key)
             if targets and not any(taken[i:i + n]) and not (n == 1 and key[0] in skip):
                 found.append(Mention(tuple(targets), i, i + n, " ".join(words[i:i + n]), "exact"))
                 for j in range(i, i + n):
@@ -345,4 +353,32 @@ def _fuzzy_mentions(words, toks, taken, vocab: Vocabulary, skip: frozenset[str])
             out.append(Mention(tuple(targets), i, i + n, " ".join(words[i:i + n]), "fuzzy", float(hit[1])))
             for j in range(i, i + n):
                 taken[j] = True
+    return out
+
+
+# -- drugs named only by the record -------------------------------------------------------------------------------
+_DOSE_START = re.compile(r"\d")
+# Words of a medication's text that are not its drug: salts, dose forms, routes, release and packaging words.
+_NOT_DRUG_WORDS = frozenset(tokens(
+    "tablet tablets tab tabs capsule capsules cap caps oral solution suspension injection injectable syrup cream "
+    "ointment gel patch inhaler inhalation powder spray drops pen pens vial extended release delayed er xr sr dr hr "
+    "chewable sublingual topical ophthalmic nasal hydrochloride hcl sodium potassium calcium succinate tartrate "
+    "besylate maleate mesylate citrate sulfate acetate fumarate dihydrate monohydrate mg mcg ml units unit each "
+    "daily once twice"))
+
+
+def record_drug_terms(medication_names: Iterable[str], vocab: Vocabulary) -> dict[tuple[str, ...], list[Target]]:
+    """Drugs the record's medication list names in text that the vocabulary does not know ("tiotropium 2.5 mcg
+    inhaler" -> "tiotropium"): the words before the first number, less salts and dose forms, and their first word.
+    A question naming one is then about that entry, never a guess about a term whose codes are unknown."""
+    out: dict[tuple[str, ...], list[Target]] = {}
+    for name in medication_names:
+        head = _DOSE_START.split(name, maxsplit=1)[0]
+        words = tuple(w for w in tokens(head) if w not in _NOT_DRUG_WORDS and len(w) >= 4 and w.isalpha())
+        if not words or len(words) > 3:
+            continue
+        for key in {words, words[:1]}:
+            if key in vocab.terms or (len(key) == 1 and key[0] in vocab.abbreviations):
+                continue
+            out.setdefault(key, [Target(DRUG, RECORD_DRUG + " ".join(key))])
     return out

@@ -1,0 +1,225 @@
+"""A quick structural check that recognises resources the FHIR model is sure to accept.
+
+FHIR model validation (fhir.resources / pydantic) of a record's read elements costs ~60-150 us, and on realistic
+prefetch it was the largest single cost of a hook call. Almost every record an EHR sends has the same plain shape:
+an Observation with an id, a status, a coded ``code``, a subject reference, a date-time and a quantity. This module
+knows that shape (per resource type, the elements and datatypes below) and answers ``True`` only when every element
+present is one it knows and every value is of a form the model accepts - never more permissive than the model, and
+often stricter (printable strings only, a status from the code list, no primitive extensions, no empty objects,
+no leap seconds). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``, and the
+caller runs the full model validation, which then decides (and words the problem). So a record is rejected exactly
+when the model rejects it; only the time spent on plainly valid records changes.
+
+``tests/adapter/test_valid_shapes.py`` holds the one-way promise (recognised => the model accepts) on every record of
+the Synthea patients and on thousands of mutations of them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Any, Callable, Mapping
+
+# The regular expressions of fhir_core's primitive types (fhir_core/types.py), matched in full as it does.
+_DATE = re.compile(r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|"
+                   r"3[0-1]))?)?")
+_DATE_TIME = re.compile(r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|"
+                        r"3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|([+\-])((0[0-9]|"
+                        r"1[0-3]):[0-5][0-9]|14:00)))?)?)?")
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+# Stricter than the model's (a single space between words; ids at most 64 characters as FHIR says, the model
+# allows 255), which only sends more records to the full validation.
+_CODE = re.compile(r"[^\s]+( [^\s]+)*")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_TIME_PART = re.compile(r"T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?(Z|[+\-][0-9]{2}:[0-9]{2})")
+_MAX_TEXT = 10_000
+
+Check = Callable[[Any], bool]
+
+
+def _string(value: Any) -> bool:
+    # The model's pattern [ \r\n\t\S]+ is searched, not anchored: any non-empty string with a space or a
+    # non-whitespace character passes. Printable strings (no control characters, no other whitespace, no lone
+    # surrogates) of a sane length are a subset.
+    return type(value) is str and 0 < len(value) <= _MAX_TEXT and value.isprintable() and not value.isspace()
+
+
+def _code(value: Any) -> bool:
+    return type(value) is str and len(value) <= _MAX_TEXT and value.isprintable() and bool(_CODE.fullmatch(value))
+
+
+def _uri(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= _MAX_TEXT and value.isprintable() and " " not in value
+
+
+def _id(value: Any) -> bool:
+    return type(value) is str and bool(_ID.fullmatch(value))
+
+
+def _boolean(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _decimal(value: Any) -> bool:
+    if type(value) is int:
+        return abs(value) < 10**15
+    return type(value) is float and math.isfinite(value) and bool(_DECIMAL.fullmatch(str(value)))
+
+
+def _calendar_date(text: str) -> bool:
+    try:
+        date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+        return True
+    except ValueError:
+        return False
+
+
+def _date(value: Any) -> bool:
+    if type(value) is not str or not _DATE.fullmatch(value):
+        return False
+    return len(value) < 10 or _calendar_date(value)
+
+
+def _date_time(value: Any) -> bool:
+    """A year, year-month, calendar date, or date-time with seconds (no leap second), a zone and at most six
+    fractional digits - forms the model parses (partial dates are kept as text, the others must be real dates)."""
+    if type(value) is not str or not _DATE_TIME.fullmatch(value):
+        return False
+    if len(value) < 10:
+        return True
+    if not _calendar_date(value):
+        return False
+    if len(value) == 10:
+        return True
+    if not _TIME_PART.fullmatch(value, 10):
+        return False
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        return True
+    except ValueError:
+        return False
+
+
+def _instant(value: Any) -> bool:
+    return type(value) is str and len(value) > 10 and _date_time(value)
+
+
+def _one_of(*allowed: str) -> Check:
+    codes = frozenset(allowed)
+    return lambda value: type(value) is str and value in codes
+
+
+class _Shape:
+    """A complex datatype or resource: the elements it may carry with their checks, those it must carry, and its
+    choice groups (value[x]: at most one present, or exactly one when required)."""
+
+    def __init__(self, elements: Mapping[str, Check], required: tuple[str, ...] = (),
+                 choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> None:
+        self.elements = dict(elements)
+        self.required = required
+        self.choices = choices
+
+    def __call__(self, value: Any) -> bool:
+        if type(value) is not dict or not value:
+            return False
+        elements = self.elements
+        for key, item in value.items():
+            check = elements.get(key)
+            if check is None or not check(item):
+                return False
+        for key in self.required:
+            if key not in value:
+                return False
+        for group, required in self.choices:
+            present = sum(1 for key in group if key in value)
+            if present > 1 or (required and present == 0):
+                return False
+        return True
+
+
+def _list_of(check: Check) -> Check:
+    return lambda value: type(value) is list and 0 < len(value) <= 1000 and all(check(item) for item in value)
+
+
+_coding = _Shape({"system": _uri, "version": _string, "code": _code, "display": _string, "userSelected": _boolean})
+_concept = _Shape({"coding": _list_of(_coding), "text": _string})
+_reference = _Shape({"reference": _string, "type": _uri, "display": _string})
+_quantity = _Shape({"value": _decimal, "comparator": _one_of("<", "<=", ">=", ">"), "unit": _string,
+                    "system": _uri, "code": _code})
+_period = _Shape({"start": _date_time, "end": _date_time})
+
+
+_simple_extension = _Shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code},
+                           required=("url",), choices=((("valueCoding", "valueString", "valueCode"), True),))
+
+
+# An extension carrying either one value or nested simple extensions (the US Core race and ethnicity shape).
+_extension = _Shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code,
+                     "extension": _list_of(_simple_extension)},
+                    required=("url",), choices=((("valueCoding", "valueString", "valueCode", "extension"), True),))
+
+_OBSERVATION_STATUS = _one_of("registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                              "entered-in-error", "unknown")
+_VALUES = (("valueQuantity", "valueCodeableConcept", "valueString"), False)
+_component = _Shape({"code": _concept, "valueQuantity": _quantity, "valueCodeableConcept": _concept,
+                     "valueString": _string, "dataAbsentReason": _concept},
+                    required=("code",), choices=(_VALUES,))
+
+
+def _resource(resource_type: str, elements: Mapping[str, Check], required: tuple[str, ...] = (),
+              choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> _Shape:
+    return _Shape({"resourceType": _one_of(resource_type), "id": _id, **elements},
+                  required=("resourceType", *required), choices=choices)
+
+
+_SHAPES: dict[str, _Shape] = {
+    "Observation": _resource(
+        "Observation",
+        {"status": _OBSERVATION_STATUS, "code": _concept, "subject": _reference, "effectiveDateTime": _date_time,
+         "effectiveInstant": _instant, "effectivePeriod": _period, "issued": _instant, "valueQuantity": _quantity,
+         "valueCodeableConcept": _concept, "valueString": _string, "dataAbsentReason": _concept,
+         "component": _list_of(_component)},
+        required=("status", "code"),
+        choices=((("effectiveDateTime", "effectiveInstant", "effectivePeriod"), False), _VALUES)),
+    "Patient": _resource(
+        "Patient",
+        {"gender": _one_of("male", "female", "other", "unknown"), "birthDate": _date,
+         "extension": _list_of(_extension)}),
+    "Condition": _resource(
+        "Condition",
+        {"subject": _reference, "code": _concept, "clinicalStatus": _concept, "verificationStatus": _concept,
+         "onsetDateTime": _date_time, "onsetPeriod": _period, "onsetString": _string,
+         "abatementDateTime": _date_time, "abatementPeriod": _period, "abatementString": _string,
+         "recordedDate": _date_time},
+        required=("subject",),
+        choices=((("onsetDateTime", "onsetPeriod", "onsetString"), False),
+                 (("abatementDateTime", "abatementPeriod", "abatementString"), False))),
+    "MedicationRequest": _resource(
+        "MedicationRequest",
+        {"status": _one_of("active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+                           "unknown"),
+         "intent": _one_of("proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+                           "instance-order", "option"),
+         "doNotPerform": _boolean, "subject": _reference, "medicationCodeableConcept": _concept,
+         "medicationReference": _reference, "authoredOn": _date_time},
+        required=("status", "intent", "subject"),
+        choices=((("medicationCodeableConcept", "medicationReference"), True),)),
+    "Procedure": _resource(
+        "Procedure",
+        {"status": _one_of("preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                           "entered-in-error", "unknown"),
+         "subject": _reference, "code": _concept, "performedDateTime": _date_time, "performedPeriod": _period,
+         "performedString": _string},
+        required=("status", "subject"),
+        choices=((("performedDateTime", "performedPeriod", "performedString"), False),)),
+}
+
+
+def plainly_valid(resource: Any) -> bool:
+    """True only when ``resource`` has a shape known here, in which case the FHIR R4B model accepts it. False
+    says nothing: run the model."""
+    if type(resource) is not dict:
+        return False
+    resource_type = resource.get("resourceType")
+    shape = _SHAPES.get(resource_type) if type(resource_type) is str else None
+    return shape is not None and shape(resource)

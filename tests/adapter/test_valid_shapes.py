@@ -1,0 +1,133 @@
+"""The quick shape check (fhir_adapter/parse/valid_shapes.py) never accepts what the FHIR model refuses.
+
+It may send a valid record on to the model (that only costs time); it must never call an invalid one valid. Checked
+on every record of the Synthea patients and on mutations of them at every element: removed, replaced by values of
+the wrong kind or of almost-right forms (dates that do not exist, times without zones, leap seconds, odd spaces),
+joined by unknown elements, primitive extensions or a second choice of a value[x].
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from fhir_adapter.parse.validation import _model, read_elements, validation_problem
+from fhir_adapter.parse.valid_shapes import plainly_valid
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHEA_FILES = sorted((ROOT.parent / "shared" / "data" / "synthea").glob("*.json"))
+TYPES = ("Observation", "Patient", "Condition", "MedicationRequest", "Procedure")
+
+ODD_VALUES = [
+    None, "", " ", "  x", "x  y", "a\nb", "a\tb", "\u00a0", "x\u2028", "\ud800", 0, -1, 1.5, 10**20, float("nan"),
+    float("inf"), True, [], [None], [{}], {}, {"x": 1}, "x" * 20_000,
+    "2020", "2020-13", "2020-02-30", "2021-02-29", "0000-01-01", "2020-01-01T10:00", "2020-01-01T10:00:00",
+    "2020-01-01T24:00:00Z", "2016-12-31T23:59:60Z", "2020-01-01T10:00:00.1234567Z", "2020-01-01T10:00:00+14:01",
+    "2020-01-01T10:00:00+15:00", "2020-01-01 10:00:00Z", "2020-01-01T10:00:00z", "2020-01-01T10:00:00.Z",
+    "final ", "FINAL", "http://x y", "urn:uuid:1", "a" * 65, "abc$", "-1e5", "1.", ".5",
+]
+EXTRA_KEYS = ["_status", "_value", "extension", "modifierExtension", "text", "unknownElement", "effectivePeriod",
+              "valueString", "onsetString", "medicationReference", "resourceType"]
+
+
+def model_accepts(resource: dict) -> bool:
+    try:
+        _model(resource["resourceType"]).model_validate(resource)
+        return True
+    except Exception:  # noqa: BLE001 - any refusal of the model
+        return False
+
+
+def synthea_records() -> list[dict]:
+    records = []
+    for path in SYNTHEA_FILES:
+        for entry in json.loads(path.read_text(encoding="utf-8"))["entry"]:
+            resource = entry.get("resource", {})
+            if resource.get("resourceType") in TYPES:
+                records.append(read_elements(resource))
+    return records
+
+
+def paths(value, prefix=()):
+    """Every (path) to a dict key or list item inside ``value``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*prefix, key)
+            yield from paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield (*prefix, index)
+            yield from paths(item, (*prefix, index))
+
+
+def mutations(resource: dict):
+    for path in list(paths(resource)):
+        *head, last = path
+        for replacement in [*ODD_VALUES, "<delete>"]:
+            mutated = copy.deepcopy(resource)
+            parent = mutated
+            for step in head:
+                parent = parent[step]
+            if replacement == "<delete>":
+                del parent[last]
+            else:
+                parent[last] = replacement
+            yield mutated
+        parent_value = resource
+        for step in head:
+            parent_value = parent_value[step]
+        if isinstance(parent_value, dict):
+            for key in EXTRA_KEYS:
+                mutated = copy.deepcopy(resource)
+                target = mutated
+                for step in head:
+                    target = target[step]
+                target[key] = copy.deepcopy(parent_value[last])
+                yield mutated
+
+
+@pytest.mark.skipif(not SYNTHEA_FILES, reason="../shared/data/synthea is absent")
+def test_every_synthea_record_recognised_is_accepted_by_the_model_and_plain_ones_are_recognised():
+    records = synthea_records()
+    recognised = {t: 0 for t in TYPES}
+    total = {t: 0 for t in TYPES}
+    for record in records:
+        total[record["resourceType"]] += 1
+        if plainly_valid(record):
+            recognised[record["resourceType"]] += 1
+            assert model_accepts(record), record
+    # The check is worth having only if it recognises the common shapes.
+    for rtype in ("Observation", "Patient", "Condition"):
+        assert recognised[rtype] >= 0.95 * total[rtype], (rtype, recognised[rtype], total[rtype])
+
+
+@pytest.mark.skipif(not SYNTHEA_FILES, reason="../shared/data/synthea is absent")
+def test_no_mutation_the_model_refuses_is_recognised():
+    by_shape: dict[tuple, dict] = {}
+    for record in synthea_records():  # one record per shape (type and elements present) keeps this quick
+        by_shape.setdefault((record["resourceType"], *sorted(record)), record)
+    refused_by_model = 0
+    for record in by_shape.values():
+        for mutated in mutations(record):
+            if plainly_valid(mutated):
+                assert model_accepts(mutated), mutated
+            elif not model_accepts(mutated):
+                refused_by_model += 1
+    assert refused_by_model > 1000  # the mutations do reach invalid records
+
+
+@pytest.mark.parametrize("resource", [
+    {"resourceType": "Observation", "id": "o", "status": "final",
+     "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "effectiveDateTime": "2020-02-30"},
+    {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"},
+     "effectiveDateTime": "2020-01-01T10:00:00"},
+    {"resourceType": "Observation", "id": "o", "code": {"text": "x"}},
+    {"resourceType": "Condition", "id": "c", "code": {"text": "x"}},
+    {"resourceType": "Patient", "id": "p", "birthDate": "1970-02-30"},
+])
+def test_invalid_records_get_the_models_problem(resource):
+    assert not plainly_valid(resource)
+    problem = validation_problem(resource)
+    assert problem is not None and "not a valid FHIR R4" in problem.reason
