@@ -38,7 +38,12 @@ CASES = {
     "patient-view-risk-scores": ("risk-scores", "risk-af-woman", None),
     "patient-view-diagnosis-gaps": ("diagnosis-gaps", "dx-gaps-woman", None),
     "encounter-start-acute-scores": ("acute-deterioration-scores", "acute-man", "acute-enc-1"),
+    "patient-view-pharmacogenomics": ("pharmacogenomics", "pgx-patient", None),
+    # An order hook: the fixture's draft orders are what the sandbox drafts (see ORDER_FIXTURES).
+    "order-select-pgx-clopidogrel": ("pharmacogenomics-order-select", "pgx-clopidogrel-patient", None),
 }
+# Fixtures of an order hook: the sandbox sends their context.draftOrders (the server holds only the prefetch).
+ORDER_FIXTURES = {"order-select-pgx-clopidogrel"}
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +100,14 @@ def test_fixture_patients_give_the_expected_cards_in_both_modes(fhir, in_process
     # Service-side fetch goes through the bearer-protected base: the service must use fhirAuthorization.
     base = fhir.open_base if send_prefetch else fhir.secure_base
     credentials = fhir_access.bearer_credentials(fhir.static_token, "system/*.read", "it")
-    run = run_one(in_process, base, credentials, patient_id, service_ids=(service_id,), encounter_id=encounter_id,
-                  send_prefetch=send_prefetch)
+    with tempfile.TemporaryDirectory() as folder:
+        drafts = None
+        if fixture in ORDER_FIXTURES:
+            drafts = Path(folder) / "draft-orders.json"
+            hook_request = json.loads((EXPECTED.parent / "hooks" / f"{fixture}.json").read_text())
+            drafts.write_text(json.dumps(hook_request["context"]["draftOrders"]))
+        run = run_one(in_process, base, credentials, patient_id, service_ids=(service_id,),
+                      encounter_id=encounter_id, send_prefetch=send_prefetch, draft_orders=drafts)
     assert_valid(run)
     (call,) = run.calls
     assert ("prefetch" in call.request) is send_prefetch
