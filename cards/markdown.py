@@ -84,6 +84,24 @@ def detail_markdown(finding: Finding) -> str:
     return within_budget(lines)
 
 
+def action_lines(treatments) -> list[str]:
+    """What the guideline says to do, one line per treatment finding on a score's or diagnosis's card:
+    "**→ Start a moderate-intensity statin** (2018 AHA/ACC cholesterol guideline: Class I, LOE A). Why, in a
+    sentence." At most two; the rest are on the explainer page."""
+    lines = []
+    for finding in treatments[:2]:
+        recommendation = finding.recommendation
+        if recommendation is not None:
+            head = f"**→ {recommendation.text}** ({recommendation.guideline}: {recommendation.strength})."
+        else:
+            head = f"**→ {finding.title}:** {_value_text(finding.value, finding.unit, finding.decimals)}."
+        why = _first_sentences(finding.message, 1) if finding.message else ""
+        lines.append(_clip(f"{head} {why}".strip(), _LINE_MAX + 60))
+    if len(treatments) > 2:
+        lines.append(f"**→** {len(treatments) - 2} more (see how this was calculated)")
+    return lines
+
+
 def also_found_lines(summaries: list[str]) -> list[str]:
     """Other findings about the same condition, merged into this card (one line each, at most two)."""
     shown = [_clip(f"**Also:** {s}") for s in summaries[:2]]
@@ -272,6 +290,11 @@ def within_budget(lines: list[str]) -> str:
         lines.pop()
     text = "\n\n".join(lines)
     return text if len(text) <= DETAIL_MAX_CHARS else _clip(text, DETAIL_MAX_CHARS)
+
+
+def first_sentences(text: str, count: int) -> str:
+    """The first ``count`` sentences of a finding's text, as a card shows them."""
+    return _first_sentences(text, count)
 
 
 def _first_sentences(text: str, count: int) -> str:
