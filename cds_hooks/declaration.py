@@ -173,6 +173,7 @@ def find_engine(engine_id: str) -> Engine:
     import engine.detectors  # noqa: F401
     import engine.models  # noqa: F401 - the trained-model engine (torch loads only when a model runs)
     import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
+    import engine.rules  # noqa: F401 - the treatment rules
     from engine.registry import calculators, detectors, models, rules
 
     for registry in (calculators, detectors, rules, models):
