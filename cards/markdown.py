@@ -24,6 +24,7 @@ from engine.finding import Evidence, Finding, Kind, Status
 DETAIL_MAX_LINES = 8
 DETAIL_MAX_CHARS = 700
 _LINE_MAX = 230  # one line of a card: about two lines of a 400-px wide card column
+ACTION_LINE_MAX = 290  # a recommendation line with its reason: about three lines of the card column
 _MAX_QUANTITIES = 6  # the inputs shown on a card; the explainer page lists all of them
 _DEMOGRAPHICS = ("age_years", "sex", "race")
 
@@ -85,20 +86,24 @@ def detail_markdown(finding: Finding) -> str:
 
 
 def action_lines(treatments) -> list[str]:
-    """What the guideline says to do, one line per treatment finding on a score's or diagnosis's card:
-    "**→ Start a moderate-intensity statin** (2018 AHA/ACC cholesterol guideline: Class I, LOE A). Why, in a
-    sentence." At most two; the rest are on the explainer page."""
+    """What the guideline says to do, one line per treatment finding on a score's or diagnosis's card: "**Recommendation:**
+    start a moderate-intensity statin — 2018 AHA/ACC cholesterol guideline, Class I, LOE A." and why, in its first
+    sentence when the line has room (whole sentences only, never cut). At most two; the rest are on the explainer page."""
     lines = []
     for finding in treatments[:2]:
         recommendation = finding.recommendation
         if recommendation is not None:
-            head = f"**→ {recommendation.text}** ({recommendation.guideline}: {recommendation.strength})."
+            text = " ".join(recommendation.text.split()).rstrip(".")
+            text = text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
+            source = ", ".join(part for part in (recommendation.guideline, recommendation.strength) if part)
+            head = f"**Recommendation:** {escape_markdown(text)}" + (f" — {escape_markdown(source)}" if source else "")
         else:
-            head = f"**→ {finding.title}:** {_value_text(finding.value, finding.unit, finding.decimals)}."
+            head = f"**{finding.title}:** {_value_text(finding.value, finding.unit, finding.decimals)}"
         why = _first_sentences(finding.message, 1) if finding.message else ""
-        lines.append(_clip(f"{head} {why}".strip(), _LINE_MAX + 60))
+        line = f"{head}. {why}".strip()
+        lines.append(line if len(line) <= ACTION_LINE_MAX else f"{head}.")
     if len(treatments) > 2:
-        lines.append(f"**→** {len(treatments) - 2} more (see how this was calculated)")
+        lines.append(f"**Recommendation:** {len(treatments) - 2} more (see how this was calculated)")
     return lines
 
 

@@ -75,14 +75,18 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
     findings = list(findings)
     rendered: list[RenderedCard] = []
     insufficient = [f for f in findings if f.status is Status.INSUFFICIENT_DATA]
-    not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE] if options.show_not_applicable else []
+    # A treatment rule that proposes nothing (no drug indicated, an exclusion, out of its scope) says why on the
+    # explainer page only, even when not-applicable results are shown: it is not a result about the patient.
+    not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE and f.kind is not Kind.TREATMENT] \
+        if options.show_not_applicable else []
     groups = {id(group[0]): group for group in same_condition_groups(
         [f for f in findings if f.status is Status.COMPUTED])}
     for finding in findings:
         if finding.status is Status.COMPUTED:
             if id(finding) in groups:
                 rendered.append(_computed_card(groups[id(finding)], options))
-        elif finding.status is Status.NOT_APPLICABLE and len(not_applicable) == 1:
+        elif finding.status is Status.NOT_APPLICABLE and len(not_applicable) == 1 \
+                and finding is not_applicable[0]:
             rendered.append(_message_card(finding, options, "not applicable"))
         elif finding.status is Status.ERROR:
             rendered.append(_message_card(finding, options, "not available"))
@@ -296,10 +300,11 @@ def _with_note(other: Finding, lead: Finding) -> str:
     note = first_sentences(other.message, 1) if other.message else ""
     if not note or note in (lead.message or ""):
         return summary_for(other)
-    text = f"{summary_for(other)}. {note}"
-    if len(text) > ALSO_LINE_MAX:  # the note matters more than the extra measures
-        text = f"{summary_for(replace(other, measures=()))}. {note}"
-    return text
+    for shown in (other, replace(other, measures=())):  # the note matters more than the extra measures
+        text = f"{summary_for(shown)}. {note}"
+        if len(text) <= ALSO_LINE_MAX:
+            return text
+    return summary_for(other)  # whole sentences only: no room for the note, it is on the explainer page
 
 
 def _summary_with_action(finding: Finding, action: Finding | None) -> str:
@@ -314,7 +319,7 @@ def _summary_with_action(finding: Finding, action: Finding | None) -> str:
         candidate = f"{summary_for(lead)} → {text}{tail}"
         if len(candidate) <= SUMMARY_MAX:
             return candidate
-    return clip(f"{summary_for(bare)} → {text}")
+    return summary_for(finding)  # never a clipped action: the detail's recommendation line says it whole
 
 
 def guideline_link(finding: Finding) -> dict | None:

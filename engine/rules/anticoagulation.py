@@ -101,9 +101,11 @@ class AfAnticoagulation(TreatmentRule):
         if action == "none":
             return self.not_indicated(features, finding_id=self.finding_id, inputs=inputs, message=d["none"])
         recs = d["recommendations"]
-        common = dict(finding_id=self.finding_id, follows_from=follows, condition=None,
+        common = dict(finding_id=self.finding_id, follows_from=follows,
                       method=("2023 ACC/AHA/ACCP/HRS section 6.3.1 by the CHA2DS2-VASc band; DOAC over warfarin "
-                              "unless a mechanical valve or mitral stenosis; HAS-BLED items to modify (6.1)."))
+                              "unless a mechanical valve or mitral stenosis; HAS-BLED items to modify (6.1). Applied: "
+                              f"{d['recommendations'].get(action, {}).get('section', '')}; "
+                              f"{d['recommendations']['warfarin']['section']}."))
         if oral:
             drug = oral[0]
             inputs.append(medication_evidence(drug, "Oral anticoagulant"))
@@ -127,8 +129,8 @@ class AfAnticoagulation(TreatmentRule):
         if valve is not None:
             keys, left_out = [d["vka_regimen"]], ()
             text = f"{rec['text']}: warfarin, not a DOAC"
-            notes.append(f"{valve.label} is recorded: {recs['warfarin']['text']} ({recs['warfarin']['section']}); "
-                         "check that a mitral stenosis is moderate to severe.")
+            notes.append(f"{valve.label} is recorded: warfarin, as DOACs are not for a mechanical valve or a "
+                         "moderate-to-severe mitral stenosis (check its severity).")
         else:
             keys, left_out, dose_notes = doac_options(features)
             text = f"{rec['text']} (a DOAC)"

@@ -110,7 +110,7 @@ class StatinTherapy(TreatmentRule):
             else (None, None)
         strength = rec["strength"] + (f"; USPSTF grade {grade}" if grade else "")
         # A group decided without the risk estimate says why, on the risk card it shares: "... 3.9 % (low) → start a
-        # moderate-intensity statin for diabetes (age 40-75)".
+        # moderate-intensity statin for diabetes at 40-75".
         because = f" {rec['because']}" if rec.get("because") else ""
         follows = () if group.key in ("ascvd", "ascvd-older") else tuple(f.id for f in (pce, prevent) if f)
         statins = active_medications(features, classes=("statin",))
@@ -217,7 +217,7 @@ class StatinTherapy(TreatmentRule):
                 message=" ".join([f"On {drug} ({intensity} intensity), as recommended ({target} intensity).", *notes]),
                 **common)
         if intensity is None:
-            text = f"Check the statin dose: {target} intensity is recommended{because}"
+            text = f"Check the statin dose: {target} intensity{because}"
             return self.treatment(
                 features, title=self.title, value=f"{group.basis} → check the statin dose", category=strength,
                 recommendation=recommendation_of(rec, d["guideline"], text=text, strength=strength),

@@ -91,7 +91,7 @@ def test_primary_prevention_ages(age, expected):
         assert finding.details.benefit_group == expected
     if expected == "older-primary":
         assert finding.recommendation.strength == "Class IIb, LOE B-R"
-        assert finding.recommendation.text == "Consider a moderate-intensity statin (age > 75)"
+        assert finding.recommendation.text == "Consider a moderate-intensity statin over 75"
 
 
 def test_ldl_below_70_is_outside_primary_prevention():
@@ -144,7 +144,7 @@ def test_diabetes_40_to_75_is_a_benefit_group_whatever_the_risk(age, expected):
         return
     assert finding.details.benefit_group == expected
     if expected == "diabetes":
-        assert finding.recommendation.text == "Start a moderate-intensity statin for diabetes (age 40-75)"
+        assert finding.recommendation.text == "Start a moderate-intensity statin for diabetes at 40-75"
         assert finding.recommendation.strength == "Class I, LOE A"
         assert rxnorm_codes(finding) == MODERATE
 

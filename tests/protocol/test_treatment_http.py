@@ -150,7 +150,8 @@ def test_statin_on_the_card_of_the_pce_risk_it_follows_from(client):
     pce = card(found, "10-year ASCVD risk (Pooled Cohort Equations)")
     assert "(intermediate) → start a moderate-intensity statin" in pce["summary"] and len(pce["summary"]) < 140
     assert pce["indicator"] == "warning"
-    assert "**→ Start a moderate-intensity statin** (2018 AHA/ACC cholesterol guideline: Class I, LOE A" in pce["detail"]
+    assert ("**Recommendation:** start a moderate-intensity statin — 2018 AHA/ACC cholesterol guideline, Class I, "
+            "LOE A" in pce["detail"])
     assert pce["selectionBehavior"] == "at-most-one"
     assert rxnorm(pce) == ["617310", "617312", "859747"]
     assert [s.get("isRecommended", False) for s in pce["suggestions"]] == [True, False, False]
@@ -251,8 +252,9 @@ def test_kidney_protective_therapy_in_type_2_diabetes_with_ckd(client):
     ckd = [c for c in found if "→" in c["summary"] and "SGLT2" in c["summary"]]
     assert len(ckd) == 1, [c["summary"] for c in found]
     ckd = ckd[0]
-    assert "**→ Start an SGLT2 inhibitor** (KDIGO 2022 diabetes-in-CKD guideline: KDIGO 1A; ADA grade A)" in ckd["detail"]
-    assert "**→ Review the metformin dose" in ckd["detail"]
+    assert ("**Recommendation:** start an SGLT2 inhibitor — KDIGO 2022 diabetes-in-CKD guideline, KDIGO 1A; ADA grade A"
+            in ckd["detail"])
+    assert "**Recommendation:** review the metformin dose" in ckd["detail"]
     # Three independent therapies on one card: each its preferred agent, any of them may be accepted.
     assert ckd["selectionBehavior"] == "any"
     labels = [s["label"] for s in ckd["suggestions"]]
