@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import pytest
-
 from cds_hooks.declaration import SERVICES
 from cds_hooks.evaluate import hook_request_from_resources
 from cds_hooks.services import load_all
@@ -155,7 +153,8 @@ def test_statin_on_the_card_of_the_pce_risk_it_follows_from(client):
     assert pce["selectionBehavior"] == "at-most-one"
     assert rxnorm(pce) == ["617310", "617312", "859747"]
     assert [s.get("isRecommended", False) for s in pce["suggestions"]] == [True, False, False]
-    assert {l["label"] for l in pce["links"]} >= {"2018 AHA/ACC cholesterol guideline", "How this was calculated"}
+    assert {link["label"] for link in pce["links"]} >= {"2018 AHA/ACC cholesterol guideline",
+                                                       "How this was calculated"}
     assert_actionable(pce)
     assert not any(c["summary"].startswith("Statin therapy") for c in found)  # one card per topic
 
