@@ -31,6 +31,7 @@ _LINE_MAX = 230  # one line of a card: about two lines of a 400-px wide card col
 _INPUTS_MAX = _LINE_MAX + 60  # the "Based on" line may run a little longer
 _BASED_ON = "**Based on:** "
 _TEXT_VALUE_MAX = 60  # a longer text input is a passage of the record (a note sentence): counted, not shown
+ACTION_LINE_MAX = 290  # a recommendation line with its reason: about three lines of the card column
 _MAX_QUANTITIES = 6  # the inputs shown on a card; the explainer page lists all of them
 _DEMOGRAPHICS = ("age_years", "sex", "race")
 
@@ -108,6 +109,24 @@ def recommendation_line(recommendation: Recommendation) -> str:
     text = text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
     source = ", ".join(part for part in (recommendation.guideline, recommendation.strength) if part)
     return f"**Recommendation:** {escape_markdown(text)}" + (f" — {escape_markdown(source)}" if source else "")
+
+
+def action_lines(treatments) -> list[str]:
+    """What the guideline says to do, one line per treatment finding on a score's or diagnosis's card: "**Recommendation:**
+    start a moderate-intensity statin — 2018 AHA/ACC cholesterol guideline, Class I, LOE A." and why, in its first
+    sentence when the line has room (whole sentences only, never cut). At most two; the rest are on the explainer page."""
+    lines = []
+    for finding in treatments[:2]:
+        if finding.recommendation is not None:
+            head = recommendation_line(finding.recommendation)
+        else:
+            head = f"**{finding.title}:** {_value_text(finding.value, finding.unit, finding.decimals)}"
+        why = _first_sentences(finding.message, 1) if finding.message else ""
+        line = f"{head}. {why}".strip()
+        lines.append(line if len(line) <= ACTION_LINE_MAX else f"{head}.")
+    if len(treatments) > 2:
+        lines.append(f"**Recommendation:** {len(treatments) - 2} more (see how this was calculated)")
+    return lines
 
 
 def also_found_lines(summaries: list[str]) -> list[str]:
@@ -421,6 +440,11 @@ def _sentences(text: str) -> list[str]:
     """Sentences (a period followed by a space and a capital letter ends one; not after e.g. or i.e.)."""
     text = " ".join(text.split())
     return [part for part in re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])", text) if part] if text else []
+
+
+def first_sentences(text: str, count: int) -> str:
+    """The first ``count`` sentences of a finding's text, as a card shows them."""
+    return _first_sentences(text, count)
 
 
 def _first_sentences(text: str, count: int) -> str:

@@ -12,8 +12,11 @@ Suggestions come from the findings' typed proposals, built into FHIR R4 resource
 ``cards/fhir.py``; every card with suggestions, and every diagnosis warning, offers ``overrideReasons``.
 
 Hygiene across engines: computed findings about the same condition (``Finding.condition``: same concept id, a related
-id, or the same first SNOMED CT coding) become one card - the most severe finding leads, the others are listed in its
-detail and their extra suggestions are kept; cards are ordered by severity
+id, or the same first SNOMED CT coding), and a treatment with the findings it follows from (``Finding.follows_from``),
+become one card - the most severe finding leads (a treatment never leads the score or diagnosis it acts on: the
+finding it names first leads, the treatment gives the card its action, "PCE 12.0 % (intermediate) → start a
+moderate-intensity statin"), the others are listed in its detail and their extra suggestions are kept; the card's
+indicator is the most severe of its findings; cards are ordered by severity
 and capped at ``max_cards``; all not-computable findings share one "data needed" card (each missing input once, order
 suggestions de-duplicated), and not-applicable findings are left off the cards unless ``show_not_applicable`` (they
 stay in the findings, for the explainer page); two or more share one "not applicable here" card. A computed result
@@ -31,8 +34,10 @@ from typing import Callable, Iterable, Mapping
 
 from cards.fhir import DIAGNOSIS_OVERRIDE_REASONS, OVERRIDE_REASON_SYSTEM, BuildContext, build_suggestions
 from cards.markdown import (
+    action_lines,
     also_found_lines,
     detail_markdown,
+    first_sentences,
     insufficient_markdown,
     not_applicable_markdown,
     number_text,
@@ -42,6 +47,7 @@ from engine.finding import Finding, Kind, Severity, Status
 from engine.proposals import SelectionBehavior, Suggestion
 
 SUMMARY_MAX = 139  # CDS Hooks 2.0.1: "<140 characters"
+ALSO_LINE_MAX = 220  # an "Also:" line with its note, within one card line
 TOPIC_SYSTEM = "urn:precision-cds:topic"
 __all__ = ["DIAGNOSIS_OVERRIDE_REASONS", "OVERRIDE_REASON_SYSTEM", "RenderOptions", "RenderedCard", "render_cards"]
 _NAMESPACE = uuid.UUID("8f0e5b1a-3c6d-4e2f-9a7b-1d2c3e4f5a6b")
@@ -80,7 +86,10 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
     findings = list(findings)
     rendered: list[RenderedCard] = []
     insufficient = [f for f in findings if f.status is Status.INSUFFICIENT_DATA]
-    not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE] if options.show_not_applicable else []
+    # A treatment rule that proposes nothing (no drug indicated, an exclusion, out of its scope) says why on the
+    # explainer page only, even when not-applicable results are shown: it is not a result about the patient.
+    not_applicable = [f for f in findings if f.status is Status.NOT_APPLICABLE and f.kind is not Kind.TREATMENT] \
+        if options.show_not_applicable else []
     # A result with nothing to act on (Finding.explainer_only, e.g. a normal eGFR) is on the explainer page only.
     groups = {id(group[0]): group for group in same_condition_groups(
         [f for f in findings if f.status is Status.COMPUTED and not f.explainer_only])}
@@ -88,7 +97,8 @@ def render_cards(findings: Iterable[Finding], options: RenderOptions = RenderOpt
         if finding.status is Status.COMPUTED:
             if id(finding) in groups:
                 rendered.append(_computed_card(groups[id(finding)], options))
-        elif finding.status is Status.NOT_APPLICABLE and len(not_applicable) == 1:
+        elif finding.status is Status.NOT_APPLICABLE and len(not_applicable) == 1 \
+                and finding is not_applicable[0]:
             rendered.append(_message_card(finding, options, "not applicable"))
         elif finding.status is Status.ERROR:
             rendered.append(_message_card(finding, options, "not available"))
@@ -116,49 +126,84 @@ def _with_explainer_link(rendered: RenderedCard, options: RenderOptions) -> Rend
 
 
 # -- de-duplication across engines ------------------------------------------------------------------------------------
-def condition_keys(finding: Finding) -> frozenset[tuple[str, str]]:
-    """What condition a finding is about, from ``Finding.condition``; empty when it names none (never merged)."""
+def condition_keys(finding: Finding, followed: frozenset[str] = frozenset()) -> frozenset[tuple[str, str]]:
+    """What a finding is about: its ``Finding.condition``, the findings it follows from, and itself when another
+    finding of the call follows from it (``followed``: those ids); empty when it names none (never merged)."""
+    keys = {("finding", finding_id) for finding_id in finding.follows_from}
+    if finding.id in followed:
+        keys.add(("finding", finding.id))
     condition = finding.condition
-    if condition is None:
-        return frozenset()
-    keys = {("id", key) for key in (condition.id, *condition.related_ids) if key}
-    if condition.first_snomed:
-        keys.add(("snomed", condition.first_snomed))
+    if condition is not None:
+        keys.update(("id", key) for key in (condition.id, *condition.related_ids) if key)
+        if condition.first_snomed:
+            keys.add(("snomed", condition.first_snomed))
     return frozenset(keys)
 
 
 def same_condition_groups(findings: list[Finding]) -> list[list[Finding]]:
-    """Computed findings grouped by condition, each group led by its most severe finding (first one on a tie)."""
+    """Computed findings grouped by condition and by what treatments follow from, each group led by ``card_lead``."""
+    followed = frozenset(finding_id for f in findings for finding_id in f.follows_from)
     groups: list[tuple[set, list[Finding]]] = []
     for finding in findings:
-        keys = condition_keys(finding)
-        home = next((g for g in groups if keys and g[0] & keys), None)
-        if home is None:
+        keys = condition_keys(finding, followed)
+        homes = [g for g in groups if keys and g[0] & keys]
+        if not homes:
             groups.append((set(keys), [finding]))
-        else:
-            home[0].update(keys)
-            home[1].append(finding)
+            continue
+        # A finding that links two groups (a treatment following from two scores) joins them: one card.
+        home = homes[0]
+        for other in homes[1:]:
+            home[0].update(other[0])
+            home[1].extend(other[1])
+            groups.remove(other)
+        home[0].update(keys)
+        home[1].append(finding)
     out = []
     for _, members in groups:
-        lead = max(members, key=lambda f: f.severity.rank)  # max keeps the first of equals
+        lead = card_lead(members)
         out.append([lead] + [f for f in members if f is not lead])
     return out
+
+
+def card_lead(members: list[Finding]) -> Finding:
+    """The finding a card is about: the most severe (the first of equals); but a treatment never leads the score or
+    diagnosis it acts on - the first finding it names in ``follows_from`` leads, else the most severe of the others,
+    and the treatment gives the card its action."""
+    by_severity = lambda f: f.severity.rank  # noqa: E731 - max keeps the first of equals
+    others = [f for f in members if f.kind is not Kind.TREATMENT]
+    if not others or len(others) == len(members):
+        return max(members, key=by_severity)
+    named = [f for t in members if t.kind is Kind.TREATMENT for finding_id in t.follows_from
+             for f in others if f.id == finding_id]
+    return named[0] if named else max(others, key=by_severity)
 
 
 # -- one card per computed finding (or per group of findings about one condition) --------------------------------------
 def _computed_card(group: list[Finding], options: RenderOptions) -> RenderedCard:
     finding, others = group[0], group[1:]
     card_uuid = _uuid(_call_namespace(options), finding.id)
+    # Treatments on a score's or diagnosis's card are its action: in the summary, and right under the result.
+    actions = [o for o in others if o.kind is Kind.TREATMENT] if finding.kind is not Kind.TREATMENT else []
+    also = [o for o in others if o not in actions]
     detail = detail_markdown(finding)
-    if others:
+    if actions:
+        # Result, then what to do, then the other results of the topic (each with its own note, e.g. why PREVENT's
+        # total CVD is in another band than the PCE), then the lead's own notes and inputs.
+        result, *rest = detail.split("\n\n")
+        detail = within_budget([result, *action_lines(actions),
+                                *also_found_lines([_with_note(o, finding) for o in also]), *rest])
+    elif others:
         detail = within_budget([detail, *also_found_lines([summary_for(o) for o in others])])
     card = {
         "uuid": card_uuid,
-        "summary": summary_for(finding),
+        "summary": _summary_with_action(finding, actions[0] if actions else None),
         "detail": detail,
-        "indicator": finding.severity.value,
+        "indicator": max((f.severity for f in group), key=lambda s: s.rank).value,
         "source": source_for(finding),
     }
+    links = [link for action in actions if (link := guideline_link(action)) is not None]
+    if links:
+        card["links"] = list({link["url"]: link for link in links}.values())
     # A diagnosis the clinician may dismiss: a warning, or a suggestion to act on; and any card with a suggestion. An
     # informational result with nothing to act on (e.g. a normal eGFR) has nothing to override.
     diagnosis = any(f.kind is Kind.DIAGNOSIS and (f.severity is not Severity.INFO or f.suggestions) for f in group)
@@ -267,6 +312,45 @@ def summary_for(finding: Finding) -> str:
     if extras and len(candidate := f"{text}; {'; '.join(extras)}") <= SUMMARY_MAX:
         text = candidate
     return clip(text)
+
+
+def _with_note(other: Finding, lead: Finding) -> str:
+    """Another result on a treatment's card: its summary and the first sentence of its note, unless the lead already
+    says it (the PCE and PREVENT cards carry the same like-for-like line)."""
+    sentences = [m.sentence for m in other.measures if m.sentence]  # e.g. HAS-BLED's bleeding rate in words
+    note = first_sentences(other.message, 1) if other.message else (sentences[0] if sentences else "")
+    if not note or note in (lead.message or ""):
+        return summary_for(other)
+    for shown in (other, replace(other, measures=())):  # the note matters more than the extra measures
+        text = f"{summary_for(shown)}. {note}"
+        if len(text) <= ALSO_LINE_MAX:
+            return text
+    return summary_for(other)  # whole sentences only: no room for the note, it is on the explainer page
+
+
+def _summary_with_action(finding: Finding, action: Finding | None) -> str:
+    """The lead's summary and, when a treatment follows from it, its action: "... 12.0 % (intermediate) → start a
+    moderate-intensity statin (Class I, LOE A)"; shortened (strength, then the lead's extra measures) to fit."""
+    if action is None or action.recommendation is None:
+        return summary_for(finding)
+    recommendation = action.recommendation
+    text = recommendation.text[:1].lower() + recommendation.text[1:]
+    bare = replace(finding, measures=())
+    for lead, tail in ((finding, f" ({recommendation.strength})"), (finding, ""), (bare, "")):
+        candidate = f"{summary_for(lead)} → {text}{tail}"
+        if len(candidate) <= SUMMARY_MAX:
+            return candidate
+    return summary_for(finding)  # never a clipped action: the detail's recommendation line says it whole
+
+
+def guideline_link(finding: Finding) -> dict | None:
+    """A link to the guideline a treatment's recommendation comes from (absolute URL), or None without one."""
+    recommendation = finding.recommendation
+    citation = (recommendation.citation if recommendation and recommendation.citation else finding.citation)
+    if not citation.url:
+        return None
+    label = recommendation.guideline if recommendation else citation.short
+    return {"label": clip(label, 80), "url": citation.url, "type": "absolute"}
 
 
 def format_value(value, unit: str | None, decimals: int | None = None, cut_points=()) -> str:

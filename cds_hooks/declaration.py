@@ -177,6 +177,7 @@ def find_engine(engine_id: str) -> Engine:
     import engine.models.notes  # noqa: F401 - the note engine (the encoder loads only when notes are read)
     import engine.order_checks  # noqa: F401 - the order-time checks
     import engine.pharmacogenomics  # noqa: F401 - the pharmacogenomic engines
+    import engine.rules  # noqa: F401 - the treatment rules
     from engine.registry import calculators, detectors, models, order_checks, pharmacogenomics, rules
 
     for registry in (calculators, detectors, rules, models, order_checks, pharmacogenomics):

@@ -281,6 +281,18 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 value_sets=("dialysis_or_transplant", "dialysis_procedure", "kidney_transplant_procedure"),
                 lookback_days=90, note="see *Dialysis and transplant*"),
     _condition("liver_disease", "Chronic liver disease (cirrhosis)", "liver_disease"),
+    # Treatment rules: what excludes a statin (dialysis, decompensated liver disease) and what excludes a DOAC
+    # (a mechanical valve, mitral stenosis).
+    FeatureSpec("on_dialysis", "Chronic dialysis", BOOLEAN, resources=("Condition", "Procedure"),
+                value_sets=("chronic_dialysis", "dialysis_procedure"), lookback_days=90,
+                note="a dialysis status Condition or a dialysis procedure in the last 90 days; a kidney transplant "
+                     "does not count (see *Dialysis and transplant*)"),
+    _condition("decompensated_liver_disease", "Decompensated cirrhosis or hepatic failure",
+               "decompensated_liver_disease", note="True only for a current confirmed condition"),
+    _condition("mechanical_heart_valve", "Mechanical heart valve", "mechanical_heart_valve",
+               note="any confirmed entry, whatever its clinical status (a valve stays)"),
+    _condition("mitral_stenosis", "Mitral stenosis", "mitral_stenosis",
+               note="True only for a current confirmed condition; severity is not coded"),
     _condition("bleeding_history", "Major bleeding history or predisposition", "bleeding_history"),
     _condition("alcohol_excess", "Alcohol use >= 8 drinks/week", "alcohol_excess"),
     _medication("antiplatelet_or_nsaid", "On antiplatelet or NSAID", "antiplatelet", "nsaid"),

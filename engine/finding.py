@@ -173,6 +173,9 @@ class Finding:
     suggestions: tuple[Suggestion, ...] = ()
     selection: SelectionBehavior = SelectionBehavior.ANY
     condition: ConditionRef | None = None  # the condition it is about: findings about one condition share a card
+    # The findings this one acts on, by id (a treatment on the risk score it follows from): they share a card, the
+    # score leading it and the treatment giving the card its action (cards.render).
+    follows_from: tuple[str, ...] = ()
     quote: str | None = None  # text quoted verbatim from the record (a note sentence): untrusted, escaped on cards
     mentions: tuple[TextMention, ...] = ()  # note engine: every affirmed mention, with offsets
     details: Details | None = None  # the engine's own typed details (see Details)

@@ -56,6 +56,7 @@ CONDITION_CONCEPTS = (
     "obesity", "familial_hypercholesterolemia", "anemia", "prediabetes", "pregnancy", "gestational_diabetes",
     "hypercapnic_respiratory_failure", "family_history_diabetes_finding", "no_family_history_diabetes_finding",
     "breastfeeding", "statin_intolerance", "rhabdomyolysis",
+    "chronic_dialysis", "decompensated_liver_disease", "mechanical_heart_valve", "mitral_stenosis",
 )
 MEDICATION_CONCEPTS = ("antihypertensive", "statin", "antiplatelet", "nsaid", "anticoagulant")
 PROCEDURE_CONCEPTS = ("dialysis_procedure", "kidney_transplant_procedure", "ascvd_procedure")

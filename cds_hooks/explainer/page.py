@@ -46,8 +46,9 @@ REFUSALS = {
 }
 
 # What a finding's thresholds and its explanation are, by kind: a treatment finding's thresholds are the rows of its
-# recommendation table (the one that applies marked), its explanation the steps that led to the result.
-_THRESHOLDS_LABELS = {"diagnosis": "Thresholds", "treatment": "Recommendation table (▶ the row that applies)"}
+# recommendation table (a pharmacogenomic finding marks the row that applies ▶), its explanation the steps that led
+# to the result.
+_THRESHOLDS_LABELS = {"diagnosis": "Thresholds", "treatment": "Recommendation table"}
 _EXPLANATION_LABELS = {"treatment": "How the result was reached"}
 
 STATUS_LABELS = {

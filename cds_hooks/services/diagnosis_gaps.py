@@ -10,6 +10,8 @@ from __future__ import annotations
 from cds_hooks.declaration import HookCall, service
 
 DIAGNOSIS_ENGINES = ("diabetes-gap", "hypertension-gap", "ckd-gap", "obesity-gap", "fh-possible", "anemia-gap")
+# Weight management (USPSTF 2018) reads the obesity detector: on the obesity card when it is shown.
+TREATMENT_RULES = ("weight-loss-uspstf-2018",)
 
 
 @service(
@@ -21,9 +23,10 @@ DIAGNOSIS_ENGINES = ("diabetes-gap", "hypertension-gap", "ckd-gap", "obesity-gap
         "problem list: diabetes and prediabetes (ADA 2024), hypertension (ACC/AHA 2017), chronic kidney disease "
         "(KDIGO 2012), obesity class (WHO), possible familial hypercholesterolaemia (LDL-C >= 190 mg/dL) and anaemia "
         "(WHO). Each card names the results that meet each criterion and offers a provisional problem-list entry "
-        "and/or the confirmatory test."
+        "and/or the confirmatory test. Adults with BMI >= 30 are offered a referral to a behavioural weight-loss "
+        "programme (USPSTF 2018, grade B)."
     ),
-    engines=DIAGNOSIS_ENGINES,
+    engines=DIAGNOSIS_ENGINES + TREATMENT_RULES,
 )
 def diagnosis_gaps(call: HookCall):
     return call.run_engines()

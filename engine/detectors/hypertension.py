@@ -19,6 +19,7 @@ the Prevention, Detection, Evaluation, and Management of High Blood Pressure in 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import fmean
 
@@ -72,6 +73,51 @@ def bp_category(sbp: float | None, dbp: float | None) -> str:
     return "normal"
 
 
+@dataclass(frozen=True)
+class OfficeBp:
+    """The patient's level of office BP as ACC/AHA 2017 section 4.1 estimates it: readings averaged per day (an
+    occasion), then the daily means of the most recent occasions averaged. The one estimate the hypertension detector
+    and the BP treatment rule (engine/rules/blood_pressure.py) both use."""
+
+    occasions: tuple[tuple[date, float | None, float | None], ...]  # (day, mean SBP, mean DBP), newest first
+    sbp: float | None
+    dbp: float | None
+    category: str  # bp_category of the averages
+    readings: tuple[Reading, ...]  # every reading of the occasions used, newest first
+
+    @property
+    def confirmed(self) -> bool:
+        """>= 2 occasions (section 4.1: an average of >= 2 readings on >= 2 occasions)."""
+        return len(self.occasions) >= MIN_OCCASIONS
+
+    @property
+    def evidence(self) -> list:
+        return [r.evidence for r in self.readings]
+
+    def text(self) -> str:
+        return _bp_text(self.sbp, self.dbp)
+
+
+def office_bp(features: FeatureSet, sbp: list[Reading] | None = None, dbp: list[Reading] | None = None,
+              problems: list | None = None) -> tuple[OfficeBp | None, list]:
+    """The averaged office BP of the look-back window (option ``bp_lookback_days``, most recent ``bp_occasions``
+    occasions) and the readings that could not be used; None without any usable reading."""
+    if sbp is None or dbp is None:
+        window = option(features, "bp_lookback_days", DEFAULT_LOOKBACK_DAYS)
+        sbp, sbp_problems = readings(features, "sbp_mmhg", window_days=window)
+        dbp, dbp_problems = readings(features, "dbp_mmhg", window_days=window)
+        problems = sbp_problems + dbp_problems
+    occasions = _occasions(sbp, dbp, option(features, "bp_occasions", DEFAULT_OCCASIONS))
+    if not occasions:
+        return None, list(problems or [])
+    avg_sbp = _mean([o[1] for o in occasions])
+    avg_dbp = _mean([o[2] for o in occasions])
+    used_days = {o[0] for o in occasions}
+    used = sorted((r for r in sbp + dbp if r.day in used_days), key=lambda r: r.day, reverse=True)
+    return OfficeBp(tuple(occasions), avg_sbp, avg_dbp, bp_category(avg_sbp, avg_dbp), tuple(used)), \
+        list(problems or [])
+
+
 def _bp_text(sbp: float | None, dbp: float | None) -> str:
     return f"{'-' if sbp is None else fmt(sbp, 'sbp_mmhg')}/{'-' if dbp is None else fmt(dbp, 'dbp_mmhg')} mmHg"
 
@@ -109,17 +155,13 @@ class HypertensionGap(DiagnosisDetector):
         if documented:
             return []
 
-        occasions = _occasions(sbp, dbp, option(features, "bp_occasions", DEFAULT_OCCASIONS))
-        if not occasions:
+        level, _ = office_bp(features, sbp, dbp, problems)
+        if level is None:
             return []
-        avg_sbp = _mean([o[1] for o in occasions])
-        avg_dbp = _mean([o[2] for o in occasions])
-        stage = bp_category(avg_sbp, avg_dbp)
+        occasions, avg_sbp, avg_dbp, stage = list(level.occasions), level.sbp, level.dbp, level.category
         if stage not in ("stage 1", "stage 2"):
             return []
-        used_days = {o[0] for o in occasions}
-        used = [r for r in sbp + dbp if r.day in used_days]
-        evidence = [r.evidence for r in sorted(used, key=lambda r: r.day, reverse=True)]
+        used, evidence = list(level.readings), level.evidence
 
         not_assessed = self.unless_adult_outside_pregnancy(
             features, suffix="hypertension", adult_age=ADULT_AGE, inputs=evidence, problems=problems,

@@ -97,24 +97,29 @@ class ObesityGap(DiagnosisDetector):
         )]
 
     def _bmi(self, features: FeatureSet):
-        """(BMI reading, readings cited, how it was computed or '', problems); BMI None when not obtainable."""
-        window = option(features, "bmi_lookback_days", DEFAULT_LOOKBACK_DAYS)
-        bmis, problems = readings(features, "bmi_kgm2", window_days=window)
-        if bmis:
-            return bmis[0], [bmis[0]], "", problems
-        weights, w_problems = readings(features, "weight_kg", window_days=window)
-        heights, h_problems = readings(features, "height_cm", window_days=HEIGHT_LOOKBACK_DAYS)
-        problems += w_problems + h_problems
-        if not weights or not heights:
-            return None, [], "", problems
-        weight, height = weights[0], heights[0]
-        value = weight.value / (height.value / 100.0) ** 2
-        derived = Evidence(
-            name="bmi_kgm2", label=feature_label("bmi_kgm2"), value=value, unit=feature_unit("bmi_kgm2"),
-            effective=weight.evidence.effective, derived_from=(weight.evidence, height.evidence),
-            note=f"computed from weight {fmt(weight.value, 'weight_kg')} kg and height {fmt(height.value, 'height_cm')} cm",
-        )
-        bmi = Reading(derived, value, weight.day)
-        how = (f"{fmt(weight.value, 'weight_kg')} kg / ({fmt(height.value, 'height_cm')} cm / 100)^2 = {value:.1f} kg/m2 "
-               f"(weight {weight.day.isoformat()}, height {height.day.isoformat()})")
-        return bmi, [bmi, weight, height], how, problems
+        return latest_bmi(features)
+
+
+def latest_bmi(features: FeatureSet):
+    """(BMI reading, readings cited, how it was computed or '', problems); BMI None when not obtainable. The one BMI
+    the obesity detector and the weight-management rule (engine/rules/lifestyle.py) read."""
+    window = option(features, "bmi_lookback_days", DEFAULT_LOOKBACK_DAYS)
+    bmis, problems = readings(features, "bmi_kgm2", window_days=window)
+    if bmis:
+        return bmis[0], [bmis[0]], "", problems
+    weights, w_problems = readings(features, "weight_kg", window_days=window)
+    heights, h_problems = readings(features, "height_cm", window_days=HEIGHT_LOOKBACK_DAYS)
+    problems += w_problems + h_problems
+    if not weights or not heights:
+        return None, [], "", problems
+    weight, height = weights[0], heights[0]
+    value = weight.value / (height.value / 100.0) ** 2
+    derived = Evidence(
+        name="bmi_kgm2", label=feature_label("bmi_kgm2"), value=value, unit=feature_unit("bmi_kgm2"),
+        effective=weight.evidence.effective, derived_from=(weight.evidence, height.evidence),
+        note=f"computed from weight {fmt(weight.value, 'weight_kg')} kg and height {fmt(height.value, 'height_cm')} cm",
+    )
+    bmi = Reading(derived, value, weight.day)
+    how = (f"{fmt(weight.value, 'weight_kg')} kg / ({fmt(height.value, 'height_cm')} cm / 100)^2 = {value:.1f} kg/m2 "
+           f"(weight {weight.day.isoformat()}, height {height.day.isoformat()})")
+    return bmi, [bmi, weight, height], how, problems

@@ -38,6 +38,12 @@ CONDITION_RULES: dict[str, _ConditionRule] = {
                                        "vascular disease (MI, PAD, aortic plaque, coronary disease)"),
     "chronic_kidney_disease": _ConditionRule(("chronic_kidney_disease",), False, "chronic kidney disease"),
     "liver_disease": _ConditionRule(("liver_disease",), False, "chronic liver disease or cirrhosis"),
+    "decompensated_liver_disease": _ConditionRule(("decompensated_liver_disease",), False,
+                                                  "decompensated cirrhosis or hepatic failure"),
+    # A mechanical valve stays in place whatever the entry's clinical status says; a mitral stenosis that was
+    # repaired (valvotomy, replacement) is resolved, and the valve, if mechanical, is its own entry.
+    "mechanical_heart_valve": _ConditionRule(("mechanical_heart_valve",), True, "mechanical heart valve"),
+    "mitral_stenosis": _ConditionRule(("mitral_stenosis",), False, "mitral stenosis"),
     # HAS-BLED "B": previous major bleeding (a history) or predisposition (Pisters 2010).
     "bleeding_history": _ConditionRule(("bleeding_history",), True, "bleeding history or bleeding disorder"),
     "alcohol_excess": _ConditionRule(("alcohol_excess",), False, "alcohol use disorder"),

@@ -14,7 +14,7 @@ from fhir_adapter.features.demographics import age, ethnicity, race, race_catego
 from fhir_adapter.features.derived import body_size, egfr
 from fhir_adapter.features.family_history import family_history_diabetes
 from fhir_adapter.features.genomics import gene_results
-from fhir_adapter.features.kidney_replacement import dialysis_or_transplant
+from fhir_adapter.features.kidney_replacement import dialysis_or_transplant, on_dialysis
 from fhir_adapter.features.lifestyle import physical_activity, smoking
 from fhir_adapter.features.medications import MEDICATION_RULES, medication_feature, medication_list
 from fhir_adapter.features.observation_reads import observation_reads
@@ -116,6 +116,8 @@ def extract_features(resources: Iterable[dict] | Mapping, *, as_of: date | None 
             condition_feature(ctx, name)
     if needed("dialysis_or_transplant"):
         dialysis_or_transplant(ctx)
+    if needed("on_dialysis"):
+        on_dialysis(ctx)
     if needed("pregnant"):
         pregnant(ctx)
     if needed("family_history_diabetes"):

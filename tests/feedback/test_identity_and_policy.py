@@ -63,7 +63,10 @@ def test_rendered_cards_have_an_identity_that_does_not_depend_on_the_call():
     assert first.rendered[0].identity == "diagnosis:diabetes-gap:diabetes|diabetes-mellitus"
     missing = process_hook(SERVICES.get("cardiovascular-risk"), load_fixture("hooks/patient-view-missing-lipids.json"),
                            config)
-    assert missing.rendered[0].identity == "data-needed:pce-2013:ascvd-10y,prevent-2024-base:cvd-10y"
+    # The smoker's tobacco-cessation card first (a warning), then the data-needed card of the two estimates.
+    assert [c.identity for c in missing.rendered] == [
+        "treatment:tobacco-cessation-uspstf-2021:cessation|tobacco-use",
+        "data-needed:pce-2013:ascvd-10y,prevent-2024-base:cvd-10y"]
 
 
 # -- what is material -------------------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ import pytest
 import requests
 import responses
 
+from cds_hooks.config import load_config
 from cds_hooks.declaration import SERVICES
-from tests.conftest import load_fixture
+from cds_hooks.evaluate import evaluate_document
+from tests.conftest import TEST_AS_OF, load_fixture
 
 FHIR = "https://ehr.example.org/fhir"
 SERVICE = "/cds-services/cardiovascular-risk"
@@ -85,12 +87,22 @@ def test_full_prefetch_gives_risk_cards_with_provenance(client):
 def test_prevent_published_case_through_http(client):
     resp = post_json(client, SERVICE, load_fixture("hooks/patient-view-prevent-example.json"))
     assert resp.status_code == 200
-    prevent = cards_by_source(resp.get_json())["prevent-2024-base"]
-    assert "14.7 %" in prevent["summary"]
-    assert "9.2 %" in prevent["summary"] and "8.1 %" in prevent["summary"]
-    assert "On blood-pressure treatment" in prevent["detail"]  # from MedicationRequest/b-lisinopril
-    assert "· Diabetes" in prevent["detail"]  # from Condition/b-dm
-    assert "MedicationRequest/" not in prevent["detail"] and "Condition/" not in prevent["detail"]
+    # The woman has diabetes (50 years): the statin it calls for is on one card with both 10-year estimates, the PCE
+    # leading it and PREVENT beside it (docs/treatment.md).
+    [card] = resp.get_json()["cards"]
+    also = next(line for line in card["detail"].splitlines() if line.startswith("**Also:** 10-year cardiovascular"))
+    assert "14.7 %" in also
+    assert "statin for diabetes" in card["summary"]
+    assert "On blood-pressure treatment" in card["detail"]  # from MedicationRequest/b-lisinopril
+    assert "· Diabetes" in card["detail"]  # from Condition/b-dm
+    assert "MedicationRequest/" not in card["detail"] and "Condition/" not in card["detail"]
+    result = evaluate_document(load_fixture("hooks/patient-view-prevent-example.json"),
+                               service_id="cardiovascular-risk",
+                               config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                               include_cards=False)
+    prevent = next(f for f in result["findings"] if f["engine_id"] == "prevent-2024-base")
+    assert round(prevent["value"], 1) == 14.7
+    assert [round(m["value"], 1) for m in prevent["measures"]][:2] == [9.2, 8.1]
 
 
 def test_cards_are_deterministic_per_hook_instance(client):

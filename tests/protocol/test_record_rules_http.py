@@ -80,6 +80,14 @@ def post(client, request: dict, path: str = CARDIOVASCULAR) -> list[dict]:
     return resp.get_json()["cards"]
 
 
+def finding(request: dict, engine_id: str) -> dict:
+    """A finding of the cardiovascular-risk service for ``request``, as the explainer page shows it."""
+    result = evaluate_document(copy.deepcopy(request), service_id="cardiovascular-risk",
+                               config=load_config({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "WARM_MODELS": False}),
+                               include_cards=False)
+    return next(f for f in result["findings"] if f["engine_id"] == engine_id)
+
+
 def card(cards: list[dict], starts: str) -> dict:
     matches = [c for c in cards if c["summary"].startswith(starts)]
     assert len(matches) == 1, [c["summary"] for c in cards]
@@ -114,9 +122,10 @@ def test_pregnancy_condition_makes_the_30_year_model_not_applicable(client_showi
 
 def test_not_pregnant_keeps_the_estimates(client):
     cards = post(client, add(base_request(), "observations", pregnancy_status("LA26683-5", "Not pregnant")))
-    assert card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")["summary"].endswith("6.4 % (borderline)")
-    assert card(cards, "10-year cardiovascular risk (AHA PREVENT)")["summary"].startswith(
-        "10-year cardiovascular risk (AHA PREVENT): 14.7 %")
+    # Both estimates, on the one card of the statin her diabetes calls for (docs/treatment.md).
+    pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
+    assert "6.4 % (borderline) → start a moderate-intensity statin" in pce["summary"]
+    assert "**Also:** 10-year cardiovascular risk (AHA PREVENT): 14.7 %" in pce["detail"]
 
 
 # -- statin ------------------------------------------------------------------------------------------------------------
@@ -125,9 +134,12 @@ def test_active_statin_is_named_on_the_risk_cards(client):
     pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
     assert ("A statin is active: the Pooled Cohort Equations estimate risk without lipid-lowering treatment"
             in pce["detail"])
-    assert "On statin" in pce["detail"] and "MedicationRequest/" not in pce["detail"]
-    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "PREVENT includes statin use as a predictor" in prevent["detail"]
+    assert "MedicationRequest/" not in pce["detail"]
+    # The statin of unknown dose is the card's action; PREVENT is beside the PCE on it, its note on the explainer page.
+    assert "→ check the statin dose" in pce["summary"]
+    prevent = finding(add(base_request(), "medications", statin_request()), "prevent-2024-base")
+    assert any("PREVENT includes statin use as a predictor" in a for a in prevent["assumptions"])
+    assert any(ev["label"] == "On statin" and ev["value"] is True for ev in prevent["inputs"])
 
 
 # -- LDL-C >= 190 mg/dL ------------------------------------------------------------------------------------------------
@@ -137,7 +149,10 @@ def test_ldl_190_is_named_on_the_pce_card(client, ldl, named):
                              lab("b-ldl", "13457-7", ldl, "mg/dL", "2026-04-11T08:00:00Z")))
     pce = card(cards, "10-year ASCVD risk (Pooled Cohort Equations)")
     assert ("statin benefit group without risk estimation" in pce["detail"]) is named
-    assert pce["indicator"] == ("warning" if named else "info")
+    # The PCE finding's own severity (the card is a warning either way: her diabetes calls for a statin).
+    request = add(base_request(), "observations", lab("b-ldl", "13457-7", ldl, "mg/dL", "2026-04-11T08:00:00Z"))
+    assert finding(request, "pce-2013")["severity"] == ("warning" if named else "info")
+    assert ("for LDL-C >= 190 mg/dL" in pce["summary"]) is named
 
 
 # -- same-day results without times ------------------------------------------------------------------------------------
@@ -181,8 +196,8 @@ def test_egfr_card_and_prevent_show_the_same_lab_reported_egfr(client):
     assert ("For comparison only: CKD-EPI 2021 from the same-day creatinine 0.75 mg/dL gives 97 (G1)"
             in egfr["detail"])
     assert "differ by more than 10 %" not in egfr["detail"]
-    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "eGFR 90 mL/min/1.73m2" in prevent["detail"]
+    prevent = finding(egfr_request(0.75), "prevent-2024-base")  # beside the PCE on the statin card
+    assert [ev["value"] for ev in prevent["inputs"] if ev["name"] == "egfr_mlmin173m2"] == [90]
 
 
 def test_a_discordant_lab_reported_egfr_gives_way_to_ckd_epi_2021_on_every_card(client):
@@ -197,8 +212,9 @@ def test_a_discordant_lab_reported_egfr_gives_way_to_ckd_epi_2021_on_every_card(
     assert lines[1] == ("Lab-reported eGFR 90 vs CKD-EPI 2021 22 (G4) from the same-day creatinine 2.60 mg/dL "
                         "differ by over 10 %; CKD-EPI 2021 is used: the lab value may be from an older race-based "
                         "or different equation, or a data error.")
-    prevent = card(cards, "10-year cardiovascular risk (AHA PREVENT)")
-    assert "eGFR 22 mL/min/1.73m2" in prevent["detail"] and "eGFR 90" not in prevent["detail"]
-    assert "recorded value not used" in prevent["detail"]  # the lab value, listed on the explainer page
+    prevent = finding(egfr_request(2.6), "prevent-2024-base")  # beside the PCE on the statin card
+    assert [round(ev["value"]) for ev in prevent["inputs"] if ev["name"] == "egfr_mlmin173m2"] == [22]
+    assert prevent["input_problems"]  # the lab value, listed on the explainer page
+    assert not any("eGFR 90" in c["detail"] for c in cards if "eGFR (CKD-EPI" not in c["summary"])
 
 

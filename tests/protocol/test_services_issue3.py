@@ -99,9 +99,12 @@ def test_diagnosis_gaps_end_to_end(client):
     assert resp.status_code == 200  # the client fixture validated the response schema
     cards = resp.get_json()["cards"]
     engines = by_engine(cards)
-    assert set(engines) == {"diabetes-gap", "hypertension-gap", "ckd-gap", "fh-possible", "anemia-gap"}
+    assert set(engines) == {"diabetes-gap", "hypertension-gap", "ckd-gap", "fh-possible", "anemia-gap",
+                            "weight-loss-uspstf-2018"}
     assert "obesity-gap" not in engines  # BMI 36.2, but obesity is on the problem list
-    assert all(c["indicator"] == "warning" for c in cards)
+    # Every diagnosis is a warning; the weight-management referral for the listed obesity (USPSTF 2018) is not one.
+    assert all(c["indicator"] == "warning" for c in cards if c is not engines["weight-loss-uspstf-2018"])
+    assert engines["weight-loss-uspstf-2018"]["indicator"] == "info"
 
     diabetes = engines["diabetes-gap"]
     assert diabetes["summary"] == "Possible undiagnosed diabetes: HbA1c 7.1 %, FPG 131 mg/dL (ADA criteria met)"
@@ -149,7 +152,8 @@ def test_hypertensive_crisis_is_the_first_card_and_critical(client):
     assert cards[0]["indicator"] == "critical"
     assert "188/124" in cards[0]["summary"]
     assert "BP 188/124 mmHg on 2026-05-30" in cards[0]["detail"] and "Observation/" not in cards[0]["detail"]
-    assert [c["indicator"] for c in cards[1:]] == ["warning"] * (len(cards) - 1)
+    diagnoses = [c for c in cards[1:] if not c["summary"].startswith("Weight management")]
+    assert [c["indicator"] for c in diagnoses] == ["warning"] * len(diagnoses)
 
 
 def test_no_diagnosis_card_once_the_conditions_are_on_the_problem_list(client):
@@ -166,7 +170,9 @@ def test_no_diagnosis_card_once_the_conditions_are_on_the_problem_list(client):
         entry["resource"]["code"] = {"coding": [{"system": system, "code": code}]}
         conditions["entry"].append(entry)
     conditions["total"] = len(conditions["entry"])
-    assert post(client, "diagnosis-gaps", body).get_json()["cards"] == []
+    # No diagnosis card; the listed obesity (BMI 36.2) still has its weight-management referral (USPSTF 2018).
+    cards = post(client, "diagnosis-gaps", body).get_json()["cards"]
+    assert [c["summary"].split(":")[0] for c in cards] == ["Weight management"]
 
 
 # -- risk-scores and acute scores end to end ---------------------------------------------------------------------------
@@ -178,7 +184,9 @@ def test_risk_scores_end_to_end(client):
     engines = by_engine(cards)
     # Every computed score has its card; the not-applicable ones (PREVENT 30-year at 72, the ADA risk test with
     # diabetes) are not cards by default, and the KDIGO stage is on the CKD diagnosis card (the same G3a A2, > 90 days).
-    assert set(engines) == {"ckd-epi-2021-cr-cys", "cha2ds2-vasc", "prevent-2024-30y", "kfre-4v", "has-bled", "fib-4"}
+    # HAS-BLED is on the CHA2DS2-VASc card with the anticoagulant it calls for (docs/treatment.md).
+    assert set(engines) == {"ckd-epi-2021-cr-cys", "cha2ds2-vasc", "prevent-2024-30y", "kfre-4v", "fib-4"}
+    assert "**Also:** Major bleeding risk in atrial fibrillation (HAS-BLED): 1 point" in engines["cha2ds2-vasc"]["detail"]
     assert not any(c["summary"].startswith("Not applicable") for c in cards)
     gaps = by_engine(post(client, "diagnosis-gaps", load_fixture("hooks/patient-view-risk-scores.json")).get_json()["cards"])
     assert "G3a A2" in gaps["ckd-gap"]["summary"] and "high risk" in gaps["ckd-gap"]["summary"]
@@ -187,7 +195,9 @@ def test_risk_scores_end_to_end(client):
     # FIB-4 = age x AST / (platelets x sqrt(ALT)) = 72 x 40 / (200 x sqrt 30) = 2.63 (Sterling 2006).
     assert "2.6" in engines["fib-4"]["summary"]
     assert "ACR " in engines["kfre-4v"]["detail"] and "Observation/" not in engines["kfre-4v"]["detail"]
-    assert "overrideReasons" not in engines["cha2ds2-vasc"]  # offered on diagnosis cards only
+    # Override reasons: those of a medication, for the anticoagulant the card proposes (no diagnosis is offered).
+    assert {r["code"] for r in engines["cha2ds2-vasc"]["overrideReasons"]} == {
+        "already-on-therapy", "contraindicated", "patient-declined", "not-applicable"}
 
 
 @needs_calculators
@@ -351,6 +361,8 @@ def test_synthea_no_diagnosis_card_for_a_listed_condition():
         assert not validate_response({"cards": out["cards"]}), path.name
         listed = _active_concepts(resources)
         for f in out["findings"]:
+            if f["kind"] == "treatment":
+                continue  # weight management for a listed obesity is a treatment, not a diagnosis card
             concept = (f.get("condition") or {}).get("id")
             if f.get("category") == "hypertensive crisis" and concept in listed:
                 assert not f.get("suggestions"), path.name  # an emergency is shown, but no second problem entry offered

@@ -1,0 +1,221 @@
+"""Kidney-protective therapy in type 2 diabetes with CKD: KDIGO 2022 diabetes-in-CKD guideline, ADA Standards of
+Care 2025 section 11, and the metformin label.
+
+Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatment.md).
+
+* Who: diabetes on the problem list (not type 1 only) with CKD - a CKD entry, or the one eGFR < 60, or albuminuria
+  (UACR >= 30 mg/g, A2-A3 by the KDIGO finding), not on dialysis, not pregnant.
+* eGFR is the record's one eGFR, the value every card shows (docs/calculators.md), compared unrounded.
+* SGLT2 inhibitor: started at eGFR >= 20 (KDIGO 1.3.1, 1A; ADA A); each agent only from its label's starting eGFR.
+* Metformin: contraindicated below eGFR 30 (stop); not started at 30-< 45, and the dose of a current one reviewed
+  (at most 1,000 mg a day); started at >= 45 (KDIGO 4.1.1, 1B).
+* ACE inhibitor or ARB for albuminuria with hypertension (KDIGO 1.2.1, 1B; ADA A/B).
+
+One finding per therapy, each about CKD (``Finding.condition``): they share the card of the KDIGO stage. A card holds
+one selectionBehavior, so when more than one therapy is proposed each offers its preferred agent and names the others.
+States that need nothing new (already taking an SGLT2 inhibitor or an ACE inhibitor/ARB, metformin at eGFR >= 45)
+stay on the explainer page.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+from engine.calculators.common import load_data
+from engine.calculators.kdigo_ckd import albuminuria_category
+from engine.detectors.common import concept
+from engine.finding import Evidence, Finding, Severity
+from engine.inputs import FeatureSet
+from engine.proposals import suggest
+from engine.registry import rule
+from engine.rules.common import (
+    TreatmentRule,
+    active_medications,
+    citation_of,
+    computed_finding,
+    medication_evidence,
+    number,
+    present,
+    recommendation_of,
+    single_options,
+    start_medication,
+)
+from fhir_adapter.terminology import concepts_of_coding
+
+DATA_FILE = "diabetes_ckd_2022.json"
+RAAS_CLASSES = ("ace_inhibitor", "arb", "arni")
+
+
+@cache
+def data() -> dict[str, Any]:
+    return load_data(DATA_FILE)
+
+
+@rule
+class DiabetesCkdTherapy(TreatmentRule):
+    id = "t2d-ckd-kdigo-2022"
+    version = "1.0.0"
+    title = "Type 2 diabetes with CKD"
+    citation = citation_of(data()["guideline"])
+    reads_findings = ("kdigo-2012-ckd-stage",)
+    optional = ("diabetes", "egfr_mlmin173m2", "uacr_mgg", "chronic_kidney_disease", "hypertension", "bp_treated",
+                "on_dialysis", "pregnant")
+
+    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
+        d = data()
+        diabetes = present(features, "diabetes")
+        base = f"{self.id}:ckd"
+        if diabetes is None:
+            return [self.not_indicated(features, finding_id=base, inputs=[features.get("diabetes")],
+                                       message="Diabetes is not on the problem list.")]
+        if _type_1_only(features):
+            return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
+                                       message=("Type 1 diabetes is recorded: the KDIGO 2022 SGLT2 inhibitor and "
+                                                "metformin recommendations are for type 2 diabetes."))]
+        egfr_ev = features.get("egfr_mlmin173m2")
+        egfr = number(features, "egfr_mlmin173m2")
+        if egfr is None:
+            return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
+                                       message="No eGFR: kidney-protective therapy is chosen by it (the eGFR card "
+                                               "says what it needs).")]
+        kdigo = computed_finding(findings, "kdigo-2012-ckd-stage")
+        a_category, uacr_ev = _albuminuria(features, kdigo)
+        ckd = present(features, "chronic_kidney_disease")
+        criteria = d["ckd"]
+        albuminuric = a_category in ("A2", "A3")
+        if ckd is None and egfr >= criteria["egfr_below"] and not albuminuric:
+            return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
+                                       message=(f"eGFR {egfr:.0f} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
+                                                "no CKD criterion."))]
+        for name, why in (("on_dialysis", "chronic dialysis is recorded"), ("pregnant", "pregnancy is recorded")):
+            ev = present(features, name)
+            if ev is not None:
+                return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
+                                           message=f"{why[:1].upper()}{why[1:]}: the KDIGO 2022 drug recommendations "
+                                                   "for diabetes with CKD do not apply.")]
+        inputs = [diabetes, egfr_ev, uacr_ev, ckd]
+        ckd_text = f"T2D, eGFR {egfr:.0f}" + (f", {a_category}" if a_category else "")
+        findings_out = [
+            self._sglt2i(features, egfr, ckd_text, inputs),
+            self._metformin(features, egfr, ckd_text, inputs),
+            self._raas(features, albuminuric, ckd_text, inputs),
+        ]
+        actionable = [f for f in findings_out if f.suggestions]
+        if len(actionable) > 1:
+            findings_out = [f if not f.suggestions else _with_suggestions(f, single_options(f.suggestions))
+                            for f in findings_out]
+        return findings_out
+
+    # -- SGLT2 inhibitor ---------------------------------------------------------------------------------------------
+    def _sglt2i(self, features, egfr, ckd_text, inputs) -> Finding:
+        d = data()
+        part = d["sglt2i"]
+        finding_id = f"{self.id}:sglt2i"
+        current = active_medications(features, classes=("sglt2_inhibitor",))
+        if current:
+            return self.not_indicated(
+                features, finding_id=finding_id, inputs=[*inputs, medication_evidence(current[0], "SGLT2 inhibitor")],
+                message=f"On {current[0].name}: {part['continue']['text'].lower()} ({part['continue']['section']}).")
+        if egfr < part["egfr_from"]:
+            return self.not_indicated(features, finding_id=finding_id, inputs=inputs, message=part["below"])
+        keys = [o["regimen"] for o in part["options"] if egfr >= o["egfr_from"]]
+        rec = part["start"]
+        return self._finding(
+            features, finding_id, rec, f"{ckd_text} → SGLT2 inhibitor", Severity.WARNING, inputs,
+            message=(f"eGFR {egfr:.0f} (>= {part['egfr_from']}): an SGLT2 inhibitor with proven kidney and "
+                     "cardiovascular benefit, continued if eGFR later falls below 20, until dialysis."),
+            keys=keys, reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr:.0f}")
+
+    # -- metformin ---------------------------------------------------------------------------------------------------
+    def _metformin(self, features, egfr, ckd_text, inputs) -> Finding:
+        d = data()
+        part = d["metformin"]
+        finding_id = f"{self.id}:metformin"
+        current = active_medications(features, classes=("metformin",))
+        if current:
+            drug = current[0]
+            taking = [*inputs, medication_evidence(drug, "Metformin")]
+            if egfr < part["contraindicated_below"]:
+                rec = part["stop"]
+                return self._finding(features, finding_id, rec, f"{ckd_text} → stop metformin", Severity.WARNING,
+                                     taking, message=(f"On {drug.name} at eGFR {egfr:.0f} (< "
+                                                      f"{part['contraindicated_below']}): contraindicated."))
+            if egfr < part["dose_review_below"]:
+                rec = part["review"]
+                dose = drug.daily_dose_mg
+                over = dose is not None and dose > part["max_daily_mg_below_45"]
+                said = (f"{dose:g} mg a day is above the {part['max_daily_mg_below_45']:,} mg limit" if over
+                        else f"{dose:g} mg a day" if dose is not None else "daily dose not recorded")
+                return self._finding(features, finding_id, rec, f"{ckd_text} → review the metformin dose",
+                                     Severity.WARNING if over or dose is None else Severity.INFO, taking,
+                                     message=f"On {drug.name} at eGFR {egfr:.0f} (30-< 45): {said}.")
+            return self.not_indicated(features, finding_id=finding_id, inputs=taking,
+                                      message=f"On {drug.name} at eGFR {egfr:.0f} (>= 45): "
+                                              f"{part['continue']['text'].lower()} ({part['continue']['section']}).")
+        if egfr < part["contraindicated_below"]:
+            return self.not_indicated(features, finding_id=finding_id, inputs=inputs,
+                                      message=f"eGFR {egfr:.0f}: metformin is contraindicated below "
+                                              f"{part['contraindicated_below']}.")
+        if egfr < part["not_started_below"]:
+            return self.not_indicated(features, finding_id=finding_id, inputs=inputs, message=part["not_started"])
+        rec = part["start"]
+        return self._finding(features, finding_id, rec, f"{ckd_text} → metformin", Severity.INFO, inputs,
+                             message=(f"eGFR {egfr:.0f} (>= {part['not_started_below']}): metformin is first-line "
+                                      "glucose-lowering therapy."),
+                             keys=[part["regimen"]], reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr:.0f}")
+
+    # -- ACE inhibitor or ARB ----------------------------------------------------------------------------------------
+    def _raas(self, features, albuminuric, ckd_text, inputs) -> Finding:
+        d = data()
+        part = d["raas"]
+        finding_id = f"{self.id}:raas"
+        hypertension = present(features, "hypertension") or present(features, "bp_treated")
+        current = active_medications(features, classes=RAAS_CLASSES)
+        if current:
+            return self.not_indicated(
+                features, finding_id=finding_id, inputs=[*inputs, medication_evidence(current[0], "ACE inhibitor/ARB")],
+                message=f"On {current[0].name}: titrate to the highest approved dose tolerated ({part['start']['section']}).")
+        if not albuminuric or hypertension is None:
+            why = "no albuminuria (UACR >= 30 mg/g)" if not albuminuric else "hypertension is not recorded"
+            return self.not_indicated(features, finding_id=finding_id, inputs=[*inputs, hypertension],
+                                      message=f"ACE inhibitor or ARB: {why} ({part['start']['section']}).")
+        rec = part["start"]
+        return self._finding(features, finding_id, rec, f"{ckd_text} → ACE inhibitor or ARB", Severity.WARNING,
+                             [*inputs, hypertension],
+                             message="Albuminuria with hypertension: titrate to the highest approved dose tolerated.",
+                             keys=part["regimens"], reason=f"{rec['text']}: diabetes, hypertension and albuminuria")
+
+    def _finding(self, features, finding_id, rec, value, severity, inputs, *, message, keys=(), reason="") -> Finding:
+        d = data()
+        suggestions = [suggest(rec["text"], start_medication(keys, reason=f"{reason} (KDIGO 2022, {rec['strength']}).",
+                                                             evidence=[i for i in inputs if i is not None]))] \
+            if keys else []
+        return self.treatment(
+            features, finding_id=finding_id, title=self.title, value=value, category=rec["strength"],
+            recommendation=recommendation_of(rec, d["guideline"]), severity=severity, inputs=inputs,
+            message=message, suggestions=suggestions, condition=concept("chronic-kidney-disease").ref(),
+            method=("KDIGO 2022: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop < 30, not started 30-< 45, "
+                    "dose reviewed < 45), ACE inhibitor or ARB for albuminuria with hypertension; the record's one "
+                    f"eGFR, compared unrounded. Applied: {rec['section']}."))
+
+
+def _with_suggestions(finding: Finding, suggestions) -> Finding:
+    return replace(finding, suggestions=tuple(suggestions))
+
+
+def _albuminuria(features: FeatureSet, kdigo: Finding | None) -> tuple[str | None, Evidence | None]:
+    """The KDIGO A category: the KDIGO finding's when it has one, else that of the newest UACR; and the UACR."""
+    uacr_ev = features.get("uacr_mgg")
+    details = getattr(kdigo, "details", None)
+    category = getattr(details, "a_category", None)
+    if category is None:
+        uacr = number(features, "uacr_mgg")
+        category = albuminuria_category(uacr) if uacr is not None and uacr >= 0 else None
+    return category, uacr_ev
+
+
+def _type_1_only(features: FeatureSet) -> bool:
+    """Type 1 diabetes on the problem list and no type 2 entry."""
+    concepts = {c for system, code in features.condition_codes for c in concepts_of_coding(system, code)}
+    return "type_1_diabetes" in concepts and "type_2_diabetes" not in concepts

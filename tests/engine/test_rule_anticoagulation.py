@@ -1,0 +1,146 @@
+"""Oral anticoagulation in AF (2023 ACC/AHA/ACCP/HRS): CHA2DS2-VASc 1 vs 2 by sex, DOAC alternatives and their label
+ranges, warfarin with a mechanical valve or mitral stenosis, aspirin alone, HAS-BLED as factors to modify."""
+from __future__ import annotations
+
+import pytest
+
+from engine.finding import Severity, Status
+from tests.engine.treatment_fixtures import (
+    cha2ds2_vasc,
+    features,
+    has_bled,
+    medication,
+    one,
+    options,
+    rxnorm_codes,
+    with_medications,
+)
+
+AF = "af-anticoagulation-2023"
+APIXABAN_5, APIXABAN_2_5, RIVAROXABAN, EDOXABAN, DABIGATRAN, WARFARIN = (
+    "1364445", "1364435", "1232086", "1599555", "1037045", "855332")
+
+
+def patient(sex="male", egfr=80.0, **facts):
+    return features(age_years=70, sex=sex, atrial_fibrillation=True, egfr_mlmin173m2=egfr, weight_kg=80.0,
+                    creatinine_mgdl=1.0, **facts)
+
+
+def oac(fs, points, sex="male", *bleeding_items):
+    return one(AF, fs, cha2ds2_vasc(points, sex), has_bled(*bleeding_items))
+
+
+@pytest.mark.parametrize("sex, points, action", [
+    ("male", 0, None), ("male", 1, "consider"), ("male", 2, "recommend"),
+    ("female", 1, None), ("female", 2, "consider"), ("female", 3, "recommend"),
+])
+def test_cha2ds2_vasc_thresholds_by_sex(sex, points, action):
+    finding = oac(patient(sex=sex), points, sex)
+    if action is None:
+        assert finding.status is Status.NOT_APPLICABLE and not finding.suggestions
+        assert "no anticoagulation" in finding.message
+        return
+    assert finding.details.action == action
+    assert finding.recommendation.guideline == "2023 ACC/AHA/ACCP/HRS AF guideline"
+    if action == "recommend":
+        assert finding.recommendation.strength == "Class 1, LOE A" and finding.severity is Severity.WARNING
+    else:
+        assert finding.recommendation.strength == "Class 2a, LOE A" and finding.severity is Severity.INFO
+    assert finding.follows_from == ("cha2ds2-vasc:score", "has-bled:score")  # one card with both scores
+
+
+def test_doacs_are_alternatives_apixaban_first():
+    finding = oac(patient(egfr=80.0), 3)
+    assert rxnorm_codes(finding) == [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]
+    [suggestion] = finding.suggestions
+    assert suggestion.is_choice and suggestion.proposals[0].recommended == 0
+    first = options(finding)[0]
+    assert first["dosageInstruction"][0]["timing"]["repeat"]["frequency"] == 2  # twice daily
+    assert "Class 1, LOE A" in finding.message  # DOAC over warfarin
+
+
+@pytest.mark.parametrize("egfr, codes", [
+    (96.0, [APIXABAN_5, RIVAROXABAN, DABIGATRAN]),  # edoxaban: not above CrCl 95
+    (95.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
+    (51.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
+    (50.0, [APIXABAN_5, DABIGATRAN]),  # rivaroxaban 20 mg and edoxaban 60 mg need > 50
+    (30.0, [APIXABAN_5]),  # dabigatran 150 mg needs > 30
+])
+def test_each_doac_only_in_its_label_range(egfr, codes):
+    finding = oac(patient(egfr=egfr), 3)
+    assert rxnorm_codes(finding) == codes
+    if len(codes) < 4:
+        assert "Not offered at the standard dose" in finding.message
+
+
+def test_no_egfr_leaves_out_the_doacs_dosed_by_kidney_function():
+    fs = features(age_years=70, sex="male", atrial_fibrillation=True)
+    finding = oac(fs, 2)
+    assert rxnorm_codes(finding) == [APIXABAN_5]
+    assert "eGFR unknown" in finding.message
+
+
+@pytest.mark.parametrize("facts, code", [
+    (dict(age_years=80, weight_kg=60.0), APIXABAN_2_5),
+    (dict(age_years=80, creatinine_mgdl=1.5), APIXABAN_2_5),
+    (dict(age_years=79, weight_kg=60.0, creatinine_mgdl=1.49), APIXABAN_5),
+    (dict(age_years=85, weight_kg=61.0, creatinine_mgdl=1.4), APIXABAN_5),
+])
+def test_apixaban_dose_reduction_needs_two_label_criteria(facts, code):
+    base = dict(sex="male", atrial_fibrillation=True, egfr_mlmin173m2=60.0, weight_kg=80.0, creatinine_mgdl=1.0,
+                age_years=70)
+    base.update(facts)
+    finding = oac(features(**base), 4)
+    assert rxnorm_codes(finding)[0] == code
+
+
+@pytest.mark.parametrize("flag", ["mechanical_heart_valve", "mitral_stenosis"])
+def test_warfarin_not_a_doac_with_a_mechanical_valve_or_mitral_stenosis(flag):
+    finding = oac(patient(**{flag: True}), 3)
+    assert rxnorm_codes(finding) == [WARFARIN]
+    assert finding.details.doac_excluded_by == flag
+    assert "warfarin, not a DOAC" in finding.recommendation.text
+    resource = options(finding)[0]
+    assert "INR of 2.0-3.0" in resource["dosageInstruction"][0]["text"]
+
+
+def test_already_anticoagulated_gets_no_suggestion():
+    fs = with_medications(patient(), medication("apixaban 5 MG Oral Tablet", "anticoagulant", "doac"))
+    finding = oac(fs, 4)
+    assert finding.status is Status.COMPUTED and not finding.suggestions
+    assert finding.details.action == "continue" and finding.severity is Severity.INFO
+    assert "DOAC is recommended over warfarin" not in finding.message
+
+
+def test_on_warfarin_the_card_says_a_doac_is_preferred():
+    fs = with_medications(patient(), medication("warfarin sodium 5 MG Oral Tablet", "anticoagulant",
+                                                "vitamin_k_antagonist"))
+    finding = oac(fs, 4)
+    assert not finding.suggestions and "A DOAC is recommended over warfarin (Class 1, LOE A)" in finding.message
+
+
+def test_aspirin_alone_is_flagged_as_no_substitute():
+    fs = with_medications(patient(), medication("aspirin 81 MG Oral Tablet", "antiplatelet", ingredients=("aspirin",)))
+    finding = oac(fs, 3)
+    assert finding.suggestions  # anticoagulation is still proposed
+    assert "aspirin alone is not a substitute for anticoagulation (Class 3: Harm, LOE B-R)" in finding.message
+
+
+def test_has_bled_names_the_modifiable_factors_and_does_not_withhold():
+    finding = oac(patient(), 3, "male", "H", "D_drugs", "E")
+    assert finding.suggestions and finding.severity is Severity.WARNING  # a high HAS-BLED does not stop it
+    assert "HAS-BLED 3 (high): address uncontrolled hypertension" in finding.message
+    assert "antiplatelet drug or NSAID" in finding.message
+    assert "elderly" not in finding.message  # age is not modifiable
+    assert "not a reason to withhold anticoagulation" in finding.message
+    assert len(finding.details.modifiable_bleeding_factors) == 2
+
+
+def test_no_score_no_suggestion():
+    finding = one(AF, patient())
+    assert finding.status is Status.NOT_APPLICABLE
+
+
+def test_pregnancy_is_for_specialist_care():
+    finding = oac(patient(sex="female", pregnant=True), 3, "female")
+    assert finding.status is Status.NOT_APPLICABLE and "pregnancy" in finding.message
