@@ -158,6 +158,17 @@ class PharmacogenomicOrderCheck(OrderCheck):
         testing = "testing" if any("*" in g for g in lookup.missing) else "genotyping"
         genes = " and ".join(lookup.missing)
         on_file = f" ({_phenotype_text(lookup.used)} on file)" if lookup.used else ""
+        unread = _unread_problems(features, lookup.missing)
+        if unread:
+            # A result was sent but could not be read: that is not "no result", and the card must not say so.
+            message = (f"A {genes} result is on file but could not be read: {unread[0].reason.rstrip('.')}. "
+                       f"No phenotype is assumed; review the report or repeat the test before {drug} "
+                       f"({guideline.label}, CPIC level {guideline.cpic_level}).")
+            return self._order_finding(
+                draft, lookup, features, rule=f"{guideline.key}/unread", trigger="result not read",
+                title=f"{genes} result for {drug} not readable", value="review the result or repeat the test",
+                severity="warning", message=message,
+                suggestions=[suggest(f"Repeat {genes} {testing}", *tests)], recommend=False)
         message = (f"No {genes} result on file{on_file}. {genes} with {drug} is a CPIC level {guideline.cpic_level} "
                    f"pair: the genotype should guide {drug} ({guideline.label}).")
         return self._order_finding(
@@ -239,3 +250,10 @@ def replacements(draft: DraftOrder, lookup: Lookup, reason: str) -> list[Suggest
                                 description=f"Start {text} instead of {name} ({why})")
         out.append(suggest(f"Cancel {name}; start {text}", remove, start))
     return out
+
+
+def _unread_problems(features: FeatureSet, genes) -> list:
+    """The genomic input problems (results sent but not read) about any of ``genes`` ("CYP2C19", "HLA-B*57:01")."""
+    names = {g.split("*")[0] for g in genes}
+    return [p for p in features.problems
+            if p.name == "gene_results" and any(n in (p.reason or "") for n in names)]

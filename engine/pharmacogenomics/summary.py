@@ -65,7 +65,8 @@ class PharmacogenomicSummary(Engine):
         phenotypes = gene_phenotypes(features.gene_results)
         adapter_problems = tuple(p for p in features.problems if p.name == RESULTS_FEATURE)
         if not phenotypes:
-            return []
+            # A result was sent but none could be read: say so, never stay silent as if there were none.
+            return [self._unreadable(features, adapter_problems)] if adapter_problems else []
         current = current_drugs(features)
         findings = [self._gene_finding(features, p) for p in phenotypes.values()]
         lookups = [lk for c in current for lk in lookups_for_drug(c.drug, phenotypes) if lk.used]
@@ -87,7 +88,8 @@ class PharmacogenomicSummary(Engine):
         problems = _merged(phenotype_problems(phenotypes.values()), adapter_problems, self.relevant_problems(features))
         warfarin_line = _warfarin_line(warfarin) if warfarin is not None and (
             "CYP2C9" in phenotypes or "VKORC1" in phenotypes) else None
-        if not actionable and not affecting and warfarin_line is None:
+        unread_line = _unreadable_line(adapter_problems)
+        if not actionable and not affecting and warfarin_line is None and unread_line is None:
             return self.finding(Status.COMPUTED, finding_id=f"{self.id}:summary", value="no actionable result",
                                  inputs=inputs, input_problems=problems, explainer_only=True,
                                  message="No result on file calls for a change to what CPIC's tables recommend.")
@@ -101,6 +103,10 @@ class PharmacogenomicSummary(Engine):
             items.append(f"warfarin IWPC {warfarin.value:g} mg/week" if warfarin.computed
                          else "warfarin (IWPC dose: data needed)")
             labels.insert(lines.index(warfarin_line), "warfarin")
+        if unread_line is not None:
+            lines.append(unread_line)
+            items.append("a result not read")
+            labels.append("not read")
         lead = max(affecting, key=lambda lk: (_RANK[lk.row.indicator], -_strength_rank(lk.strength)), default=None)
         value = fitted_summary(items)
         reserved = len(value) + 8 + (len(lead.row.recommendation) + len(lead.guideline.label) + 50 if lead else 0)
@@ -120,6 +126,14 @@ class PharmacogenomicSummary(Engine):
                                    sentence=line) for g, line in zip(labels, shown)),
             explanation=tuple(t for p in phenotypes.values() for t in derivation_terms(p)),
             method=summary_method(phenotypes.values()))
+
+    def _unreadable(self, features: FeatureSet, adapter_problems) -> Finding:
+        """Genomic results were sent and none could be read: an info card that says which and why."""
+        line = _unreadable_line(adapter_problems)
+        return self.finding(Status.COMPUTED, finding_id=f"{self.id}:summary", value="genomic result not read",
+                            input_problems=tuple(adapter_problems), severity=Severity.INFO,
+                            message=line + " Review the report or repeat the test; no phenotype is assumed.",
+                            measures=(Measure(label="not read", value="", unit="", sentence=line),))
 
     # -- explainer-page results ----------------------------------------------------------------------------------
     def _gene_finding(self, features: FeatureSet, phenotype: GenePhenotype) -> Finding:
@@ -304,3 +318,12 @@ def _merged(*groups) -> tuple:
 
 def _strength_rank(strength: str | None) -> int:
     return knowledge.STRENGTHS.index(strength) if strength in knowledge.STRENGTHS else len(knowledge.STRENGTHS)
+
+
+def _unreadable_line(adapter_problems) -> str | None:
+    """One card line for the genomic results that were sent but could not be read (the first reason, and a count)."""
+    if not adapter_problems:
+        return None
+    first = adapter_problems[0].reason.rstrip(".")
+    more = f" (and {len(adapter_problems) - 1} more, on the explainer page)" if len(adapter_problems) > 1 else ""
+    return f"Not read: {first}{more}."
