@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from types import SimpleNamespace
 
 from cds_hooks.app import create_app
 from cds_hooks.config import load_config
@@ -86,8 +87,29 @@ def test_without_the_database_every_alert_is_shown(tmp_path, monkeypatch):
         raise RuntimeError("database down")
 
     monkeypatch.setattr(store, "first_alerts", broken)
+    monkeypatch.setattr(store, "shown_alerts", broken)
     select, sign = select_then_sign()
     assert len(summaries(client, SELECT, select)) == 1
+    assert len(summaries(client, SIGN, sign)) == 1
+
+
+def test_an_alert_left_out_by_the_card_limit_is_shown_on_the_next_call(tmp_path):
+    """Only the alerts on the cards sent are remembered: with room for one card, two drafts' alerts come one per
+    call, and then none."""
+    client = new_client(tmp_path / "db", MAX_CARDS=1)
+    metformin = o.draft("d2", "861004", "metformin hydrochloride 1000 MG Oral Tablet", amount=1000, per_day=2)
+    sign = o.order_request("order-sign", [DABIGATRAN, metformin], record=RECORD)
+    first, second = summaries(client, SIGN, sign), summaries(client, SIGN, sign)
+    assert len(first) == 1 and len(second) == 1 and first != second
+    assert summaries(client, SIGN, sign) == []
+
+
+def test_an_alert_of_a_failed_response_is_shown_on_the_next_call(tmp_path, monkeypatch):
+    client = new_client(tmp_path / "db", VALIDATE_RESPONSES=True)
+    select, sign = select_then_sign()
+    monkeypatch.setattr("cds_hooks.processing.validate_response", lambda response: [SimpleNamespace(pointer="/cards")])
+    assert client.raw().post(f"/cds-services/{SELECT}", json=select).status_code == 500
+    monkeypatch.undo()
     assert len(summaries(client, SIGN, sign)) == 1
 
 
