@@ -220,6 +220,23 @@ def change_dose(draft: DraftOrder, *, amount_mg: float, per_day: int, reason: st
                    recommended=True)
 
 
+def is_combination(draft: DraftOrder) -> bool:
+    return len(draft.ingredients) > 1
+
+
+def dose_suggestions(draft: DraftOrder, *, ingredient: str, amount_mg: float, per_day: int, reason: str,
+                     route: str | None = None, product: Mapping[str, str] | None = None) -> list[Suggestion]:
+    """Change the draft to the dose, or, when the draft is a combination product, only cancel it: a dose in mg or a
+    single-ingredient product would drop or misdose the other ingredients, so the new dose is named in the reason
+    for the clinician to order it."""
+    if not is_combination(draft):
+        return [change_dose(draft, amount_mg=amount_mg, per_day=per_day, reason=reason, route=route, product=product)]
+    text = dose_text(amount_mg, per_day, route_adverb(draft, route))
+    return cancel(draft, reason=f"{reason}; {drug_name(draft)} is a combination product whose dose cannot be changed "
+                                f"for {ingredient} alone: if still needed, order {ingredient} {text} and the other "
+                                f"ingredients separately")
+
+
 def cancel(draft: DraftOrder, *, reason: str, alternatives: Sequence[Mapping[str, Any]] = ()) -> list[Suggestion]:
     """Cancel the drafted order; with alternatives, also one suggestion per alternative that cancels the draft and
     starts it (the card is then at-most-one)."""

@@ -341,6 +341,24 @@ def test_simvastatin_with_diltiazem_is_lowered_to_10_mg(client, amount, fires):
         assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "314231"
 
 
+def test_a_combination_product_is_never_swapped_for_one_of_its_ingredients(client):
+    """A dose limit for one ingredient of a combination (simvastatin in ezetimibe/simvastatin, metformin in
+    sitagliptin/metformin) offers to cancel the draft, with the dose in words, not an update to a single-ingredient
+    product that would drop the other ingredient."""
+    combination = o.draft("d1", "476350", "ezetimibe 10 MG / simvastatin 40 MG Oral Tablet", amount=1, unit="{tbl}")
+    (card,) = about(call(client, SIGN, [combination], record=[o.medication("m1", "3443", "diltiazem", amount=120)]),
+                    "diltiazem")
+    assert actions(card, "update") == [] and actions(card, "create") == []
+    assert [a["resourceId"] for a in actions(card, "delete")] == ["MedicationRequest/d1"]
+    active = o.medication("m1", *METFORMIN_1000, amount=1000, per_day=2)
+    combination = o.draft("d1", "861769", "sitagliptin 50 MG / metformin hydrochloride 1000 MG Oral Tablet", amount=1,
+                          unit="{tbl}", per_day=2)
+    (card,) = about(call(client, SIGN, [combination], record=[o.egfr(40), active]), "kidney function")
+    assert actions(card, "update") == [] and actions(card, "create") == []
+    (delete,) = actions(card, "delete")
+    assert "combination product" in delete["description"] and "metformin 500 mg" in delete["description"]
+
+
 def test_two_qt_prolonging_drugs_and_an_maoi_with_tramadol(client):
     cards = call(client, SIGN, [o.draft("d1", "2556", "citalopram", amount=20)],
                  record=[o.medication("m1", "26225", "ondansetron", amount=8, per_day=2)])
