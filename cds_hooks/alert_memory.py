@@ -5,9 +5,9 @@ CDS Hooks gives order-select and order-sign calls nothing in common but the draf
 remembered in the service's database (cds_hooks/store.py, table ``order_alert``), where every gunicorn worker and
 every process sees them. An alert is remembered once its card is in a valid response, not when it is found: one
 left out by the card limit (``MAX_CARDS``) or lost with a failed call is shown on the next call. A key is the
-SHA-256 of the FHIR server, the patient id, the draft's ``Type/id``, the engine and the rule: no patient data is
-stored. When the database cannot be written the alert is shown (a repeated alert is
-a nuisance, a missing one a hazard).
+SHA-256 of the FHIR server, the patient id, the drafts' ``Type/id`` (the draft, and for a problem between drafts the
+other drafts too, sorted), the engine and the rule: no patient data is stored. When the database cannot be written
+the alert is shown (a repeated alert is a nuisance, a missing one a hazard).
 """
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def alert_memory_for(app) -> AlertMemory:
 
 
 def alert_key(call: HookCall, finding: Finding, details: OrderCheckDetails) -> str:
-    parts = (call.request.get("fhirServer") or "", call.patient_id or "", details.draft, finding.engine_id,
-             details.rule)
+    # A problem between drafts (an interaction, a duplicate) is keyed by all its drafts, sorted: order-select may
+    # report it from one draft and order-sign from the other.
+    parts = (call.request.get("fhirServer") or "", call.patient_id or "", "\x01".join(details.drafts),
+             finding.engine_id, details.rule)
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 

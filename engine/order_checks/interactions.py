@@ -98,7 +98,8 @@ class DrugInteractions(OrderCheck):
             message=f"Drafted {name} {drafted_dose(draft)} with {partner_text} ({citation.short}). "
                     f"{_sentence(pair['management'])}",
             suggestions=suggestions, inputs=inputs, method=f"interaction pair '{pair['id']}' ({citation.short})",
-            strength="high-priority interaction" if pair["source"] == "onc-2012" else "label")
+            strength="high-priority interaction" if pair["source"] == "onc-2012" else "label",
+            drafted_partners=[o.source for o in partners if o.drafted])
 
 
 def _belongs(ingredients, classes, name: str, group: Mapping[str, Any], words: tuple[str, ...]) -> bool:

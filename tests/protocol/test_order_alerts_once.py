@@ -62,6 +62,29 @@ def test_a_new_problem_on_the_same_draft_is_still_alerted(client):
     assert [s.split(":")[0] for s in summaries(client, SIGN, sign)] == ["Duplicate therapy"]
 
 
+WARFARIN = o.draft("d1", "855332", "warfarin sodium 5 MG Oral Tablet", amount=5)
+IBUPROFEN = o.draft("d2", "310965", "Ibuprofen 200 MG Oral Tablet", amount=400, per_day=3)
+ROSUVASTATIN = o.draft("d1", "859751", "rosuvastatin calcium 20 MG Oral Tablet", amount=20)
+ATORVASTATIN = o.draft("d2", "617311", "atorvastatin 40 MG Oral Tablet", amount=40)
+
+
+def test_an_interaction_between_two_drafts_is_one_alert_whichever_draft_reports_it(client):
+    """Selected alone, warfarin reports its interaction with the drafted ibuprofen; at order-sign the ibuprofen (the
+    side with the alternative) reports it: the same two drafts and rule, so not alerted again."""
+    drafts = [WARFARIN, IBUPROFEN]
+    select = o.order_request("order-select", drafts, selections=["MedicationRequest/d1"])
+    assert [s.split(":")[0] for s in summaries(client, SELECT, select)] == ["Warfarin with ibuprofen"]
+    assert summaries(client, SIGN, o.order_request("order-sign", drafts)) == []
+
+
+def test_a_duplicate_of_two_drafts_is_one_alert_whichever_draft_reports_it(client):
+    first = o.order_request("order-select", [ROSUVASTATIN, ATORVASTATIN], selections=["MedicationRequest/d2"])
+    assert [s.split(":")[0] for s in summaries(client, SELECT, first)] == ["Duplicate therapy"]
+    again = o.order_request("order-select", [ROSUVASTATIN, ATORVASTATIN], selections=["MedicationRequest/d1"])
+    assert summaries(client, SELECT, again) == []
+    assert summaries(client, SIGN, o.order_request("order-sign", [ROSUVASTATIN, ATORVASTATIN])) == []
+
+
 def test_two_workers_sharing_the_database_alert_once(database):  # on SQLite and on PostgreSQL
     first, second = new_client(**database.settings), new_client(**database.settings)  # two processes' apps, one database
     select, sign = select_then_sign()
