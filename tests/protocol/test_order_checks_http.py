@@ -339,6 +339,11 @@ def test_simvastatin_with_diltiazem_is_lowered_to_10_mg(client, amount, fires):
         (update,) = actions(cards[0], "update")
         assert dose_of(update["resource"]) == (10.0, 1)
         assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "314231"
+        # The dose change and the cancel act on the same draft: the clinician takes one of them.
+        assert [a["resourceId"] for a in actions(cards[0], "delete")] == ["MedicationRequest/d1"]
+        assert cards[0]["selectionBehavior"] == "at-most-one"
+        assert [s["label"] for s in cards[0]["suggestions"] if s.get("isRecommended")] == \
+            ["Change simvastatin to 10 mg orally once daily"]
 
 
 def test_a_combination_product_is_never_swapped_for_one_of_its_ingredients(client):
