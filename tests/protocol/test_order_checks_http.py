@@ -388,9 +388,11 @@ def test_order_select_checks_the_selection_against_the_other_drafts(client):
     drafts = [o.draft("d1", *WARFARIN, amount=5), o.draft("d2", *IBUPROFEN, amount=400, per_day=3)]
     (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d2"])
     assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d2"
-    # The warfarin selected alone: its interaction with the unselected drafted ibuprofen is the warfarin's card.
-    (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d1"])
-    assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d1"
+    # The warfarin selected alone: its interaction with the unselected drafted ibuprofen is the warfarin's card (new
+    # drafts: the alert about d1 and d2 was shown, and is not repeated whichever draft reports it).
+    drafts = [o.draft("d3", *WARFARIN, amount=5), o.draft("d4", *IBUPROFEN, amount=400, per_day=3)]
+    (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d3"])
+    assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d3"
 
 
 # -- allergy and cross-reactivity -------------------------------------------------------------------------------------
