@@ -9,7 +9,8 @@ CDS Hooks 2.0.1 actions (section "Action"): ``create`` carries the new ``resourc
 its entirety" (the drafted order with the changed fields, keeping its id) and, as every action may, its ``resourceId``;
 ``delete`` carries ``resourceId``, a relative reference such as ``ServiceRequest/procedure-request-1`` (the 2.0.1
 example; a string, not an array). A suggestion may hold several actions the EHR applies together; a card that offers
-alternatives says ``selectionBehavior: at-most-one`` and marks the preferred one ``isRecommended``.
+alternatives, or two suggestions that act on the same resource (change a draft's dose, or cancel it), says
+``selectionBehavior: at-most-one`` and marks the preferred one ``isRecommended``.
 """
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ def build_suggestions(suggestions: Sequence[Suggestion], context: BuildContext, 
                       uuid_of: Callable[[str], str], at_most_one: bool = False) -> BuiltSuggestions:
     """CDS Hooks suggestions for a card. A suggestion offering alternatives (a StartMedication with several options)
     becomes one suggestion per option, the card ``at-most-one``; a change to a drafted order that is not in the hook's
-    draftOrders is left out (its resource cannot be sent whole), as is anything that would repeat a label."""
+    draftOrders is left out (its resource cannot be sent whole), as is anything that would repeat a label. Two
+    suggestions that update or delete the same resource make the card ``at-most-one`` too."""
     out: list[dict] = []
     labels: set[str] = set()
     choice = at_most_one or any(s.is_choice for s in suggestions)
@@ -195,6 +197,7 @@ def build_suggestions(suggestions: Sequence[Suggestion], context: BuildContext, 
             if recommended:
                 entry["isRecommended"] = True
             out.append(entry)
+    choice = choice or _share_a_resource(out)
     if choice:
         # at-most-one: the preferred alternative is the one recommendation (CDS Hooks asks for one at most).
         recommended = [s for s in out if s.get("isRecommended")]
@@ -202,6 +205,19 @@ def build_suggestions(suggestions: Sequence[Suggestion], context: BuildContext, 
             del second["isRecommended"]
     behavior = None if not out else (SelectionBehavior.AT_MOST_ONE if choice else SelectionBehavior.ANY).value
     return BuiltSuggestions(out, behavior, override_reasons_for(suggestions) if out else [])
+
+
+def _share_a_resource(suggestions: list[dict]) -> bool:
+    """Whether two suggestions change or remove the same resource (dose change and cancel of one draft): accepting
+    both would apply conflicting actions to it, so the card is at-most-one."""
+    seen: set[str] = set()
+    for suggestion in suggestions:
+        touched = {a["resourceId"] for a in suggestion["actions"] if a["type"] in ("update", "delete")
+                   and isinstance(a.get("resourceId"), str)}
+        if touched & seen:
+            return True
+        seen |= touched
+    return False
 
 
 def _expanded(suggestion: Suggestion, context: BuildContext):

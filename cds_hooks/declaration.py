@@ -81,6 +81,8 @@ class HookCall:
     deadline: Any = None  # cds_hooks.prefetch.Deadline of the hook, shared by prefetch resolution and later reads
     # cds_hooks.alert_memory.AlertMemory: which order-time alerts were already shown (None: no memory, show all).
     alerts: Any = None
+    # Finding id → the alert memory keys of the order-time alerts kept for this call (remembered once sent).
+    alert_keys: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _scoped: Any = field(default=None, init=False, repr=False, compare=False)
     # The engine.inputs.FeatureSet the engines last read (set by run_engines): findings keep only the value they used,
     # the explainer page plots each input's whole series from it. None until engines have run.

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from cards.render import RenderedCard, RenderOptions, render_cards
+from cds_hooks.alert_memory import remember_sent_alerts
 from cds_hooks.declaration import HookCall, ServiceDefinition
 from cds_hooks.errors import CdsError, issue
 from cds_hooks.pipeline import run_service
@@ -92,6 +93,7 @@ def process_hook(definition: ServiceDefinition, body: Any, config: Mapping[str, 
             log.error("service %s produced a response that breaks the schema at %s", definition.id,
                       ", ".join(p.pointer for p in invalid))
             raise CdsError(500, "The service produced an invalid response; it has been logged.")
+    remember_sent_alerts(call, (fid for rc in rendered for fid in rc.finding_ids))
     return HookOutcome(response=response, rendered=rendered, findings=result.findings, call=call,
                        input_problems=list(result.input_problems),
                        issued=screen.issued(rendered) if screen is not None else ())

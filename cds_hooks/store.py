@@ -466,6 +466,15 @@ class Store:
 
     # -- order-time alerts ---------------------------------------------------------------------------
 
+    def shown_alerts(self, keys: Sequence[str]) -> set[str]:
+        """The alert keys among ``keys`` remembered and not yet run out (a read: nothing is recorded)."""
+        if not keys:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(order_alert.c.key).where(order_alert.c.key.in_(list(dict.fromkeys(keys))),
+                                                                order_alert.c.expires_at >= time.time()))
+            return {row.key for row in rows}
+
     def first_alerts(self, keys: Sequence[str], ttl_s: float) -> set[str]:
         """Remember each alert key for ``ttl_s`` and return those not already remembered (shown for the first time).
 

@@ -52,6 +52,14 @@ class OrderCheckDetails(Details):
     draft: str  # "MedicationRequest/draft-1"
     rule: str  # "dabigatran/af-crcl-15-30", "warfarin-nsaid", "penicillin->cephalosporin"
     trigger: str  # "CrCl 24 mL/min (Cockcroft-Gault, 2026-11-02)", "active warfarin", "penicillin allergy"
+    # The other drafted orders in the problem (an interaction or duplicate between drafts): with ``draft``, what the
+    # alert is about, whichever of the drafts reports it.
+    drafted_partners: tuple[str, ...] = ()
+
+    @property
+    def drafts(self) -> tuple[str, ...]:
+        """Every drafted order the problem involves, sorted: the same whichever draft reports it."""
+        return tuple(sorted({self.draft, *self.drafted_partners}))
 
 
 @dataclass(frozen=True)
@@ -86,8 +94,9 @@ class OrderCheck(Engine):
                       message: str, citation: Citation, features: FeatureSet, category: str | None = None,
                       suggestions: Sequence[Suggestion] = (), inputs=(), thresholds: Sequence[str] = (),
                       assumptions: Sequence[str] = (), method: str | None = None,
-                      strength: str = "label / guideline") -> Finding:
-        """A computed finding about one draft and one rule (its id, details, recommendation line and suggestions)."""
+                      strength: str = "label / guideline", drafted_partners: Sequence[str] = ()) -> Finding:
+        """A computed finding about one draft and one rule (its id, details, recommendation line and suggestions);
+        ``drafted_partners``: the other drafts of a problem between drafts (interaction, duplicate)."""
         choice = any(isinstance(p, StartMedication) for s in suggestions for p in s.proposals)
         return self.computed(
             features, finding_id=finding_id(self.id, rule, draft.reference), rule_id=rule_id(self.id, rule),
@@ -96,7 +105,8 @@ class OrderCheck(Engine):
             inputs=tuple(inputs), thresholds=tuple(thresholds), assumptions=tuple(assumptions), method=method,
             suggestions=tuple(suggestions),
             selection=SelectionBehavior.AT_MOST_ONE if choice else SelectionBehavior.ANY,
-            details=OrderCheckDetails(draft=draft.reference, rule=rule, trigger=trigger),
+            details=OrderCheckDetails(draft=draft.reference, rule=rule, trigger=trigger,
+                                      drafted_partners=tuple(drafted_partners)),
             recommendation=Recommendation(text=verdict[0].upper() + verdict[1:], guideline=citation.short,
                                           strength=strength))
 
@@ -218,6 +228,23 @@ def change_dose(draft: DraftOrder, *, amount_mg: float, per_day: int, reason: st
                                     reason=reason, code=code,
                                     dose=Dose(text=text, quantity=amount_mg, unit="mg", times_per_day=per_day)),
                    recommended=True)
+
+
+def is_combination(draft: DraftOrder) -> bool:
+    return len(draft.ingredients) > 1
+
+
+def dose_suggestions(draft: DraftOrder, *, ingredient: str, amount_mg: float, per_day: int, reason: str,
+                     route: str | None = None, product: Mapping[str, str] | None = None) -> list[Suggestion]:
+    """Change the draft to the dose, or, when the draft is a combination product, only cancel it: a dose in mg or a
+    single-ingredient product would drop or misdose the other ingredients, so the new dose is named in the reason
+    for the clinician to order it."""
+    if not is_combination(draft):
+        return [change_dose(draft, amount_mg=amount_mg, per_day=per_day, reason=reason, route=route, product=product)]
+    text = dose_text(amount_mg, per_day, route_adverb(draft, route))
+    return cancel(draft, reason=f"{reason}; {drug_name(draft)} is a combination product whose dose cannot be changed "
+                                f"for {ingredient} alone: if still needed, order {ingredient} {text} and the other "
+                                f"ingredients separately")
 
 
 def cancel(draft: DraftOrder, *, reason: str, alternatives: Sequence[Mapping[str, Any]] = ()) -> list[Suggestion]:

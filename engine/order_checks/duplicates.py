@@ -70,7 +70,8 @@ class DuplicateTherapy(OrderCheck):
             severity=group["severity"], citation=citation, features=features,
             message=f"Drafted {name} {drafted_dose(draft)} with {partner_text}. "
                     f"{group['management'][0].upper()}{group['management'][1:]}.", suggestions=cancel(draft, reason=reason),
-            inputs=_inputs(partners), method=f"duplicate group '{group['id']}'", strength="label / guideline")
+            inputs=_inputs(partners), method=f"duplicate group '{group['id']}'", strength="label / guideline",
+            drafted_partners=[o.source for o in partners if o.drafted])
 
     def _same_ingredient(self, draft: DraftOrder, same: list[OtherDrug], spec: Mapping[str, Any],
                          features: FeatureSet) -> Finding:
@@ -82,7 +83,7 @@ class DuplicateTherapy(OrderCheck):
             verdict=f"{name} already ordered", severity=spec["severity"], citation=self.citation, features=features,
             message=f"{reason[0].upper()}{reason[1:]}. Drafted: {drafted_dose(draft)}.",
             suggestions=cancel(draft, reason=reason), inputs=_inputs(same), method="same ingredient",
-            strength="medication reconciliation")
+            strength="medication reconciliation", drafted_partners=[o.source for o in same if o.drafted])
 
 
 def _allowed(draft_classes, other_classes, group: Mapping[str, Any]) -> bool:

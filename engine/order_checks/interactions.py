@@ -19,6 +19,7 @@ from engine.order_checks.common import (
     citation_of,
     drafted_dose,
     drug_name,
+    is_combination,
     load_data,
     member,
     other_drugs,
@@ -81,9 +82,10 @@ class DrugInteractions(OrderCheck):
             if dose is not None and dose.daily_mg is not None and dose.daily_mg <= limit["daily_mg"] + 1e-9:
                 return None  # already within the label's limit for this combination
             per_day = int(limit["per_day"])
-            suggestions.append(change_dose(draft, amount_mg=float(limit["daily_mg"]) / per_day, per_day=per_day,
-                                           reason=f"{rule}; {pair['management']}",
-                                           product={"code": limit["code"], "display": limit["display"]}))
+            if not is_combination(draft):  # a combination is only cancelled: the limit names one ingredient
+                    suggestions.append(change_dose(draft, amount_mg=float(limit["daily_mg"]) / per_day, per_day=per_day,
+                                               reason=f"{rule}; {pair['management']}",
+                                               product={"code": limit["code"], "display": limit["display"]}))
         alternatives = pair.get("alternatives")
         options = alternatives["options"] if alternatives and alternatives["for"] == side else ()
         suggestions += cancel(draft, reason=f"{rule}; {pair['management']}", alternatives=options)
@@ -96,7 +98,8 @@ class DrugInteractions(OrderCheck):
             message=f"Drafted {name} {drafted_dose(draft)} with {partner_text} ({citation.short}). "
                     f"{_sentence(pair['management'])}",
             suggestions=suggestions, inputs=inputs, method=f"interaction pair '{pair['id']}' ({citation.short})",
-            strength="high-priority interaction" if pair["source"] == "onc-2012" else "label")
+            strength="high-priority interaction" if pair["source"] == "onc-2012" else "label",
+            drafted_partners=[o.source for o in partners if o.drafted])
 
 
 def _belongs(ingredients, classes, name: str, group: Mapping[str, Any], words: tuple[str, ...]) -> bool:

@@ -18,8 +18,8 @@ from engine.inputs import FeatureSet
 from engine.order_checks.common import (
     OrderCheck,
     cancel,
-    change_dose,
     citation_of,
+    dose_suggestions,
     drafted_dose,
     load_data,
     number,
@@ -117,8 +117,8 @@ class RenalDosing(OrderCheck):
         suggestions = []
         if new is not None:
             amount, per_day = new
-            suggestions.append(change_dose(draft, amount_mg=amount, per_day=per_day, reason=rule,
-                                           route=spec.get("route"), product=_product(spec, draft, amount)))
+            suggestions += dose_suggestions(draft, ingredient=ingredient, amount_mg=amount, per_day=per_day,
+                                            reason=rule, route=spec.get("route"), product=_product(spec, draft, amount))
         return [self.order_finding(
             draft, rule=f"{ingredient}/{band['id']}", trigger=kidney.text, title=title, verdict=verdict,
             category=kidney.short, severity=band["severity"], citation=citation, features=features,
@@ -156,8 +156,8 @@ class RenalDosing(OrderCheck):
             new = _suggested_dose(draft, rule["suggest"])
             suggestions = []
             if new is not None:
-                suggestions.append(change_dose(draft, amount_mg=new[0], per_day=new[1], reason=reason,
-                                               product=_product(spec, draft, new[0])))
+                suggestions += dose_suggestions(draft, ingredient=ingredient, amount_mg=new[0], per_day=new[1],
+                                                reason=reason, product=_product(spec, draft, new[0]))
             assumptions = [indication_note] if indication_note else []
             if not readable:
                 assumptions.append("the drafted dose could not be read in mg; the label dose is shown")

@@ -23,7 +23,7 @@ from typing import ClassVar, Mapping
 from engine.clinical_record import DraftOrder
 from engine.finding import Evidence, Finding, Recommendation, Severity, Status, Term
 from engine.inputs import FeatureSet
-from engine.order_checks.common import OrderCheck, OrderCheckDetails, cancel, change_dose, drafted_dose, finding_id
+from engine.order_checks.common import OrderCheck, OrderCheckDetails, cancel, dose_suggestions, drafted_dose, finding_id
 from engine.pharmacogenomics import knowledge
 from engine.pharmacogenomics.drugs import drugs_in
 from engine.pharmacogenomics.evidence import (
@@ -113,10 +113,10 @@ class PharmacogenomicOrderCheck(OrderCheck):
         if row.action == "avoid":
             return cancel(draft, reason=reason), "", row.indicator
         if row.action == "dose" and row.dose_change:
-            return self._dose(draft, row.dose_change, reason, row.indicator)
+            return self._dose(draft, lookup.drug, row.dose_change, reason, row.indicator)
         return [], "", row.indicator
 
-    def _dose(self, draft: DraftOrder, change: Mapping, reason: str, indicator: str):
+    def _dose(self, draft: DraftOrder, drug: str, change: Mapping, reason: str, indicator: str):
         dose = draft.dose
         if dose is None or dose.amount_mg is None or dose.per_day is None or dose.per_day != int(dose.per_day):
             return [], f"The drafted dose ({drafted_dose(draft)}) cannot be recalculated here.", indicator
@@ -124,7 +124,7 @@ class PharmacogenomicOrderCheck(OrderCheck):
         if "factor" in change:
             amount = round(dose.amount_mg * change["factor"], 2)
             what = change.get("applies_to", "dose")
-            return [change_dose(draft, amount_mg=amount, per_day=per_day, reason=reason)], \
+            return dose_suggestions(draft, ingredient=drug, amount_mg=amount, per_day=per_day, reason=reason), \
                 f"The drafted {what} is {drafted_dose(draft)}.", indicator
         limit = float(change["max_daily_mg"])
         daily = dose.daily_mg if dose.daily_mg is not None else dose.amount_mg * per_day
@@ -134,7 +134,8 @@ class PharmacogenomicOrderCheck(OrderCheck):
         target = float(change.get("propose_daily_mg", limit))
         note = f"The drafted {drafted_dose(draft)} is above CPIC's limit." + (
             f" {change['why'][0].upper() + change['why'][1:]}." if change.get("why") else "")
-        return [change_dose(draft, amount_mg=round(target / per_day, 2), per_day=per_day, reason=reason)], note, \
+        return dose_suggestions(draft, ingredient=drug, amount_mg=round(target / per_day, 2), per_day=per_day,
+                                reason=reason), note, \
             indicator
 
     # -- warfarin -----------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatm
 
 * Who: diabetes on the problem list (not type 1 only) with CKD - a CKD entry, or the one eGFR < 60, or albuminuria
   (UACR >= 30 mg/g, A2-A3 by the KDIGO finding), not on dialysis, not pregnant.
-* eGFR is the record's one eGFR, the value every card shows (docs/calculators.md), compared unrounded.
+* eGFR is the record's one eGFR (docs/calculators.md), rounded half up to a whole number before it is compared and
+  shown, as the order-time checks do (engine/order_checks/kidney.py).
 * SGLT2 inhibitor: started at eGFR >= 20 (KDIGO 1.3.1, 1A; ADA A); each agent only from its label's starting eGFR.
 * Metformin: contraindicated below eGFR 30 (stop); not started at 30-< 45, and the dose of a current one reviewed
   (at most 1,000 mg a day); started at >= 45 (KDIGO 4.1.1, 1B).
@@ -22,7 +23,7 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from engine.calculators.common import load_data
+from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
 from engine.detectors.common import concept
 from engine.finding import Evidence, Finding, Severity
@@ -74,11 +75,17 @@ class DiabetesCkdTherapy(TreatmentRule):
                                        message=("Type 1 diabetes is recorded: the KDIGO 2022 SGLT2 inhibitor and "
                                                 "metformin recommendations are for type 2 diabetes."))]
         egfr_ev = features.get("egfr_mlmin173m2")
-        egfr = number(features, "egfr_mlmin173m2")
-        if egfr is None:
+        raw_egfr = number(features, "egfr_mlmin173m2")
+        if raw_egfr is None:
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
                                        message="No eGFR: kidney-protective therapy is chosen by it (the eGFR card "
                                                "says what it needs).")]
+        # Rounded half up to whole mL/min/1.73m2 before any threshold, as at order-sign (engine/order_checks/kidney.py):
+        # the number on the card is the number the rule saw (29.5 is 30 for both, 19.6 is 20).
+        egfr = int(round_half_up(raw_egfr))
+        if egfr_ev is not None and egfr != raw_egfr:  # the "Based on" line shows the value compared, too
+            egfr_ev = replace(egfr_ev, value=float(egfr), note="; ".join(
+                n for n in (egfr_ev.note, f"rounded half up from {raw_egfr:g}") if n))
         kdigo = computed_finding(findings, "kdigo-2012-ckd-stage")
         a_category, uacr_ev = _albuminuria(features, kdigo)
         ckd = present(features, "chronic_kidney_disease")
@@ -86,7 +93,7 @@ class DiabetesCkdTherapy(TreatmentRule):
         albuminuric = a_category in ("A2", "A3")
         if ckd is None and egfr >= criteria["egfr_below"] and not albuminuric:
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
-                                       message=(f"eGFR {egfr:.0f} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
+                                       message=(f"eGFR {egfr} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
                                                 "no CKD criterion."))]
         for name, why in (("on_dialysis", "chronic dialysis is recorded"), ("pregnant", "pregnancy is recorded")):
             ev = present(features, name)
@@ -95,7 +102,7 @@ class DiabetesCkdTherapy(TreatmentRule):
                                            message=f"{why[:1].upper()}{why[1:]}: the KDIGO 2022 drug recommendations "
                                                    "for diabetes with CKD do not apply.")]
         inputs = [diabetes, egfr_ev, uacr_ev, ckd]
-        ckd_text = f"T2D, eGFR {egfr:.0f}" + (f", {a_category}" if a_category else "")
+        ckd_text = f"T2D, eGFR {egfr}" + (f", {a_category}" if a_category else "")
         findings_out = [
             self._sglt2i(features, egfr, ckd_text, inputs),
             self._metformin(features, egfr, ckd_text, inputs),
@@ -123,9 +130,9 @@ class DiabetesCkdTherapy(TreatmentRule):
         rec = part["start"]
         return self._finding(
             features, finding_id, rec, f"{ckd_text} → SGLT2 inhibitor", Severity.WARNING, inputs,
-            message=(f"eGFR {egfr:.0f} (>= {part['egfr_from']}): an SGLT2 inhibitor with proven kidney and "
+            message=(f"eGFR {egfr} (>= {part['egfr_from']}): an SGLT2 inhibitor with proven kidney and "
                      "cardiovascular benefit, continued if eGFR later falls below 20, until dialysis."),
-            keys=keys, reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr:.0f}")
+            keys=keys, reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr}")
 
     # -- metformin ---------------------------------------------------------------------------------------------------
     def _metformin(self, features, egfr, ckd_text, inputs) -> Finding:
@@ -139,7 +146,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             if egfr < part["contraindicated_below"]:
                 rec = part["stop"]
                 return self._finding(features, finding_id, rec, f"{ckd_text} → stop metformin", Severity.WARNING,
-                                     taking, message=(f"On {drug.name} at eGFR {egfr:.0f} (< "
+                                     taking, message=(f"On {drug.name} at eGFR {egfr} (< "
                                                       f"{part['contraindicated_below']}): contraindicated."))
             if egfr < part["dose_review_below"]:
                 rec = part["review"]
@@ -149,21 +156,21 @@ class DiabetesCkdTherapy(TreatmentRule):
                         else f"{dose:g} mg a day" if dose is not None else "daily dose not recorded")
                 return self._finding(features, finding_id, rec, f"{ckd_text} → review the metformin dose",
                                      Severity.WARNING if over or dose is None else Severity.INFO, taking,
-                                     message=f"On {drug.name} at eGFR {egfr:.0f} (30-< 45): {said}.")
+                                     message=f"On {drug.name} at eGFR {egfr} (30-< 45): {said}.")
             return self.not_indicated(features, finding_id=finding_id, inputs=taking,
-                                      message=f"On {drug.name} at eGFR {egfr:.0f} (>= 45): "
+                                      message=f"On {drug.name} at eGFR {egfr} (>= 45): "
                                               f"{part['continue']['text'].lower()} ({part['continue']['section']}).")
         if egfr < part["contraindicated_below"]:
             return self.not_indicated(features, finding_id=finding_id, inputs=inputs,
-                                      message=f"eGFR {egfr:.0f}: metformin is contraindicated below "
+                                      message=f"eGFR {egfr}: metformin is contraindicated below "
                                               f"{part['contraindicated_below']}.")
         if egfr < part["not_started_below"]:
             return self.not_indicated(features, finding_id=finding_id, inputs=inputs, message=part["not_started"])
         rec = part["start"]
         return self._finding(features, finding_id, rec, f"{ckd_text} → metformin", Severity.INFO, inputs,
-                             message=(f"eGFR {egfr:.0f} (>= {part['not_started_below']}): metformin is first-line "
+                             message=(f"eGFR {egfr} (>= {part['not_started_below']}): metformin is first-line "
                                       "glucose-lowering therapy."),
-                             keys=[part["regimen"]], reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr:.0f}")
+                             keys=[part["regimen"]], reason=f"{rec['text']}: type 2 diabetes with CKD, eGFR {egfr}")
 
     # -- ACE inhibitor or ARB ----------------------------------------------------------------------------------------
     def _raas(self, features, albuminuric, ckd_text, inputs) -> Finding:
@@ -197,7 +204,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             message=message, suggestions=suggestions, condition=concept("chronic-kidney-disease").ref(),
             method=("KDIGO 2022: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop < 30, not started 30-< 45, "
                     "dose reviewed < 45), ACE inhibitor or ARB for albuminuria with hypertension; the record's one "
-                    f"eGFR, compared unrounded. Applied: {rec['section']}."))
+                    f"eGFR rounded half up to a whole number. Applied: {rec['section']}."))
 
 
 def _with_suggestions(finding: Finding, suggestions) -> Finding:

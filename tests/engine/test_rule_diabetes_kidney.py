@@ -22,7 +22,8 @@ def therapies(fs) -> dict[str, object]:
     return {f.id.split(":")[1]: f for f in evaluate(RULE, fs)}
 
 
-@pytest.mark.parametrize("egfr, started", [(19.0, False), (19.99, False), (20.0, True)])
+# eGFR is rounded half up before it is compared, as at order-sign: 19.49 is 19, 19.5 is 20.
+@pytest.mark.parametrize("egfr, started", [(19.0, False), (19.49, False), (19.5, True), (20.0, True)])
 def test_sglt2_inhibitor_from_egfr_20(egfr, started):
     sglt2 = therapies(patient(egfr=egfr, metformin=None))["sglt2i"]
     assert (sglt2.status is Status.COMPUTED) is started
@@ -30,6 +31,7 @@ def test_sglt2_inhibitor_from_egfr_20(egfr, started):
         assert sglt2.recommendation.strength == "KDIGO 1A; ADA grade A"
         assert sglt2.recommendation.guideline == "KDIGO 2022 diabetes-in-CKD guideline"
         assert sglt2.severity is Severity.WARNING
+        assert f"eGFR {int(egfr + 0.5)} (>= 20)" in sglt2.message  # the number shown is the number compared
     else:
         assert "eGFR below 20" in sglt2.message
 
@@ -50,9 +52,9 @@ def test_an_sglt2_inhibitor_already_taken_is_continued_off_the_card():
 
 
 @pytest.mark.parametrize("egfr, state, severity", [
-    (29.0, "stop", Severity.WARNING), (29.99, "stop", Severity.WARNING),
-    (30.0, "review", Severity.INFO), (44.0, "review", Severity.INFO), (44.99, "review", Severity.INFO),
-    (45.0, None, None),
+    (29.0, "stop", Severity.WARNING), (29.49, "stop", Severity.WARNING), (29.5, "review", Severity.INFO),
+    (30.0, "review", Severity.INFO), (44.0, "review", Severity.INFO), (44.49, "review", Severity.INFO),
+    (44.5, None, None), (45.0, None, None),
 ])
 def test_metformin_taken_by_egfr(egfr, state, severity):
     fs = with_medications(patient(egfr=egfr), medication("metformin 500 MG Oral Tablet", "glucose_lowering", "metformin",
@@ -75,7 +77,7 @@ def test_a_metformin_dose_above_1000_mg_at_egfr_30_45_is_a_warning():
     assert metformin.severity is Severity.WARNING and "above the 1,000 mg limit" in metformin.message
 
 
-@pytest.mark.parametrize("egfr, started", [(29.0, False), (44.0, False), (44.99, False), (45.0, True)])
+@pytest.mark.parametrize("egfr, started", [(29.0, False), (44.0, False), (44.49, False), (44.5, True), (45.0, True)])
 def test_metformin_not_started_below_egfr_45(egfr, started):
     metformin = therapies(patient(egfr=egfr))["metformin"]
     assert (metformin.status is Status.COMPUTED) is started

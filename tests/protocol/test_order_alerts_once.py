@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from types import SimpleNamespace
 
 from cds_hooks.app import create_app
 from cds_hooks.config import load_config
@@ -61,6 +62,29 @@ def test_a_new_problem_on_the_same_draft_is_still_alerted(client):
     assert [s.split(":")[0] for s in summaries(client, SIGN, sign)] == ["Duplicate therapy"]
 
 
+WARFARIN = o.draft("d1", "855332", "warfarin sodium 5 MG Oral Tablet", amount=5)
+IBUPROFEN = o.draft("d2", "310965", "Ibuprofen 200 MG Oral Tablet", amount=400, per_day=3)
+ROSUVASTATIN = o.draft("d1", "859751", "rosuvastatin calcium 20 MG Oral Tablet", amount=20)
+ATORVASTATIN = o.draft("d2", "617311", "atorvastatin 40 MG Oral Tablet", amount=40)
+
+
+def test_an_interaction_between_two_drafts_is_one_alert_whichever_draft_reports_it(client):
+    """Selected alone, warfarin reports its interaction with the drafted ibuprofen; at order-sign the ibuprofen (the
+    side with the alternative) reports it: the same two drafts and rule, so not alerted again."""
+    drafts = [WARFARIN, IBUPROFEN]
+    select = o.order_request("order-select", drafts, selections=["MedicationRequest/d1"])
+    assert [s.split(":")[0] for s in summaries(client, SELECT, select)] == ["Warfarin with ibuprofen"]
+    assert summaries(client, SIGN, o.order_request("order-sign", drafts)) == []
+
+
+def test_a_duplicate_of_two_drafts_is_one_alert_whichever_draft_reports_it(client):
+    first = o.order_request("order-select", [ROSUVASTATIN, ATORVASTATIN], selections=["MedicationRequest/d2"])
+    assert [s.split(":")[0] for s in summaries(client, SELECT, first)] == ["Duplicate therapy"]
+    again = o.order_request("order-select", [ROSUVASTATIN, ATORVASTATIN], selections=["MedicationRequest/d1"])
+    assert summaries(client, SELECT, again) == []
+    assert summaries(client, SIGN, o.order_request("order-sign", [ROSUVASTATIN, ATORVASTATIN])) == []
+
+
 def test_two_workers_sharing_the_database_alert_once(database):  # on SQLite and on PostgreSQL
     first, second = new_client(**database.settings), new_client(**database.settings)  # two processes' apps, one database
     select, sign = select_then_sign()
@@ -86,8 +110,29 @@ def test_without_the_database_every_alert_is_shown(tmp_path, monkeypatch):
         raise RuntimeError("database down")
 
     monkeypatch.setattr(store, "first_alerts", broken)
+    monkeypatch.setattr(store, "shown_alerts", broken)
     select, sign = select_then_sign()
     assert len(summaries(client, SELECT, select)) == 1
+    assert len(summaries(client, SIGN, sign)) == 1
+
+
+def test_an_alert_left_out_by_the_card_limit_is_shown_on_the_next_call(tmp_path):
+    """Only the alerts on the cards sent are remembered: with room for one card, two drafts' alerts come one per
+    call, and then none."""
+    client = new_client(tmp_path / "db", MAX_CARDS=1)
+    metformin = o.draft("d2", "861004", "metformin hydrochloride 1000 MG Oral Tablet", amount=1000, per_day=2)
+    sign = o.order_request("order-sign", [DABIGATRAN, metformin], record=RECORD)
+    first, second = summaries(client, SIGN, sign), summaries(client, SIGN, sign)
+    assert len(first) == 1 and len(second) == 1 and first != second
+    assert summaries(client, SIGN, sign) == []
+
+
+def test_an_alert_of_a_failed_response_is_shown_on_the_next_call(tmp_path, monkeypatch):
+    client = new_client(tmp_path / "db", VALIDATE_RESPONSES=True)
+    select, sign = select_then_sign()
+    monkeypatch.setattr("cds_hooks.processing.validate_response", lambda response: [SimpleNamespace(pointer="/cards")])
+    assert client.raw().post(f"/cds-services/{SELECT}", json=select).status_code == 500
+    monkeypatch.undo()
     assert len(summaries(client, SIGN, sign)) == 1
 
 

@@ -339,6 +339,29 @@ def test_simvastatin_with_diltiazem_is_lowered_to_10_mg(client, amount, fires):
         (update,) = actions(cards[0], "update")
         assert dose_of(update["resource"]) == (10.0, 1)
         assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "314231"
+        # The dose change and the cancel act on the same draft: the clinician takes one of them.
+        assert [a["resourceId"] for a in actions(cards[0], "delete")] == ["MedicationRequest/d1"]
+        assert cards[0]["selectionBehavior"] == "at-most-one"
+        assert [s["label"] for s in cards[0]["suggestions"] if s.get("isRecommended")] == \
+            ["Change simvastatin to 10 mg orally once daily"]
+
+
+def test_a_combination_product_is_never_swapped_for_one_of_its_ingredients(client):
+    """A dose limit for one ingredient of a combination (simvastatin in ezetimibe/simvastatin, metformin in
+    sitagliptin/metformin) offers to cancel the draft, with the dose in words, not an update to a single-ingredient
+    product that would drop the other ingredient."""
+    combination = o.draft("d1", "476350", "ezetimibe 10 MG / simvastatin 40 MG Oral Tablet", amount=1, unit="{tbl}")
+    (card,) = about(call(client, SIGN, [combination], record=[o.medication("m1", "3443", "diltiazem", amount=120)]),
+                    "diltiazem")
+    assert actions(card, "update") == [] and actions(card, "create") == []
+    assert [a["resourceId"] for a in actions(card, "delete")] == ["MedicationRequest/d1"]
+    active = o.medication("m1", *METFORMIN_1000, amount=1000, per_day=2)
+    combination = o.draft("d1", "861769", "sitagliptin 50 MG / metformin hydrochloride 1000 MG Oral Tablet", amount=1,
+                          unit="{tbl}", per_day=2)
+    (card,) = about(call(client, SIGN, [combination], record=[o.egfr(40), active]), "kidney function")
+    assert actions(card, "update") == [] and actions(card, "create") == []
+    (delete,) = actions(card, "delete")
+    assert "combination product" in delete["description"] and "metformin 500 mg" in delete["description"]
 
 
 def test_two_qt_prolonging_drugs_and_an_maoi_with_tramadol(client):
@@ -365,9 +388,11 @@ def test_order_select_checks_the_selection_against_the_other_drafts(client):
     drafts = [o.draft("d1", *WARFARIN, amount=5), o.draft("d2", *IBUPROFEN, amount=400, per_day=3)]
     (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d2"])
     assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d2"
-    # The warfarin selected alone: its interaction with the unselected drafted ibuprofen is the warfarin's card.
-    (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d1"])
-    assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d1"
+    # The warfarin selected alone: its interaction with the unselected drafted ibuprofen is the warfarin's card (new
+    # drafts: the alert about d1 and d2 was shown, and is not repeated whichever draft reports it).
+    drafts = [o.draft("d3", *WARFARIN, amount=5), o.draft("d4", *IBUPROFEN, amount=400, per_day=3)]
+    (card,) = call(client, SELECT, drafts, selections=["MedicationRequest/d3"])
+    assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d3"
 
 
 # -- allergy and cross-reactivity -------------------------------------------------------------------------------------

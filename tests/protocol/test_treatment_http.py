@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+import pytest
+
 from cds_hooks.declaration import SERVICES
 from cds_hooks.evaluate import hook_request_from_resources
 from cds_hooks.services import load_all
@@ -261,6 +263,22 @@ def test_kidney_protective_therapy_in_type_2_diabetes_with_ckd(client):
     assert "Start an ACE inhibitor or ARB: Lisinopril 10 mg daily" in labels
     assert "1545658" in rxnorm(ckd) and "314076" in rxnorm(ckd)
     assert_actionable(ckd)
+
+
+@pytest.mark.parametrize("egfr, shown", [(19.6, "20"), (29.5, "30")])
+def test_the_egfr_the_kidney_therapy_rule_compares_is_the_one_its_card_shows(client, egfr, shown):
+    """Rounded half up to a whole number before any threshold, as at order-sign: eGFR 19.6 is 20 (an SGLT2 inhibitor
+    is started), 29.5 is 30 (metformin is reviewed, not stopped), and the card says 20 and 30."""
+    found = cards(client, "risk-scores",
+                  [patient(64, "male"), DIABETES, HYPERTENSION, lab("33914-3", egfr, "mL/min/{1.73_m2}"),
+                   lab("9318-7", 120, "mg/g"), medication("861007", "metformin hydrochloride 500 MG Oral Tablet", 1)])
+    ckd = card(found, "SGLT2")
+    assert "start an SGLT2 inhibitor" in ckd["detail"] and f"eGFR {shown} (>= 20)" in ckd["detail"]
+    if shown == "30":
+        assert "review the metformin dose" in ckd["detail"] and "Stop metformin" not in ckd["detail"]
+        assert f"at eGFR {shown} (30-< 45)" in ckd["detail"]
+    else:
+        assert f"eGFR {shown} mL/min/1.73m2" in ckd["detail"]
 
 
 # -- weight --------------------------------------------------------------------------------------------------------------
