@@ -376,6 +376,20 @@ def test_two_qt_prolonging_drugs_and_an_maoi_with_tramadol(client):
     assert card["indicator"] == "critical" and "serotonin syndrome" in card["summary"]
 
 
+def test_two_different_mao_inhibitors_are_critical_both_ways(client):
+    """Procarbazine and tranylcypromine are both in the MAO-inhibitor group: the ONC list names the pair."""
+    procarbazine = ("000001", "procarbazine hydrochloride 50 MG Oral Capsule")
+    tranylcypromine = ("000002", "tranylcypromine 10 MG Oral Tablet")
+    for drafted, active in ((procarbazine, tranylcypromine), (tranylcypromine, procarbazine)):
+        cards = call(client, SIGN, [o.draft(f"d{drafted[0]}", *drafted, amount=10)],
+                     record=[o.medication(f"m{active[0]}", *active, amount=10, per_day=2)])
+        hits = [c for c in cards if c["source"]["label"] == "ONC high-priority DDI list (Phansalkar 2012)"]
+        assert [c["indicator"] for c in hits] == ["critical"], cards
+    control = call(client, SIGN, [o.draft("d-control", *tranylcypromine, amount=10)],
+                   record=[o.medication("m-control", *tranylcypromine, amount=10, per_day=2)])
+    assert not [c for c in control if "ONC" in c["source"]["label"]]
+
+
 def test_two_drafted_interacting_drugs_give_one_card(client):
     drafts = [o.draft("d1", *WARFARIN, amount=5), o.draft("d2", *IBUPROFEN, amount=400, per_day=3)]
     cards = about(call(client, SIGN, drafts), "warfarin")
