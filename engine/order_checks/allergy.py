@@ -2,8 +2,9 @@
 the 2022 AAAAI/ACAAI drug-allergy practice parameter).
 
 For each current allergy entry the strongest relation to the drafted drug is reported: the same ingredient, the same
-class (for the classes where an allergy to one member is taken for all), a shared beta-lactam R1 side chain, or the
-cross-reactivity between two classes (penicillin and cephalosporin, ...) with its level. A severe reaction raises
+class (for the classes where an allergy to one member is taken for all), a shared beta-lactam R1 side chain, the
+cross-reactivity between two classes (penicillin and cephalosporin, ...) with its level, or a class rule with its own
+source (ACE inhibitors after angioedema, statins). A severe reaction raises
 the indicator one step. The suggestion cancels the draft.
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ class DrugAllergy(OrderCheck):
 
     def _finding(self, draft: DraftOrder, allergy: AllergyEntry, relation: Mapping[str, Any],
                  data: Mapping[str, Any], features: FeatureSet) -> Finding:
-        citation = citation_of(data["citation"])
+        citation = citation_of(relation.get("source", data["citation"]))  # a class rule names its own source
         severity = relation["severity"]
         severe = _severe(allergy, data)
         if severe:
@@ -75,7 +76,8 @@ class DrugAllergy(OrderCheck):
                     f"{relation['management'][0].upper()}{relation['management'][1:]}.",
             suggestions=cancel(draft, reason=rule), inputs=(evidence,),
             assumptions=("the allergy is recorded as unconfirmed",) if allergy.verification_status == "unconfirmed"
-            else (), method=relation["what"], strength="practice parameter")
+            else (), method=relation["what"],
+            strength="label" if "source" in relation else "practice parameter")
 
 
 def relation_to_drug(ingredients, classes, allergy: AllergyEntry, data: Mapping[str, Any], *,
@@ -102,6 +104,11 @@ def relation_to_drug(ingredients, classes, allergy: AllergyEntry, data: Mapping[
             allergic, drug = (names.get(c, c.replace("_", " ")) for c in (cross["allergy"], cross["drug"]))
             return {**cross, "rule": f"{cross['allergy']}->{cross['drug']}",
                     "what": f"{allergic} allergy and the {drug} class"}
+    for rule in data["class_rules"]:
+        cls = rule["class"]
+        if cls in classes and cls in allergy.classes:
+            return {**rule, "rule": f"class-rule:{cls}",
+                    "what": f"the same class ({names.get(cls, cls.replace('_', ' '))})"}
     if shared_class:
         rule = data["shared_class"]
         for cls in _most_specific(allergy.classes):

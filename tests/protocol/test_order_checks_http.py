@@ -445,6 +445,22 @@ def test_no_allergy_card_for_an_unrelated_drug_or_a_resolved_allergy(client):
                 record=[o.allergy("a1", **PENICILLIN_CLASS, clinical="resolved")]) == []
 
 
+def test_ace_inhibitor_angioedema_and_a_statin_allergy_cover_their_class(client):
+    enalapril = o.allergy("a1", code="3827", display="enalapril", reaction="angioedema")
+    (card,) = call(client, SIGN, [o.draft("d-lisinopril", "314076", "lisinopril 10 MG Oral Tablet", amount=10)],
+                   record=[enalapril])
+    assert card["indicator"] == "critical" and "enalapril" in card["summary"]
+    assert card["source"]["label"] == "ACE-inhibitor labels (lisinopril, FDA 2020)"
+    assert actions(card, "delete")[0]["resourceId"] == "MedicationRequest/d-lisinopril"
+    atorvastatin = o.allergy("a2", code="83367", display="atorvastatin")
+    (card,) = call(client, SIGN, [o.draft("d-rosuva", "859751", "rosuvastatin calcium 20 MG Oral Tablet", amount=20)],
+                   record=[atorvastatin])
+    assert card["indicator"] == "warning" and card["source"]["label"] == "Statin labels (atorvastatin, FDA 2022)"
+    # A class rule is not a therapeutic group: an ACE-inhibitor allergy says nothing about a statin.
+    assert call(client, SIGN, [o.draft("d-atorva", "617311", "atorvastatin 40 MG Oral Tablet", amount=40)],
+                record=[enalapril]) == []
+
+
 # -- duplicate therapy ------------------------------------------------------------------------------------------------
 ATORVASTATIN = ("617311", "atorvastatin 40 MG Oral Tablet")
 
