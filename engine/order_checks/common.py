@@ -36,6 +36,7 @@ from engine.proposals import (
     Suggestion,
     suggest,
 )
+from fhir_adapter.terminology import drugs
 
 __all__ = ["OrderCheck", "OrderCheckDetails", "OtherDrug", "load_data"]
 
@@ -219,8 +220,23 @@ def drug_name(draft: DraftOrder) -> str:
 # -- suggestions -------------------------------------------------------------------------------------------------------
 def change_dose(draft: DraftOrder, *, amount_mg: float, per_day: int, reason: str, route: str | None = None,
                 product: Mapping[str, str] | None = None) -> Suggestion:
-    """Update the drafted order to ``amount_mg`` ``per_day`` times a day (and to the product of that strength)."""
+    """Update the drafted order to ``amount_mg`` ``per_day`` times a day (and to the product of that strength).
+
+    A drafted product whose strength cannot give the new dose (a 300 mg capsule for 200 mg) is switched to a product
+    of the same ingredient whose strength divides the dose; when the knowledge has none, the dose is stated in text
+    only, with no structured quantity that the drafted product could not give."""
     text = dose_text(amount_mg, per_day, route_adverb(draft, route))
+    if product is None and not _strength_gives(draft.strength_mg, amount_mg):
+        product = product_for_dose(draft, amount_mg)
+        if product is None:
+            name = drug_name(draft)
+            note = (f"no {number(draft.strength_mg)} mg unit gives {number(amount_mg)} mg: choose a product of "
+                    f"that strength")
+            return suggest(f"Change {name} to {text}",
+                           ChangeDraftOrder(draft=draft.reference, reason=reason,
+                                            description=f"Change the drafted {name} to {text} ({note}): {reason}",
+                                            dose=Dose(text=f"{text} ({note})", times_per_day=per_day)),
+                           recommended=True)
     code = Coding(RXNORM, product["code"], product["display"]) if product else None
     name = drug_name(draft)
     return suggest(f"Change {name} to {text}",
@@ -228,6 +244,41 @@ def change_dose(draft: DraftOrder, *, amount_mg: float, per_day: int, reason: st
                                     reason=reason, code=code,
                                     dose=Dose(text=text, quantity=amount_mg, unit="mg", times_per_day=per_day)),
                    recommended=True)
+
+
+def _strength_gives(strength_mg: float | None, amount_mg: float) -> bool:
+    """Whether whole units of this strength make the dose (an unknown strength is not second-guessed)."""
+    if not strength_mg:
+        return True
+    units = amount_mg / strength_mg
+    return units >= 1 - 1e-9 and abs(units - round(units)) < 1e-6
+
+
+def product_for_dose(draft: DraftOrder, amount_mg: float) -> dict[str, str] | None:
+    """A product of the draft's one ingredient named as the drafted product but for its strength (the same dose form
+    and release: '24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet' for the 750 MG one) whose
+    strength makes the dose in whole units; the largest such strength (fewest units)."""
+    if len(draft.ingredients) != 1:
+        return None
+    template = _without_strength(draft.name)
+    if template is None:
+        return None
+    candidates = [(strength, code, name) for code, name, strength in drugs.single_ingredient_products(draft.ingredients[0])
+                  if _strength_gives(strength, amount_mg) and _without_strength(name) == template]
+    if not candidates:
+        return None
+    _, code, name = max(candidates)
+    return {"code": code, "display": name}
+
+
+_STRENGTH_IN_NAME = re.compile(r"\b\d+(?:\.\d+)?\s*MG\b", re.IGNORECASE)
+
+
+def _without_strength(product_name: str) -> str | None:
+    """The product name with its one mg strength taken out ('gabapentin # oral capsule'), None without exactly one."""
+    if len(_STRENGTH_IN_NAME.findall(product_name)) != 1:
+        return None
+    return " ".join(_STRENGTH_IN_NAME.sub("#", product_name).lower().split())
 
 
 def is_combination(draft: DraftOrder) -> bool:

@@ -146,6 +146,17 @@ def product(code: str) -> dict[str, Any] | None:
     return dict(p) if p else None
 
 
+def single_ingredient_products(ingredient_name: str) -> tuple[tuple[str, str, float], ...]:
+    """(code, name, per-unit strength in mg) of every product of this one ingredient with an mg strength, as the
+    knowledge lists them: what a dose change can switch a drafted product to."""
+    out = []
+    for code, entry in _data()["products"].items():
+        parts = entry["ingredients"]
+        if len(parts) == 1 and parts[0]["name"] == ingredient_name and parts[0].get("strength_mg"):
+            out.append((code, entry["name"], float(parts[0]["strength_mg"])))
+    return tuple(out)
+
+
 @cache
 def _text_terms() -> tuple[tuple[str, re.Pattern[str], tuple[tuple[str | None, str], ...]], ...]:
     """(term, pattern, ingredients) for every ingredient name, synonym and brand combination, longest first."""

@@ -278,6 +278,26 @@ def test_gabapentin_dose_by_crcl(client, crcl, amount, per_day, expected):
     assert dose_of(actions(cards[0], "update")[0]["resource"]) == expected
 
 
+def test_a_dose_change_never_keeps_a_product_that_cannot_give_the_dose(client):
+    # No gabapentin product in the knowledge makes 200 mg: the dose is text only, the drafted capsule kept as it is.
+    capsule = o.draft("d-gaba", "310431", "gabapentin 300 MG Oral Capsule", amount=300, per_day=3)
+    (card,) = about(call(client, SIGN, [capsule], record=crcl_record(20)), "gabapentin")
+    (update,) = actions(card, "update")
+    resource = update["resource"]
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "310431"
+    dosage = resource["dosageInstruction"][0]
+    assert "doseAndRate" not in dosage and dosage["timing"]["repeat"]["frequency"] == 1
+    assert dosage["text"].startswith("200 mg orally once daily") and "no 300 mg unit gives 200 mg" in dosage["text"]
+    # An extended-release metformin of 750 mg lowered to 500 mg twice daily: the 500 mg tablet of the same form.
+    extended = ("860981", "24 HR metformin hydrochloride 750 MG Extended Release Oral Tablet")
+    active = o.medication("m-er", *extended, amount=750, per_day=2)
+    renewal = o.draft("d-er", *extended, amount=750, per_day=2)
+    (card,) = about(call(client, SIGN, [renewal], record=[o.egfr(38), active]), "kidney function")
+    (update,) = actions(card, "update")
+    assert dose_of(update["resource"]) == (500.0, 2)
+    assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "860975"
+
+
 def test_without_a_weight_the_egfr_stands_in_for_crcl_and_the_card_says_so(client):
     drafted = o.draft("d1", "7454", "nitrofurantoin", amount=100, per_day=2)
     (card,) = about(call(client, SIGN, [drafted], record=[o.egfr(25)]), "nitrofurantoin")
