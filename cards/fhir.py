@@ -141,12 +141,16 @@ def changed_draft_resource(proposal: ChangeDraftOrder, context: BuildContext) ->
     resource = copy.deepcopy(draft)
     if proposal.code is not None:
         if kind == "MedicationRequest":
-            resource.pop("medicationReference", None)
+            _drop_contained(resource, resource.pop("medicationReference", None))
             resource["medicationCodeableConcept"] = _concept(proposal.code)
         else:
             resource["code"] = _concept(proposal.code)
     if proposal.dose is not None:
-        resource["dosageInstruction"] = [_dosage(proposal.dose)]
+        instructions = resource.get("dosageInstruction")
+        if isinstance(instructions, list) and instructions and isinstance(instructions[0], dict):
+            resource["dosageInstruction"] = [_changed_dosage(instructions[0], proposal.dose), *instructions[1:]]
+        else:
+            resource["dosageInstruction"] = [_dosage(proposal.dose)]
     resource["note"] = [*resource.get("note", []), {"text": f"Changed on precision-cds advice: {proposal.reason}"}]
     return resource
 
@@ -293,6 +297,50 @@ def _dosage(dose: Dose) -> dict:
         dosage["doseAndRate"] = [{"doseQuantity": {"value": dose.quantity, "unit": dose.unit, "system": _UCUM,
                                                    "code": dose.unit}}]
     return dosage
+
+
+# Timing.repeat elements that say how often (replaced by a new frequency); the others (bounds, count, duration) stay.
+_FREQUENCY_ELEMENTS = ("frequency", "frequencyMax", "period", "periodMax", "periodUnit", "dayOfWeek", "timeOfDay",
+                       "when", "offset")
+
+
+def _changed_dosage(drafted: dict, dose: Dose) -> dict:
+    """The drafted dosage with only its dose and frequency replaced: route, asNeeded, patientInstruction, timing
+    bounds and the rest are the prescriber's and stay. A dose without a quantity removes the drafted doseAndRate (it
+    would contradict the text); a new frequency replaces the timing's frequency elements and its code (TID)."""
+    dosage = {**drafted, "text": dose.text}
+    dosage.pop("doseAndRate", None)
+    if dose.quantity is not None:
+        dosage["doseAndRate"] = _dosage(dose)["doseAndRate"]
+    if dose.times_per_day is not None and not _same_frequency(drafted.get("timing"), dose.times_per_day):
+        timing = dict(drafted["timing"]) if isinstance(drafted.get("timing"), dict) else {}
+        timing.pop("code", None)
+        repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+        repeat = {k: v for k, v in repeat.items() if k not in _FREQUENCY_ELEMENTS}
+        timing["repeat"] = {**repeat, **_dosage(dose)["timing"]["repeat"]}
+        dosage["timing"] = timing
+    return dosage
+
+
+def _same_frequency(timing: object, times_per_day: int) -> bool:
+    """The drafted timing already says this many times a day (its times of day and code then stay as drafted)."""
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    return (isinstance(repeat, dict) and repeat.get("frequency") == times_per_day and repeat.get("period") == 1
+            and repeat.get("periodUnit") == "d" and "frequencyMax" not in repeat and "periodMax" not in repeat)
+
+
+def _drop_contained(resource: dict, reference: object) -> None:
+    """Remove the contained Medication a replaced medicationReference ("#med1") pointed to: once the product is a
+    code, nothing references it and a contained resource must be referenced (FHIR R4 dom-3)."""
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    contained = resource.get("contained")
+    if not (isinstance(target, str) and target.startswith("#") and isinstance(contained, list)):
+        return
+    kept = [c for c in contained if not (isinstance(c, dict) and c.get("id") == target[1:])]
+    if kept:
+        resource["contained"] = kept
+    else:
+        resource.pop("contained")
 
 
 def _clip(text: str, limit: int = 200) -> str:

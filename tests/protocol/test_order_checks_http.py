@@ -298,6 +298,37 @@ def test_a_dose_change_never_keeps_a_product_that_cannot_give_the_dose(client):
     assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "860975"
 
 
+def test_a_dose_change_keeps_the_rest_of_the_drafted_dosage_and_drops_an_unreferenced_contained_medication(client):
+    drafted = o.draft("d-contained", *DABIGATRAN_150, amount=150, per_day=2)
+    concept = drafted.pop("medicationCodeableConcept")
+    drafted["contained"] = [{"resourceType": "Medication", "id": "med1", "code": concept}]
+    drafted["medicationReference"] = {"reference": "#med1"}
+    dosage = drafted["dosageInstruction"][0]
+    dosage["patientInstruction"] = "Swallow whole with water"
+    dosage["asNeededBoolean"] = False
+    dosage["timing"] = {"repeat": {"boundsPeriod": {"start": "2026-06-01"}, "frequency": 2, "period": 1,
+                                   "periodUnit": "d", "when": ["MORN", "EVE"]},
+                        "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+                                             "code": "BID"}]}}
+    (card,) = about(call(client, SIGN, [drafted], record=crcl_record(20, o.atrial_fibrillation())), "dabigatran")
+    (update,) = actions(card, "update")
+    resource = update["resource"]
+    assert "contained" not in resource and "medicationReference" not in resource
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "1037179"  # 75 mg capsules
+    changed = resource["dosageInstruction"][0]
+    assert dose_of(resource) == (75.0, 2)
+    assert changed["route"] == dosage["route"] and changed["patientInstruction"] == "Swallow whole with water"
+    assert changed["asNeededBoolean"] is False
+    assert changed["timing"] == dosage["timing"]  # twice daily as drafted: its times of day and code stay
+    # A new frequency replaces the drafted one (and its code), the timing bounds stay.
+    thrice = o.draft("d-thrice", "310431", "gabapentin 300 MG Oral Capsule", amount=300, per_day=3)
+    thrice["dosageInstruction"][0]["timing"] = {**dosage["timing"], "repeat": {**dosage["timing"]["repeat"],
+                                                                               "frequency": 3}}
+    (card,) = about(call(client, SIGN, [thrice], record=crcl_record(20)), "gabapentin")
+    assert actions(card, "update")[0]["resource"]["dosageInstruction"][0]["timing"] == {
+        "repeat": {"boundsPeriod": {"start": "2026-06-01"}, "frequency": 1, "period": 1, "periodUnit": "d"}}
+
+
 def test_without_a_weight_the_egfr_stands_in_for_crcl_and_the_card_says_so(client):
     drafted = o.draft("d1", "7454", "nitrofurantoin", amount=100, per_day=2)
     (card,) = about(call(client, SIGN, [drafted], record=[o.egfr(25)]), "nitrofurantoin")
