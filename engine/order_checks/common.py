@@ -230,8 +230,8 @@ def change_dose(draft: DraftOrder, *, amount_mg: float, per_day: int, reason: st
         product = product_for_dose(draft, amount_mg)
         if product is None:
             name = drug_name(draft)
-            note = (f"no {number(draft.strength_mg)} mg unit gives {number(amount_mg)} mg: choose a product of "
-                    f"that strength")
+            note = (f"whole {number(draft.strength_mg)} mg units do not make {number(amount_mg)} mg: choose the "
+                    f"products that do")
             return suggest(f"Change {name} to {text}",
                            ChangeDraftOrder(draft=draft.reference, reason=reason,
                                             description=f"Change the drafted {name} to {text} ({note}): {reason}",

@@ -287,7 +287,7 @@ def test_a_dose_change_never_keeps_a_product_that_cannot_give_the_dose(client):
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "310431"
     dosage = resource["dosageInstruction"][0]
     assert "doseAndRate" not in dosage and dosage["timing"]["repeat"]["frequency"] == 1
-    assert dosage["text"].startswith("200 mg orally once daily") and "no 300 mg unit gives 200 mg" in dosage["text"]
+    assert dosage["text"].startswith("200 mg orally once daily") and "whole 300 mg units do not make 200 mg" in dosage["text"]
     # An extended-release metformin of 750 mg lowered to 500 mg twice daily: the 500 mg tablet of the same form.
     extended = ("860981", "24 HR metformin hydrochloride 750 MG Extended Release Oral Tablet")
     active = o.medication("m-er", *extended, amount=750, per_day=2)

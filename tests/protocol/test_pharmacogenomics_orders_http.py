@@ -94,7 +94,11 @@ def test_dpyd_intermediate_metabolizer_capecitabine_is_halved_as_an_update(clien
     assert card["indicator"] == "warning" and "DPYD intermediate metabolizer" in card["summary"]
     [update] = actions(card, "update")
     assert update["resourceId"] == "MedicationRequest/draft-cape" and update["resource"]["id"] == "draft-cape"
-    assert dose_of(update["resource"]) == (750, 2)
+    # 750 mg is not whole 500 mg tablets and the knowledge lists no other capecitabine tablet: the dose is text only,
+    # the drafted product kept, so that no structured 750 mg rests on a 500 mg tablet.
+    dosage = update["resource"]["dosageInstruction"][0]
+    assert "doseAndRate" not in dosage and dosage["timing"]["repeat"]["frequency"] == 2
+    assert dosage["text"].startswith("750 mg twice daily (whole 500 mg units do not make 750 mg")
     assert "CPIC 2017 fluoropyrimidine guideline, CPIC strong" in card["detail"]
 
 
