@@ -256,5 +256,4 @@ def replacements(draft: DraftOrder, lookup: Lookup, reason: str) -> list[Suggest
 def _unread_problems(features: FeatureSet, genes) -> list:
     """The genomic input problems (results sent but not read) about any of ``genes`` ("CYP2C19", "HLA-B*57:01")."""
     names = {g.split("*")[0] for g in genes}
-    return [p for p in features.problems
-            if p.name == "gene_results" and any(n in (p.reason or "") for n in names)]
+    return [p for p in _adapter_problems(features) if any(n in (p.reason or "") for n in names)]
