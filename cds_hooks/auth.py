@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -40,6 +41,7 @@ MIN_RSA_BITS = 2048
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JWKS_BYTES = 256 * 1024
 MAX_ID_CHARS = 256  # kid, jti, tenant, sub
+MAX_PARSED_KEYS = 256  # verification keys kept parsed (VerificationKeys); a JWK Set rarely holds more than a few
 
 
 class AuthFailure(Exception):
@@ -216,6 +218,41 @@ def _with_kid(keys: list[dict], kid: str) -> list[dict]:
     return [k for k in keys if k.get("kid") == kid]
 
 
+class VerificationKeys:
+    """The parsed verification key of each JWK, by issuer, algorithm and the JWK's whole content (its kid and key
+    material included): parsing a JWK into a key object cost more CPU per request than the rest of the checks around
+    the signature. A key that changes in the JWK Set (rotation, a reload) has other content, so it is parsed afresh;
+    the least recently used entries go past ``max_entries``. Only keys that passed ``_public_key``'s checks are kept:
+    a refused JWK is checked again each time."""
+
+    def __init__(self, max_entries: int = MAX_PARSED_KEYS) -> None:
+        self.max_entries = max(1, int(max_entries))
+        self._keys: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def key(self, issuer: str, jwk: Mapping[str, Any], alg: str) -> Any:
+        try:
+            content = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):  # not plain JSON (inline configuration): never cached
+            return _public_key(jwk, alg)
+        entry = (issuer, alg, content)
+        with self._lock:
+            key = self._keys.get(entry)
+            if key is not None:
+                self._keys.move_to_end(entry)
+                return key
+        key = _public_key(jwk, alg)  # outside the lock: two threads may both parse the same new key, harmlessly
+        with self._lock:
+            self._keys[entry] = key
+            self._keys.move_to_end(entry)
+            while len(self._keys) > self.max_entries:
+                self._keys.popitem(last=False)
+        return key
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 def _public_key(jwk: Mapping[str, Any], alg: str) -> Any:
     """The verification key of a JWK, only when it fits the algorithm the token claims."""
     kty, crv = _KEY_TYPE[alg]
@@ -245,7 +282,7 @@ class JwtVerifier:
     def __init__(self, issuers: Mapping[str, IssuerPolicy], *, remember_jti: ReplayCheck,
                  algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS, max_lifetime_s: float = 300.0,
                  leeway_s: float = 30.0, key_cache: KeyCache | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, parsed_keys: VerificationKeys | None = None) -> None:
         bad = [a for a in algorithms if a not in SUPPORTED_ALGORITHMS]
         if bad or not algorithms:
             raise ValueError(f"JWT_ALGORITHMS may only name {SUPPORTED_ALGORITHMS}, got {list(algorithms)}")
@@ -254,6 +291,7 @@ class JwtVerifier:
         self.max_lifetime_s = float(max_lifetime_s)
         self.leeway_s = float(leeway_s)
         self.key_cache = key_cache or KeyCache()
+        self.parsed_keys = parsed_keys or VerificationKeys()
         self.remember_jti = remember_jti
         self.clock = clock
 
@@ -261,10 +299,11 @@ class JwtVerifier:
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthFailure("token empty or too long")
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            # One parse for the header and the claims (the same checks as get_unverified_header plus decode).
+            unverified_token = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise AuthFailure(f"not a JWS compact token ({type(exc).__name__})") from None
+        header, unverified = unverified_token["header"], unverified_token["payload"]
         alg = header.get("alg")
         if alg not in self.algorithms:  # 'none', HS*, and anything not configured
             raise AuthFailure(f"alg {_shown(alg)} not allowed")
@@ -341,7 +380,7 @@ class JwtVerifier:
             raise AuthFailure(f"unknown kid {_shown(kid)} for iss {_shown(policy.issuer)}")
         if len(candidates) > 1:
             raise AuthFailure(f"kid {_shown(kid)} names several keys")
-        return _public_key(candidates[0], alg)
+        return self.parsed_keys.key(policy.issuer, candidates[0], alg)
 
 
 def _shown(value: Any) -> str:

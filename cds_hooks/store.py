@@ -5,8 +5,14 @@ creates (docs/feedback.md).
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
-a crash of the process (and of the machine). Every write commits before the caller answers the HTTP request,
-except the audit records, which cds_hooks/audit_writer.py commits in batches just after.
+a crash of the process (and of the machine). Two writes that may lose their last seconds to a power cut (explainer
+evidence, order-time alerts shown) go through a second engine on the same file whose connections run
+``synchronous=NORMAL`` (``Store.relaxed_engine``): no fsync per commit, still atomic and consistent in WAL mode; on
+any other database it is the same engine. Every write commits before the caller answers the HTTP request, except
+the audit records, which cds_hooks/audit_writer.py commits in batches just after.
+
+The statements of the hook path are built once, at import, with bind parameters (after the tables below): building a
+SQLAlchemy statement per call cost more CPU than running it.
 
 Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
 only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
@@ -24,6 +30,7 @@ checks that the revisions build exactly these tables on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -36,7 +43,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String,
-                        Table, Text, create_engine, delete, event, func, insert, select, update)
+                        Table, Text, bindparam, create_engine, delete, event, func, insert, select, update)
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_hooks import migrations
@@ -269,6 +278,43 @@ order_alert = Table(
 )
 
 
+# -- the statements of the hook path, built once: the values come as bind parameters at execution ---------------------
+
+_PURGE_JTIS = delete(jwt_replay).where(jwt_replay.c.expires_at < bindparam("now"))
+
+_SHOWN_ALERTS = select(order_alert.c.key).where(order_alert.c.key.in_(bindparam("keys", expanding=True)),
+                                                order_alert.c.expires_at >= bindparam("now"))
+_DELETE_RUN_OUT_ALERTS = delete(order_alert).where(order_alert.c.key.in_(bindparam("keys", expanding=True)),
+                                                   order_alert.c.expires_at < bindparam("now"))
+_PURGE_ALERTS = delete(order_alert).where(order_alert.c.expires_at < bindparam("now"))
+
+_INSERT_EXPLAINER = insert(explainer_call)
+_PURGE_EXPLAINERS = delete(explainer_call).where(explainer_call.c.expires_at < bindparam("now"))
+
+# sort_by_parameter_order: the ids come back in the order of the records, whatever the database returns them in.
+_INSERT_AUDIT_EVENTS = insert(audit_event).returning(audit_event.c.id, sort_by_parameter_order=True)
+_INSERT_AUDIT_CARDS = insert(audit_card)
+_INSERT_ISSUED_CARDS = insert(issued_card)
+
+_ACTIVE_SUPPRESSIONS = (
+    select(card_suppression)
+    .where(card_suppression.c.patient_key == bindparam("patient_key"),
+           card_suppression.c.service_id == bindparam("service_id"), card_suppression.c.lifted_at.is_(None),
+           card_suppression.c.until_at.is_(None) | (card_suppression.c.until_at > bindparam("now")))
+    .order_by(card_suppression.c.created_at))
+
+
+@functools.cache
+def _insert_if_new(table: Table, key_column: str, dialect: str):
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key`` on SQLite and PostgreSQL (None elsewhere); the row
+    comes as parameters. Cached: a handful of tables, two dialects."""
+    module = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}.get(dialect)
+    if module is None:
+        return None
+    return (module.insert(table).on_conflict_do_nothing(index_elements=[key_column])
+            .returning(table.c[key_column]))
+
+
 class StoreUnavailable(SQLAlchemyError):
     """The database could not be opened for a reason outside SQLAlchemy: its folder cannot be created (a file in its
     place, no permission, a read-only or full disk). A SQLAlchemyError, so every caller that treats a database failure
@@ -380,13 +426,13 @@ def database_url(config: Mapping[str, Any]) -> str:
 
 
 class Store:
-    """All persistence behind one object. Thread-safe; fork-safe (a new engine per process, made on first use)."""
+    """All persistence behind one object. Thread-safe; fork-safe (new engines per process, made on first use)."""
 
     def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
         self.url = url
         self.auto_upgrade = auto_upgrade  # False: refuse a database behind the code instead of upgrading it
         self._lock = threading.Lock()
-        self._engine: Engine | None = None
+        self._engines: tuple[Engine, Engine] | None = None  # (engine, relaxed_engine), of the process _pid
         self._pid: int | None = None
         self._next_purge = 0.0
         self._next_explainer_purge = 0.0
@@ -401,30 +447,53 @@ class Store:
 
     @property
     def engine(self) -> Engine:
+        """The database, schema at head; on SQLite every connection commits with ``synchronous=FULL``."""
+        return self._open()[0]
+
+    @property
+    def relaxed_engine(self) -> Engine:
+        """For the writes that may lose their last seconds to a power cut: on a SQLite file, a second engine (a pool
+        of its own) whose connections run ``synchronous=NORMAL``, so that a commit does not wait for fsync; on any
+        other database (PostgreSQL, in-memory SQLite) the same engine as ``engine``."""
+        return self._open()[1]
+
+    def _open(self) -> tuple[Engine, Engine]:
         pid = os.getpid()
-        if self._engine is not None and self._pid == pid:
-            return self._engine
+        engines = self._engines
+        if engines is not None and self._pid == pid:
+            return engines
         with self._lock:
-            if self._engine is None or self._pid != pid:
-                if self._engine is not None:
+            if self._engines is None or self._pid != pid:
+                if self._engines is not None:
                     # Inherited over fork: leave the parent's connections to the parent.
-                    self._engine.dispose(close=False)
+                    for inherited in set(self._engines):
+                        inherited.dispose(close=False)
+                    self._engines = None
                 try:
-                    self._engine = self._make_engine()
+                    engine = self._make_engine()
+                    relaxed = self.bare_engine(synchronous="NORMAL") if self._separate_relaxed(engine) else engine
                 except OSError as exc:
                     raise StoreUnavailable(f"the database cannot be opened ({type(exc).__name__})") from exc
+                self._engines = (engine, relaxed)
                 self._pid = pid
-        return self._engine
+            return self._engines
 
-    def bare_engine(self) -> Engine:
-        """An engine on the database without the schema step (``precision-cds db`` does that itself)."""
+    @staticmethod
+    def _separate_relaxed(engine: Engine) -> bool:
+        url = engine.url
+        return (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+                and url.query.get("mode") != "memory")
+
+    def bare_engine(self, *, synchronous: str = "FULL") -> Engine:
+        """An engine on the database without the schema step (``precision-cds db`` does that itself).
+        ``synchronous``: the SQLite setting of its connections (nothing elsewhere)."""
         is_sqlite = self.url.startswith("sqlite")
         if is_sqlite and self.url.startswith("sqlite:///") and ":memory:" not in self.url:
             folder = Path(self.url[len("sqlite:///"):]).parent
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_engine(self.url, pool_pre_ping=not is_sqlite, future=True)
         if is_sqlite:
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_pragmas(synchronous))
         return engine
 
     def _make_engine(self) -> Engine:
@@ -441,9 +510,9 @@ class Store:
 
     def dispose(self) -> None:
         with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-            self._engine = None
+            for engine in set(self._engines or ()):
+                engine.dispose()
+            self._engines = None
 
     # -- JWT replay --------------------------------------------------------------------------------
 
@@ -462,7 +531,7 @@ class Store:
         if now < self._next_purge:
             return
         self._next_purge = now + JTI_PURGE_INTERVAL_S
-        conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at < now))
+        conn.execute(_PURGE_JTIS, {"now": now})
 
     # -- order-time alerts ---------------------------------------------------------------------------
 
@@ -471,41 +540,30 @@ class Store:
         if not keys:
             return set()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(order_alert.c.key).where(order_alert.c.key.in_(list(dict.fromkeys(keys))),
-                                                                order_alert.c.expires_at >= time.time()))
+            rows = conn.execute(_SHOWN_ALERTS, {"keys": list(dict.fromkeys(keys)), "now": time.time()})
             return {row.key for row in rows}
 
     def first_alerts(self, keys: Sequence[str], ttl_s: float) -> set[str]:
         """Remember each alert key for ``ttl_s`` and return those not already remembered (shown for the first time).
 
         One transaction in the shared database, so every worker and process sees the same answer; a key whose time
-        has run out counts as new again. On SQLite the commit does not wait for fsync (``synchronous=NORMAL``, as for
-        the explainer): it is on the order hooks' path, and losing the last seconds to a power cut repeats an alert."""
+        has run out counts as new again. On SQLite the commit does not wait for fsync (``synchronous=NORMAL``: the
+        relaxed engine, as for the explainer): it is on the order hooks' path, and losing the last seconds to a power
+        cut repeats an alert."""
         if not keys:
             return set()
         now = time.time()
         new: set[str] = set()
-        with self.engine.connect() as conn:
-            relaxed = conn.dialect.name == "sqlite"
-            if relaxed:
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                conn.commit()
-            try:
-                # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
-                conn.execute(delete(order_alert).where(order_alert.c.key.in_(list(keys)),
-                                                       order_alert.c.expires_at < now))
-                for key in dict.fromkeys(keys):
-                    if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
-                        new.add(key)
-                if now >= self._next_alert_purge:
-                    self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
-                    conn.execute(delete(order_alert).where(order_alert.c.expires_at < now))
-                conn.commit()
-            finally:
-                if relaxed:
-                    conn.rollback()
-                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                    conn.commit()
+        unique = list(dict.fromkeys(keys))
+        with self.relaxed_engine.begin() as conn:
+            # A write first (SQLite takes its write lock at once, waiting under busy_timeout), then the inserts.
+            conn.execute(_DELETE_RUN_OUT_ALERTS, {"keys": unique, "now": now})
+            for key in unique:
+                if _insert_ignoring_duplicate(conn, order_alert, {"key": key, "expires_at": now + ttl_s}, "key"):
+                    new.add(key)
+            if now >= self._next_alert_purge:
+                self._next_alert_purge = now + ORDER_ALERT_PURGE_INTERVAL_S
+                conn.execute(_PURGE_ALERTS, {"now": now})
         return new
 
     # -- explainer evidence --------------------------------------------------------------------------
@@ -513,28 +571,18 @@ class Store:
     def save_explainer(self, row: ExplainerRow) -> None:
         """Insert one hook call's evidence; every few minutes the same transaction also deletes expired rows.
 
-        On SQLite this commit does not wait for fsync (``synchronous=NORMAL``, still atomic and consistent in WAL
-        mode): it is on every hook call's path, and losing the last seconds of explainer pages to a power cut costs
-        a clinician a "link expired" page, not a lost record. Feedback, audit and JWT replay keep ``FULL``."""
-        with self.engine.connect() as conn:
-            relaxed = conn.dialect.name == "sqlite"
-            if relaxed:
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # before the INSERT opens SQLite's transaction
-                conn.commit()
-            try:
-                conn.execute(insert(explainer_call).values(
-                    key=row.key, created_at=row.created_at, expires_at=row.expires_at, service_id=row.service_id,
-                    encoding=row.encoding, payload=row.payload))
-                now = time.time()
-                if now >= self._next_explainer_purge:
-                    self._next_explainer_purge = now + EXPLAINER_PURGE_INTERVAL_S
-                    conn.execute(delete(explainer_call).where(explainer_call.c.expires_at < now))
-                conn.commit()
-            finally:
-                if relaxed:
-                    conn.rollback()  # nothing left to roll back after a commit; after a failure, the INSERT goes
-                    conn.exec_driver_sql("PRAGMA synchronous=FULL")  # the pooled connection goes back as it came
-                    conn.commit()
+        On SQLite this commit does not wait for fsync (``synchronous=NORMAL``: the relaxed engine, still atomic and
+        consistent in WAL mode): it is on every hook call's path, and losing the last seconds of explainer pages to a
+        power cut costs a clinician a "link expired" page, not a lost record. Feedback, audit and JWT replay keep
+        ``FULL``."""
+        with self.relaxed_engine.begin() as conn:
+            conn.execute(_INSERT_EXPLAINER, {
+                "key": row.key, "created_at": row.created_at, "expires_at": row.expires_at,
+                "service_id": row.service_id, "encoding": row.encoding, "payload": row.payload})
+            now = time.time()
+            if now >= self._next_explainer_purge:
+                self._next_explainer_purge = now + EXPLAINER_PURGE_INTERVAL_S
+                conn.execute(_PURGE_EXPLAINERS, {"now": now})
 
     def explainer(self, key: str) -> ExplainerRow | None:
         """The stored call with this key, expired or not (the caller tells an expired link from an unknown one)."""
@@ -561,7 +609,7 @@ class Store:
         cds_hooks/audit_writer.py). Every few minutes the same transaction deletes issued cards older than
         ``keep_issued_s`` and suppressions over for as long."""
         with self.engine.begin() as conn:
-            ids = [_insert_audit(conn, record) for record in records]
+            ids = _insert_audits(conn, records)
             now = time.time()
             if keep_issued_s is not None and now >= self._next_issued_purge:
                 self._next_issued_purge = now + ISSUED_PURGE_INTERVAL_S
@@ -603,13 +651,9 @@ class Store:
                 for uuid, card in found.items()}
 
     def active_suppressions(self, patient_key: str, *, service_id: str, now: float) -> list[Suppression]:
-        c = card_suppression.c
-        query = (select(card_suppression)
-                 .where(c.patient_key == patient_key, c.service_id == service_id, c.lifted_at.is_(None),
-                        c.until_at.is_(None) | (c.until_at > now))
-                 .order_by(c.created_at))
         with self.engine.connect() as conn:
-            return [Suppression.from_row(row) for row in conn.execute(query)]
+            rows = conn.execute(_ACTIVE_SUPPRESSIONS, {"patient_key": patient_key, "service_id": service_id, "now": now})
+            return [Suppression.from_row(row) for row in rows]
 
     def suppressions_of_cards(self, card_keys: Sequence[str]) -> list[Suppression]:
         """Every suppression of these cards, active or not, oldest first (the explainer page says which hold)."""
@@ -729,22 +773,26 @@ def _lock_id(suppression: Suppression) -> int:
     return int.from_bytes(hashlib.sha256(identity.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
-def _insert_audit(conn, record: AuditRecord) -> int:
-    audit_id = conn.execute(insert(audit_event).values(
-        recorded_at=record.recorded_at, service_id=record.service_id, hook_instance=record.hook_instance,
-        issuer=record.issuer, tenant=record.tenant, status=record.status,
-        latency_ms=round(record.latency_ms, 3), card_count=len(record.cards),
-    )).inserted_primary_key[0]
-    if record.cards:
-        conn.execute(insert(audit_card), [
-            {"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
-             "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
-             "engine_ids": json.dumps(list(card.engine_ids))}
-            for card in record.cards
-        ])
-    if record.issued:
-        conn.execute(insert(issued_card), [card.row() for card in record.issued])
-    return int(audit_id)
+def _insert_audits(conn, records: Sequence[AuditRecord]) -> list[int]:
+    """The audit events, their cards and the cards issued, one statement per table for the whole batch (each
+    table's rows in the order of the records, as one insert per record would number them); the events' ids."""
+    if not records:
+        return []
+    ids = [int(row.id) for row in conn.execute(_INSERT_AUDIT_EVENTS, [
+        {"recorded_at": record.recorded_at, "service_id": record.service_id, "hook_instance": record.hook_instance,
+         "issuer": record.issuer, "tenant": record.tenant, "status": record.status,
+         "latency_ms": round(record.latency_ms, 3), "card_count": len(record.cards)}
+        for record in records])]
+    cards = [{"audit_id": audit_id, "card_uuid": card.card_uuid.lower(), "service_id": record.service_id,
+              "issuer": record.issuer, "finding_ids": json.dumps(list(card.finding_ids)),
+              "engine_ids": json.dumps(list(card.engine_ids))}
+             for audit_id, record in zip(ids, records) for card in record.cards]
+    if cards:
+        conn.execute(_INSERT_AUDIT_CARDS, cards)
+    issued = [card.row() for record in records for card in record.issued]
+    if issued:
+        conn.execute(_INSERT_ISSUED_CARDS, issued)
+    return ids
 
 
 def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -> bool:
@@ -753,15 +801,9 @@ def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -
     Whether it inserted is read from ``RETURNING`` (SQLite >= 3.35, PostgreSQL), not from the row count: SQLAlchemy 2.1
     with psycopg 3 reports -1 for an INSERT, which read as "already there" would refuse every JWT as a replay and
     never show an order-time alert."""
-    dialect = conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        statement = (dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=[key_column])
-                     .returning(table.c[key_column]))
-        return conn.execute(statement).first() is not None
+    statement = _insert_if_new(table, key_column, conn.dialect.name)
+    if statement is not None:
+        return conn.execute(statement, row).first() is not None
     try:  # other databases: a savepoint keeps the rest of the transaction alive after the duplicate
         with conn.begin_nested():
             conn.execute(insert(table).values(**row))
@@ -770,15 +812,23 @@ def _insert_ignoring_duplicate(conn, table: Table, row: dict, key_column: str) -
         return False
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; several processes share the file
-        cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss, not only a crash
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
+def _sqlite_pragmas(synchronous: str):
+    """The "connect" listener of a SQLite engine. ``FULL``: an acknowledged commit survives power loss, not only a
+    crash; ``NORMAL`` (the relaxed engine): a commit does not wait for fsync, and a power cut may lose the last ones."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+
+    def set_pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; processes share the file
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return set_pragmas
 
 
 def init_app(app) -> Store:
