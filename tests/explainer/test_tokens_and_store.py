@@ -29,6 +29,27 @@ def test_a_signed_token_verifies_to_its_claims():
     assert tokens.verify(tokens.sign(claims)) == claims
 
 
+def test_a_token_is_the_one_the_serializer_writes(monkeypatch):
+    """``sign`` skips the serializer's compression attempt and keeps one signer: same token, byte for byte, for keys
+    as the recorder draws them (a compressible key would give an uncompressed token, which verifies the same)."""
+    import hashlib
+    import secrets
+
+    from itsdangerous import TimestampSigner
+
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_123)
+    tokens = ExplainerTokens(SECRET, TTL, clock=Clock())
+    serializer = URLSafeTimedSerializer(SECRET, salt=TOKEN_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    for slot in range(200):
+        claims = ExplainerClaims(secrets.token_urlsafe(24), slot, 1_800_000_000 + slot)
+        token = tokens.sign(claims)
+        assert token == serializer.dumps({"c": claims.call_key, "s": claims.slot, "t": claims.issued_at})
+        assert tokens.verify(token) == claims
+    squeezable = ExplainerClaims("a" * 64, 0, 1_800_000_000)
+    assert serializer.dumps({"c": "a" * 64, "s": 0, "t": 1_800_000_000}).startswith(".")  # dumps compresses it
+    assert tokens.verify(tokens.sign(squeezable)) == squeezable
+
+
 def test_a_token_expires_ttl_after_the_call_and_not_before():
     clock = Clock()
     tokens = ExplainerTokens(SECRET, TTL, clock=clock)
