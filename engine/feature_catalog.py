@@ -420,5 +420,15 @@ def threshold_safe_text(value: float, decimals: int, cut_points: Iterable[float]
 def feature_for_unit(unit: str | None) -> FeatureSpec | None:
     """The one feature measured in ``unit`` ("mL/min/1.73m2" is eGFR, "kg/m2" BMI), or None when several share it
     ("mg/dL", "%"): a result in that unit is the same quantity, shown and compared the same way."""
-    matching = [spec for spec in FEATURES if unit and spec.unit == unit]
-    return matching[0] if len(matching) == 1 else None
+    return _FEATURE_OF_UNIT.get(unit) if unit else None
+
+
+def _features_of_one_unit() -> dict[str, FeatureSpec]:
+    by_unit: dict[str, list[FeatureSpec]] = {}
+    for spec in FEATURES:
+        if spec.unit:
+            by_unit.setdefault(spec.unit, []).append(spec)
+    return {unit: specs[0] for unit, specs in by_unit.items() if len(specs) == 1}
+
+
+_FEATURE_OF_UNIT = _features_of_one_unit()  # every card number asks (cards.markdown.number_text)
