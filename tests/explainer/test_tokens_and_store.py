@@ -131,6 +131,27 @@ def test_a_stored_call_reads_back_whole(store):
     assert store.explainer("unknown") is None
 
 
+def test_findings_that_share_their_inputs_are_recorded_as_each_alone():
+    """capture makes each shared evidence record once (a rule carries the scores it read, with their inputs): the
+    document is the one made finding by finding."""
+    import json
+
+    from cds_hooks.config import load_config
+    from cds_hooks.declaration import SERVICES
+    from cds_hooks.processing import process_hook
+    from cds_hooks.services import load_all
+    from tests.conftest import TEST_AS_OF, load_fixture
+
+    load_all()
+    outcome = process_hook(SERVICES.get("cardiovascular-risk"), load_fixture("hooks/patient-view-prefetch.json"),
+                           load_config({"AS_OF": TEST_AS_OF, "WARM_MODELS": False}))
+    inputs = [id(e) for f in outcome.findings for e in f.inputs]
+    assert len(set(inputs)) < len(inputs)  # the case in point: evidence held by several findings
+    shared: dict = {}
+    together = [evidence.finding_record(f, shared) for f in outcome.findings]
+    assert json.dumps(together) == json.dumps([evidence.finding_record(f) for f in outcome.findings])
+
+
 def test_small_payloads_are_stored_uncompressed():
     encoding, payload = evidence.encode({"v": evidence.PAYLOAD_VERSION})
     assert encoding == evidence.ENCODING_JSON and payload.startswith(b"{")
