@@ -11,9 +11,9 @@ Speed: jsonschema builds a new validator object for every subschema it visits (5
 response of three cards with suggestions took over 1 ms. Bodies are therefore first run through a
 yes/no checker compiled from the same schema (plain closures, over 20x faster than jsonschema with
 the $refs inlined: a schema of one type is one closure that checks the type and that type's
-keywords, an object's members in one pass; a canonical uuid skips the format checker's UUID parse). Only a body it rejects goes through
-Draft202012Validator, which stays the one authority for what the issues are; tests check that both
-always agree.
+keywords, an object's members in one pass; a canonical uuid skips the format checker's UUID
+parse). Only a body it rejects goes through Draft202012Validator, which stays the one authority for
+what the issues are; tests check that both always agree.
 """
 from __future__ import annotations
 
