@@ -453,6 +453,10 @@ def _prune(value):
 def _pruned_dict(value: dict) -> dict:
     out = {}
     for key, item in value.items():
+        if type(item) is str:  # most values: a string is kept unless empty
+            if item:
+                out[key] = item
+            continue
         if isinstance(item, dict):
             item = _pruned_dict(item)
             if not item:
@@ -470,6 +474,10 @@ def _pruned_dict(value: dict) -> dict:
 def _pruned_list(value: list) -> list:
     out = []
     for item in value:
+        if type(item) is str:  # most values: a string is kept unless empty
+            if item:
+                out.append(item)
+            continue
         if isinstance(item, dict):
             item = _pruned_dict(item)
             if not item:

@@ -401,17 +401,23 @@ def threshold_safe_text(value: float, decimals: int, cut_points: Iterable[float]
     value = float(value)
     cuts, strict = tuple(cut_points), tuple(strict_cut_points)
 
-    def side(x: float) -> tuple[bool, ...]:
-        return tuple(x >= c for c in cuts) + tuple(x > c for c in strict)
+    def same_side(x: float) -> bool:  # x on value's side of every cut point (a loop: on every number of a card)
+        for c in cuts:
+            if (x >= c) != (value >= c):
+                return False
+        for c in strict:
+            if (x > c) != (value > c):
+                return False
+        return True
 
     text = f"{value:.{decimals}f}"
-    if not (cuts or strict) or not math.isfinite(value) or side(float(text)) == side(value):
+    if not (cuts or strict) or not math.isfinite(value) or same_side(float(text)):
         return text
     exact = Decimal(repr(value))
     toward = ROUND_FLOOR if float(text) > value else ROUND_CEILING
     text = str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=toward))
     extra = decimals
-    while side(float(text)) != side(value) and extra < decimals + 6:  # a cut point off the display grid
+    while not same_side(float(text)) and extra < decimals + 6:  # a cut point off the display grid
         extra += 1
         text = str(exact.quantize(Decimal(1).scaleb(-extra), rounding=toward))
     return text
