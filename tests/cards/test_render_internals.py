@@ -43,3 +43,9 @@ def test_prune_keeps_falsy_scalars_that_are_not_empty():
 def test_card_uuids_are_uuid5_of_the_call_and_the_name(namespace, name):
     base = uuid.uuid5(render._NAMESPACE, namespace) if namespace else render._NAMESPACE
     assert render._uuid(namespace, name) == str(uuid.uuid5(base, name))
+
+
+def test_topic_slugs_are_kept_in_a_bounded_cache():
+    assert render._slug.cache_info().maxsize is not None
+    for topic in ("Cardiovascular risk assessment (primary prevention)", "Ünïcode — topic", ""):
+        assert render._slug(topic) == render._slug.__wrapped__(topic)
