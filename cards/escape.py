@@ -23,9 +23,20 @@ _AUTOLINK_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(:)")
 _AUTOLINK_WWW = re.compile(r"(?i)\b(www)(\.)")
 
 
+# A character or start that one of the steps below rewrites; text without any (most labels and values) is returned as
+# it is, after the whitespace step.
+_NEEDS_ESCAPING = re.compile(r"[&<>\\`*_{}\[\]#!|~@:]|(?i:www\.)|^[-+=\d]")
+
+
 def escape_markdown(text: str) -> str:
     """One line of literal text for a markdown paragraph, list item, block quote or table cell."""
     text = _WHITESPACE.sub(" ", str(text)).strip()  # a newline would end a table row or a block quote
+    if _NEEDS_ESCAPING.search(text) is None:
+        return text
+    return _escaped(text)
+
+
+def _escaped(text: str) -> str:
     text = "".join(_HTML.get(ch, ch) for ch in text)
     text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
     text = _MARKER_START.sub(r"\\\1", text)

@@ -28,6 +28,8 @@ citation ("Khan 2024 (AHA PREVENT)"), without engine ids or versions.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
@@ -51,6 +53,7 @@ ALSO_LINE_MAX = 220  # an "Also:" line with its note, within one card line
 TOPIC_SYSTEM = "urn:precision-cds:topic"
 __all__ = ["DIAGNOSIS_OVERRIDE_REASONS", "OVERRIDE_REASON_SYSTEM", "RenderOptions", "RenderedCard", "render_cards"]
 _NAMESPACE = uuid.UUID("8f0e5b1a-3c6d-4e2f-9a7b-1d2c3e4f5a6b")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 @dataclass(frozen=True)
@@ -321,11 +324,14 @@ def _with_note(other: Finding, lead: Finding) -> str:
     note = first_sentences(other.message, 1) if other.message else (sentences[0] if sentences else "")
     if not note or note in (lead.message or ""):
         return summary_for(other)
-    for shown in (other, replace(other, measures=())):  # the note matters more than the extra measures
-        text = f"{summary_for(shown)}. {note}"
+    full = summary_for(other)
+    for summary in (full, None):  # the note matters more than the extra measures
+        if summary is None:  # without them: built only when needed (copying a finding costs)
+            summary = summary_for(replace(other, measures=()))
+        text = f"{summary}. {note}"
         if len(text) <= ALSO_LINE_MAX:
             return text
-    return summary_for(other)  # whole sentences only: no room for the note, it is on the explainer page
+    return full  # whole sentences only: no room for the note, it is on the explainer page
 
 
 def _summary_with_action(finding: Finding, action: Finding | None) -> str:
@@ -335,12 +341,14 @@ def _summary_with_action(finding: Finding, action: Finding | None) -> str:
         return summary_for(finding)
     recommendation = action.recommendation
     text = recommendation.text[:1].lower() + recommendation.text[1:]
-    bare = replace(finding, measures=())
-    for lead, tail in ((finding, f" ({recommendation.strength})"), (finding, ""), (bare, "")):
-        candidate = f"{summary_for(lead)} → {text}{tail}"
+    full = summary_for(finding)
+    for summary, tail in ((full, f" ({recommendation.strength})"), (full, ""), (None, "")):
+        if summary is None:  # the lead without its extra measures, built only when needed (copying a finding costs)
+            summary = summary_for(replace(finding, measures=()))
+        candidate = f"{summary} → {text}{tail}"
         if len(candidate) <= SUMMARY_MAX:
             return candidate
-    return summary_for(finding)  # never a clipped action: the detail's recommendation line says it whole
+    return full  # never a clipped action: the detail's recommendation line says it whole
 
 
 def guideline_link(finding: Finding) -> dict | None:
@@ -412,10 +420,21 @@ def _call_namespace(options: RenderOptions) -> str:
 
 
 def _uuid(namespace: str, name: str) -> str:
-    base = uuid.uuid5(_NAMESPACE, namespace) if namespace else _NAMESPACE
-    return str(uuid.uuid5(base, name))
+    """``str(uuid5(uuid5(_NAMESPACE, namespace), name))``, or of ``uuid5(_NAMESPACE, name)`` without a namespace."""
+    base = _uuid5_bytes(_NAMESPACE_BYTES, namespace) if namespace else _NAMESPACE_BYTES
+    text = _uuid5_bytes(base, name).hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """RFC 4122 version 5, as ``uuid.uuid5(...).bytes``, without building UUID objects (a few per card)."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
+
+
+@functools.lru_cache(maxsize=256)  # citation topics: a few constants of the engines
 def _slug(text: str) -> str:
     return "-".join("".join(ch.lower() if ch.isalnum() else " " for ch in text).split())
 
@@ -423,9 +442,51 @@ def _slug(text: str) -> str:
 def _prune(value):
     """Drop None, '', [] and {} recursively: the spec says omit, not send empty."""
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
+        return _pruned_dict(value)
     if isinstance(value, list):
-        pruned = [_prune(v) for v in value]
-        return [v for v in pruned if v not in (None, "", [], {})]
+        return _pruned_list(value)
     return value
+
+
+# One pass per container, children first (a container emptied by pruning goes too); a card's suggestions carry whole
+# FHIR resources, so this walk visits about a hundred values per card.
+def _pruned_dict(value: dict) -> dict:
+    out = {}
+    for key, item in value.items():
+        if type(item) is str:  # most values: a string is kept unless empty
+            if item:
+                out[key] = item
+            continue
+        if isinstance(item, dict):
+            item = _pruned_dict(item)
+            if not item:
+                continue
+        elif isinstance(item, list):
+            item = _pruned_list(item)
+            if not item:
+                continue
+        elif item is None or item == "" or item == [] or item == {}:
+            continue
+        out[key] = item
+    return out
+
+
+def _pruned_list(value: list) -> list:
+    out = []
+    for item in value:
+        if type(item) is str:  # most values: a string is kept unless empty
+            if item:
+                out.append(item)
+            continue
+        if isinstance(item, dict):
+            item = _pruned_dict(item)
+            if not item:
+                continue
+        elif isinstance(item, list):
+            item = _pruned_list(item)
+            if not item:
+                continue
+        elif item is None or item == "" or item == [] or item == {}:
+            continue
+        out.append(item)
+    return out

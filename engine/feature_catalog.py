@@ -401,17 +401,23 @@ def threshold_safe_text(value: float, decimals: int, cut_points: Iterable[float]
     value = float(value)
     cuts, strict = tuple(cut_points), tuple(strict_cut_points)
 
-    def side(x: float) -> tuple[bool, ...]:
-        return tuple(x >= c for c in cuts) + tuple(x > c for c in strict)
+    def same_side(x: float) -> bool:  # x on value's side of every cut point (a loop: on every number of a card)
+        for c in cuts:
+            if (x >= c) != (value >= c):
+                return False
+        for c in strict:
+            if (x > c) != (value > c):
+                return False
+        return True
 
     text = f"{value:.{decimals}f}"
-    if not (cuts or strict) or not math.isfinite(value) or side(float(text)) == side(value):
+    if not (cuts or strict) or not math.isfinite(value) or same_side(float(text)):
         return text
     exact = Decimal(repr(value))
     toward = ROUND_FLOOR if float(text) > value else ROUND_CEILING
     text = str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=toward))
     extra = decimals
-    while side(float(text)) != side(value) and extra < decimals + 6:  # a cut point off the display grid
+    while not same_side(float(text)) and extra < decimals + 6:  # a cut point off the display grid
         extra += 1
         text = str(exact.quantize(Decimal(1).scaleb(-extra), rounding=toward))
     return text
@@ -420,5 +426,15 @@ def threshold_safe_text(value: float, decimals: int, cut_points: Iterable[float]
 def feature_for_unit(unit: str | None) -> FeatureSpec | None:
     """The one feature measured in ``unit`` ("mL/min/1.73m2" is eGFR, "kg/m2" BMI), or None when several share it
     ("mg/dL", "%"): a result in that unit is the same quantity, shown and compared the same way."""
-    matching = [spec for spec in FEATURES if unit and spec.unit == unit]
-    return matching[0] if len(matching) == 1 else None
+    return _FEATURE_OF_UNIT.get(unit) if unit else None
+
+
+def _features_of_one_unit() -> dict[str, FeatureSpec]:
+    by_unit: dict[str, list[FeatureSpec]] = {}
+    for spec in FEATURES:
+        if spec.unit:
+            by_unit.setdefault(spec.unit, []).append(spec)
+    return {unit: specs[0] for unit, specs in by_unit.items() if len(specs) == 1}
+
+
+_FEATURE_OF_UNIT = _features_of_one_unit()  # every card number asks (cards.markdown.number_text)

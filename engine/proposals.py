@@ -228,7 +228,7 @@ def _check_references(references: tuple[str, ...], where: str) -> None:
     # Evidence comes from the record as it was sent ("Observation/a1", "urn:uuid:..." in a transaction Bundle): any
     # FHIR Reference.reference string is kept; only empty or blank-containing ones are refused.
     for ref in references:
-        if not isinstance(ref, str) or not ref or any(ch.isspace() for ch in ref):
+        if not isinstance(ref, str) or not ref or any(map(str.isspace, ref)):  # map: no generator per character
             raise ProposalError(f"{where}: '{ref}' is not a FHIR reference")
 
 

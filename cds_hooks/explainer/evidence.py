@@ -42,6 +42,9 @@ def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence
     # A finding that is on no card (over the card cap, or kept off the cards) still gets a page of its own.
     card_slots += [[i] for i in range(len(findings)) if i not in covered]
     keys = card_keys or {}
+    # The findings share their inputs (a rule carries the scores it read with their inputs): each evidence record is
+    # made once, by id() - every evidence is held by its finding until the document is encoded.
+    shared: dict[int, dict] = {}
     slot_of = {tuple(ids): n for n, ids in enumerate(slots)}
     return {
         "v": PAYLOAD_VERSION,
@@ -50,7 +53,7 @@ def capture(*, service: Any, as_of: date, answered_at: float, findings: Sequence
         "as_of": as_of.isoformat(),
         "answered_at": answered_at,
         "answered_s": float(answered_at if answered_s is None else answered_s),
-        "findings": [finding_record(f) for f in findings],
+        "findings": [finding_record(f, shared) for f in findings],
         "slots": card_slots,
         "history": input_history(findings, features),
         "slot_keys": [keys.get(tuple(ids)) for ids in slots],
@@ -72,7 +75,7 @@ def hidden_record(card: "HiddenCard", slot: int | None) -> dict:
     }
 
 
-def finding_record(finding: Finding) -> dict:
+def finding_record(finding: Finding, shared: dict[int, dict] | None = None) -> dict:
     citation = finding.citation
     return {
         "id": finding.id,
@@ -92,7 +95,7 @@ def finding_record(finding: Finding) -> dict:
         "thresholds": list(finding.thresholds),
         "assumptions": list(finding.assumptions),
         "citation": {"short": citation.short, "full": citation.full, "url": citation.url, "doi": citation.doi},
-        "inputs": [evidence_record(e) for e in finding.inputs],
+        "inputs": [evidence_record(e, shared) for e in finding.inputs],
         "missing": [{"name": m.name, "label": m.label, "reason": m.reason} for m in finding.missing],
         "input_problems": [{"source": p.source, "name": p.name, "reason": p.reason} for p in finding.input_problems],
         "explanation": [{"label": t.label, "value": _plain(t.value), "contribution": t.contribution}
@@ -128,8 +131,12 @@ def suggested_actions(finding: Finding) -> list[dict]:
     return out
 
 
-def evidence_record(evidence: Evidence) -> dict:
-    return {
+def evidence_record(evidence: Evidence, shared: dict[int, dict] | None = None) -> dict:
+    """The evidence as the page shows it; with ``shared`` (records by id() of their evidence), an evidence already
+    recorded gives the same record (objects alive while ``shared`` is used: no id is reused)."""
+    if shared is not None and (known := shared.get(id(evidence))) is not None:
+        return known
+    record = {
         "name": evidence.name,
         "label": evidence.label,
         "value": _plain(evidence.value),
@@ -137,8 +144,11 @@ def evidence_record(evidence: Evidence) -> dict:
         "effective": _iso(evidence.effective),
         "source": evidence.source,
         "note": evidence.note,
-        "derived_from": [evidence_record(d) for d in evidence.derived_from],
+        "derived_from": [evidence_record(d, shared) for d in evidence.derived_from],
     }
+    if shared is not None:
+        shared[id(evidence)] = record
+    return record
 
 
 def input_history(findings: Iterable[Finding], features: FeatureSet | None) -> dict[str, list[list]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from operator import itemgetter
 from typing import Any, Iterable
 
 from engine.finding import Evidence, Finding
@@ -34,9 +35,13 @@ from engine.finding import Evidence, Finding
 FINGERPRINT_VERSION = 1  # part of every fingerprint: a change of the rules above lifts the old suppressions
 
 
+# What json.dumps(parts, separators=(",", ":"), ensure_ascii=True, sort_keys=True, default=str) builds per call, built
+# once (a few digests per card). The text is hashed: changing it would lift every stored suppression.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, sort_keys=True, default=str)
+
+
 def _digest(*parts: Any) -> str:
-    text = json.dumps(parts, separators=(",", ":"), ensure_ascii=True, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(parts).encode("ascii")).hexdigest()
 
 
 def patient_key(issuer: str | None, tenant: str | None, patient_id: str) -> str:
@@ -57,6 +62,9 @@ def fingerprint(findings: Iterable[Finding]) -> str:
 
 def fingerprint_document(findings: Iterable[Finding]) -> list:
     """The material parts of a card's findings, in a stable order (see the module docstring)."""
+    # The findings of one card share most of their inputs (the PCE, PREVENT and the statin rule read the same age,
+    # cholesterol, blood pressure): each input's material form and its sort key (its JSON text) are made once per card.
+    material: dict[int, tuple[str, list]] = {}
     out = []
     for finding in sorted(findings, key=lambda f: f.id):
         out.append({
@@ -65,13 +73,27 @@ def fingerprint_document(findings: Iterable[Finding]) -> list:
             "severity": _value(finding.severity),
             "category": finding.category,
             "measures": sorted((m.label, m.category) for m in finding.measures if m.category),
-            "inputs": sorted((_input(e) for e in finding.inputs), key=json.dumps),
+            "inputs": _sorted_inputs(finding.inputs, material),
             "missing": sorted({m.name for m in finding.missing}),
         })
     return out
 
 
-def _input(evidence: Evidence) -> list:
+def _sorted_inputs(inputs: Iterable[Evidence], material: dict[int, tuple[str, list]]) -> list:
+    """``sorted((_input(e) for e in inputs), key=json.dumps)``, each evidence's form made once per card (``material``,
+    by id(): every evidence stays referenced by its finding while the card is fingerprinted, so no id is reused)."""
+    keyed = []
+    for evidence in inputs:
+        known = material.get(id(evidence))
+        if known is None:
+            form = _input(evidence, material)
+            known = material[id(evidence)] = (json.dumps(form), form)
+        keyed.append(known)
+    keyed.sort(key=itemgetter(0))
+    return [form for _, form in keyed]
+
+
+def _input(evidence: Evidence, material: dict[int, tuple[str, list]]) -> list:
     source = evidence.source or ""
     if source.startswith("Patient/"):
         # Demographics: sex and recorded race matter; a number from the Patient resource is computed from the
@@ -81,7 +103,7 @@ def _input(evidence: Evidence) -> list:
         effective = evidence.effective.isoformat() if hasattr(evidence.effective, "isoformat") else evidence.effective
         return [evidence.name, source, effective, _plain(evidence.value)]
     if evidence.derived_from:
-        return [evidence.name, "derived", sorted((_input(d) for d in evidence.derived_from), key=json.dumps)]
+        return [evidence.name, "derived", _sorted_inputs(evidence.derived_from, material)]
     return [evidence.name, "flag", _plain(evidence.value)]
 
 

@@ -62,12 +62,18 @@ class CallScreen:
         self.hook_instance = hook_instance if isinstance(hook_instance, str) and _UUID.match(hook_instance) else None
         self.patient_key = patient_key(issuer, tenant, patient_id) if patient_id else None
         self._findings = {f.id: f for f in findings}
+        self._card_keys: dict[str, str] = {}  # by RenderedCard.identity
         self.hidden: list[HiddenCard] = []
         self.lifted: dict[str, str] = {}
 
     # -- identity ---------------------------------------------------------------------------------------------------
     def card_key(self, rendered: RenderedCard) -> str:
-        return card_key(self.service_id, self.patient_key or "", rendered.identity)
+        # Asked three times per card (the screen, the explainer's slots, the issued cards): one digest per identity.
+        key = self._card_keys.get(rendered.identity)
+        if key is None:
+            key = self._card_keys[rendered.identity] = card_key(self.service_id, self.patient_key or "",
+                                                                rendered.identity)
+        return key
 
     def fingerprint(self, rendered: RenderedCard) -> str:
         return fingerprint(self._findings[i] for i in rendered.finding_ids if i in self._findings)

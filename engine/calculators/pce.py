@@ -112,6 +112,41 @@ def pce_10y_ascvd_risk(
     "white", as the guideline advises). The validated range is NOT enforced here - use
     ``validated_range_violations`` first; only impossible values raise ValueError.
     """
+    constant_set, equation, params, values = _equation_terms(
+        age_years=age_years, sex=sex, race=race, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl,
+        sbp_mmhg=sbp_mmhg, bp_treated=bp_treated, smoker_current=smoker_current, diabetes=diabetes,
+        constant_set=constant_set)
+    terms = tuple(Term(f"{_TERM_LABELS[key]} (beta {beta:g})", value, beta * value) for key, beta, value in values)
+    individual_sum = math.fsum(term.contribution for term in terms)
+    s0, mean_sum = params["baseline_survival"], params["mean_sum"]
+    return PceResult(
+        risk_percent=_risk_percent(s0, individual_sum, mean_sum),
+        equation=equation,
+        constant_set=constant_set,
+        individual_sum=individual_sum,
+        mean_sum=mean_sum,
+        baseline_survival=s0,
+        terms=terms,
+    )
+
+
+def pce_10y_ascvd_percent(**inputs: Any) -> float:
+    """``pce_10y_ascvd_risk(**inputs).risk_percent``, the same number and the same ValueErrors, without the terms'
+    explanation: what the PREVENT card compares its estimate with, while this engine, beside it, computes the whole
+    result for its own card."""
+    _, _, params, values = _equation_terms(**inputs)
+    individual_sum = math.fsum(beta * value for _, beta, value in values)
+    return _risk_percent(params["baseline_survival"], individual_sum, params["mean_sum"])
+
+
+def _risk_percent(baseline_survival: float, individual_sum: float, mean_sum: float) -> float:
+    return 100.0 * (1.0 - baseline_survival ** math.exp(individual_sum - mean_sum))
+
+
+def _equation_terms(*, age_years, sex, race, chol_total_mgdl, hdl_mgdl, sbp_mmhg, bp_treated, smoker_current,
+                    diabetes, constant_set=None) -> tuple[str, str, dict[str, Any], list[tuple[str, float, float]]]:
+    """The constant set, the equation, its parameters and (term, beta, value) of each term that applies, in the
+    order of Table A, after refusing impossible values (ValueError)."""
     data = coefficients()
     constant_set = constant_set or data["default_constant_set"]
     if constant_set not in data["constant_sets"]:
@@ -146,23 +181,10 @@ def pce_10y_ascvd_risk(
     }
     # Only the SBP branch that applies is shown; the other is structurally zero.
     unused_branch = _UNTREATED_SBP_TERMS if bp_treated else _TREATED_SBP_TERMS
-    terms = tuple(
-        Term(f"{label} (beta {params['coefficients'][key]:g})", x[key], params["coefficients"][key] * x[key])
-        for key, label in _TERM_LABELS.items()
-        if key in params["coefficients"] and key not in unused_branch
-    )
-    individual_sum = math.fsum(term.contribution for term in terms)
-    s0, mean_sum = params["baseline_survival"], params["mean_sum"]
-    risk = 1.0 - s0 ** math.exp(individual_sum - mean_sum)
-    return PceResult(
-        risk_percent=100.0 * risk,
-        equation=equation,
-        constant_set=constant_set,
-        individual_sum=individual_sum,
-        mean_sum=mean_sum,
-        baseline_survival=s0,
-        terms=terms,
-    )
+    betas = params["coefficients"]
+    values = [(key, betas[key], x[key]) for key in _TERM_LABELS
+              if key in betas and key not in unused_branch]
+    return constant_set, equation, params, values
 
 
 def risk_category(risk_percent: float) -> str:
@@ -232,7 +254,7 @@ def prevent_ascvd_10y(features: FeatureSet) -> float | None:
     if prevent.validated_range_violations(numbers):
         return None
     try:
-        return prevent.prevent_10y_base(**values).ascvd.risk_percent
+        return prevent.prevent_10y_ascvd_percent(**values)
     except (ValueError, TypeError, ArithmeticError):  # values the PREVENT card itself reports as unusable
         return None
 
@@ -270,7 +292,7 @@ def pce_10y_from_features(features: FeatureSet) -> float | None:
         return None
     race, _ = PooledCohortEquations._race_equation(features.get("race"))
     try:
-        return pce_10y_ascvd_risk(race=race, **values).risk_percent
+        return pce_10y_ascvd_percent(race=race, **values)
     except (ValueError, TypeError, ArithmeticError):
         return None
 

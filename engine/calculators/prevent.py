@@ -188,7 +188,11 @@ def outcome_risk(outcome: str, beta: Mapping[str, float], x: Mapping[str, float]
     """One outcome's logistic equation: risk = 1 / (1 + exp(-sum(beta * term))), with every term explained."""
     terms = tuple(Term(labels[key], x[key], coef * x[key]) for key, coef in beta.items())
     log_odds = math.fsum(term.contribution for term in terms)
-    return OutcomeRisk(outcome, 100.0 / (1.0 + math.exp(-log_odds)), log_odds, terms)
+    return OutcomeRisk(outcome, _risk_percent(log_odds), log_odds, terms)
+
+
+def _risk_percent(log_odds: float) -> float:
+    return 100.0 / (1.0 + math.exp(-log_odds))
 
 
 def prevent_10y_base(
@@ -210,6 +214,34 @@ def prevent_10y_base(
     The validated ranges are NOT enforced here - use ``validated_range_violations`` first; only
     impossible values raise ValueError.
     """
+    x = _checked_base_terms(age_years=age_years, sex=sex, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl,
+                            sbp_mmhg=sbp_mmhg, bp_treated=bp_treated, statin=statin, diabetes=diabetes,
+                            smoker_current=smoker_current, egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2)
+    equations = coefficients()["equations"][sex]
+    return PreventResult(
+        sex=sex,
+        cvd=outcome_risk("cvd", equations["cvd"], x),
+        ascvd=outcome_risk("ascvd", equations["ascvd"], x),
+        hf=outcome_risk("hf", equations["hf"], x) if bmi_kgm2 is not None else None,
+    )
+
+
+def prevent_10y_ascvd_percent(*, age_years: float, sex: str, chol_total_mgdl: float, hdl_mgdl: float,
+                              sbp_mmhg: float, bp_treated: bool, statin: bool, diabetes: bool, smoker_current: bool,
+                              egfr_mlmin173m2: float) -> float:
+    """``prevent_10y_base(...).ascvd.risk_percent``, the same number and the same ValueErrors, without the other
+    outcomes and the terms' explanation: what the PCE card compares its estimate with, while this engine, beside it,
+    computes the whole result for its own card."""
+    x = _checked_base_terms(age_years=age_years, sex=sex, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl,
+                            sbp_mmhg=sbp_mmhg, bp_treated=bp_treated, statin=statin, diabetes=diabetes,
+                            smoker_current=smoker_current, egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=None)
+    beta = coefficients()["equations"][sex]["ascvd"]
+    return _risk_percent(math.fsum(coef * x[key] for key, coef in beta.items()))
+
+
+def _checked_base_terms(*, age_years, sex, chol_total_mgdl, hdl_mgdl, sbp_mmhg, bp_treated, statin, diabetes,
+                        smoker_current, egfr_mlmin173m2, bmi_kgm2) -> dict[str, float]:
+    """The base model's terms, after refusing impossible values (ValueError)."""
     if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
     numbers = {"age_years": age_years, "chol_total_mgdl": chol_total_mgdl, "hdl_mgdl": hdl_mgdl,
@@ -221,18 +253,10 @@ def prevent_10y_base(
             raise ValueError(f"{name} must be a positive number")
     if hdl_mgdl >= chol_total_mgdl:
         raise ValueError("HDL cholesterol must be lower than total cholesterol")
-
-    x = base_terms(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
-                   bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
-                   egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2,
-                   mgdl_to_mmoll=coefficients()["cholesterol_mgdl_to_mmoll"])
-    equations = coefficients()["equations"][sex]
-    return PreventResult(
-        sex=sex,
-        cvd=outcome_risk("cvd", equations["cvd"], x),
-        ascvd=outcome_risk("ascvd", equations["ascvd"], x),
-        hf=outcome_risk("hf", equations["hf"], x) if bmi_kgm2 is not None else None,
-    )
+    return base_terms(age_years=age_years, chol_total_mgdl=chol_total_mgdl, hdl_mgdl=hdl_mgdl, sbp_mmhg=sbp_mmhg,
+                      bp_treated=bp_treated, statin=statin, diabetes=diabetes, smoker_current=smoker_current,
+                      egfr_mlmin173m2=egfr_mlmin173m2, bmi_kgm2=bmi_kgm2,
+                      mgdl_to_mmoll=coefficients()["cholesterol_mgdl_to_mmoll"])
 
 
 def risk_category(risk_percent: float) -> str:

@@ -8,6 +8,7 @@ runs (``RuleEngine.reads_findings``) and never recomputes them; what it proposes
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -25,6 +26,7 @@ def regimens() -> dict[str, Any]:
     return load_data(REGIMENS_FILE)
 
 
+@functools.lru_cache(maxsize=256)  # package data, and the option is immutable: built once per regimen
 def medication_option(key: str, *, label: str | None = None) -> MedicationOption:
     """The regimen ``key`` of treatment_regimens.json as a proposal option: RxNorm SCD, dose, button label."""
     entry = regimens()["medications"][key]
@@ -177,7 +179,7 @@ class TreatmentRule(RuleEngine):
 def unique(evidence: Iterable[Evidence | None]) -> list[Evidence]:
     out: list[Evidence] = []
     for ev in evidence:
-        if ev is not None and not any(ev is seen or ev == seen for seen in out):
+        if ev is not None and ev not in out:  # ``in``: the same object, else an equal one, as a loop would test
             out.append(ev)
     return out
 

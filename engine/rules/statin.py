@@ -54,6 +54,12 @@ def data() -> dict[str, Any]:
     return load_data(DATA_FILE)
 
 
+@cache
+def _thresholds() -> tuple[str, ...]:
+    """Every recommendation of the rule in one line each (package data: made once)."""
+    return tuple(f"{r['basis']}: {r['text'].lower()} ({r['strength']})" for r in data()["recommendations"].values())
+
+
 @dataclass(frozen=True)
 class StatinDetails(Details):
     benefit_group: str  # the recommendation key: "ascvd", "ldl-190", "diabetes", "intermediate", ...
@@ -121,8 +127,7 @@ class StatinTherapy(TreatmentRule):
         inputs = [*group.inputs, *[ev for _, ev in enhancers]]
         notes = self._notes(group, rec, enhancers, grade_note, pce)
         common = dict(finding_id=self.finding_id, follows_from=follows, details=details,
-                      thresholds=tuple(f"{r['basis']}: {r['text'].lower()} ({r['strength']})"
-                                       for r in d["recommendations"].values()),
+                      thresholds=_thresholds(),
                       method=("2018 AHA/ACC statin benefit groups in order (clinical ASCVD, LDL-C >= 190, diabetes "
                               "40-75, primary prevention by the PCE 10-year risk band, older adults); intensity by "
                               f"Table 3 from the total daily dose; USPSTF 2022 grade beside it. Applied: {rec['section']}."))
@@ -251,6 +256,7 @@ def risk_enhancers(features: FeatureSet) -> list[tuple[str, Evidence | None]]:
     """The 2018 Table 6 risk-enhancing factors the record shows: (label, evidence), evidence None for a problem-list
     code matched by value set (those are in FeatureSet.condition_codes, not features)."""
     found: list[tuple[str, Evidence | None]] = []
+    recorded: set[str] | None = None  # the value sets of the problem list's codes, looked up once
     for entry in data()["risk_enhancers"]["read"]:
         if "feature" in entry:
             ev = features.get(entry["feature"])
@@ -263,9 +269,12 @@ def risk_enhancers(features: FeatureSet) -> list[tuple[str, Evidence | None]]:
                     and ev.value >= entry["from"] and ev.value < entry.get("below", float("inf"))
             if hit and not any(label.startswith("CKD") and entry["label"].startswith("CKD") for label, _ in found):
                 found.append((entry["label"], ev))
-        elif any(set(entry["value_sets"]) & set(concepts_of_coding(system, code))
-                 for system, code in sorted(features.condition_codes)):
-            found.append((entry["label"], None))
+        else:
+            if recorded is None:
+                recorded = {concept for system, code in features.condition_codes
+                            for concept in concepts_of_coding(system, code)}
+            if not recorded.isdisjoint(entry["value_sets"]):
+                found.append((entry["label"], None))
     return found
 
 

@@ -7,6 +7,8 @@ import re
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from cards.escape import escape_markdown
@@ -92,3 +94,13 @@ def test_bare_urls_and_emails_cannot_become_gfm_autolinks(sentence):
     # CommonMark shows the escaped characters as written: the reader still sees the address.
     text = re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(escaped)).strip()
     assert text == html.escape(sentence, quote=False)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aAwW.:@&<>\\`*_{}[]#!|~-+=()09 \t\n\u00a0é1.)hHtTpPsS/")),
+               max_size=24))
+def test_text_with_nothing_to_escape_skips_the_escaping_steps(text):
+    """escape_markdown returns text that no step would rewrite as it is: the same as running every step."""
+    from cards.escape import _WHITESPACE, _escaped
+
+    assert escape_markdown(text) == _escaped(_WHITESPACE.sub(" ", text).strip())

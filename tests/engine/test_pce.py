@@ -4,12 +4,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine.calculators  # noqa: F401 - registers the calculators
 from engine.calculators.pce import (
     PooledCohortEquations,
     category_thresholds,
     coefficients,
+    pce_10y_ascvd_percent,
     pce_10y_ascvd_risk,
     risk_category,
 )
@@ -250,3 +253,29 @@ def test_empty_feature_set_through_runner_is_not_an_error():
 ])
 def test_category_boundaries(risk, category):
     assert risk_category(risk) == category
+
+
+def _outcome(call):
+    try:
+        return call()
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        return type(exc), str(exc)
+
+
+NUMBERS = (st.floats(min_value=-10, max_value=400) | st.sampled_from([math.nan, math.inf, 0.0, True])
+           | st.integers(min_value=-5, max_value=400) | st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(age=NUMBERS, tc=NUMBERS, hdl=NUMBERS, sbp=NUMBERS, sex=st.sampled_from(["female", "male", "other"]),
+       race=st.sampled_from(["white", "african-american", "asian"]), treated=st.booleans(), smoker=st.booleans(),
+       diabetes=st.booleans(), constant_set=st.sampled_from([None, "printed", "spreadsheet", "other"]))
+def test_the_risk_alone_is_the_risk_of_the_whole_result(age, tc, hdl, sbp, sex, race, treated, smoker, diabetes,
+                                                         constant_set):
+    """The PREVENT card's comparison computes the PCE risk without its explanation: the same number, the same
+    errors."""
+    inputs = dict(age_years=age, sex=sex, race=race, chol_total_mgdl=tc, hdl_mgdl=hdl, sbp_mmhg=sbp,
+                  bp_treated=treated, smoker_current=smoker, diabetes=diabetes, constant_set=constant_set)
+    whole = _outcome(lambda: pce_10y_ascvd_risk(**inputs).risk_percent)
+    alone = _outcome(lambda: pce_10y_ascvd_percent(**inputs))
+    assert alone == whole or (alone != alone and whole != whole)  # NaN: the same non-number both ways

@@ -123,3 +123,15 @@ def test_each_rule_is_declared_once_on_patient_view_with_what_it_reads():
 def test_every_rule_cites_a_guideline_with_a_link():
     for rule in rules:
         assert rule.citation.url and rule.citation.doi and rule.citation.topic, rule.id
+
+
+def test_regimen_options_are_built_once_and_are_the_data_files():
+    """rules.common.medication_option keeps each regimen's option (package data, an immutable option): bounded, and
+    the same option as one built afresh."""
+    from engine.rules.common import medication_option, regimens
+
+    assert medication_option.cache_info().maxsize is not None
+    for key in regimens()["medications"]:
+        assert medication_option(key) == medication_option.__wrapped__(key)
+        assert medication_option(key, label="x") == medication_option.__wrapped__(key, label="x")
+    assert medication_option.cache_info().currsize <= medication_option.cache_info().maxsize

@@ -29,6 +29,27 @@ def test_a_signed_token_verifies_to_its_claims():
     assert tokens.verify(tokens.sign(claims)) == claims
 
 
+def test_a_token_is_the_one_the_serializer_writes(monkeypatch):
+    """``sign`` skips the serializer's compression attempt and keeps one signer: same token, byte for byte, for keys
+    as the recorder draws them (a compressible key would give an uncompressed token, which verifies the same)."""
+    import hashlib
+    import secrets
+
+    from itsdangerous import TimestampSigner
+
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_123)
+    tokens = ExplainerTokens(SECRET, TTL, clock=Clock())
+    serializer = URLSafeTimedSerializer(SECRET, salt=TOKEN_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    for slot in range(200):
+        claims = ExplainerClaims(secrets.token_urlsafe(24), slot, 1_800_000_000 + slot)
+        token = tokens.sign(claims)
+        assert token == serializer.dumps({"c": claims.call_key, "s": claims.slot, "t": claims.issued_at})
+        assert tokens.verify(token) == claims
+    squeezable = ExplainerClaims("a" * 64, 0, 1_800_000_000)
+    assert serializer.dumps({"c": "a" * 64, "s": 0, "t": 1_800_000_000}).startswith(".")  # dumps compresses it
+    assert tokens.verify(tokens.sign(squeezable)) == squeezable
+
+
 def test_a_token_expires_ttl_after_the_call_and_not_before():
     clock = Clock()
     tokens = ExplainerTokens(SECRET, TTL, clock=clock)
@@ -108,6 +129,27 @@ def test_a_stored_call_reads_back_whole(store):
     assert row is not None and row.service_id == "svc"
     assert evidence.decode(row.encoding, row.payload) == document
     assert store.explainer("unknown") is None
+
+
+def test_findings_that_share_their_inputs_are_recorded_as_each_alone():
+    """capture makes each shared evidence record once (a rule carries the scores it read, with their inputs): the
+    document is the one made finding by finding."""
+    import json
+
+    from cds_hooks.config import load_config
+    from cds_hooks.declaration import SERVICES
+    from cds_hooks.processing import process_hook
+    from cds_hooks.services import load_all
+    from tests.conftest import TEST_AS_OF, load_fixture
+
+    load_all()
+    outcome = process_hook(SERVICES.get("cardiovascular-risk"), load_fixture("hooks/patient-view-prefetch.json"),
+                           load_config({"AS_OF": TEST_AS_OF, "WARM_MODELS": False}))
+    inputs = [id(e) for f in outcome.findings for e in f.inputs]
+    assert len(set(inputs)) < len(inputs)  # the case in point: evidence held by several findings
+    shared: dict = {}
+    together = [evidence.finding_record(f, shared) for f in outcome.findings]
+    assert json.dumps(together) == json.dumps([evidence.finding_record(f) for f in outcome.findings])
 
 
 def test_small_payloads_are_stored_uncompressed():

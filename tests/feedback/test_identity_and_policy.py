@@ -119,6 +119,57 @@ def test_real_cards_keep_their_fingerprint_from_one_day_to_the_next(fixture, ser
     assert today and fingerprints("2026-06-21") == today
 
 
+def plain_fingerprint_document(findings) -> list:
+    """The definition of the fingerprint's document, input by input (identity.fingerprint_document makes each shared
+    input once per card, and must give the same document: a different one would lift every suppression)."""
+    import json
+
+    def plain(value):
+        if isinstance(value, float):
+            return float(f"{value:.6g}")
+        return value if value is None or isinstance(value, (bool, int, str)) else str(value)
+
+    def material(e):
+        source = e.source or ""
+        if source.startswith("Patient/"):
+            number = isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+            return [e.name, "patient", None if number else plain(e.value)]
+        if source:
+            effective = e.effective.isoformat() if hasattr(e.effective, "isoformat") else e.effective
+            return [e.name, source, effective, plain(e.value)]
+        if e.derived_from:
+            return [e.name, "derived", sorted((material(d) for d in e.derived_from), key=json.dumps)]
+        return [e.name, "flag", plain(e.value)]
+
+    return [{"id": f.id, "status": f.status.value, "severity": f.severity.value, "category": f.category,
+             "measures": sorted((m.label, m.category) for m in f.measures if m.category),
+             "inputs": sorted((material(e) for e in f.inputs), key=json.dumps),
+             "missing": sorted({m.name for m in f.missing})} for f in sorted(findings, key=lambda f: f.id)]
+
+
+@pytest.mark.parametrize("fixture, service", [
+    ("patient-view-prefetch", "cardiovascular-risk"),
+    ("patient-view-diagnosis-gaps", "diagnosis-gaps"),
+    ("patient-view-missing-lipids", "cardiovascular-risk"),
+    ("patient-view-risk-scores", "risk-scores"),
+    ("patient-view-prevent-example", "cardiovascular-risk"),
+])
+def test_the_fingerprint_document_is_its_plain_definition(fixture, service):
+    from cds_hooks.suppression.identity import fingerprint_document
+
+    outcome = process_hook(SERVICES.get(service), load_fixture(f"hooks/{fixture}.json"),
+                           load_config({"AS_OF": "2026-06-01", "WARM_MODELS": False}))
+    by_id = {f.id: f for f in outcome.findings}
+    groups = [[by_id[i] for i in card.finding_ids] for card in outcome.rendered] + [outcome.findings]
+    assert any(len(group) > 1 for group in groups)
+    for group in groups:
+        assert fingerprint_document(group) == plain_fingerprint_document(group)
+    derived = finding(inputs=(Evidence("egfr", "eGFR", 61.2, None, None, None, derived_from=(
+        Evidence("creatinine", "Creatinine", 1.1, "mg/dL", date(2026, 5, 1), "Observation/c"),
+        Evidence("age_years", "Age", 55, "years", date(2026, 6, 1), "Patient/p"))),))
+    assert fingerprint_document([derived, finding()]) == plain_fingerprint_document([derived, finding()])
+
+
 # -- the reason policy ------------------------------------------------------------------------------------------------
 def issued(**changes) -> IssuedCard:
     base = dict(card_uuid="c0ffee00-0000-4000-8000-000000000001", card_key="k", patient_key="p", indicator="warning",

@@ -803,7 +803,8 @@ SEEDS = {
     "discovery": [discovery()],
 }
 REPLACEMENTS = [None, "", [], {}, 0, -1, 2.0, 2.5, True, False, "x", "x\n", "Practitioner/1", "Patient/1",
-                "MedicationRequest/1", HOOK_INSTANCE, "2020-12-11T00:00:00Z", "2021-02-30T00:00:00Z",
+                "MedicationRequest/1", HOOK_INSTANCE, HOOK_INSTANCE.upper(), "urn:uuid:" + HOOK_INSTANCE,
+                HOOK_INSTANCE.replace("-", ""), HOOK_INSTANCE[:-1] + "g", "2020-12-11T00:00:00Z", "2021-02-30T00:00:00Z",
                 "https://example.org", "Bearer", "Bundle", "create", "update", "delete", "absolute", "smart",
                 "at-most-one", "any", "info", "accepted", "overridden", ["x"], [{}], {"resourceType": "Bundle"},
                 {"resourceType": "Patient", "id": "1"}, {"a": 1}, {"isRecommended": True, "label": "l"}]
