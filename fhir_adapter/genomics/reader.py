@@ -80,10 +80,50 @@ def _gene_words() -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(g) for g in symbols) + r")(?![\w-])|HLA-[A-Z]", re.I)
 
 
+# Whether an Observation of one coding and no components is genomic, by (system, code, display, text) of its code:
+# all that decides it. A chart repeats the same few hundred codes; bounded, so that made-up codes cannot grow it.
+_GENOMIC_BY_CODE: dict[tuple, bool] = {}
+_GENOMIC_BY_CODE_MAX = 20_000
+
+
 def is_genomic(resource: Mapping) -> bool:
     """Whether a resource is a genomic result (or report) this reader looks at: its code is a genomic code, it has a
     gene-studied component, or its code's display or text names a gene of the tables (a gene-specific code). Cheap:
     it runs on every Observation of a chart."""
+    key = _plain_code_key(resource)
+    if key is None:
+        return _is_genomic(resource)
+    found = _GENOMIC_BY_CODE.get(key)
+    if found is None:
+        found = _is_genomic(resource)
+        if len(_GENOMIC_BY_CODE) < _GENOMIC_BY_CODE_MAX:
+            _GENOMIC_BY_CODE[key] = found
+    return found
+
+
+def _plain_code_key(resource: Mapping) -> tuple | None:
+    """(system, code, display, text) of an Observation's code when it has one coding and no components and each of
+    these is text or absent; None for any other shape (read in full)."""
+    if resource.get("resourceType") != "Observation":
+        return None
+    code = resource.get("code")
+    if type(code) is not dict:
+        return None
+    codings = code.get("coding")
+    if type(codings) is not list or len(codings) != 1 or type(codings[0]) is not dict:
+        return None
+    components = resource.get("component")
+    if isinstance(components, list) and components:
+        return None
+    coding = codings[0]
+    key = (coding.get("system"), coding.get("code"), coding.get("display"), code.get("text"))
+    for value in key:
+        if value is not None and type(value) is not str:
+            return None
+    return key
+
+
+def _is_genomic(resource: Mapping) -> bool:
     rtype = resource.get("resourceType")
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
