@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from engine.quick_init import quick_init
 from fhir_adapter.codes import UCUM
 
 # Factors (see module docstring for sources).
@@ -98,6 +99,7 @@ class UnitError(ValueError):
         self.reason = reason
 
 
+@quick_init  # one per reading converted
 @dataclass(frozen=True)
 class Converted:
     value: float  # in the canonical unit
@@ -469,7 +471,7 @@ def quantity_unit(quantity: Mapping) -> str | None:
 
 def convert_quantity(quantity: Mapping | None, kind: str) -> Converted:
     """Convert a FHIR Quantity dict (``value``, ``unit``, ``system``, ``code``) to canonical units."""
-    if not isinstance(quantity, Mapping):
+    if type(quantity) is not dict and not isinstance(quantity, Mapping):  # the exact type first: the ABC is slow
         raise UnitError("no quantity value")
     if quantity.get("comparator"):
         # "<5" or ">60": a bound, not a measurement; using the bound would bias the calculation.

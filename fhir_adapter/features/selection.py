@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 from engine import feature_catalog
 from engine.finding import Evidence
+from engine.quick_init import quick_init
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from fhir_adapter.features.context import ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
@@ -30,6 +31,7 @@ class Reject(Exception):
         self.reason = reason
 
 
+@quick_init  # one per Observation a feature reads
 @dataclass(frozen=True)
 class Reading:
     """One candidate value: an Observation, or one component of a panel Observation."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Iterable, Mapping
 
 from engine.finding import InputProblem
@@ -36,7 +36,7 @@ from fhir_adapter.genomics.codes import answer, codings_of, in_systems, is_repor
 from fhir_adapter.parse.dates import parse_fhir_datetime
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.references import resource_ref
-from fhir_adapter.terminology.text_memo import memoised_by_text
+from fhir_adapter.terminology.text_memo import MAX_TEXT, memoised_by_text
 
 PROBLEM_NAME = "gene_results"  # the name genomic input problems carry (engine.pharmacogenomics.evidence)
 _USABLE_STATUS = frozenset({"final", "amended", "corrected", "appended"})
@@ -80,50 +80,10 @@ def _gene_words() -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(g) for g in symbols) + r")(?![\w-])|HLA-[A-Z]", re.I)
 
 
-# Whether an Observation of one coding and no components is genomic, by (system, code, display, text) of its code:
-# all that decides it. A chart repeats the same few hundred codes; bounded, so that made-up codes cannot grow it.
-_GENOMIC_BY_CODE: dict[tuple, bool] = {}
-_GENOMIC_BY_CODE_MAX = 20_000
-
-
 def is_genomic(resource: Mapping) -> bool:
     """Whether a resource is a genomic result (or report) this reader looks at: its code is a genomic code, it has a
     gene-studied component, or its code's display or text names a gene of the tables (a gene-specific code). Cheap:
     it runs on every Observation of a chart."""
-    key = _plain_code_key(resource)
-    if key is None:
-        return _is_genomic(resource)
-    found = _GENOMIC_BY_CODE.get(key)
-    if found is None:
-        found = _is_genomic(resource)
-        if len(_GENOMIC_BY_CODE) < _GENOMIC_BY_CODE_MAX:
-            _GENOMIC_BY_CODE[key] = found
-    return found
-
-
-def _plain_code_key(resource: Mapping) -> tuple | None:
-    """(system, code, display, text) of an Observation's code when it has one coding and no components and each of
-    these is text or absent; None for any other shape (read in full)."""
-    if resource.get("resourceType") != "Observation":
-        return None
-    code = resource.get("code")
-    if type(code) is not dict:
-        return None
-    codings = code.get("coding")
-    if type(codings) is not list or len(codings) != 1 or type(codings[0]) is not dict:
-        return None
-    components = resource.get("component")
-    if isinstance(components, list) and components:
-        return None
-    coding = codings[0]
-    key = (coding.get("system"), coding.get("code"), coding.get("display"), code.get("text"))
-    for value in key:
-        if value is not None and type(value) is not str:
-            return None
-    return key
-
-
-def _is_genomic(resource: Mapping) -> bool:
     rtype = resource.get("resourceType")
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
@@ -149,10 +109,30 @@ def _is_genomic(resource: Mapping) -> bool:
             and kind_of("component", [(s, c) for s, c, _ in codings_of(comp.get("code"))]) == "gene"
             for comp in components):
         return True
+    if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one coding
+        display, text = codings[0].get("display"), code.get("text")  # type: ignore[union-attr]
+        return _one_coding_names_gene(display if isinstance(display, str) else None,
+                                      text if isinstance(text, str) else None)
     texts = [c.get("display") for c in codings or () if isinstance(c, dict) and isinstance(c.get("display"), str)]
     if isinstance(code, dict) and isinstance(code.get("text"), str):
         texts.append(code["text"])
     return any(_names_gene(t) for t in texts) and _gene_in_code(code) is not None
+
+
+def _one_coding_names_gene(display: str | None, text: str | None) -> bool:
+    """For a code of one coding: whether its display or text names a gene (what decides the last test of
+    is_genomic, which reads nothing else of such a code), remembered for short texts."""
+    if len(display or "") + len(text or "") <= 2 * MAX_TEXT:
+        return _remembered_names_gene(display, text)
+    return _names_gene_in(display, text)
+
+
+def _names_gene_in(display: str | None, text: str | None) -> bool:
+    return (any(_names_gene(t) for t in (display, text) if t is not None)
+            and _gene_in_code({"coding": [{"display": display}], "text": text}) is not None)
+
+
+_remembered_names_gene = lru_cache(maxsize=4096)(_names_gene_in)
 
 
 @memoised_by_text()

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Mapping
 
 from fhir_adapter import codes
-from fhir_adapter.parse.quick_init import quick_init
+from engine.quick_init import quick_init
 from fhir_adapter.terminology.drugs import Ingredient
 
 # A Goal whose description reads like an 88-92 % oxygen-saturation target (e.g. "SpO2 target 88-92%").
