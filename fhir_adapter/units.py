@@ -453,9 +453,10 @@ def quantity_unit(quantity: Mapping) -> str | None:
     An unrecognised code falls through to the text so that e.g. a local code with a readable
     unit still works; if neither is recognised the raw code/text is returned for the error message.
     """
-    code = quantity.get("code")
-    text = quantity.get("unit")
-    system = quantity.get("system")
+    return _unit_of(quantity.get("code"), quantity.get("unit"), quantity.get("system"))
+
+
+def _unit_of(code: object, text: object, system: object) -> str | None:
     candidates: list[str] = []
     if isinstance(code, str) and code.strip() and (system in (None, UCUM)):
         candidates.append(code)
@@ -473,7 +474,14 @@ def convert_quantity(quantity: Mapping | None, kind: str) -> Converted:
     """Convert a FHIR Quantity dict (``value``, ``unit``, ``system``, ``code``) to canonical units."""
     if type(quantity) is not dict and not isinstance(quantity, Mapping):  # the exact type first: the ABC is slow
         raise UnitError("no quantity value")
-    if quantity.get("comparator"):
+    return convert_parts(quantity.get("value"), quantity.get("unit"), quantity.get("system"), quantity.get("code"),
+                         quantity.get("comparator"), kind)
+
+
+def convert_parts(value: object, unit: object, system: object, code: object, comparator: object,
+                  kind: str) -> Converted:
+    """:func:`convert_quantity` of a Quantity given by its elements (a parsed reading's, without a dict made)."""
+    if comparator:
         # "<5" or ">60": a bound, not a measurement; using the bound would bias the calculation.
-        raise UnitError(f"value is censored ('{quantity.get('comparator')}'); a bound is not a measurement")
-    return to_canonical(quantity.get("value"), quantity_unit(quantity), kind)
+        raise UnitError(f"value is censored ('{comparator}'); a bound is not a measurement")
+    return to_canonical(value, _unit_of(code, unit, system), kind)
