@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping, Sequence
 
-from fhir_adapter.features.dates import chronological_key, day_of
+from fhir_adapter.features.dates import day_of
 from fhir_adapter.features.quantities import quantity_spec
 from fhir_adapter.parse.candidates import NOT_OURS, READ, SKIP, STALE, Stale, observation_concepts
 from fhir_adapter.parse.datatypes import coding_concepts, read_codings
@@ -58,8 +58,10 @@ class ObservationReads:
     # Components read in any Observation of ours, and how far back (None: any date); empty: none.
     anywhere: frozenset[str] = frozenset()
     anywhere_window: int | None = None
-    # Days back -> the first day that can matter, worked out once per extraction.
+    # Worked out once per extraction: days back -> the first day that can matter; concepts -> _window.
     _cutoffs: dict[int, date] = field(default_factory=dict, compare=False, repr=False)
+    _windows_of: dict[tuple[str, ...], tuple[bool, int | None]] = field(default_factory=dict, compare=False,
+                                                                         repr=False)
 
     def covers(self, concept: str, panel: str | None = None, anywhere: bool = False) -> bool:
         """Whether Observations of ``concept`` (components of ``panel``, or components anywhere) were kept."""
@@ -69,6 +71,12 @@ class ObservationReads:
 
     def _window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
         """(read at all, days back that can matter) for an Observation coded with ``concepts``."""
+        found = self._windows_of.get(concepts)
+        if found is None:
+            found = self._windows_of[concepts] = self._work_out_window(concepts)
+        return found
+
+    def _work_out_window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
         read = bool(self.anywhere)
         days: int | None = self.anywhere_window if read else 0
         for concept in concepts:
@@ -81,27 +89,28 @@ class ObservationReads:
                 days = None if window is None else max(days, window)
         return read, days
 
-    def look(self, resource: Mapping) -> tuple[int, tuple[str, ...], datetime | None]:
+    def look(self, resource: Mapping) -> tuple[int, tuple[str, ...], date | datetime | None]:
         """What this extraction does with one Observation, looked at cheaply (codes, status, date): ``NOT_OURS`` (no
         Observation concept of ours in its code: the parse drops it, as it always did), ``SKIP`` (ours, but no
         feature of the extraction can use it), ``READ``, or ``STALE`` (older than every window that reads it: read
-        only if :meth:`stale_kept` keeps it). With its concepts, and for a stale one its moment (UTC sort key)."""
+        only if :meth:`stale_kept` keeps it). With its concepts, and for one to read or a stale one its
+        ``observation_effective`` (so that it is worked out once)."""
         concepts = observation_concepts(resource)
         if not concepts:
             return NOT_OURS, concepts, None
         read, days = self._window(concepts)
         if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
             return SKIP, concepts, None
+        when = observation_effective(resource)
         if days is None:
-            return READ, concepts, None
+            return READ, concepts, when
         cutoff = self._cutoffs.get(days)
         if cutoff is None:
             cutoff = self._cutoffs[days] = self.as_of - timedelta(days=days)
-        when = observation_effective(resource)
         day = day_of(when)
         if day is not None and day < cutoff:
-            return STALE, concepts, chronological_key(when)
-        return READ, concepts, None
+            return STALE, concepts, when
+        return READ, concepts, when
 
     def stale_kept(self, stale: Sequence[Stale]) -> set[int]:
         """The stale Observations that are the newest (ties included) of some reading list a builder makes: the

@@ -8,6 +8,7 @@ from engine.finding import InputProblem
 from engine.pharmacogenomics.drugs import drugs_in
 from fhir_adapter import codes
 from fhir_adapter.parse.concept_features import features_of
+from fhir_adapter.parse.dates import chronological_key
 from fhir_adapter.parse.entries import iter_entries
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
 from fhir_adapter.parse.parsed_record import ParsedRecord
@@ -30,6 +31,7 @@ from fhir_adapter.parse.resources import (
     parse_family_history,
     parse_goal,
     parse_medication,
+    observation_record,
     parse_observation,
     parse_procedure,
 )
@@ -236,16 +238,16 @@ _UNREAD = object()  # an entry whose record is still to be read (None: read, and
 def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale]) -> tuple[int, Any]:
     """The read plan's answer for one Observation, with what the later steps need: (NOT_OURS, None), (SKIP or STALE,
     (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn)."""
-    kind, concepts, moment = reads.look(res)
+    kind, concepts, effective = reads.look(res)
     if kind == READ:
         try:
-            return READ, parse_observation(res, full_url)
+            return READ, observation_record(res, full_url, effective)
         except Exception as exc:  # noqa: BLE001 - reported where the entry's turn comes (parse_resources)
             return READ, exc
     if kind == NOT_OURS:
         return NOT_OURS, None
     if kind == STALE:
-        stale.append(Stale(index, res, concepts, moment))
+        stale.append(Stale(index, res, concepts, chronological_key(effective)))
     return kind, (resource_ref(res, full_url), subject_ref(res))
 
 

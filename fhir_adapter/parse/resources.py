@@ -86,6 +86,12 @@ def observation_effective(resource: Mapping) -> date | datetime | None:
 
 
 def parse_observation(resource: Mapping, full_url: str | None = None) -> ObservationRecord:
+    return observation_record(resource, full_url, observation_effective(resource))
+
+
+def observation_record(resource: Mapping, full_url: str | None,
+                       effective: date | datetime | None) -> ObservationRecord:
+    """:func:`parse_observation` with ``observation_effective(resource)`` already worked out (by the read plan)."""
     get = resource.get
     obs_codes, obs_concepts = read_coded(get("code"))
     components = []
@@ -101,7 +107,7 @@ def parse_observation(resource: Mapping, full_url: str | None = None) -> Observa
         status=status if isinstance(status, str) and status.strip() else None,
         codes=obs_codes,
         concepts=obs_concepts,
-        effective=observation_effective(resource),
+        effective=effective,
         quantity=read_quantity(get("valueQuantity")),
         value_codes=read_codings(get("valueCodeableConcept")),
         components=tuple(components),
