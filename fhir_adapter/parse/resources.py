@@ -102,19 +102,21 @@ def observation_record(resource: Mapping, full_url: str | None,
                                     first_code(comp.get("dataAbsentReason")),
                                     read_codings(comp.get("valueCodeableConcept")), _value_text(comp)))
     status = get("status")
+    # Positional, in the order of ObservationRecord's fields: keywords cost ~0.4 us more per record, and a long
+    # record has thousands.
     return ObservationRecord(
-        ref=resource_ref(resource, full_url),
-        status=status if isinstance(status, str) and status.strip() else None,
-        codes=obs_codes,
-        concepts=obs_concepts,
-        effective=effective,
-        quantity=read_quantity(get("valueQuantity")),
-        value_codes=read_codings(get("valueCodeableConcept")),
-        components=tuple(components),
-        absent_reason=first_code(get("dataAbsentReason")),
-        subject=subject_ref(resource),
-        raw=resource,
-        value_text=_value_text(resource),
+        resource_ref(resource, full_url),  # ref
+        status if isinstance(status, str) and status.strip() else None,  # status
+        obs_codes,  # codes
+        obs_concepts,  # concepts
+        effective,
+        read_quantity(get("valueQuantity")),  # quantity
+        read_codings(get("valueCodeableConcept")),  # value_codes
+        tuple(components),
+        first_code(get("dataAbsentReason")),  # absent_reason
+        subject_ref(resource),  # subject
+        resource,  # raw
+        _value_text(resource),  # value_text
     )
 
 
