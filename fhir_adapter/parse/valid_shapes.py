@@ -99,13 +99,11 @@ def _date_time(value: Any) -> bool:
         return False
     if len(value) < 10:
         return True
-    if not _calendar_date(value):
-        return False
     if len(value) == 10:
-        return True
+        return _calendar_date(value)
     if not _TIME_PART.fullmatch(value, 10):
         return False
-    try:
+    try:  # fromisoformat refuses a date that does not exist, as _calendar_date does
         datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         return True
     except ValueError:
@@ -143,14 +141,25 @@ class _Shape:
             if key not in value:
                 return False
         for group, required in self.choices:
-            present = sum(1 for key in group if key in value)
+            present = 0
+            for key in group:
+                if key in value:
+                    present += 1
             if present > 1 or (required and present == 0):
                 return False
         return True
 
 
 def _list_of(check: Check) -> Check:
-    return lambda value: type(value) is list and 0 < len(value) <= 1000 and all(check(item) for item in value)
+    def check_list(value: Any) -> bool:
+        if type(value) is not list or not 0 < len(value) <= 1000:
+            return False
+        for item in value:
+            if not check(item):
+                return False
+        return True
+
+    return check_list
 
 
 _coding = _Shape({"system": _uri, "version": _string, "code": _code, "display": _string, "userSelected": _boolean})
