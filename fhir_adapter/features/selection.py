@@ -284,7 +284,9 @@ def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = 
     """Observations coded as ``concept``, plus ``concept`` components of ``panel_concept`` panels."""
     _check_planned(parsed, concept, panel_concept)
     out: list[Reading] = []
-    for obs in parsed.observations:
+    coded = parsed.observations_coded(concept) if panel_concept is None else parsed.observations_coded(concept,
+                                                                                                        panel_concept)
+    for obs in coded:
         if concept in obs.concepts:
             out.append(Reading(obs, obs.quantity, obs.value_codes, obs.absent_reason, obs.value_text, obs.codes,
                                concept))

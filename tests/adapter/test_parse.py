@@ -346,3 +346,20 @@ def test_an_observation_is_read_element_by_element():
                               quantity=Quantity(120, "mm[Hg]"), absent_reason=None, value_text="high"),),
         absent_reason="unknown", subject="Patient/p1", value_text="Y")
     assert record.raw is res
+
+
+def test_observations_coded_is_the_scan_of_the_observations_in_their_order():
+    record = [PATIENT, _obs("a", "2093-3", 200), _obs("bp", "85354-9"), _obs("b", "2085-9", 50),
+              _obs("c", "2093-3", 210), _obs("d", "8480-6", 120)]
+    parsed = parse_resources(record, patient_id="p1")
+
+    def scan(*concepts):
+        return [o for o in parsed.observations if any(c in o.concepts for c in concepts)]
+
+    for concepts in (("chol_total",), ("sbp", "bp_panel"), ("bp_panel", "sbp"), ("hdl", "chol_total", "hdl"),
+                     ("nothing",), ()):
+        assert parsed.observations_coded(*concepts) == scan(*concepts), concepts
+    parsed.observations.append(parsed.observations[0])  # a list that grows is indexed again
+    assert parsed.observations_coded("chol_total") == scan("chol_total")
+    parsed.observations = parsed.observations[1:]  # and so is a list replaced
+    assert parsed.observations_coded("chol_total") == scan("chol_total")
