@@ -414,6 +414,12 @@ def to_canonical(value: object, unit: str | None, kind: str) -> Converted:
     if kind not in _CONVERSIONS:
         raise UnitError(f"unknown quantity kind {kind!r}")
     v = _check_number(value)
+    norm, to_fn = _conversion(unit, kind)
+    return _converted(v, norm, to_fn, kind)
+
+
+def _conversion(unit: object, kind: str) -> tuple[str, Callable[[float], float]]:
+    """The canonical spelling of ``unit`` and its conversion to the canonical unit of ``kind`` (a known kind)."""
     if unit is None or not str(unit).strip():
         if kind not in UNITLESS_KINDS:
             raise UnitError(f"no unit given; expected {CANONICAL_UNIT[kind]}")
@@ -422,7 +428,10 @@ def to_canonical(value: object, unit: str | None, kind: str) -> Converted:
     table = _CONVERSIONS[kind]
     if norm is None or norm not in table:
         raise UnitError(f"unit '{unit}' cannot be converted to {CANONICAL_UNIT[kind]}")
-    to_fn, _ = table[norm]
+    return norm, table[norm][0]
+
+
+def _converted(v: float, norm: str, to_fn: Callable[[float], float], kind: str) -> Converted:
     canonical = CANONICAL_UNIT[kind]
     result = to_fn(v)
     if not math.isfinite(result):
@@ -484,4 +493,33 @@ def convert_parts(value: object, unit: object, system: object, code: object, com
     if comparator:
         # "<5" or ">60": a bound, not a measurement; using the bound would bias the calculation.
         raise UnitError(f"value is censored ('{comparator}'); a bound is not a measurement")
-    return to_canonical(value, _unit_of(code, unit, system), kind)
+    if kind not in _CONVERSIONS:
+        raise UnitError(f"unknown quantity kind {kind!r}")
+    v = _check_number(value)
+    norm, to_fn = _quantity_conversion(code, unit, system, kind)
+    return _converted(v, norm, to_fn, kind)
+
+
+# (code, unit, system, kind) of the Quantities met -> the unit to read, in its canonical spelling, and its conversion,
+# or why it cannot be converted: what quantity_unit and to_canonical work out from these four alone. A record writes
+# a few dozen units, on hundreds of readings. Bounded.
+_CONVERSION_OF: dict[tuple, tuple[str, Callable[[float], float]] | str] = {}
+_CONVERSION_OF_MAX = 10_000
+
+
+def _quantity_conversion(code: object, unit: object, system: object,
+                         kind: str) -> tuple[str, Callable[[float], float]]:
+    plain = ((code is None or type(code) is str) and (unit is None or type(unit) is str)
+             and (system is None or type(system) is str))
+    key = (code, unit, system, kind)
+    found = _CONVERSION_OF.get(key) if plain else None
+    if found is None:
+        try:
+            found = _conversion(_unit_of(code, unit, system), kind)
+        except UnitError as err:
+            found = err.reason
+        if plain and len(_CONVERSION_OF) < _CONVERSION_OF_MAX:
+            _CONVERSION_OF[key] = found
+    if type(found) is str:
+        raise UnitError(found)
+    return found  # type: ignore[return-value]
