@@ -26,12 +26,12 @@ from fhir_adapter.parse.records import (
 )
 from fhir_adapter.parse.references import resource_ref, subject_ref
 from fhir_adapter.parse.resources import (
+    observation_record,
     parse_allergy,
     parse_condition,
     parse_family_history,
     parse_goal,
     parse_medication,
-    observation_record,
     parse_observation,
     parse_procedure,
 )

@@ -5,8 +5,9 @@ prefetch it was the largest single cost of a hook call. Almost every record an E
 an Observation with an id, a status, a coded ``code``, a subject reference, a date-time and a quantity (likewise a
 MedicationRequest with its dosage instructions, an AllergyIntolerance). This module knows that shape (per resource
 type, the elements and datatypes below) and answers ``True`` only when every element present is one it knows and
-every value is of a form the model accepts - never more permissive than the model, and often stricter (printable strings only, a status from the code list, no primitive extensions, no empty objects,
-no leap seconds). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``, and the
+every value is of a form the model accepts - never more permissive than the model, and often stricter (printable
+strings only, a status from the code list, no primitive extensions, no empty objects, no leap seconds, a dosage
+period with its unit). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``, and the
 caller runs the full model validation, which then decides (and words the problem). So a record is rejected exactly
 when the model rejects it; only the time spent on plainly valid records changes.
 
