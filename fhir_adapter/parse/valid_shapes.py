@@ -7,9 +7,9 @@ MedicationRequest with its dosage instructions, an AllergyIntolerance). This mod
 type, the elements and datatypes below) and answers ``True`` only when every element present is one it knows and
 every value is of a form the model accepts - never more permissive than the model, and often stricter (printable
 strings only, a status from the code list, no primitive extensions, no empty objects, no leap seconds, a dosage
-period with its unit). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``, and the
-caller runs the full model validation, which then decides (and words the problem). So a record is rejected exactly
-when the model rejects it; only the time spent on plainly valid records changes.
+period with its unit). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``,
+and the caller runs the full model validation, which then decides (and words the problem). So a record is rejected
+exactly when the model rejects it; only the time spent on plainly valid records changes.
 
 ``tests/adapter/test_valid_shapes.py`` holds the one-way promise (recognised => the model accepts) on every record of
 the Synthea patients and on thousands of mutations of them.
