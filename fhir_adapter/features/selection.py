@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping
 
 from engine import feature_catalog
 from engine.finding import Evidence
-from engine.quick_init import quick_init
 from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.quick_init import quick_init
 from fhir_adapter.features.context import ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.windows import HISTORY_MAX_ENTRIES, window_adj, window_noun
@@ -284,9 +284,7 @@ def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = 
     """Observations coded as ``concept``, plus ``concept`` components of ``panel_concept`` panels."""
     _check_planned(parsed, concept, panel_concept)
     out: list[Reading] = []
-    coded = parsed.observations_coded(concept) if panel_concept is None else parsed.observations_coded(concept,
-                                                                                                        panel_concept)
-    for obs in coded:
+    for obs in parsed.observations_coded(concept, panel_concept):
         if concept in obs.concepts:
             out.append(Reading(obs, obs.quantity, obs.value_codes, obs.absent_reason, obs.value_text, obs.codes,
                                concept))

@@ -47,7 +47,7 @@ class ParsedRecord:
     observation_reads: Any = field(default=None, repr=False)
     _checked: dict[str, InputProblem | None] = field(default_factory=dict, repr=False)
     # Concept of an Observation's own code -> the positions of those Observations in ``observations``; built on first
-    # use, for the list as it is then (rebuilt if the list is replaced or grows).
+    # use, for the list as it is then (built again if the list is replaced or changes length).
     _coded: tuple[list, int, dict[str, list[int]]] | None = field(default=None, repr=False, compare=False)
 
     def check(self, record: Record, feature: str | None = None) -> InputProblem | None:
@@ -68,9 +68,9 @@ class ParsedRecord:
             return None
         return InputProblem(source=problem.source, name=feature, reason=problem.reason)
 
-    def observations_coded(self, *concepts: str) -> list[ObservationRecord]:
-        """The Observations whose own code is in any of ``concepts``, in the order read: what a feature builder
-        scanning ``observations`` for them would find, without scanning the whole record for each feature."""
+    def observations_coded(self, *concepts: str | None) -> list[ObservationRecord]:
+        """The Observations whose own code is in any of ``concepts`` (None: no concept), in the order read: what a
+        feature builder scanning ``observations`` for them would find, without scanning the record for each feature."""
         observations = self.observations
         if self._coded is None or self._coded[0] is not observations or self._coded[1] != len(observations):
             index: dict[str, list[int]] = {}
