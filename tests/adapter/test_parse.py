@@ -356,7 +356,8 @@ def test_observations_coded_is_the_scan_of_the_observations_in_their_order():
     def scan(*concepts):
         return [o for o in parsed.observations if any(c in o.concepts for c in concepts)]
 
-    for concepts in (("chol_total",), ("sbp", "bp_panel"), ("bp_panel", "sbp"), ("hdl", "chol_total", "hdl"),
+    for concepts in (("chol_total",), ("chol_total", None), ("sbp", "bp_panel"), ("bp_panel", "sbp"),
+                     ("hdl", "chol_total", "hdl"),
                      ("nothing",), ()):
         assert parsed.observations_coded(*concepts) == scan(*concepts), concepts
     parsed.observations.append(parsed.observations[0])  # a list that grows is indexed again
