@@ -72,8 +72,11 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
     dropped = list(parsed.problems)  # Patients that are not the request's, by reference
     kept: list[dict] = []
     chosen: dict | None = None
+    # The verdict on each patient reference met (the same one or two, a thousand times on a long record).
+    reasons: dict[str, str | None] = {}
     for resource in items:
-        if resource.get("resourceType") == "Patient":
+        rtype = resource.get("resourceType")
+        if rtype == "Patient":
             if chosen_ref is not None and resource_ref(resource) == chosen_ref:
                 if chosen is None:
                     chosen = resource
@@ -81,7 +84,16 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
             elif chosen_ref is None and allowed is None:
                 kept.append(resource)
             continue  # another patient, or a second copy: already reported by choose_patient
-        reason = None if allowed is None else _scope_problem(resource, allowed)
+        if allowed is None:
+            kept.append(resource)
+            continue
+        reference = _patient_reference(resource)
+        if reference is None:
+            reason = None if rtype not in PATIENT_RESOURCE_TYPES else subject_problem(None, allowed)
+        elif reference in reasons:
+            reason = reasons[reference]
+        else:
+            reason = reasons[reference] = subject_problem(reference, allowed)
         if reason is None:
             kept.append(resource)
         else:
@@ -91,18 +103,13 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
     return ScopedRecord(tuple(kept), tuple(dropped), chosen is not None and is_deceased(chosen, as_of))
 
 
-def _scope_problem(resource: dict, allowed: set[str]) -> str | None:
-    reference = _patient_reference(resource)
-    if reference is None and resource.get("resourceType") not in PATIENT_RESOURCE_TYPES:
-        return None
-    return subject_problem(reference, allowed)
-
-
 def _patient_reference(resource: dict) -> str | None:
     for key in ("subject", "patient"):
         value = resource.get(key)
-        if isinstance(value, dict) and isinstance(value.get("reference"), str) and value["reference"].strip():
-            return value["reference"].strip()
+        if isinstance(value, dict):
+            reference = value.get("reference")
+            if isinstance(reference, str) and reference.strip():
+                return reference.strip()
     return None
 
 

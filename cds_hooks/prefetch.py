@@ -222,6 +222,7 @@ class _Resolver:
         self.deadline = deadline.at
         self._client: FhirClient | None = None
         self.result = PrefetchResult()
+        self._last_bundle: tuple[dict, list[dict] | None] | None = None  # see _provided_resources
 
     # -- per key -------------------------------------------------------------------------------------
 
@@ -243,7 +244,7 @@ class _Resolver:
         """Why a provided prefetch value cannot be used as it is, or None when it can."""
         if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
             return "prefetched value is not a FHIR resource"
-        if _reports_failure(value):
+        if self._reports_failure(value):
             return "the CDS client reported a prefetch error"
         if search:
             return None if value["resourceType"] == "Bundle" else "prefetched value is not a Bundle"
@@ -260,8 +261,24 @@ class _Resolver:
                 return "prefetched resource has another id than the template asks for"
         return None
 
+    def _reports_failure(self, value: dict) -> bool:
+        """The CDS client's way to say a prefetch failed: an OperationOutcome, alone or inside the Bundle."""
+        if value["resourceType"] == "OperationOutcome":
+            return True
+        return value["resourceType"] == "Bundle" and self._provided_resources(value) is None
+
+    def _provided_resources(self, bundle: dict) -> list[dict] | None:
+        """``bundle_resources`` of a provided Bundle, or None when an entry reports a failed prefetch: one pass over
+        the entries answers both, for the Bundle last looked at (a ~1 MiB prefetch has a thousand of them)."""
+        if self._last_bundle is None or self._last_bundle[0] is not bundle:
+            self._last_bundle = (bundle, _resources_unless_failed(bundle))
+        return self._last_bundle[1]
+
     def _use_provided_bundle(self, key: str, bundle: dict) -> None:
-        resources = bundle_resources(bundle)
+        resources = self._provided_resources(bundle)
+        self._last_bundle = None  # the list now belongs to this key
+        if resources is None:  # not met: _unusable sends a Bundle reporting a failure to the FHIR server instead
+            resources = bundle_resources(bundle)
         next_link = next_link_of(bundle)
         if next_link is None:
             self._store(key, resources, "provided")
@@ -314,13 +331,20 @@ class _Resolver:
                                  "entries, or a repeating next link); later results were not read")
 
 
-def _reports_failure(value: dict) -> bool:
-    """The CDS client's way to say a prefetch failed: an OperationOutcome, alone or inside the Bundle."""
-    if value["resourceType"] == "OperationOutcome":
-        return True
-    if value["resourceType"] == "Bundle":
-        return any(isinstance(entry, dict) and is_outcome_entry(entry) for entry in as_list(value.get("entry")))
-    return False
+def _resources_unless_failed(bundle: dict) -> list[dict] | None:
+    """The resources of a provided Bundle as ``bundle_resources`` reads them, or None when an entry is the client's
+    report of a failed prefetch (``search.mode`` outcome, or an OperationOutcome): then the key is fetched instead,
+    whatever the other entries hold."""
+    out: list[dict] = []
+    for entry in as_list(bundle.get("entry")):
+        if not isinstance(entry, dict):
+            continue
+        if is_outcome_entry(entry):
+            return None
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            out.append(resource)
+    return out
 
 
 def _failure_kind(exc: FhirError) -> str:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine.proposals import ConditionRef, SelectionBehavior, Suggestion
+from engine.quick_init import quick_init
 
 
 class Kind(str, enum.Enum):
@@ -49,6 +50,7 @@ class Citation:
     topic: str | None = None  # guideline topic, used for the card source topic
 
 
+@quick_init  # built once per reading or problem: see engine/quick_init.py
 @dataclass(frozen=True)
 class Evidence:
     """One input actually used, with provenance."""
@@ -63,6 +65,7 @@ class Evidence:
     note: str | None = None  # e.g. "converted from 5.5 mmol/L"
 
 
+@quick_init  # built once per reading or problem: see engine/quick_init.py
 @dataclass(frozen=True)
 class MissingInput:
     name: str
@@ -70,6 +73,7 @@ class MissingInput:
     reason: str
 
 
+@quick_init  # built once per reading or problem: see engine/quick_init.py
 @dataclass(frozen=True)
 class InputProblem:
     """A value that was present but not used (bad unit, implausible, stale, invalid resource)."""

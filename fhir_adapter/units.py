@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from engine.quick_init import quick_init
 from fhir_adapter.codes import UCUM
 
 # Factors (see module docstring for sources).
@@ -98,6 +99,7 @@ class UnitError(ValueError):
         self.reason = reason
 
 
+@quick_init  # one per reading converted
 @dataclass(frozen=True)
 class Converted:
     value: float  # in the canonical unit
@@ -412,6 +414,12 @@ def to_canonical(value: object, unit: str | None, kind: str) -> Converted:
     if kind not in _CONVERSIONS:
         raise UnitError(f"unknown quantity kind {kind!r}")
     v = _check_number(value)
+    norm, to_fn = _conversion(unit, kind)
+    return _converted(v, norm, to_fn, kind)
+
+
+def _conversion(unit: object, kind: str) -> tuple[str, Callable[[float], float]]:
+    """The canonical spelling of ``unit`` and its conversion to the canonical unit of ``kind`` (a known kind)."""
     if unit is None or not str(unit).strip():
         if kind not in UNITLESS_KINDS:
             raise UnitError(f"no unit given; expected {CANONICAL_UNIT[kind]}")
@@ -420,7 +428,10 @@ def to_canonical(value: object, unit: str | None, kind: str) -> Converted:
     table = _CONVERSIONS[kind]
     if norm is None or norm not in table:
         raise UnitError(f"unit '{unit}' cannot be converted to {CANONICAL_UNIT[kind]}")
-    to_fn, _ = table[norm]
+    return norm, table[norm][0]
+
+
+def _converted(v: float, norm: str, to_fn: Callable[[float], float], kind: str) -> Converted:
     canonical = CANONICAL_UNIT[kind]
     result = to_fn(v)
     if not math.isfinite(result):
@@ -451,9 +462,10 @@ def quantity_unit(quantity: Mapping) -> str | None:
     An unrecognised code falls through to the text so that e.g. a local code with a readable
     unit still works; if neither is recognised the raw code/text is returned for the error message.
     """
-    code = quantity.get("code")
-    text = quantity.get("unit")
-    system = quantity.get("system")
+    return _unit_of(quantity.get("code"), quantity.get("unit"), quantity.get("system"))
+
+
+def _unit_of(code: object, text: object, system: object) -> str | None:
     candidates: list[str] = []
     if isinstance(code, str) and code.strip() and (system in (None, UCUM)):
         candidates.append(code)
@@ -469,9 +481,45 @@ def quantity_unit(quantity: Mapping) -> str | None:
 
 def convert_quantity(quantity: Mapping | None, kind: str) -> Converted:
     """Convert a FHIR Quantity dict (``value``, ``unit``, ``system``, ``code``) to canonical units."""
-    if not isinstance(quantity, Mapping):
+    if type(quantity) is not dict and not isinstance(quantity, Mapping):  # the exact type first: the ABC is slow
         raise UnitError("no quantity value")
-    if quantity.get("comparator"):
+    return convert_parts(quantity.get("value"), quantity.get("unit"), quantity.get("system"), quantity.get("code"),
+                         quantity.get("comparator"), kind)
+
+
+def convert_parts(value: object, unit: object, system: object, code: object, comparator: object,
+                  kind: str) -> Converted:
+    """:func:`convert_quantity` of a Quantity given by its elements (a parsed reading's, without a dict made)."""
+    if comparator:
         # "<5" or ">60": a bound, not a measurement; using the bound would bias the calculation.
-        raise UnitError(f"value is censored ('{quantity.get('comparator')}'); a bound is not a measurement")
-    return to_canonical(quantity.get("value"), quantity_unit(quantity), kind)
+        raise UnitError(f"value is censored ('{comparator}'); a bound is not a measurement")
+    if kind not in _CONVERSIONS:
+        raise UnitError(f"unknown quantity kind {kind!r}")
+    v = _check_number(value)
+    norm, to_fn = _quantity_conversion(code, unit, system, kind)
+    return _converted(v, norm, to_fn, kind)
+
+
+# (code, unit, system, kind) of the Quantities met -> the unit to read, in its canonical spelling, and its conversion,
+# or why it cannot be converted: what quantity_unit and to_canonical work out from these four alone. A record writes
+# a few dozen units, on hundreds of readings. Bounded.
+_CONVERSION_OF: dict[tuple, tuple[str, Callable[[float], float]] | str] = {}
+_CONVERSION_OF_MAX = 10_000
+
+
+def _quantity_conversion(code: object, unit: object, system: object,
+                         kind: str) -> tuple[str, Callable[[float], float]]:
+    plain = ((code is None or type(code) is str) and (unit is None or type(unit) is str)
+             and (system is None or type(system) is str))
+    key = (code, unit, system, kind)
+    found = _CONVERSION_OF.get(key) if plain else None
+    if found is None:
+        try:
+            found = _conversion(_unit_of(code, unit, system), kind)
+        except UnitError as err:
+            found = err.reason
+        if plain and len(_CONVERSION_OF) < _CONVERSION_OF_MAX:
+            _CONVERSION_OF[key] = found
+    if type(found) is str:
+        raise UnitError(found)
+    return found  # type: ignore[return-value]

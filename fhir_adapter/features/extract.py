@@ -76,7 +76,7 @@ def extract_features(resources: Iterable[dict] | Mapping, *, as_of: date | None 
     fs.condition_codes = set(ctx.parsed.condition_codes)
 
     def needed(*names: str) -> bool:
-        return any(name in wanted for name in names)
+        return not wanted.isdisjoint(names)
 
     demographics = [(name, build) for name, build in (("age_years", age), ("sex", sex), ("race", race),
                                                         ("ethnicity", ethnicity),

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from fhir_adapter.features.dates import chronological_key, day_of
+from fhir_adapter.features.dates import day_of
 from fhir_adapter.features.quantities import quantity_spec
-from fhir_adapter.parse.candidates import observation_concepts
+from fhir_adapter.parse.candidates import NOT_OURS, READ, SKIP, STALE, Stale, observation_concepts
 from fhir_adapter.parse.datatypes import coding_concepts, read_codings
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.resources import observation_effective
@@ -58,6 +58,10 @@ class ObservationReads:
     # Components read in any Observation of ours, and how far back (None: any date); empty: none.
     anywhere: frozenset[str] = frozenset()
     anywhere_window: int | None = None
+    # Worked out once per extraction: days back -> the first day that can matter; concepts -> _window.
+    _cutoffs: dict[int, date] = field(default_factory=dict, compare=False, repr=False)
+    _windows_of: dict[tuple[str, ...], tuple[bool, int | None]] = field(default_factory=dict, compare=False,
+                                                                         repr=False)
 
     def covers(self, concept: str, panel: str | None = None, anywhere: bool = False) -> bool:
         """Whether Observations of ``concept`` (components of ``panel``, or components anywhere) were kept."""
@@ -67,6 +71,12 @@ class ObservationReads:
 
     def _window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
         """(read at all, days back that can matter) for an Observation coded with ``concepts``."""
+        found = self._windows_of.get(concepts)
+        if found is None:
+            found = self._windows_of[concepts] = self._work_out_window(concepts)
+        return found
+
+    def _work_out_window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
         read = bool(self.anywhere)
         days: int | None = self.anywhere_window if read else 0
         for concept in concepts:
@@ -79,38 +89,30 @@ class ObservationReads:
                 days = None if window is None else max(days, window)
         return read, days
 
-    def plan(self, entries: Sequence[tuple[Mapping, str | None]]) -> "ObservationPlan":
-        """Which Observations of ``entries`` (by index) are not ours at all, and which of ours no feature of this
-        extraction can use; every other Observation is one of ours to parse."""
-        skip: set[int] = set()
-        not_ours: set[int] = set()
-        stale: list[_Stale] = []
-        cutoffs: dict[int, date] = {}
-        for index, (resource, _) in enumerate(entries):
-            if resource.get("resourceType") != "Observation":
-                continue
-            concepts = observation_concepts(resource)
-            if not concepts:
-                not_ours.add(index)  # the parse drops it, as it always did
-                continue
-            read, days = self._window(concepts)
-            if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
-                skip.add(index)
-                continue
-            if days is None:
-                continue
-            if days not in cutoffs:
-                cutoffs[days] = self.as_of - timedelta(days=days)
-            when = observation_effective(resource)
-            day = day_of(when)
-            if day is not None and day < cutoffs[days]:
-                stale.append(_Stale(index, resource, concepts, chronological_key(when)))
-        if stale:
-            kept = self._newest_of_each_reading_list(stale)
-            skip.update(s.index for s in stale if s.index not in kept)
-        return ObservationPlan(skip=skip, not_ours=not_ours)
+    def look(self, resource: Mapping) -> tuple[int, tuple[str, ...], date | datetime | None]:
+        """What this extraction does with one Observation, looked at cheaply (codes, status, date): ``NOT_OURS`` (no
+        Observation concept of ours in its code: the parse drops it, as it always did), ``SKIP`` (ours, but no
+        feature of the extraction can use it), ``READ``, or ``STALE`` (older than every window that reads it: read
+        only if :meth:`stale_kept` keeps it). With its concepts, and for one to read or a stale one its
+        ``observation_effective`` (so that it is worked out once)."""
+        concepts = observation_concepts(resource)
+        if not concepts:
+            return NOT_OURS, concepts, None
+        read, days = self._window(concepts)
+        if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
+            return SKIP, concepts, None
+        when = observation_effective(resource)
+        if days is None:
+            return READ, concepts, when
+        cutoff = self._cutoffs.get(days)
+        if cutoff is None:
+            cutoff = self._cutoffs[days] = self.as_of - timedelta(days=days)
+        day = day_of(when)
+        if day is not None and day < cutoff:
+            return STALE, concepts, when
+        return READ, concepts, when
 
-    def _newest_of_each_reading_list(self, stale: list["_Stale"]) -> set[int]:
+    def stale_kept(self, stale: Sequence[Stale]) -> set[int]:
         """The stale Observations that are the newest (ties included) of some reading list a builder makes: the
         Observations of a concept, the ``k`` components of a panel, the ``k`` components of any Observation."""
         kept: set[int] = set()
@@ -120,12 +122,14 @@ class ObservationReads:
                 if concept in self.windows and (concept not in newest or s.moment > newest[concept]):
                     newest[concept] = s.moment
         kept.update(s.index for s in stale if any(newest.get(c) == s.moment for c in s.concepts if c in newest))
-        groups = [(panel, [s for s in stale if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
+        with_components = [s for s in stale if _has_components(s.resource)]
+        groups = [(panel, [s for s in with_components if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
                   for panel in self.panels]
         if self.anywhere:
-            groups.append((None, stale, self.anywhere))
+            groups.append((None, with_components, self.anywhere))
         for _, members, parts in groups:
             # Newest first; the components of an Observation are read only until every part has been found newer.
+            # (Observations without components find no part, so they are left out of the walk from the start.)
             members = sorted(members, key=lambda s: s.moment, reverse=True)
             found: dict[str, datetime] = {}
             for s in members:
@@ -138,17 +142,9 @@ class ObservationReads:
         return kept
 
 
-@dataclass(frozen=True)
-class ObservationPlan:
-    skip: set[int]  # ours, but no feature of the extraction can use them
-    not_ours: set[int]  # no Observation concept of ours in their code
-
-
-class _Stale(NamedTuple):
-    index: int
-    resource: Mapping
-    concepts: tuple[str, ...]
-    moment: datetime
+def _has_components(resource: Mapping) -> bool:
+    components = resource.get("component")
+    return type(components) is list and bool(components)
 
 
 def _component_concepts(resource: Mapping) -> set[str]:

@@ -14,10 +14,12 @@ from fhir_adapter.features.selection import Reading, Reject, Selection, readings
 def convert_reading(reading: Reading, kind: str) -> units.Converted:
     if reading.absent_reason is not None:
         raise Reject(f"no value (dataAbsentReason '{reading.absent_reason}'); not used")
-    if reading.quantity is None:
+    quantity = reading.quantity
+    if quantity is None:
         raise Reject("no numeric value (valueQuantity); not used")
     try:
-        return units.convert_quantity(reading.quantity.as_mapping(), kind)
+        return units.convert_parts(quantity.value, quantity.unit, quantity.system, quantity.code, quantity.comparator,
+                                   kind)
     except units.UnitError as err:
         raise Reject(f"{err.reason}; not used") from None
 

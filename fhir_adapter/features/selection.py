@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 from engine import feature_catalog
 from engine.finding import Evidence
 from engine.inputs import FeatureSet, feature_label, feature_unit
+from engine.quick_init import quick_init
 from fhir_adapter.features.context import ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.windows import HISTORY_MAX_ENTRIES, window_adj, window_noun
@@ -17,6 +18,10 @@ from fhir_adapter.parse.dates import parse_fhir_datetime
 
 USABLE_OBS_STATUS = frozenset({"final", "amended", "corrected"})
 _DROPPED_OBS_STATUS = frozenset({"entered-in-error", "cancelled"})  # as if never recorded
+
+# Two times on the same day, each in its own zone (offsets of less than 24 hours either way), are less than this apart
+# in UTC; readings sorted newest first that are further apart than this from the newest are on earlier days.
+_SAME_DAY_SPAN = timedelta(hours=72)
 
 # Nouns for "no {noun} result in the last year" (declared per feature in engine/feature_catalog.py).
 _PLAIN: dict[str, str] = feature_catalog.plain_nouns()
@@ -30,6 +35,7 @@ class Reject(Exception):
         self.reason = reason
 
 
+@quick_init  # one per Observation a feature reads
 @dataclass(frozen=True)
 class Reading:
     """One candidate value: an Observation, or one component of a panel Observation."""
@@ -85,21 +91,24 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     judged: dict[int, Evidence | None] = {}
     settled: tuple[Evidence, Evidence] | None = None  # (the tied reading chosen, the same with its conflict note)
 
+    label, unit = feature_label(name), feature_unit(name)
+
     def judge(reading: Reading, validate: bool) -> Evidence | None:
         """The reading as evidence, or None after recording why it is not used."""
-        ref = reading.record.ref
-        future = ctx.future_reason(reading.when)
+        record = reading.record
+        ref = record.ref
+        future = ctx.future_reason(record.effective)
         if future:
             ctx.problem(ref, shown_as, future)
             return None
-        status = reading.record.status
+        status = record.status
         if status not in USABLE_OBS_STATUS:
             ctx.problem(ref, shown_as, f"status '{status or 'missing'}' is not a final result; not used")
             return None
         if validate:
-            invalid = ctx.parsed.check(reading.record, shown_as)
+            invalid = ctx.parsed.check(record, shown_as)
         else:
-            invalid = ctx.parsed.known_problem(reading.record, shown_as)
+            invalid = ctx.parsed.known_problem(record, shown_as)
         if invalid is not None:
             ctx.fs.problems.append(invalid)
             return None
@@ -108,8 +117,9 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
         except Reject as rej:
             ctx.problem(ref, shown_as, rej.reason)
             return None
-        return Evidence(name=name, label=feature_label(name), value=value, unit=feature_unit(name),
-                        effective=reading.when, source=ref, note=note)
+        # Positional (name, label, value, unit, effective, source, derived_from, note): one per reading, and keywords
+        # cost a quarter of it.
+        return Evidence(name, label, value, unit, record.effective, ref, (), note)
 
     for position, reading in enumerate(live):
         ref = reading.record.ref
@@ -140,7 +150,10 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
         if candidate:
             latest = evidence
             tied = [(reading, evidence)]
+            newest = chronological_key(when)
             for other in live[position + 1:]:
+                if newest - chronological_key(other.when) >= _SAME_DAY_SPAN:
+                    break  # this one and every older one lie on an earlier day (see _SAME_DAY_SPAN)
                 if id(other) not in judged and order_unknown(reading, other):
                     judged[id(other)] = judge(other, True)
                     if judged[id(other)] is not None:
@@ -271,7 +284,7 @@ def readings_of(parsed: ParsedRecord, concept: str, panel_concept: str | None = 
     """Observations coded as ``concept``, plus ``concept`` components of ``panel_concept`` panels."""
     _check_planned(parsed, concept, panel_concept)
     out: list[Reading] = []
-    for obs in parsed.observations:
+    for obs in parsed.observations_coded(concept, panel_concept):
         if concept in obs.concepts:
             out.append(Reading(obs, obs.quantity, obs.value_codes, obs.absent_reason, obs.value_text, obs.codes,
                                concept))

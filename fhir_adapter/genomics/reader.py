@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Iterable, Mapping
 
 from engine.finding import InputProblem
@@ -36,6 +36,7 @@ from fhir_adapter.genomics.codes import answer, codings_of, in_systems, is_repor
 from fhir_adapter.parse.dates import parse_fhir_datetime
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.references import resource_ref
+from fhir_adapter.terminology.text_memo import MAX_TEXT, memoised_by_text
 
 PROBLEM_NAME = "gene_results"  # the name genomic input problems carry (engine.pharmacogenomics.evidence)
 _USABLE_STATUS = frozenset({"final", "amended", "corrected", "appended"})
@@ -86,16 +87,21 @@ def is_genomic(resource: Mapping) -> bool:
     rtype = resource.get("resourceType")
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
-    pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)] if isinstance(codings, list) \
-        else []
     if rtype == "DiagnosticReport":
+        pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)] \
+            if isinstance(codings, list) else []
         categories = [(s, c) for cat in list_or_empty(resource.get("category")) for s, c, _ in codings_of(cat)]
         return is_report_code(pairs) or any(c == "GE" and (s or "").endswith("v2-0074") for s, c in categories)
     if rtype != "Observation":
         return False
     observation_codes, gene_codes = _plain_codes()
-    if any(c in observation_codes for _, c in pairs) and kind_of("observation", pairs) is not None:
-        return True
+    if isinstance(codings, list):
+        for c in codings:
+            if isinstance(c, dict) and c.get("code") in observation_codes:
+                pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)]
+                if kind_of("observation", pairs) is not None:
+                    return True
+                break
     components = resource.get("component")
     if isinstance(components, list) and components and any(
             isinstance(comp, dict) and isinstance(comp.get("code"), dict)
@@ -103,10 +109,36 @@ def is_genomic(resource: Mapping) -> bool:
             and kind_of("component", [(s, c) for s, c, _ in codings_of(comp.get("code"))]) == "gene"
             for comp in components):
         return True
+    if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one coding
+        display, text = codings[0].get("display"), code.get("text")  # type: ignore[union-attr]
+        return _one_coding_names_gene(display if isinstance(display, str) else None,
+                                      text if isinstance(text, str) else None)
     texts = [c.get("display") for c in codings or () if isinstance(c, dict) and isinstance(c.get("display"), str)]
     if isinstance(code, dict) and isinstance(code.get("text"), str):
         texts.append(code["text"])
-    return any(_gene_words().search(t) for t in texts) and _gene_in_code(code) is not None
+    return any(_names_gene(t) for t in texts) and _gene_in_code(code) is not None
+
+
+def _one_coding_names_gene(display: str | None, text: str | None) -> bool:
+    """For a code of one coding: whether its display or text names a gene (what decides the last test of
+    is_genomic, which reads nothing else of such a code), remembered for short texts."""
+    if len(display or "") + len(text or "") <= 2 * MAX_TEXT:
+        return _remembered_names_gene(display, text)
+    return _names_gene_in(display, text)
+
+
+def _names_gene_in(display: str | None, text: str | None) -> bool:
+    return (any(_names_gene(t) for t in (display, text) if t is not None)
+            and _gene_in_code({"coding": [{"display": display}], "text": text}) is not None)
+
+
+_remembered_names_gene = lru_cache(maxsize=4096)(_names_gene_in)
+
+
+@memoised_by_text()
+def _names_gene(text: str) -> bool:
+    """Whether a code's display or text names a gene of the tables (the same few displays recur on every chart)."""
+    return _gene_words().search(text) is not None
 
 
 def read_genomic(entries: Iterable[tuple[Mapping, str | None]]) -> tuple[list[GeneResult], list[InputProblem]]:

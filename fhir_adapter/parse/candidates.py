@@ -1,12 +1,14 @@
 """parse_resources: read the candidate records of one patient from the input (stage 1, see the package doc)."""
 from __future__ import annotations
 
-from typing import Mapping
+from datetime import datetime
+from typing import Any, Mapping, NamedTuple
 
 from engine.finding import InputProblem
 from engine.pharmacogenomics.drugs import drugs_in
 from fhir_adapter import codes
 from fhir_adapter.parse.concept_features import features_of
+from fhir_adapter.parse.dates import chronological_key
 from fhir_adapter.parse.entries import iter_entries
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
 from fhir_adapter.parse.parsed_record import ParsedRecord
@@ -24,6 +26,7 @@ from fhir_adapter.parse.records import (
 )
 from fhir_adapter.parse.references import resource_ref, subject_ref
 from fhir_adapter.parse.resources import (
+    observation_record,
     parse_allergy,
     parse_condition,
     parse_family_history,
@@ -60,6 +63,21 @@ def observation_concepts(resource: Mapping) -> tuple[str, ...]:
     return tuple(c for c in found if c in _OBSERVATION_CONCEPTS)
 
 
+# What the caller's read plan (``observation_reads.look``) says of an Observation: none of our concepts (dropped, as
+# always), ours but of no use to this extraction, to read, or older than every window that reads it (read only if
+# ``observation_reads.stale_kept`` keeps it).
+NOT_OURS, SKIP, READ, STALE = range(4)
+
+
+class Stale(NamedTuple):
+    """A stale Observation: its index in the candidate entries, its concepts and its moment (UTC sort key)."""
+
+    index: int
+    resource: Mapping
+    concepts: tuple[str, ...]
+    moment: datetime
+
+
 def parse_resources(data: object, *, patient_id: str | None = None, validate: str = "lazy",
                     observation_reads=None) -> ParsedRecord:
     """Read the candidate records of one patient from ``data`` (resource, Bundle or iterable).
@@ -69,10 +87,14 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     ``validate``: "lazy" (validate on :meth:`ParsedRecord.check`), "eager" (validate every
     candidate now and drop the invalid ones) or "none".
     ``observation_reads``: the Observations the caller's features read
-    (fhir_adapter.features.observation_reads.ObservationReads); the others are not parsed. Its ``plan(entries)``
-    names them by index in the candidate entries (``skip``), and the Observations that are none of ours
-    (``not_ours``). A skipped Observation still counts as seen (a later copy with the same reference is a duplicate,
-    as before), and one about another patient is read and reported as before.
+    (fhir_adapter.features.observation_reads.ObservationReads); the others are not parsed. Its ``look(resource)``
+    says what to do with each Observation (NOT_OURS, SKIP, READ or STALE above), and ``stale_kept(stale)`` which of
+    the stale ones are read all the same. A skipped Observation still counts as seen (a later copy with the same
+    reference is a duplicate, as before), and one about another patient is read and reported as before.
+
+    Each Observation is looked at, and read when the plan says so, as the walk meets it: one visit per resource,
+    while it is still in the processor's cache. What depends on the whole input (the patient, duplicates, the stale
+    readings kept) is settled afterwards, over the entries in order, so the result is that of separate passes.
     """
     # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
     from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
@@ -85,8 +107,20 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     patients: list[tuple[Mapping, str | None]] = []
     genomic: list[tuple[Mapping, str | None]] = []
     observations: list[tuple[Mapping, str | None]] = []  # every Observation, for a genomic report's results
-    try:
-        for res, full_url in iter_entries(data, problems):
+    reads = observation_reads if validate != "eager" else None
+    # Per candidate entry, what the read plan said of an Observation (see _look); None for the other entries.
+    planned: list[tuple[int, Any] | None] = []
+    stale: list[Stale] = []
+    walk = iter_entries(data, problems)
+    while True:
+        try:
+            res, full_url = next(walk)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
+            problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
+            break
+        try:
             rtype = res.get("resourceType")
             if rtype in ("Observation", "DiagnosticReport") and is_genomic(res):
                 genomic.append((res, full_url))
@@ -95,15 +129,22 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
                 observations.append((res, full_url))
             if rtype == "Patient":
                 patients.append((res, full_url))
-            elif rtype == "Medication":
+                continue
+            if rtype == "Medication":
                 ref = resource_ref(res, full_url)
                 medications[ref] = res
                 if full_url:
                     medications[full_url] = res
-            elif rtype in CANDIDATE_TYPES:
-                entries.append((res, full_url))
-    except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
-        problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
+                continue
+            if rtype not in CANDIDATE_TYPES:
+                continue
+            entries.append((res, full_url))
+        except Exception as exc:  # noqa: BLE001 - as for a broken iterable
+            problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
+            break
+        # Outside the walk's guard: a read plan that fails fails the extraction, as it always did.
+        planned.append(_look(reads, res, full_url, len(entries) - 1, stale)
+                       if reads is not None and rtype == "Observation" else None)
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
     genomic += report_results(genomic, observations)
@@ -113,41 +154,54 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             parsed.genomic.append((res, full_url))
         else:
             problems.append(InputProblem(resource_ref(res, full_url), GENOMIC_PROBLEM_NAME, reason))
-    plan = observation_reads.plan(entries) if observation_reads is not None and validate != "eager" else None
+    stale_kept = reads.stale_kept(stale) if stale else set()
     seen: set[str] = set()
     for index, (res, full_url) in enumerate(entries):
-        if plan is not None:
-            if index in plan.not_ours:
+        look = planned[index]
+        record: Any = _UNREAD
+        if look is not None:
+            kind, found = look
+            if kind == NOT_OURS:
                 continue
-            if index in plan.skip:
-                ref = resource_ref(res, full_url)
+            if kind == READ:
+                record = found
+            elif kind == SKIP or index not in stale_kept:
+                ref, subject = found
                 if ref in seen:
                     continue
-                if allowed_refs is None or subject_problem(subject_ref(res), allowed_refs) is None:
+                if allowed_refs is None or subject_problem(subject, allowed_refs) is None:
                     seen.add(ref)
                     continue
                 # About someone else: read as before, so that the problem is reported with the same features.
-        try:
-            record = _parse_candidate(res, full_url, medications, ours=plan is not None)
-        except Exception as exc:  # noqa: BLE001 - malformed shapes the readers did not foresee
+        if record is _UNREAD:
+            try:
+                record = _parse_candidate(res, full_url, medications, ours=reads is not None)
+            except Exception as exc:  # noqa: BLE001 - malformed shapes the readers did not foresee
+                record = exc
+        if isinstance(record, Exception):
             problems.append(InputProblem(resource_ref(res, full_url), None,
-                                         f"resource could not be read ({type(exc).__name__}); skipped"))
+                                         f"resource could not be read ({type(record).__name__}); skipped"))
             continue
         if record is None or record.ref in seen:
             continue  # not a candidate, or the same resource twice (e.g. in two prefetch bundles)
         seen.add(record.ref)
-        concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
-                    else _record_concepts(record))
-        features = features_of(concepts)
-        # Conditions and Procedures are read even when no concept of ours matches (for the problem-list codes and
-        # the unrecognised-code report); only the ones we use become candidates (validated, attributed to features).
-        candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
-                     and (not isinstance(record, ConditionRecord) or any(c in _CONDITION_CONCEPTS for c in concepts)))
+        if type(record) is ObservationRecord:
+            concepts: tuple[str, ...] | None = None  # worked out only if a problem names the features
+            candidate = True
+        else:
+            concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
+                        else _record_concepts(record))
+            # Conditions and Procedures are read even when no concept of ours matches (for the problem-list codes
+            # and the unrecognised-code report); only the ones we use become candidates (validated, attributed to
+            # features).
+            candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
+                         and (not isinstance(record, ConditionRecord)
+                              or any(c in _CONDITION_CONCEPTS for c in concepts)))
         if allowed_refs is not None:
             reason = subject_problem(record.subject, allowed_refs)
             if reason:
                 if candidate:
-                    for f in features or (None,):
+                    for f in _features(record, concepts) or (None,):
                         problems.append(InputProblem(record.ref, f, reason))
                 continue
         if not candidate and isinstance(record, (ConditionRecord, ProcedureRecord)):
@@ -157,7 +211,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         if validate == "eager" and candidate:
             problem = parsed.check(record)
             if problem is not None:
-                for f in features or (None,):
+                for f in _features(record, concepts) or (None,):
                     problems.append(InputProblem(problem.source, f, problem.reason))
                 continue
         if isinstance(record, MedicationRecord) and record.unresolved_reference and not record.matched_concepts():
@@ -176,6 +230,29 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         else:
             _RECORD_LISTS[type(record)](parsed).append(record)
     return parsed
+
+
+_UNREAD = object()  # an entry whose record is still to be read (None: read, and not a candidate)
+
+
+def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale]) -> tuple[int, Any]:
+    """The read plan's answer for one Observation, with what the later steps need: (NOT_OURS, None), (SKIP or STALE,
+    (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn)."""
+    kind, concepts, effective = reads.look(res)
+    if kind == READ:
+        try:
+            return READ, observation_record(res, full_url, effective)
+        except Exception as exc:  # noqa: BLE001 - reported where the entry's turn comes (parse_resources)
+            return READ, exc
+    if kind == NOT_OURS:
+        return NOT_OURS, None
+    if kind == STALE:
+        stale.append(Stale(index, res, concepts, chronological_key(effective)))
+    return kind, (resource_ref(res, full_url), subject_ref(res))
+
+
+def _features(record: Record, concepts: tuple[str, ...] | None) -> tuple[str, ...]:
+    return features_of(_record_concepts(record) if concepts is None else concepts)
 
 
 def report_results(genomic: list[tuple[Mapping, str | None]],

@@ -1,7 +1,7 @@
-"""FHIR date / dateTime / instant strings -> ``date`` or ``datetime``."""
+"""FHIR date / dateTime / instant strings -> ``date`` or ``datetime``, and a sort key across both."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 
 def parse_fhir_datetime(value: object) -> date | datetime | None:
@@ -23,3 +23,28 @@ def parse_fhir_datetime(value: object) -> date | datetime | None:
         return datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+# A fixed-offset time as naive UTC: its distance from the epoch, added to the naive epoch. The same instant as
+# ``astimezone(timezone.utc).replace(tzinfo=None)`` at a tenth of the cost (``replace`` alone costs ~0.8 us), and it
+# runs for every reading of a record (the read plan, every sort by time).
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def chronological_key(when: date | datetime | None) -> datetime:
+    if when is None:
+        return datetime.min
+    if isinstance(when, datetime):
+        if type(when.tzinfo) is timezone:  # what parse_fhir_datetime gives
+            try:
+                return _NAIVE_EPOCH + (when - _EPOCH)
+            except OverflowError:  # year 1 or 9999 shifted out of range by its offset
+                return when.replace(tzinfo=None)
+        if when.tzinfo is not None:
+            try:
+                return when.astimezone(timezone.utc).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 shifted out of range by its offset
+                return when.replace(tzinfo=None)
+        return when
+    return datetime(when.year, when.month, when.day)

@@ -60,4 +60,9 @@ def iter_entries(data: object, problems: list[InputProblem] | None = None,
             problems.append(InputProblem(None, None, "input lists nested too deeply; skipped"))
         return
     for item in iterator:
+        if type(item) is dict:  # a resource, the usual item: yielded here, as the call below would
+            rtype = item.get("resourceType")
+            if rtype != "Bundle" and isinstance(rtype, str):
+                yield item, None
+                continue
         yield from iter_entries(item, problems, _depth, _list_depth + 1)

@@ -46,6 +46,9 @@ class ParsedRecord:
     # None: every Observation of ours was read.
     observation_reads: Any = field(default=None, repr=False)
     _checked: dict[str, InputProblem | None] = field(default_factory=dict, repr=False)
+    # Concept of an Observation's own code -> the positions of those Observations in ``observations``; built on first
+    # use, for the list as it is then (built again if the list is replaced or changes length).
+    _coded: tuple[list, int, dict[str, list[int]]] | None = field(default=None, repr=False, compare=False)
 
     def check(self, record: Record, feature: str | None = None) -> InputProblem | None:
         """Validate a record's resource (cached); the problem, if any, is attributed to ``feature``."""
@@ -64,6 +67,23 @@ class ParsedRecord:
         if problem is None:
             return None
         return InputProblem(source=problem.source, name=feature, reason=problem.reason)
+
+    def observations_coded(self, *concepts: str | None) -> list[ObservationRecord]:
+        """The Observations whose own code is in any of ``concepts`` (None: no concept), in the order read: what a
+        feature builder scanning ``observations`` for them would find, without scanning the record for each feature."""
+        observations = self.observations
+        if self._coded is None or self._coded[0] is not observations or self._coded[1] != len(observations):
+            index: dict[str, list[int]] = {}
+            for position, observation in enumerate(observations):
+                for concept in observation.concepts:
+                    index.setdefault(concept, []).append(position)
+            self._coded = (observations, len(observations), index)
+        index = self._coded[2]
+        found = [index[c] for c in dict.fromkeys(concepts) if c in index]
+        if not found:
+            return []
+        positions = found[0] if len(found) == 1 else sorted(set().union(*found))
+        return [observations[p] for p in positions]
 
     def observations_with(self, concept: str) -> list[ObservationRecord]:
         return [o for o in self.observations if concept in o.concepts

@@ -1,4 +1,4 @@
-"""The frozen records a FHIR resource is read into (plain data, no validation)."""
+"""The frozen records a FHIR resource is read into (plain data, no validation; built quickly: see quick_init)."""
 from __future__ import annotations
 
 import re
@@ -7,12 +7,14 @@ from datetime import date, datetime
 from typing import Any, Mapping
 
 from fhir_adapter import codes
+from engine.quick_init import quick_init
 from fhir_adapter.terminology.drugs import Ingredient
 
 # A Goal whose description reads like an 88-92 % oxygen-saturation target (e.g. "SpO2 target 88-92%").
 SPO2_TARGET_TEXT = re.compile(r"\b88\s*(?:%\s*)?(?:-|\u2013|to)\s*92\s*%?", re.IGNORECASE)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Coding:
     system: str | None
@@ -27,6 +29,7 @@ class Coding:
         return f"{head} ({short} {self.code})" if self.code else head
 
 
+@quick_init
 @dataclass(frozen=True)
 class Quantity:
     value: Any
@@ -40,6 +43,7 @@ class Quantity:
                 "comparator": self.comparator}
 
 
+@quick_init
 @dataclass(frozen=True)
 class Component:
     codes: tuple[Coding, ...]
@@ -50,6 +54,7 @@ class Component:
     value_text: str | None = None  # valueString, else valueCodeableConcept.text
 
 
+@quick_init
 @dataclass(frozen=True)
 class PatientRecord:
     ref: str
@@ -64,6 +69,7 @@ class PatientRecord:
     deceased_at: date | datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class ObservationRecord:
     ref: str
@@ -80,6 +86,7 @@ class ObservationRecord:
     value_text: str | None = None  # valueString, else valueCodeableConcept.text
 
 
+@quick_init
 @dataclass(frozen=True)
 class ConditionRecord:
     ref: str
@@ -93,6 +100,7 @@ class ConditionRecord:
     raw: Mapping = field(compare=False, repr=False, default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Dosage:
     """The first dosage instruction: amount per dose and how often, as written (no inference beyond arithmetic)."""
@@ -103,6 +111,7 @@ class Dosage:
     as_needed: bool = False
 
 
+@quick_init
 @dataclass(frozen=True)
 class MedicationRecord:
     ref: str
@@ -161,6 +170,7 @@ class MedicationRecord:
         return None, "strength and dose not recorded"
 
 
+@quick_init
 @dataclass(frozen=True)
 class AllergyRecord:
     """AllergyIntolerance: the substance (coded, with ingredients and classes when a drug) and its status."""
@@ -189,6 +199,7 @@ class AllergyRecord:
         return self.text or " / ".join(i.name for i in self.ingredients) or "substance"
 
 
+@quick_init
 @dataclass(frozen=True)
 class ProcedureRecord:
     ref: str
@@ -200,12 +211,14 @@ class ProcedureRecord:
     raw: Mapping = field(compare=False, repr=False, default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True)
 class RelativeCondition:
     codes: tuple[Coding, ...]
     concepts: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True)
 class FamilyHistoryRecord:
     ref: str
@@ -226,6 +239,7 @@ class FamilyHistoryRecord:
         return tuple(out)
 
 
+@quick_init
 @dataclass(frozen=True)
 class GoalTarget:
     measure: tuple[Coding, ...]
@@ -235,6 +249,7 @@ class GoalTarget:
     quantity: Quantity | None  # detailQuantity
 
 
+@quick_init
 @dataclass(frozen=True)
 class GoalRecord:
     ref: str

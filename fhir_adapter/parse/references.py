@@ -3,22 +3,28 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from fhir_adapter.parse.json_values import dict_or_empty, nonblank_str
+from fhir_adapter.parse.json_values import nonblank_str
 
 
 def resource_ref(resource: Mapping, full_url: str | None = None) -> str:
     """"Observation/123"; the bundle fullUrl when the resource has no id."""
-    rtype = nonblank_str(resource.get("resourceType")) or "Resource"
     rid = resource.get("id")
-    if isinstance(rid, str) and rid.strip():
-        return f"{rtype}/{rid.strip()}"
+    if isinstance(rid, str):
+        rid = rid.strip()
+        if rid:
+            rtype = resource.get("resourceType")
+            return f"{rtype if isinstance(rtype, str) and rtype.strip() else 'Resource'}/{rid}"
     if full_url:
         return full_url
-    return f"{rtype}/(no id)"
+    return f"{nonblank_str(resource.get('resourceType')) or 'Resource'}/(no id)"
 
 
 def subject_ref(resource: Mapping) -> str | None:
-    return nonblank_str(dict_or_empty(resource.get("subject")).get("reference"))
+    subject = resource.get("subject")
+    if type(subject) is not dict:
+        return None
+    reference = subject.get("reference")
+    return reference if isinstance(reference, str) and reference.strip() else None
 
 
 def normalise_patient_ref(ref: str) -> str:

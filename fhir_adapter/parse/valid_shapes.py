@@ -2,13 +2,14 @@
 
 FHIR model validation (fhir.resources / pydantic) of a record's read elements costs ~60-150 us, and on realistic
 prefetch it was the largest single cost of a hook call. Almost every record an EHR sends has the same plain shape:
-an Observation with an id, a status, a coded ``code``, a subject reference, a date-time and a quantity. This module
-knows that shape (per resource type, the elements and datatypes below) and answers ``True`` only when every element
-present is one it knows and every value is of a form the model accepts - never more permissive than the model, and
-often stricter (printable strings only, a status from the code list, no primitive extensions, no empty objects,
-no leap seconds). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``, and the
-caller runs the full model validation, which then decides (and words the problem). So a record is rejected exactly
-when the model rejects it; only the time spent on plainly valid records changes.
+an Observation with an id, a status, a coded ``code``, a subject reference, a date-time and a quantity (likewise a
+MedicationRequest with its dosage instructions, an AllergyIntolerance). This module knows that shape (per resource
+type, the elements and datatypes below) and answers ``True`` only when every element present is one it knows and
+every value is of a form the model accepts - never more permissive than the model, and often stricter (printable
+strings only, a status from the code list, no primitive extensions, no empty objects, no leap seconds, a dosage
+period with its unit). Anything else - an unknown element, an odd string, a shape it does not know - is ``False``,
+and the caller runs the full model validation, which then decides (and words the problem). So a record is rejected
+exactly when the model rejects it; only the time spent on plainly valid records changes.
 
 ``tests/adapter/test_valid_shapes.py`` holds the one-way promise (recognised => the model accepts) on every record of
 the Synthea patients and on thousands of mutations of them.
@@ -60,10 +61,22 @@ def _boolean(value: Any) -> bool:
     return type(value) is bool
 
 
+def _integer(value: Any) -> bool:  # FHIR integer: 32 bits
+    return type(value) is int and -2**31 <= value < 2**31
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and 0 < value < 2**31
+
+
 def _decimal(value: Any) -> bool:
     if type(value) is int:
         return abs(value) < 10**15
     return type(value) is float and math.isfinite(value) and bool(_DECIMAL.fullmatch(str(value)))
+
+
+def _positive_decimal(value: Any) -> bool:
+    return _decimal(value) and value > 0
 
 
 def _calendar_date(text: str) -> bool:
@@ -87,13 +100,11 @@ def _date_time(value: Any) -> bool:
         return False
     if len(value) < 10:
         return True
-    if not _calendar_date(value):
-        return False
     if len(value) == 10:
-        return True
+        return _calendar_date(value)
     if not _TIME_PART.fullmatch(value, 10):
         return False
-    try:
+    try:  # fromisoformat refuses a date that does not exist, as _calendar_date does
         datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         return True
     except ValueError:
@@ -131,14 +142,25 @@ class _Shape:
             if key not in value:
                 return False
         for group, required in self.choices:
-            present = sum(1 for key in group if key in value)
+            present = 0
+            for key in group:
+                if key in value:
+                    present += 1
             if present > 1 or (required and present == 0):
                 return False
         return True
 
 
 def _list_of(check: Check) -> Check:
-    return lambda value: type(value) is list and 0 < len(value) <= 1000 and all(check(item) for item in value)
+    def check_list(value: Any) -> bool:
+        if type(value) is not list or not 0 < len(value) <= 1000:
+            return False
+        for item in value:
+            if not check(item):
+                return False
+        return True
+
+    return check_list
 
 
 _coding = _Shape({"system": _uri, "version": _string, "code": _code, "display": _string, "userSelected": _boolean})
@@ -147,6 +169,8 @@ _reference = _Shape({"reference": _string, "type": _uri, "display": _string})
 _quantity = _Shape({"value": _decimal, "comparator": _one_of("<", "<=", ">=", ">"), "unit": _string,
                     "system": _uri, "code": _code})
 _period = _Shape({"start": _date_time, "end": _date_time})
+# SimpleQuantity: a Quantity without a comparator.
+_simple_quantity = _Shape({"value": _decimal, "unit": _string, "system": _uri, "code": _code})
 
 
 _simple_extension = _Shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code},
@@ -164,6 +188,18 @@ _VALUES = (("valueQuantity", "valueCodeableConcept", "valueString"), False)
 _component = _Shape({"code": _concept, "valueQuantity": _quantity, "valueCodeableConcept": _concept,
                      "valueString": _string, "dataAbsentReason": _concept},
                     required=("code",), choices=(_VALUES,))
+
+
+# The dosage instructions EHRs and Synthea write: a sequence, text, as-needed flag, a frequency per period and an
+# ordered dose. A period comes with its unit (FHIR's tim-1) and is positive.
+_timing_repeat = _Shape({"frequency": _positive_int, "period": _positive_decimal,
+                         "periodUnit": _one_of("s", "min", "h", "d", "wk", "mo", "a")},
+                        required=("period", "periodUnit"))
+_dosage = _Shape({"sequence": _integer, "text": _string, "asNeededBoolean": _boolean,
+                  "timing": _Shape({"repeat": _timing_repeat, "code": _concept}),
+                  "doseAndRate": _list_of(_Shape({"type": _concept, "doseQuantity": _simple_quantity}))})
+_reaction = _Shape({"manifestation": _list_of(_concept), "severity": _one_of("mild", "moderate", "severe")},
+                   required=("manifestation",))
 
 
 def _resource(resource_type: str, elements: Mapping[str, Check], required: tuple[str, ...] = (),
@@ -201,7 +237,7 @@ _SHAPES: dict[str, _Shape] = {
          "intent": _one_of("proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
                            "instance-order", "option"),
          "doNotPerform": _boolean, "subject": _reference, "medicationCodeableConcept": _concept,
-         "medicationReference": _reference, "authoredOn": _date_time},
+         "medicationReference": _reference, "authoredOn": _date_time, "dosageInstruction": _list_of(_dosage)},
         required=("status", "intent", "subject"),
         choices=((("medicationCodeableConcept", "medicationReference"), True),)),
     "Procedure": _resource(
@@ -212,6 +248,15 @@ _SHAPES: dict[str, _Shape] = {
          "performedString": _string},
         required=("status", "subject"),
         choices=((("performedDateTime", "performedPeriod", "performedString"), False),)),
+    "AllergyIntolerance": _resource(
+        "AllergyIntolerance",
+        {"patient": _reference, "code": _concept, "clinicalStatus": _concept, "verificationStatus": _concept,
+         "type": _one_of("allergy", "intolerance"),
+         "category": _list_of(_one_of("food", "medication", "environment", "biologic")),
+         "criticality": _one_of("low", "high", "unable-to-assess"), "reaction": _list_of(_reaction),
+         "onsetDateTime": _date_time, "onsetPeriod": _period, "recordedDate": _date_time},
+        required=("patient",),
+        choices=((("onsetDateTime", "onsetPeriod"), False),)),
 }
 
 

@@ -21,6 +21,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Iterable
 
+from fhir_adapter.terminology.text_memo import memoised_by_text
+
 RXNORM_SYSTEMS = frozenset({
     "http://www.nlm.nih.gov/research/umls/rxnorm",
     "https://www.nlm.nih.gov/research/umls/rxnorm",
@@ -194,6 +196,7 @@ def name_terms() -> tuple[tuple[str, tuple[str, ...]], ...]:
 _STRENGTH = re.compile(r"\A[\s:,-]*(\d+(?:\.\d+)?)\s*(mg|milligrams?)\b", re.IGNORECASE)
 
 
+@memoised_by_text()  # one scan runs every name pattern of the knowledge; records repeat their drug names
 def ingredients_by_text(text: str | None) -> tuple[Ingredient, ...]:
     """Ingredients named in free text by ingredient name or brand name (whole words, case-insensitive).
 

@@ -25,6 +25,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Mapping
 
+from fhir_adapter.terminology.text_memo import memoised_by_text
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -286,12 +288,17 @@ def medication_concepts_by_text(text: str | None) -> dict[str, str]:
     """
     if not isinstance(text, str) or not text:
         return {}
+    return dict(_medication_concepts_by_text(text))  # a dict of its own: callers add to it
+
+
+@memoised_by_text()
+def _medication_concepts_by_text(text: str) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for concept, pattern in _index().text_patterns:
         match = pattern.search(text)
         if match:
             found[concept] = match.group(1).lower()
-    return found
+    return tuple(found.items())
 
 
 def concepts_named_in(text: str | None, among: Iterable[str] | None = None) -> dict[str, str]:
@@ -301,6 +308,11 @@ def concepts_named_in(text: str | None, among: Iterable[str] | None = None) -> d
     """
     if not isinstance(text, str) or not text:
         return {}
+    return dict(_concepts_named_in(text, None if among is None else tuple(among)))
+
+
+@memoised_by_text()
+def _concepts_named_in(text: str, among: tuple[str, ...] | None) -> tuple[tuple[str, str], ...]:
     wanted = None if among is None else set(among)
     idx = _index()
     if idx.synonym_exclusions is not None:
@@ -313,7 +325,7 @@ def concepts_named_in(text: str | None, among: Iterable[str] | None = None) -> d
         match = pattern.search(text)
         if match:
             found[concept] = match.group(1).lower()
-    return found
+    return tuple(found.items())
 
 
 def about() -> str:

@@ -161,3 +161,44 @@ def test_synthea_patients_give_the_features_of_a_full_parse_for_every_service(mo
             planned, full = both(monkeypatch, resources, as_of=as_of, patient_id=pid, features=features,
                                  now=datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=timezone.utc))
             assert planned == full, (path.name, sorted(features or ()))
+
+
+def _reads(features=("chol_total_mgdl", "hdl_mgdl")):
+    return observation_reads(features, as_of=AS_OF, lookback=DEFAULT_LOOKBACK_DAYS, history_days=DEFAULT_HISTORY_DAYS)
+
+
+def test_a_reading_the_reader_cannot_read_is_reported_in_its_turn(monkeypatch):
+    """The read plan reads an Observation as the walk meets it; a failure to read it is reported where the entries'
+    order puts it, among the other problems, as when every Observation was read after the walk."""
+    import fhir_adapter.parse.candidates as candidates
+
+    real = candidates.observation_record
+
+    def failing(resource, full_url, effective):
+        if resource["id"] == "broken":
+            raise KeyError("an unforeseen shape")
+        return real(resource, full_url, effective)
+
+    monkeypatch.setattr(candidates, "observation_record", failing)
+    record = [patient(), obs("other", "2093-3", "2024-01-01", 200, subject="Patient/someone-else"),
+              obs("broken", "2093-3", "2024-02-01", 210), obs("fine", "2093-3", "2024-03-01", 190)]
+    parsed = parse_resources(record, patient_id="p1", observation_reads=_reads())
+    assert [o.ref for o in parsed.observations] == ["Observation/fine"]
+    assert [(p.source, p.reason) for p in parsed.problems] == [
+        ("Observation/other", "belongs to a different patient than the request; skipped"),
+        ("Observation/broken", "resource could not be read (KeyError); skipped")]
+
+
+def test_a_walk_that_breaks_keeps_what_it_read():
+    def entries():
+        yield patient()
+        yield obs("first", "2093-3", "2024-01-01", 200)
+        raise RuntimeError("the iterable broke")
+
+    bad_code = obs("unhashable", "2093-3", "2024-01-01", 200)
+    bad_code["code"]["coding"][0]["code"] = ["not", "a", "code"]  # the genomic test cannot look it up
+    for data in (entries(), [patient(), obs("first", "2093-3", "2024-01-01", 200), bad_code,
+                             obs("after", "2093-3", "2024-02-01", 210)]):
+        parsed = parse_resources(data, patient_id="p1", observation_reads=_reads())
+        assert [o.ref for o in parsed.observations] == ["Observation/first"]
+        assert [p.reason for p in parsed.problems][-1].startswith("input could not be read completely (")

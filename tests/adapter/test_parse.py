@@ -327,3 +327,40 @@ def test_every_condition_is_read_for_problem_list_codes():
               "code": {"coding": [{"system": codes.SNOMED, "code": "195967001"}]}}
     parsed = parse_resources([PATIENT, asthma])
     assert parsed.conditions == [] and parsed.condition_codes == {(codes.SNOMED, "195967001")}
+
+
+def test_an_observation_is_read_element_by_element():
+    from fhir_adapter.parse import Component, Quantity
+    from fhir_adapter.parse.records import Coding
+
+    res = _obs("o1", "85354-9", subject="Patient/p1", issued="2024-01-03T00:00:00Z",
+               valueCodeableConcept={"coding": [{"system": LOINC, "code": "LA1-1", "display": "Yes"}], "text": "Y"},
+               dataAbsentReason={"coding": [{"code": "unknown"}]},
+               component=[{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                           "valueQuantity": {"value": 120, "unit": "mm[Hg]"}, "valueString": "high"}])
+    record = parse_resources([PATIENT, res], patient_id="p1").observations[0]
+    assert record == ObservationRecord(
+        ref="Observation/o1", status="final", codes=(Coding(LOINC, "85354-9"),), concepts=("bp_panel",),
+        effective=date(2024, 1, 2), quantity=None, value_codes=(Coding(LOINC, "LA1-1", "Yes"),),
+        components=(Component(codes=(Coding(LOINC, "8480-6"),), concepts=("sbp",),
+                              quantity=Quantity(120, "mm[Hg]"), absent_reason=None, value_text="high"),),
+        absent_reason="unknown", subject="Patient/p1", value_text="Y")
+    assert record.raw is res
+
+
+def test_observations_coded_is_the_scan_of_the_observations_in_their_order():
+    record = [PATIENT, _obs("a", "2093-3", 200), _obs("bp", "85354-9"), _obs("b", "2085-9", 50),
+              _obs("c", "2093-3", 210), _obs("d", "8480-6", 120)]
+    parsed = parse_resources(record, patient_id="p1")
+
+    def scan(*concepts):
+        return [o for o in parsed.observations if any(c in o.concepts for c in concepts)]
+
+    for concepts in (("chol_total",), ("chol_total", None), ("sbp", "bp_panel"), ("bp_panel", "sbp"),
+                     ("hdl", "chol_total", "hdl"),
+                     ("nothing",), ()):
+        assert parsed.observations_coded(*concepts) == scan(*concepts), concepts
+    parsed.observations.append(parsed.observations[0])  # a list that grows is indexed again
+    assert parsed.observations_coded("chol_total") == scan("chol_total")
+    parsed.observations = parsed.observations[1:]  # and so is a list replaced
+    assert parsed.observations_coded("chol_total") == scan("chol_total")

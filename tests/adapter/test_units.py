@@ -319,3 +319,27 @@ def test_round_trip_every_unit(pair, value):
     there = to_canonical(value, unit, kind).value
     back = from_canonical(there, unit, kind)
     assert math.isclose(back, value, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _outcome(convert):
+    try:
+        return convert()
+    except UnitError as err:
+        return err.reason
+
+
+_SPELLINGS = sorted({u for _, u in _UNITS} | {"mg/dl", "MMOL/L", "kg", "furlongs", "", " ", "/min", "%"})
+_KINDS = sorted(units._CONVERSIONS) + ["not a kind"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(_KINDS), code=st.sampled_from([None, *_SPELLINGS]),
+       text=st.sampled_from([None, *_SPELLINGS]), system=st.sampled_from([None, units.UCUM, "http://local"]),
+       value=st.sampled_from([1, 2.5, -3.0, True, "7", None, float("inf")]))
+def test_a_quantity_converts_as_its_unit_and_to_canonical_say_every_time(kind, code, text, system, value):
+    """convert_quantity remembers what a code, unit and system come to for a kind: the same answer (or the same
+    refusal) as quantity_unit and to_canonical work out, on the first reading and on the next ones."""
+    quantity = {"value": value, "unit": text, "system": system, "code": code}
+    expected = _outcome(lambda: to_canonical(value, units.quantity_unit(quantity), kind))
+    assert _outcome(lambda: convert_quantity(quantity, kind)) == expected
+    assert _outcome(lambda: convert_quantity(dict(quantity), kind)) == expected

@@ -18,7 +18,7 @@ from fhir_adapter.parse.valid_shapes import plainly_valid
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNTHEA_FILES = sorted((ROOT.parent / "shared" / "data" / "synthea").glob("*.json"))
-TYPES = ("Observation", "Patient", "Condition", "MedicationRequest", "Procedure")
+TYPES = ("Observation", "Patient", "Condition", "MedicationRequest", "Procedure", "AllergyIntolerance")
 
 ODD_VALUES = [
     None, "", " ", "  x", "x  y", "a\nb", "a\tb", "\u00a0", "x\u2028", "\ud800", 0, -1, 1.5, 10**20, float("nan"),
@@ -99,7 +99,7 @@ def test_every_synthea_record_recognised_is_accepted_by_the_model_and_plain_ones
             recognised[record["resourceType"]] += 1
             assert model_accepts(record), record
     # The check is worth having only if it recognises the common shapes.
-    for rtype in ("Observation", "Patient", "Condition"):
+    for rtype in ("Observation", "Patient", "Condition", "MedicationRequest", "AllergyIntolerance"):
         assert recognised[rtype] >= 0.95 * total[rtype], (rtype, recognised[rtype], total[rtype])
 
 
@@ -131,3 +131,56 @@ def test_invalid_records_get_the_models_problem(resource):
     assert not plainly_valid(resource)
     problem = validation_problem(resource)
     assert problem is not None and "not a valid FHIR R4" in problem.reason
+
+
+MEDICATION_REQUEST = {
+    "resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076",
+                                              "display": "lisinopril 10 MG Oral Tablet"}]},
+    "subject": {"reference": "urn:uuid:p"}, "authoredOn": "2020-01-01T10:00:00+00:00",
+    "dosageInstruction": [{"sequence": 1, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                           "asNeededBoolean": False,
+                           "doseAndRate": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                                           "dose-rate-type", "code": "ordered"}]},
+                                            "doseQuantity": {"value": 1}}]}],
+}
+DOSAGE_VARIANTS = [
+    {"sequence": 0}, {"sequence": -1}, {"sequence": 2**31}, {"sequence": 2**31 - 1}, {"sequence": 1.0},
+    {"sequence": True}, {"text": "one tablet daily"}, {"text": ""}, {"asNeededBoolean": "true"},
+    {"asNeededCodeableConcept": {"text": "pain"}}, {"asNeededBoolean": True, "asNeededCodeableConcept": {"text": "x"}},
+    {"timing": {"repeat": {"frequency": 0, "period": 1, "periodUnit": "d"}}},
+    {"timing": {"repeat": {"frequency": 2, "period": 0, "periodUnit": "d"}}},
+    {"timing": {"repeat": {"frequency": 2, "period": -1, "periodUnit": "d"}}},
+    {"timing": {"repeat": {"frequency": 2, "period": 1}}}, {"timing": {"repeat": {"periodUnit": "d"}}},
+    {"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "day"}}},
+    {"timing": {"repeat": {"frequency": 2, "period": 0.5, "periodUnit": "wk"}}},
+    {"timing": {"repeat": {}}}, {"timing": {}}, {"timing": {"code": {"text": "BID"}}},
+    {"doseAndRate": []}, {"doseAndRate": [{}]}, {"doseAndRate": [{"doseQuantity": {"value": 1, "comparator": "<"}}]},
+    {"doseAndRate": [{"doseQuantity": {"value": "1"}}]}, {"doseAndRate": [{"doseRange": {"low": {"value": 1}}}]},
+    {"doseAndRate": [{"doseQuantity": {"value": 2, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                       "code": "mg"}}]},
+]
+
+
+@pytest.mark.parametrize("dosage", DOSAGE_VARIANTS)
+def test_dosage_instructions_recognised_only_when_the_model_accepts_them(dosage):
+    resource = {**copy.deepcopy(MEDICATION_REQUEST), "dosageInstruction": [dosage]}
+    if plainly_valid(resource):
+        assert model_accepts(resource), resource
+
+
+def test_the_usual_dosage_and_allergy_shapes_are_recognised():
+    assert plainly_valid(MEDICATION_REQUEST) and model_accepts(MEDICATION_REQUEST)
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a", "patient": {"reference": "urn:uuid:p"},
+               "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                        "allergyintolerance-clinical", "code": "active"}]},
+               "type": "allergy", "category": ["medication"], "criticality": "high",
+               "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91936005"}], "text": "Penicillin"},
+               "reaction": [{"manifestation": [{"text": "Hives"}], "severity": "moderate"}],
+               "recordedDate": "2019-05-01"}
+    assert plainly_valid(allergy) and model_accepts(allergy)
+    for odd in ({"category": ["drug"]}, {"criticality": "medium"}, {"reaction": [{"severity": "mild"}]},
+                {"patient": None}, {"onsetDateTime": "2019", "onsetPeriod": {"start": "2019"}}):
+        changed = {k: v for k, v in {**allergy, **odd}.items() if v is not None}
+        if plainly_valid(changed):
+            assert model_accepts(changed), changed

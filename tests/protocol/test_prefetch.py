@@ -412,3 +412,15 @@ def test_malformed_requests_resolve_or_raise_prefetch_unavailable(mocked, reques
     else:
         assert set(result.data) == set(DECLARED)
     assert len(mocked.calls) == 0
+
+
+def test_a_provided_bundle_is_read_as_bundle_resources_and_each_key_gets_its_own_list(mocked):
+    from fhir_adapter.client import bundle_resources
+
+    bundle = searchset([obs(1), obs(2)], extra_entries=[{"search": {"mode": "match"}}, "not an entry",
+                                                        {"resource": {"id": "no-type"}}])
+    declared = {"observations": DECLARED["observations"], "more": "Observation?patient={{context.patientId}}"}
+    result = resolve(declared, hook_request({"observations": bundle, "more": bundle}))
+    assert result.data["observations"] == result.data["more"] == bundle_resources(bundle) == [obs(1), obs(2)]
+    assert result.data["observations"] is not result.data["more"]
+    assert result.origins == {"observations": "provided", "more": "provided"}
