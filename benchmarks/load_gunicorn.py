@@ -3,7 +3,8 @@
 Starts ``gunicorn -c python:cds_hooks.gunicorn_conf 'cds_hooks.wsgi:app'`` (the application preloaded once in the
 master, its heap frozen, shared by the workers) on 127.0.0.1 with a free port, a throw-away data directory, the models
 warm as in production unless ``--no-models``, and authentication ON: a fresh ES384 key pair, every request with its
-own signed JWT (so the jti replay store and the audit trail are exercised across workers). Prints:
+own signed JWT (so the jti replay store and the audit trail are exercised across workers), and explainer links on
+(``CDS_EXPLAINER_SECRET`` set: each hook call stores its evidence) unless ``--no-explainer``. Prints:
 
 * cold start: seconds from starting gunicorn to the first 200 of a hook call;
 * memory once the load has run: RSS, PSS (shared pages split between the processes that share them) and private
@@ -26,6 +27,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import statistics
@@ -59,6 +61,10 @@ def start_gunicorn(port: int, data_dir: str, args, signer: Signer | None) -> sub
     env = dict(os.environ, CDS_DATA_DIR=data_dir, CDS_AS_OF="2026-06-01", CDS_LOG_LEVEL="WARNING",
                CDS_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", CDS_WARM_MODELS="false" if args.no_models else "true",
                PYTHONPATH=str(ROOT))
+    if not args.no_explainer:  # as a deployment documented in docs/explainer.md runs: cards carry explainer links
+        env["CDS_EXPLAINER_SECRET"] = secrets.token_urlsafe(48)
+    else:
+        env["CDS_EXPLAINER_ENABLED"] = "false"
     if signer is None:
         env["CDS_DEV_MODE"] = "true"
     else:
@@ -234,6 +240,8 @@ def main() -> int:
     parser.add_argument("--dev-mode", action="store_true", help="authentication off (CDS_DEV_MODE=true)")
     parser.add_argument("--no-models", action="store_true", help="CDS_WARM_MODELS=false: torch never imported")
     parser.add_argument("--no-preload", action="store_true", help="each worker builds its own application")
+    parser.add_argument("--no-explainer", action="store_true",
+                        help="CDS_EXPLAINER_ENABLED=false: no explainer links, no evidence written per call")
     parser.add_argument("--hooks-only", action="store_true", help="hook calls only (no discovery, no feedback)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -274,7 +282,8 @@ def main() -> int:
     hooks_sent = sum(1 for kind, _, _ in results if kind == "hook") + 21  # + the cold-start and warm-up calls
     print(f"precision-cds under gunicorn ({'preloaded' if not args.no_preload else 'no preload'}, models "
           f"{'off' if args.no_models else 'warm'}): {args.workers} workers x {args.threads} threads, {args.clients} "
-          f"client threads, auth {'OFF (dev mode)' if args.dev_mode else 'ON (ES384 JWT per request)'}; load "
+          f"client threads, auth {'OFF (dev mode)' if args.dev_mode else 'ON (ES384 JWT per request)'}, explainer "
+          f"{'off' if args.no_explainer else 'on'}; load "
           f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs")
     print(f"cold start   {cold_start_s:.2f} s to the first 200 of a hook call")
     print(f"requests     {len(results)}  (hook {kinds.count('hook')}, discovery {kinds.count('discovery')}, "
