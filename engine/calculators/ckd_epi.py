@@ -56,8 +56,8 @@ class CkdEpiResult:
     terms: tuple[Term, ...]
 
 
-def ckd_epi_2021_creatinine_detail(*, creatinine_mgdl: float, age_years: float, sex: str) -> CkdEpiResult:
-    """eGFR with its factors. Raises ValueError on non-positive creatinine, age < 18 or unknown sex."""
+def _checked_inputs(creatinine_mgdl: float, age_years: float, sex: str) -> dict[str, Any]:
+    """The constants for ``sex``, after the checks of :func:`ckd_epi_2021_creatinine_detail` (ValueError)."""
     data = coefficients()
     if sex not in SEXES:
         raise ValueError("sex must be 'female' or 'male'")
@@ -65,25 +65,37 @@ def ckd_epi_2021_creatinine_detail(*, creatinine_mgdl: float, age_years: float, 
         raise ValueError("creatinine must be a positive number (mg/dL)")
     if not is_finite_number(age_years) or age_years < data["minimum_age_years"]:
         raise ValueError("the CKD-EPI 2021 equation is for adults (age >= 18 years)")
+    return data
 
+
+def _factor_values(data: dict[str, Any], creatinine_mgdl: float, age_years: float, sex: str) -> tuple[float, ...]:
+    """The five multiplicative factors, in the equation's order (their product is the eGFR)."""
+    by_sex = data["by_sex"][sex]
+    ratio = creatinine_mgdl / by_sex["kappa_mgdl"]
+    return (data["constant"], min(ratio, 1.0) ** by_sex["alpha"], max(ratio, 1.0) ** data["exponent_above_kappa"],
+            data["age_base_per_year"] ** age_years, by_sex["sex_factor"])
+
+
+def ckd_epi_2021_creatinine_detail(*, creatinine_mgdl: float, age_years: float, sex: str) -> CkdEpiResult:
+    """eGFR with its factors. Raises ValueError on non-positive creatinine, age < 18 or unknown sex."""
+    data = _checked_inputs(creatinine_mgdl, age_years, sex)
     by_sex = data["by_sex"][sex]
     kappa, alpha = by_sex["kappa_mgdl"], by_sex["alpha"]
-    ratio = creatinine_mgdl / kappa
-    factors = (
-        ("Constant", data["constant"]),
-        (f"min(Scr/{kappa}, 1)^{alpha}", min(ratio, 1.0) ** alpha),
-        (f"max(Scr/{kappa}, 1)^{data['exponent_above_kappa']}", max(ratio, 1.0) ** data["exponent_above_kappa"]),
-        (f"{data['age_base_per_year']}^age", data["age_base_per_year"] ** age_years),
-        ("Sex factor (1.012 if female)", by_sex["sex_factor"]),
-    )
-    egfr = math.prod(value for _, value in factors)
-    terms = tuple(Term(label, value, math.log(value)) for label, value in factors)
+    labels = ("Constant", f"min(Scr/{kappa}, 1)^{alpha}", f"max(Scr/{kappa}, 1)^{data['exponent_above_kappa']}",
+              f"{data['age_base_per_year']}^age", "Sex factor (1.012 if female)")
+    values = _factor_values(data, creatinine_mgdl, age_years, sex)
+    egfr = math.prod(values)
+    terms = tuple(Term(label, value, math.log(value)) for label, value in zip(labels, values))
     return CkdEpiResult(egfr_mlmin173m2=egfr, kappa_mgdl=kappa, alpha=alpha, terms=terms)
 
 
 def ckd_epi_2021_creatinine(*, creatinine_mgdl: float, age_years: float, sex: str) -> float:
-    """eGFR in mL/min/1.73m2 (CKD-EPI 2021, race-free). Raises ValueError on invalid input."""
-    return ckd_epi_2021_creatinine_detail(creatinine_mgdl=creatinine_mgdl, age_years=age_years, sex=sex).egfr_mlmin173m2
+    """eGFR in mL/min/1.73m2 (CKD-EPI 2021, race-free). Raises ValueError on invalid input.
+
+    The same product as :func:`ckd_epi_2021_creatinine_detail` without the labelled terms: the adapter derives an
+    eGFR for every creatinine of the history, and the labels and logarithms cost most of the time."""
+    data = _checked_inputs(creatinine_mgdl, age_years, sex)
+    return math.prod(_factor_values(data, creatinine_mgdl, age_years, sex))
 
 
 def kdigo_g_category(egfr_mlmin173m2: float) -> str:

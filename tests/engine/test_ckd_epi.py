@@ -219,3 +219,22 @@ def test_no_finding_when_the_lab_reported_an_egfr_and_there_is_no_creatinine():
     features.values.pop("egfr_mlmin173m2")
     only = calculators.get("ckd-epi-2021-cr").evaluate(features)
     assert [f.status.value for f in only] == ["insufficient-data"]
+
+
+def test_value_only_path_equals_the_detailed_product():
+    # The adapter derives an eGFR per creatinine of the history with the value-only function: it must give the very
+    # float the detailed one gives (same factors, same order of multiplication), and raise the same errors.
+    for sex in ("female", "male"):
+        for creatinine in (0.1, 0.55, 0.7, 0.71, 0.9, 0.93, 1.2, 2.5, 7.0, 30.0):
+            for age in (18, 18.5, 40, 67.25, 90, 120):
+                kwargs = {"creatinine_mgdl": creatinine, "age_years": age, "sex": sex}
+                assert ckd_epi_2021_creatinine(**kwargs) == ckd_epi_2021_creatinine_detail(**kwargs).egfr_mlmin173m2
+    for bad in ({"creatinine_mgdl": 0.0, "age_years": 50, "sex": "male"},
+                {"creatinine_mgdl": 1.0, "age_years": 17, "sex": "male"},
+                {"creatinine_mgdl": 1.0, "age_years": 50, "sex": "other"},
+                {"creatinine_mgdl": float("nan"), "age_years": 50, "sex": "female"}):
+        with pytest.raises(ValueError) as fast:
+            ckd_epi_2021_creatinine(**bad)
+        with pytest.raises(ValueError) as detailed:
+            ckd_epi_2021_creatinine_detail(**bad)
+        assert str(fast.value) == str(detailed.value)
