@@ -178,12 +178,7 @@ def inputs_line(inputs, *, limit: int | None = None, quoted: str | None = None) 
     list - absent items first, then present ones, then quantities - and counted ("+3 more"), never cut."""
     demographics, quantities, present, absent = [], [], [], []
     passages = 0
-    seen: set[str] = set()
-    for ev in inputs:
-        key = f"{ev.name}|{ev.value}|{ev.effective}"
-        if key in seen:
-            continue
-        seen.add(key)
+    for ev in _distinct(inputs):
         spec = feature_spec(ev.name)
         kind = spec.kind if spec is not None else None
         if ev.name in _DEMOGRAPHICS:
@@ -227,6 +222,35 @@ def inputs_line(inputs, *, limit: int | None = None, quoted: str | None = None) 
             shown[position] -= 1
             text = line()
     return text
+
+
+def _distinct(inputs) -> list[Evidence]:
+    """The inputs, leaving out each one whose text ``f"{name}|{value}|{effective}"`` was met before. The text is made
+    only for a name met twice (a date's text costs more than the rest of the card line): when no name holds a '|',
+    equal texts have equal names."""
+    inputs = list(inputs)
+    plain_names = all(isinstance(ev.name, str) and "|" not in ev.name for ev in inputs)
+    out = []
+    # By name (else all in one group): the group's first input, or the texts of all its inputs once it has two.
+    groups: dict[str, Evidence | set[str]] = {}
+    for ev in inputs:
+        group = ev.name if plain_names else ""
+        known = groups.get(group)
+        if known is None:
+            groups[group] = ev
+            out.append(ev)
+            continue
+        if not isinstance(known, set):
+            known = groups[group] = {_text_key(known)}
+        key = _text_key(ev)
+        if key not in known:
+            known.add(key)
+            out.append(ev)
+    return out
+
+
+def _text_key(ev: Evidence) -> str:
+    return f"{ev.name}|{ev.value}|{ev.effective}"
 
 
 def _more(count: int) -> str:

@@ -56,15 +56,18 @@ def suggestion_key(label: str) -> str:
     return _digest("suggestion", " ".join(str(label).split()))
 
 
-def fingerprint(findings: Iterable[Finding]) -> str:
-    return _digest("fingerprint", FINGERPRINT_VERSION, fingerprint_document(findings))
+def fingerprint(findings: Iterable[Finding], material: dict[int, list] | None = None) -> str:
+    return _digest("fingerprint", FINGERPRINT_VERSION, fingerprint_document(findings, material))
 
 
-def fingerprint_document(findings: Iterable[Finding]) -> list:
-    """The material parts of a card's findings, in a stable order (see the module docstring)."""
-    # The findings of one card share most of their inputs (the PCE, PREVENT and the statin rule read the same age,
-    # cholesterol, blood pressure): each input's material form and its sort key (its JSON text) are made once per card.
-    material: dict[int, tuple[str, list]] = {}
+def fingerprint_document(findings: Iterable[Finding], material: dict[int, list] | None = None) -> list:
+    """The material parts of a card's findings, in a stable order (see the module docstring).
+
+    ``material``: the material form of each input already made, by id() of its evidence, shared by the cards of one
+    call (the PCE, PREVENT, the statin and blood-pressure rules read the same age, cholesterol, blood pressure); whoever
+    passes it keeps every evidence in it referenced while it does (so no id is reused). None: one per card."""
+    if material is None:
+        material = {}
     out = []
     for finding in sorted(findings, key=lambda f: f.id):
         out.append({
@@ -79,21 +82,28 @@ def fingerprint_document(findings: Iterable[Finding]) -> list:
     return out
 
 
-def _sorted_inputs(inputs: Iterable[Evidence], material: dict[int, tuple[str, list]]) -> list:
+def _sorted_inputs(inputs: Iterable[Evidence], material: dict[int, list]) -> list:
     """``sorted((_input(e) for e in inputs), key=json.dumps)``, each evidence's form made once per card (``material``,
     by id(): every evidence stays referenced by its finding while the card is fingerprinted, so no id is reused)."""
-    keyed = []
+    forms = []
     for evidence in inputs:
-        known = material.get(id(evidence))
-        if known is None:
-            form = _input(evidence, material)
-            known = material[id(evidence)] = (json.dumps(form), form)
-        keyed.append(known)
-    keyed.sort(key=itemgetter(0))
-    return [form for _, form in keyed]
+        form = material.get(id(evidence))
+        if form is None:
+            form = material[id(evidence)] = _input(evidence, material)
+        forms.append(form)
+    names = [form[0] for form in forms]
+    if len(set(names)) == len(names) and all(_plain_name(name) for name in names):
+        # Every form's JSON text starts '["<name>", ': with distinct names of identifier characters (all above the
+        # closing quote, none escaped), the texts compare as the names do, and the forms need not be written out.
+        return sorted(forms, key=itemgetter(0))
+    return sorted(forms, key=json.dumps)
 
 
-def _input(evidence: Evidence, material: dict[int, tuple[str, list]]) -> list:
+def _plain_name(name: Any) -> bool:
+    return type(name) is str and name.isascii() and name.isidentifier()
+
+
+def _input(evidence: Evidence, material: dict[int, list]) -> list:
     source = evidence.source or ""
     if source.startswith("Patient/"):
         # Demographics: sex and recorded race matter; a number from the Patient resource is computed from the

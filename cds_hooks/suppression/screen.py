@@ -63,6 +63,10 @@ class CallScreen:
         self.patient_key = patient_key(issuer, tenant, patient_id) if patient_id else None
         self._findings = {f.id: f for f in findings}
         self._card_keys: dict[str, str] = {}  # by RenderedCard.identity
+        # The material form of every input fingerprinted at this call, by id() of its evidence: self._findings keeps
+        # each one referenced as long as this screen lives (cds_hooks.suppression.identity.fingerprint_document).
+        self._material: dict[int, list] = {}
+        self._fingerprints: dict[tuple[str, ...], str] = {}  # by RenderedCard.finding_ids
         self.hidden: list[HiddenCard] = []
         self.lifted: dict[str, str] = {}
 
@@ -76,7 +80,12 @@ class CallScreen:
         return key
 
     def fingerprint(self, rendered: RenderedCard) -> str:
-        return fingerprint(self._findings[i] for i in rendered.finding_ids if i in self._findings)
+        # Asked twice for a card with a suppression (the screen, the issued card): one digest per card.
+        known = self._fingerprints.get(rendered.finding_ids)
+        if known is None:
+            known = self._fingerprints[rendered.finding_ids] = fingerprint(
+                (self._findings[i] for i in rendered.finding_ids if i in self._findings), self._material)
+        return known
 
     def title(self, rendered: RenderedCard) -> str:
         """What the card is about in its findings' words, for this call's explainer page (which is kept as long as

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 from engine import feature_catalog
 from engine.base import Engine
 from engine.finding import Details, Evidence, Finding, InputProblem, Kind, MissingInput, Severity, Status, Term
+from engine.quick_init import quick_init
 from engine.proposals import AddProblem, Coding, ConditionRef, OrderTest, Suggestion, suggest
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from fhir_adapter.terminology import concepts_of_coding
@@ -81,14 +82,14 @@ class ConditionConcept:
         when it belongs to one of the condition's value sets (enumerated codes, included eCQM expansions, ICD-10
         categories by prefix)."""
         wanted = set(self.documented_by_value_sets)
-        for pair in sorted(codes or (), key=lambda p: tuple(str(x) for x in p) if isinstance(p, tuple) else ()):
+        for pair in sorted(codes or (), key=lambda p: tuple(map(str, p)) if isinstance(p, tuple) else ()):
             try:
                 system, code = pair
             except (TypeError, ValueError):
                 continue
             if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
                 continue
-            if wanted & set(concepts_of_coding(system, code)):
+            if not wanted.isdisjoint(concepts_of_coding(system, code)):
                 return system, code
         return None
 
@@ -126,6 +127,7 @@ def already_documented(features: FeatureSet, condition: ConditionConcept, flag: 
 
 
 # -- usable results ----------------------------------------------------------------------------------------------------
+@quick_init  # one per usable result of every detector: see engine/quick_init.py
 @dataclass(frozen=True)
 class Reading:
     """One usable result: its Evidence, the numeric value and the day it was taken."""
@@ -194,7 +196,9 @@ def readings(features: FeatureSet, name: str, *, window_days: int) -> tuple[list
         if not is_number(ev.value):
             problems.append(InputProblem(src, name, f"{label} is not a number; not used"))
             continue
-        if expected_unit and ev.unit and _unit_key(str(ev.unit)) != _unit_key(expected_unit):
+        # The same text is the same unit; only a different spelling is compared by its key.
+        if expected_unit and ev.unit and ev.unit != expected_unit \
+                and _unit_key(str(ev.unit)) != _unit_key(expected_unit):
             problems.append(InputProblem(src, name, f"{label} {ev.value:g} is labelled '{ev.unit}', not "
                                                     f"'{expected_unit}' (possibly a mislabelled unit); not used"))
             continue
@@ -220,8 +224,7 @@ def readings(features: FeatureSet, name: str, *, window_days: int) -> tuple[list
 
 def _sort_key(effective: Any, day: date) -> tuple:
     if isinstance(effective, datetime):
-        naive = effective.replace(tzinfo=None)
-        return (day, naive.time())
+        return (day, effective.time())  # the wall-clock time, without its zone (time(), not timetz())
     return (day, datetime.min.time())
 
 

@@ -177,11 +177,23 @@ class TreatmentRule(RuleEngine):
 
 
 def unique(evidence: Iterable[Evidence | None]) -> list[Evidence]:
-    out: list[Evidence] = []
-    for ev in evidence:
-        if ev is not None and ev not in out:  # ``in``: the same object, else an equal one, as a loop would test
-            out.append(ev)
-    return out
+    """The evidence without None and without repeats (the same object, else an equal one), in order."""
+    items = [ev for ev in evidence if ev is not None]
+    if not all(type(ev) is Evidence and type(ev.name) is str for ev in items):
+        out: list[Evidence] = []
+        for ev in items:
+            if ev not in out:  # ``in``: the same object, else an equal one, as a loop would test
+                out.append(ev)
+        return out
+    # Equal evidence has the same name: each one is compared with the earlier ones of its name only.
+    kept = []
+    by_name: dict[str, list[Evidence]] = {}
+    for ev in items:
+        same_name = by_name.setdefault(ev.name, [])
+        if ev not in same_name:
+            same_name.append(ev)
+            kept.append(ev)
+    return kept
 
 
 def single_options(suggestions: Sequence[Suggestion]) -> list[Suggestion]:
