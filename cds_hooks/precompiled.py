@@ -29,7 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-DIRECT_TYPES = (Float, Integer, LargeBinary, String)  # their values reach the driver as Python has them
+DIRECT_TYPES = (Float, Integer, LargeBinary, String)  # plain values: any processor of theirs works value by value
 DIRECT_DRIVERS = frozenset({("sqlite", "pysqlite"), ("postgresql", "psycopg")})
 _UNSET = object()
 
