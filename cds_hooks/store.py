@@ -12,7 +12,9 @@ any other database it is the same engine. Every write commits before the caller 
 the audit records, which cds_hooks/audit_writer.py commits in batches just after.
 
 The statements of the hook path are built once, at import, with bind parameters (after the tables below): building a
-SQLAlchemy statement per call cost more CPU than running it.
+SQLAlchemy statement per call cost more CPU than running it. The ones on every hook call's path (the JWT replay insert,
+the active suppressions, the explainer insert) are also compiled once per database and run on the driver's cursor of a
+pooled connection (cds_hooks/precompiled.py): SQLAlchemy's own work around an execution cost more than the database.
 
 Nothing stored here is patient data - card and hook-instance uuids, finding and engine ids, issuers, outcomes; the
 only free text is a clinician's override comment, kept only when ``FEEDBACK_KEEP_COMMENTS`` is on - except the
@@ -49,6 +51,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_hooks import migrations
+from cds_hooks.precompiled import PrecompiledStatement, pooled_read, pooled_transaction
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +283,7 @@ order_alert = Table(
 
 # -- the statements of the hook path, built once: the values come as bind parameters at execution ---------------------
 
-_PURGE_JTIS = delete(jwt_replay).where(jwt_replay.c.expires_at < bindparam("now"))
+_PURGE_JTIS = PrecompiledStatement(delete(jwt_replay).where(jwt_replay.c.expires_at < bindparam("now")))
 
 _SHOWN_ALERTS = select(order_alert.c.key).where(order_alert.c.key.in_(bindparam("keys", expanding=True)),
                                                 order_alert.c.expires_at >= bindparam("now"))
@@ -288,15 +291,16 @@ _DELETE_RUN_OUT_ALERTS = delete(order_alert).where(order_alert.c.key.in_(bindpar
                                                    order_alert.c.expires_at < bindparam("now"))
 _PURGE_ALERTS = delete(order_alert).where(order_alert.c.expires_at < bindparam("now"))
 
-_INSERT_EXPLAINER = insert(explainer_call)
-_PURGE_EXPLAINERS = delete(explainer_call).where(explainer_call.c.expires_at < bindparam("now"))
+_INSERT_EXPLAINER = PrecompiledStatement(insert(explainer_call), column_keys=[c.key for c in explainer_call.c])
+_PURGE_EXPLAINERS = PrecompiledStatement(
+    delete(explainer_call).where(explainer_call.c.expires_at < bindparam("now")))
 
 # sort_by_parameter_order: the ids come back in the order of the records, whatever the database returns them in.
 _INSERT_AUDIT_EVENTS = insert(audit_event).returning(audit_event.c.id, sort_by_parameter_order=True)
 _INSERT_AUDIT_CARDS = insert(audit_card)
 _INSERT_ISSUED_CARDS = insert(issued_card)
 
-_ACTIVE_SUPPRESSIONS = (
+_ACTIVE_SUPPRESSIONS = PrecompiledStatement(
     select(card_suppression)
     .where(card_suppression.c.patient_key == bindparam("patient_key"),
            card_suppression.c.service_id == bindparam("service_id"), card_suppression.c.lifted_at.is_(None),
@@ -313,6 +317,12 @@ def _insert_if_new(table: Table, key_column: str, dialect: str):
         return None
     return (module.insert(table).on_conflict_do_nothing(index_elements=[key_column])
             .returning(table.c[key_column]))
+
+
+@functools.cache
+def _precompiled_insert_if_new(table: Table, key_column: str, dialect: str) -> PrecompiledStatement | None:
+    statement = _insert_if_new(table, key_column, dialect)
+    return None if statement is None else PrecompiledStatement(statement)
 
 
 class StoreUnavailable(SQLAlchemyError):
@@ -520,18 +530,29 @@ class Store:
         """Record a token id; False when it was already seen (a replay). Kept until the token has expired."""
         key = hashlib.sha256(f"{issuer}\x00{jti}".encode("utf-8")).hexdigest()
         now = time.time()
-        with self.engine.begin() as conn:
-            # Insert first (takes SQLite's write lock at once, waiting under busy_timeout), then purge.
-            # A key seen before is a replay, whatever its stored expiry: an expired token is refused anyway.
-            new = _insert_ignoring_duplicate(conn, jwt_replay, {"key": key, "expires_at": float(expires_at)}, "key")
-            self._purge_expired(conn, now)
+        row = {"key": key, "expires_at": float(expires_at)}
+        engine = self.engine
+        # Insert first (takes SQLite's write lock at once, waiting under busy_timeout), then purge.
+        # A key seen before is a replay, whatever its stored expiry: an expired token is refused anyway.
+        insert_if_new = _precompiled_insert_if_new(jwt_replay, "key", engine.dialect.name)
+        if insert_if_new is None:  # a database without ON CONFLICT: the savepoint way
+            with engine.begin() as conn:
+                new = _insert_ignoring_duplicate(conn, jwt_replay, row, "key")
+                if self._purge_due(now):
+                    conn.execute(_PURGE_JTIS.statement, {"now": now})
+            return new
+        with pooled_transaction(engine) as db:
+            new = db.first(insert_if_new, row) is not None
+            if self._purge_due(now):
+                db.run(_PURGE_JTIS, {"now": now})
         return new
 
-    def _purge_expired(self, conn, now: float) -> None:
+    def _purge_due(self, now: float) -> bool:
+        """Whether expired token ids are deleted in this call (every few minutes)."""
         if now < self._next_purge:
-            return
+            return False
         self._next_purge = now + JTI_PURGE_INTERVAL_S
-        conn.execute(_PURGE_JTIS, {"now": now})
+        return True
 
     # -- order-time alerts ---------------------------------------------------------------------------
 
@@ -575,14 +596,14 @@ class Store:
         consistent in WAL mode): it is on every hook call's path, and losing the last seconds of explainer pages to a
         power cut costs a clinician a "link expired" page, not a lost record. Feedback, audit and JWT replay keep
         ``FULL``."""
-        with self.relaxed_engine.begin() as conn:
-            conn.execute(_INSERT_EXPLAINER, {
+        with pooled_transaction(self.relaxed_engine) as db:
+            db.run(_INSERT_EXPLAINER, {
                 "key": row.key, "created_at": row.created_at, "expires_at": row.expires_at,
                 "service_id": row.service_id, "encoding": row.encoding, "payload": row.payload})
             now = time.time()
             if now >= self._next_explainer_purge:
                 self._next_explainer_purge = now + EXPLAINER_PURGE_INTERVAL_S
-                conn.execute(_PURGE_EXPLAINERS, {"now": now})
+                db.run(_PURGE_EXPLAINERS, {"now": now})
 
     def explainer(self, key: str) -> ExplainerRow | None:
         """The stored call with this key, expired or not (the caller tells an expired link from an unknown one)."""
@@ -651,9 +672,9 @@ class Store:
                 for uuid, card in found.items()}
 
     def active_suppressions(self, patient_key: str, *, service_id: str, now: float) -> list[Suppression]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(_ACTIVE_SUPPRESSIONS, {"patient_key": patient_key, "service_id": service_id, "now": now})
-            return [Suppression.from_row(row) for row in rows]
+        with pooled_read(self.engine) as db:
+            rows = db.all(_ACTIVE_SUPPRESSIONS, {"patient_key": patient_key, "service_id": service_id, "now": now})
+        return [Suppression.from_row(row) for row in rows]
 
     def suppressions_of_cards(self, card_keys: Sequence[str]) -> list[Suppression]:
         """Every suppression of these cards, active or not, oldest first (the explainer page says which hold)."""
