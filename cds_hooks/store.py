@@ -5,11 +5,12 @@ creates (docs/feedback.md).
 SQLAlchemy 2.x Core, so any SQLAlchemy URL works (``CDS_DATABASE_URL``, e.g. PostgreSQL in production); by
 default a SQLite file under ``CDS_DATA_DIR``. SQLite runs in WAL mode with a busy timeout and
 ``synchronous=FULL`` so that several gunicorn workers and threads can write at once and a committed row survives
-a crash of the process (and of the machine). Two writes that may lose their last seconds to a power cut (explainer
-evidence, order-time alerts shown) go through a second engine on the same file whose connections run
-``synchronous=NORMAL`` (``Store.relaxed_engine``): no fsync per commit, still atomic and consistent in WAL mode; on
-any other database it is the same engine. Every write commits before the caller answers the HTTP request, except
-the audit records, which cds_hooks/audit_writer.py commits in batches just after.
+a crash of the process (and of the machine). Three writes on every call's path that may lose their last seconds to a
+power cut (JWT ids seen, explainer evidence, order-time alerts shown) go through a second engine on the same file whose
+connections run ``synchronous=NORMAL`` (``Store.relaxed_engine``): no fsync per commit, still atomic and consistent
+in WAL mode, and a commit survives a crash of the process; on any other database it is the same engine. Every write
+commits before the caller answers the HTTP request, except the audit records, which cds_hooks/audit_writer.py commits
+in batches just after.
 
 The statements of the hook path are built once, at import, with bind parameters (after the tables below): building a
 SQLAlchemy statement per call cost more CPU than running it. The ones on every hook call's path (the JWT replay insert,
@@ -527,11 +528,16 @@ class Store:
     # -- JWT replay --------------------------------------------------------------------------------
 
     def remember_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
-        """Record a token id; False when it was already seen (a replay). Kept until the token has expired."""
+        """Record a token id; False when it was already seen (a replay). Kept until the token has expired.
+
+        On SQLite the commit does not wait for fsync (the relaxed engine, ``synchronous=NORMAL``): it is on every
+        authenticated request's path, where the fsync blocked the worker for ~8 % of its time. A crash of any process
+        keeps every id; only a power cut of the machine may forget the ids of its last moments, and those tokens expire
+        at most ``JWT_MAX_LIFETIME_S`` (5 minutes) after they were issued (docs/security.md)."""
         key = hashlib.sha256(f"{issuer}\x00{jti}".encode("utf-8")).hexdigest()
         now = time.time()
         row = {"key": key, "expires_at": float(expires_at)}
-        engine = self.engine
+        engine = self.relaxed_engine
         # Insert first (takes SQLite's write lock at once, waiting under busy_timeout), then purge.
         # A key seen before is a replay, whatever its stored expiry: an expired token is refused anyway.
         insert_if_new = _precompiled_insert_if_new(jwt_replay, "key", engine.dialect.name)
@@ -594,7 +600,7 @@ class Store:
 
         On SQLite this commit does not wait for fsync (``synchronous=NORMAL``: the relaxed engine, still atomic and
         consistent in WAL mode): it is on every hook call's path, and losing the last seconds of explainer pages to a
-        power cut costs a clinician a "link expired" page, not a lost record. Feedback, audit and JWT replay keep
+        power cut costs a clinician a "link expired" page, not a lost record. Feedback, audit and suppressions keep
         ``FULL``."""
         with pooled_transaction(self.relaxed_engine) as db:
             db.run(_INSERT_EXPLAINER, {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
 import time
 import uuid
 from datetime import datetime, timezone
@@ -111,7 +113,7 @@ def explainer_row(key: str) -> ExplainerRow:
                         payload=b"{}")
 
 
-def test_on_sqlite_the_relaxed_writes_skip_the_fsync_and_the_others_keep_it(tmp_path):
+def test_on_sqlite_the_relaxed_writes_skip_the_fsync_and_audit_keeps_it(tmp_path):
     store = Store(sqlite_url(tmp_path))
     assert store.relaxed_engine is not store.engine
     with store.engine.connect() as conn:
@@ -126,10 +128,10 @@ def test_on_sqlite_the_relaxed_writes_skip_the_fsync_and_the_others_keep_it(tmp_
     assert store.remember_jti(ISSUER, "jti", time.time() + 60)
     store.record_audits([record(1)])
     relaxed = " ".join(seen["relaxed"])
-    assert "INSERT INTO explainer_call" in relaxed and "INSERT INTO order_alert" in relaxed
-    assert not any("explainer_call" in s or "order_alert" in s for s in seen["engine"])
-    assert any("jwt_replay" in s for s in seen["engine"]) and any("audit_event" in s for s in seen["engine"])
-    assert not any("jwt_replay" in s or "audit_event" in s for s in seen["relaxed"])
+    assert all(f"INTO {table}" in relaxed for table in ("explainer_call", "order_alert", "jwt_replay"))
+    assert not any("explainer_call" in s or "order_alert" in s or "jwt_replay" in s for s in seen["engine"])
+    assert any("audit_event" in s for s in seen["engine"])
+    assert not any("audit_event" in s for s in seen["relaxed"])
     assert store.explainer("k") is not None  # both engines on the one file
     store.dispose()
 
@@ -162,4 +164,25 @@ def test_a_forked_process_opens_both_engines_anew(tmp_path):
     child.join(timeout=30)
     assert child.exitcode == 0
     assert store.explainer("child") is not None and store.explainer("parent") is not None
+    store.dispose()
+
+
+def _child_remembers_then_is_killed(url: str, queue) -> None:
+    store = Store(url)
+    queue.put(store.remember_jti(ISSUER, "before-the-kill", time.time() + 60))
+    os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no checkpoint: what a crash leaves
+
+
+def test_a_token_id_committed_without_fsync_is_still_a_replay_after_its_process_is_killed(tmp_path):
+    """The replay ids go through the relaxed engine (no fsync per commit): a kill -9 of the worker keeps them."""
+    url = sqlite_url(tmp_path)
+    context = multiprocessing.get_context("fork")
+    queue = context.SimpleQueue()  # put() is written before it returns
+    child = context.Process(target=_child_remembers_then_is_killed, args=(url, queue))
+    child.start()
+    assert queue.get() is True
+    child.join(timeout=30)
+    assert child.exitcode == -signal.SIGKILL
+    store = Store(url)
+    assert store.remember_jti(ISSUER, "before-the-kill", time.time() + 60) is False
     store.dispose()
