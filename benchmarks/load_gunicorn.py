@@ -168,6 +168,8 @@ class Driver:
                 if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
                                                         BrokenPipeError)):
                     break
+                if self.signer is not None:  # the first try may have reached the service: its jti is used up
+                    headers["Authorization"] = "Bearer " + self.signer.token(self.base + PATHS[kind])
         elapsed = (time.perf_counter() - started) * 1000
         if kind == "hook" and status == 200:
             cards = json.loads(payload).get("cards") or []

@@ -61,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
     # Bring the database schema to the code's newest migration when a process first opens it (docs/database.md);
     # false: refuse a database behind the code until `precision-cds db upgrade` has run (a role without DDL rights).
     "DATABASE_AUTO_UPGRADE": True,
+    # SQLite: commit each JWT id seen with an fsync (synchronous=FULL), so that even a power cut cannot forget one;
+    # false (default): without, as the explainer evidence - a kill of any process keeps them (docs/security.md).
+    "JWT_REPLAY_FSYNC": False,
     # Audit records are committed off the request path in batches (cds_hooks/audit_writer.py): at most this long
     # after the call, or as soon as this many wait; past the queue bound (database refusing) the oldest are dropped.
     "AUDIT_FLUSH_INTERVAL_S": 0.05,

@@ -439,9 +439,10 @@ def database_url(config: Mapping[str, Any]) -> str:
 class Store:
     """All persistence behind one object. Thread-safe; fork-safe (new engines per process, made on first use)."""
 
-    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True, replay_fsync: bool = False) -> None:
         self.url = url
         self.auto_upgrade = auto_upgrade  # False: refuse a database behind the code instead of upgrading it
+        self.replay_fsync = replay_fsync  # True: the JWT ids seen commit with an fsync too (SQLite's FULL engine)
         self._lock = threading.Lock()
         self._engines: tuple[Engine, Engine] | None = None  # (engine, relaxed_engine), of the process _pid
         self._pid: int | None = None
@@ -452,7 +453,8 @@ class Store:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Store":
-        return cls(database_url(config), auto_upgrade=bool(config.get("DATABASE_AUTO_UPGRADE", True)))
+        return cls(database_url(config), auto_upgrade=bool(config.get("DATABASE_AUTO_UPGRADE", True)),
+                   replay_fsync=bool(config.get("JWT_REPLAY_FSYNC", False)))
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -530,14 +532,15 @@ class Store:
     def remember_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
         """Record a token id; False when it was already seen (a replay). Kept until the token has expired.
 
-        On SQLite the commit does not wait for fsync (the relaxed engine, ``synchronous=NORMAL``): it is on every
-        authenticated request's path, where the fsync blocked the worker for ~8 % of its time. A crash of any process
-        keeps every id; only a power cut of the machine may forget the ids of its last moments, and those tokens expire
-        at most ``JWT_MAX_LIFETIME_S`` (5 minutes) after they were issued (docs/security.md)."""
+        On SQLite the commit does not wait for fsync unless ``replay_fsync`` (the relaxed engine,
+        ``synchronous=NORMAL``): it is on every authenticated request's path, where the fsync blocked the worker for
+        ~8 % of its time. A crash or kill of any process keeps every id; a power cut may forget those committed since
+        the write-ahead log was last synced (by the next fsync'd commit on the file - an audit batch, feedback - or a
+        checkpoint), tokens accepted for at most ``JWT_MAX_LIFETIME_S`` plus twice ``JWT_LEEWAY_S`` (docs/security.md)."""
         key = hashlib.sha256(f"{issuer}\x00{jti}".encode("utf-8")).hexdigest()
         now = time.time()
         row = {"key": key, "expires_at": float(expires_at)}
-        engine = self.relaxed_engine
+        engine = self.engine if self.replay_fsync else self.relaxed_engine
         # Insert first (takes SQLite's write lock at once, waiting under busy_timeout), then purge.
         # A key seen before is a replay, whatever its stored expiry: an expired token is refused anyway.
         insert_if_new = _precompiled_insert_if_new(jwt_replay, "key", engine.dialect.name)

@@ -186,3 +186,15 @@ def test_a_token_id_committed_without_fsync_is_still_a_replay_after_its_process_
     store = Store(url)
     assert store.remember_jti(ISSUER, "before-the-kill", time.time() + 60) is False
     store.dispose()
+
+
+def test_with_jwt_replay_fsync_the_token_ids_commit_on_the_fsyncing_engine(tmp_path):
+    """CDS_JWT_REPLAY_FSYNC=true: a deployment that wants no token id forgotten even by a power cut."""
+    store = Store.from_config({"DATA_DIR": str(tmp_path), "JWT_REPLAY_FSYNC": True})
+    seen = statements_by_engine(store)
+    assert store.remember_jti(ISSUER, "durable", time.time() + 60)
+    assert any("jwt_replay" in s for s in seen["engine"])
+    assert not any("jwt_replay" in s for s in seen["relaxed"])
+    assert store.remember_jti(ISSUER, "durable", time.time() + 60) is False
+    store.dispose()
+    assert Store.from_config({"DATA_DIR": str(tmp_path)}).replay_fsync is False  # the default
