@@ -6,13 +6,17 @@ SQLAlchemy Core one - one definition, the tables the source of truth - and compi
 text and parameter order. ``pooled_transaction`` and ``pooled_read`` run such statements on a cursor of a connection
 from the engine's own pool (so pre-ping, connect-time settings such as SQLite's ``synchronous`` and the store's
 per-process engines still apply), commit or roll back as ``engine.begin()`` would, and raise a DBAPI error as
-SQLAlchemy raises it (a ``DBAPIError`` subclass, the connection invalidated when the database went away): callers that
-treat a ``SQLAlchemyError`` as "the store is unavailable" keep doing so.
+SQLAlchemy raises it (a ``DBAPIError`` subclass): callers that treat a ``SQLAlchemyError`` as "the store is
+unavailable" keep doing so. One difference: when the database went away, only the connection that saw it is
+invalidated, where SQLAlchemy would invalidate the whole pool; the pool's other connections are found out when next
+checked out (pre-ping, which the store's engines use on PostgreSQL; a SQLite file has no server to lose).
 
 Only what SQLAlchemy would hand the driver unchanged but for a type's own conversion may take this path: parameters
 and columns of the types below (their bind and result processors are applied as SQLAlchemy applies them), no Python
-column default, no expanding ``IN``, no value inside the statement; anything else is refused when first compiled.
-A statement with a ``DateTime`` stays with SQLAlchemy.
+column default, no expanding ``IN``, no value inside the statement. Anything else (a ``DateTime``, an expanding
+``IN``...) is refused with an error when first compiled, which is at its first execution, not handed to SQLAlchemy:
+the caller must keep such a statement on SQLAlchemy. tests/store/test_precompiled.py compiles each of the store's
+statements for both drivers, so that a refused one fails the tests rather than a request.
 
 SQLAlchemy runs the same statements instead on a driver this was not tested with (only pysqlite and psycopg 3 are),
 and on an engine with connection or dialect event listeners (instrumentation, a test watching the statements), which a
@@ -216,8 +220,9 @@ class _Pooled:
         raise translated from exc
 
     def _translated(self, exc: Exception, sql: str | None, values, raw=None, cursor=None) -> DBAPIError | None:
-        """A DBAPI error as SQLAlchemy raises it, the connection invalidated when the database went away (so that
-        the pool drops it); None for any other exception."""
+        """A DBAPI error as SQLAlchemy raises it; None for any other exception. When the database went away, this
+        connection is invalidated (closed; the pool opens a new one in its place), and only this one: SQLAlchemy would
+        invalidate the whole pool; here the others are found out at their next checkout (pre-ping, on PostgreSQL)."""
         dialect = self._dialect
         dbapi_error = dialect.loaded_dbapi.Error
         if not isinstance(exc, dbapi_error):

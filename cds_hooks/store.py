@@ -484,7 +484,11 @@ class Store:
                     self._engines = None
                 try:
                     engine = self._make_engine()
-                    relaxed = self.bare_engine(synchronous="NORMAL") if self._separate_relaxed(engine) else engine
+                    try:
+                        relaxed = self.bare_engine(synchronous="NORMAL") if self._separate_relaxed(engine) else engine
+                    except BaseException:
+                        engine.dispose()  # its connections closed now: the next use makes both engines anew
+                        raise
                 except OSError as exc:
                     raise StoreUnavailable(f"the database cannot be opened ({type(exc).__name__})") from exc
                 self._engines = (engine, relaxed)

@@ -2,11 +2,12 @@
 time) a fixed rule decides, and a conflict of values is reported on the card."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from fhir_adapter.features import extract_features
+from fhir_adapter.features import selection
 from fhir_adapter.features.selection import SAME_DAY_RULE
 
 LOINC = "http://loinc.org"
@@ -130,6 +131,36 @@ def test_three_results_list_every_value():
     assert conflicts(fs)[0].reason.startswith("3 serum creatinine results on 2024-03-01 without times "
                                               "(1.2, 1.5, 1.9 mg/dL); used 1.5 mg/dL (Observation/c)")
 
+
+
+def chosen_and_conflicts(fs) -> tuple:
+    chosen = fs.get("creatinine_mgdl")
+    return ((chosen.value, chosen.source, chosen.note), [p.reason for p in conflicts(fs)],
+            [e.source for e in fs.history["creatinine_mgdl"]])
+
+
+@pytest.mark.parametrize("timed, tied", [
+    ("2024-05-01T23:00:00-10:00", True),  # 09:00 UTC the next day: 33 h after the date-only one's midnight
+    ("2024-05-01T23:59:59-12:00", True),  # the latest instant of a local 1 May: 36 h after
+    ("2024-05-01T00:00:00+14:00", True),  # the earliest: 14 h before (sorted after the date-only one)
+    ("2024-05-02T00:00:00+14:00", False),  # 10:00 UTC on 1 May, but another day where it was taken
+])
+def test_a_same_day_tie_is_found_across_the_widest_offsets(monkeypatch, timed, tied):
+    """The tie search stops at readings ``_SAME_DAY_SPAN`` older than the newest in UTC: a date-only result and a
+    timed one of the same local day may lie 36 h apart (offsets from -12:00 to +14:00), and must still be tied, as
+    the search of every older reading ties them."""
+    resources = (creatinine("a", 1.2, when=timed), creatinine("b", 1.9, when="2024-05-01"))
+    found = chosen_and_conflicts(run(*resources))
+    monkeypatch.setattr(selection, "_SAME_DAY_SPAN", timedelta.max)  # the full search, as before the bound
+    assert found == chosen_and_conflicts(run(*resources))
+    (value, source, note), problems, history = found
+    if tied:  # neither issued nor lastUpdated: the highest id, the date-only one
+        assert (value, source, history) == (1.9, "Observation/b", ["Observation/b", "Observation/a"])
+        assert "chosen among 2 same-day results" in note
+        [problem] = problems
+        assert problem.startswith("2 serum creatinine results on 2024-05-01 not all with a time")
+    else:
+        assert (value, source, note, problems) == (1.2, "Observation/a", None, [])
 
 # -- one eGFR per patient: the lab-reported eGFR of the creatinine's day -----------------------------------------------
 def egfr(oid, value, when) -> dict:

@@ -89,3 +89,16 @@ def test_a_cached_key_is_the_key_a_fresh_parse_gives():
     keys = VerificationKeys()
     keys.key(ISSUER, jwk, "ES384")
     assert keys.key(ISSUER, jwk, "ES384").public_numbers() == auth._public_key(jwk, "ES384").public_numbers()
+
+
+def test_a_key_used_with_one_algorithm_is_refused_to_a_token_of_another(parses):
+    """The cache keeps a key per algorithm: an RSA JWK parsed for RS384 tokens is not handed, already parsed, to an
+    ES384 token naming its kid; the key-type check refuses it as it would an RSA key never seen before."""
+    rs, es = Signer("RS384", kid="k"), Signer("ES384", kid="k")
+    jwk = {name: value for name, value in rs.public_jwk.items() if name != "alg"}  # pins no algorithm of its own
+    checks = verifier({ISSUER: {"jwks": {"keys": [jwk]}}})
+    assert checks.verify(rs.token(AUD), AUD).issuer == ISSUER
+    with pytest.raises(AuthFailure, match="key type does not fit alg ES384"):
+        checks.verify(es.token(AUD), AUD)
+    assert checks.verify(rs.token(AUD), AUD).issuer == ISSUER  # still kept for RS384
+    assert parses == ["k", "k"] and len(checks.parsed_keys) == 1

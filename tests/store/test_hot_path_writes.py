@@ -11,10 +11,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import event, select
 
-from cds_hooks.store import (AuditCard, AuditRecord, ExplainerRow, IssuedCard, Store, Suppression, audit_card,
-                             audit_event, card_suppression, issued_card, sqlite_url)
+from cds_hooks.store import (AuditCard, AuditRecord, ExplainerRow, IssuedCard, Store, StoreUnavailable, Suppression,
+                             audit_card, audit_event, card_suppression, issued_card, sqlite_url)
 
 SERVICE = "cardiovascular-risk"
 ISSUER = "https://ehr.example.org"
@@ -145,6 +146,28 @@ def test_elsewhere_there_is_one_engine(database):
     memory.dispose()
 
 
+
+def test_when_the_relaxed_engine_cannot_be_made_the_engine_just_made_is_disposed(tmp_path, monkeypatch):
+    store = Store(sqlite_url(tmp_path))
+    made: list = []
+    make = Store.bare_engine
+
+    def the_second_fails(self, **kwargs):
+        if made:
+            raise OSError("too many open files")
+        made.append(make(self, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(Store, "bare_engine", the_second_fails)
+    with pytest.raises(StoreUnavailable):
+        store.engine  # noqa: B018 - the property opens the database
+    [engine] = made
+    assert engine.pool.checkedin() == 0  # the connections of the schema check closed, not left open
+    monkeypatch.undo()
+    assert store.relaxed_engine is not store.engine and store.engine is not engine  # both made anew
+    assert store.remember_jti(ISSUER, "after", time.time() + 60)
+    store.dispose()
+
 def _child_opens_its_own_engines(store: Store, parents: tuple, queue) -> None:
     fresh = store.engine not in parents and store.relaxed_engine not in parents
     store.save_explainer(explainer_row("child"))
@@ -173,8 +196,10 @@ def _child_remembers_then_is_killed(url: str, queue) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no checkpoint: what a crash leaves
 
 
-def test_a_token_id_committed_without_fsync_is_still_a_replay_after_its_process_is_killed(tmp_path):
-    """The replay ids go through the relaxed engine (no fsync per commit): a kill -9 of the worker keeps them."""
+def test_a_token_id_is_committed_before_remember_jti_returns_and_a_kill_9_keeps_it(tmp_path):
+    """The id is committed by the time ``remember_jti`` returns, and a kill -9 of the worker right after leaves it
+    seen: a replay. Any ``synchronous`` level passes this (a process crash keeps every committed WAL transaction), so
+    it does not show that skipping the fsync is safe: what a power cut may forget is argued in docs/security.md."""
     url = sqlite_url(tmp_path)
     context = multiprocessing.get_context("fork")
     queue = context.SimpleQueue()  # put() is written before it returns

@@ -3,14 +3,17 @@ answer as SQLAlchemy does, commit and roll back as ``engine.begin()`` does, rais
 and give the connection back to the pool; statements that need SQLAlchemy's conversions are refused."""
 from __future__ import annotations
 
+import inspect
+import re
 import time
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy import Float, Integer, LargeBinary, String, bindparam, create_engine, event, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from cds_hooks.precompiled import PrecompiledStatement, pooled_read, pooled_transaction, runs_direct
+from cds_hooks import store as store_module
+from cds_hooks.precompiled import DIRECT_DRIVERS, PrecompiledStatement, pooled_read, pooled_transaction, runs_direct
 from cds_hooks.store import (ExplainerRow, Store, Suppression, audit_event, card_suppression, explainer_call,
                              jwt_replay, sqlite_url)
 
@@ -146,3 +149,34 @@ def test_statements_that_need_sqlalchemys_conversions_are_refused(database):
     with pytest.raises(ValueError, match="value in the statement"):
         PrecompiledStatement(select(explainer_call.c.key).where(explainer_call.c.encoding == "json")).compiled(dialect)
     store.dispose()
+
+
+SAMPLE_VALUES = {Float: 1.5, Integer: 2, LargeBinary: b"\x00b", String: "s"}
+
+
+def store_statements(dialect_name: str) -> dict[str, PrecompiledStatement]:
+    """Every statement the store runs on the driver's cursor: its module-level ones, and its insert-if-new statement
+    for each table it is called with (found in the store's source, so a new call is covered without a new test)."""
+    found = {name: value for name, value in vars(store_module).items() if isinstance(value, PrecompiledStatement)}
+    calls = re.findall(r"_precompiled_insert_if_new\((\w+), \"(\w+)\"", inspect.getsource(store_module))
+    assert calls, "the store no longer calls _precompiled_insert_if_new: update this test"
+    for table, key in calls:
+        found[f"insert-if-new {table}"] = store_module._precompiled_insert_if_new(
+            getattr(store_module, table), key, dialect_name)
+    return found
+
+
+@pytest.mark.parametrize("name, driver", sorted(DIRECT_DRIVERS))
+def test_every_store_statement_compiles_for_each_driver_the_direct_path_takes(name, driver):
+    """A statement compiles at its first execution: one the driver path cannot take would fail a live request. The
+    dialect objects of the engines, without a database (creating an engine connects to nothing)."""
+    dialect = create_engine(f"{name}+{driver}://").dialect
+    statements = store_statements(name)
+    assert {"_ACTIVE_SUPPRESSIONS", "_INSERT_EXPLAINER", "insert-if-new jwt_replay"} <= set(statements)
+    for label, statement in statements.items():
+        compiled = statement.compiled(dialect)
+        bound = statement.statement.compile(dialect=dialect, column_keys=statement.column_keys).binds
+        values = {key: next(v for t, v in SAMPLE_VALUES.items() if isinstance(bound[key].type, t))
+                  for key, _ in compiled.binds}
+        made = compiled.parameters(values)
+        assert len(made) == len(values) and compiled.sql, label
