@@ -450,43 +450,37 @@ def _prune(value):
 
 # One pass per container, children first (a container emptied by pruning goes too); a card's suggestions carry whole
 # FHIR resources, so this walk visits about a hundred values per card.
+_DROPPED = object()
+
+
+def _pruned_value(item):
+    """The item pruned, or ``_DROPPED`` when it is (or became) empty."""
+    if type(item) is str:  # most values: a string is kept unless empty
+        return item if item else _DROPPED
+    if isinstance(item, dict):
+        item = _pruned_dict(item)
+        return item if item else _DROPPED
+    if isinstance(item, list):
+        item = _pruned_list(item)
+        return item if item else _DROPPED
+    if item is None or item == "" or item == [] or item == {}:
+        return _DROPPED
+    return item
+
+
 def _pruned_dict(value: dict) -> dict:
     out = {}
     for key, item in value.items():
-        if type(item) is str:  # most values: a string is kept unless empty
-            if item:
-                out[key] = item
-            continue
-        if isinstance(item, dict):
-            item = _pruned_dict(item)
-            if not item:
-                continue
-        elif isinstance(item, list):
-            item = _pruned_list(item)
-            if not item:
-                continue
-        elif item is None or item == "" or item == [] or item == {}:
-            continue
-        out[key] = item
+        item = _pruned_value(item)
+        if item is not _DROPPED:
+            out[key] = item
     return out
 
 
 def _pruned_list(value: list) -> list:
     out = []
     for item in value:
-        if type(item) is str:  # most values: a string is kept unless empty
-            if item:
-                out.append(item)
-            continue
-        if isinstance(item, dict):
-            item = _pruned_dict(item)
-            if not item:
-                continue
-        elif isinstance(item, list):
-            item = _pruned_list(item)
-            if not item:
-                continue
-        elif item is None or item == "" or item == [] or item == {}:
-            continue
-        out.append(item)
+        item = _pruned_value(item)
+        if item is not _DROPPED:
+            out.append(item)
     return out
