@@ -30,7 +30,7 @@ from engine.inputs import FeatureSet
 from engine.proposals import suggest
 from engine.registry import rule
 from engine.rules.common import (
-    TreatmentRule,
+    SingleFindingRule,
     active_medications,
     citation_of,
     computed_finding,
@@ -61,7 +61,7 @@ class AnticoagulationDetails(Details):
 
 
 @rule
-class AfAnticoagulation(TreatmentRule):
+class AfAnticoagulation(SingleFindingRule):
     id = "af-anticoagulation-2023"
     version = "1.0.0"
     title = "Anticoagulation in atrial fibrillation"
@@ -70,9 +70,6 @@ class AfAnticoagulation(TreatmentRule):
     optional = ("atrial_fibrillation", "anticoagulant", "mechanical_heart_valve", "mitral_stenosis", "age_years",
                 "sex", "weight_kg", "creatinine_mgdl", "egfr_mlmin173m2", "pregnant")
     finding_id = f"{id}:oac"
-
-    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
-        return [self._assess(features, findings)]
 
     def _assess(self, features: FeatureSet, findings) -> Finding:
         d = data()

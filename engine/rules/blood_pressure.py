@@ -28,7 +28,7 @@ from engine.inputs import FeatureSet
 from engine.proposals import suggest
 from engine.registry import rule
 from engine.rules.common import (
-    TreatmentRule,
+    SingleFindingRule,
     age_of,
     citation_of,
     computed_finding,
@@ -48,7 +48,7 @@ def data() -> dict[str, Any]:
 
 
 @rule
-class BloodPressureDrugTherapy(TreatmentRule):
+class BloodPressureDrugTherapy(SingleFindingRule):
     id = "bp-treatment-acc-aha-2017"
     version = "1.0.0"
     title = "Blood-pressure drug therapy"
@@ -57,9 +57,6 @@ class BloodPressureDrugTherapy(TreatmentRule):
     optional = ("sbp_mmhg", "dbp_mmhg", "age_years", "hypertension", "bp_treated", "ascvd", "diabetes",
                 "chronic_kidney_disease", "egfr_mlmin173m2", "uacr_mgg", "pregnant", "race")
     finding_id = f"{id}:start"
-
-    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
-        return [self._assess(features, findings)]
 
     def _assess(self, features: FeatureSet, findings) -> Finding:
         d = data()

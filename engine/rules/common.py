@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from engine.base import RuleEngine
 from engine.calculators.common import is_finite_number, load_data
@@ -175,6 +175,19 @@ class TreatmentRule(RuleEngine):
         page, never a card (score cards already ask for missing score inputs)."""
         return self.not_applicable(features, tuple(unique(inputs)), message, finding_id=finding_id, **kwargs)
 
+
+
+class SingleFindingRule(TreatmentRule):
+    """A treatment rule that answers every evaluation with exactly one finding, ``finding_id`` (as
+    ``engine.base.SingleFindingEngine`` for calculators). Subclasses implement ``_assess``."""
+
+    finding_id: ClassVar[str]
+
+    def evaluate(self, features: FeatureSet, findings: Sequence[Finding]) -> list[Finding]:
+        return [self._assess(features, findings)]
+
+    def _assess(self, features: FeatureSet, findings: Sequence[Finding]) -> Finding:  # pragma: no cover - interface
+        raise NotImplementedError
 
 def unique(evidence: Iterable[Evidence | None]) -> list[Evidence]:
     """The evidence without None and without repeats (the same object, else an equal one), in order."""

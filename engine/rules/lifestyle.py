@@ -24,7 +24,7 @@ from engine.inputs import FeatureSet
 from engine.proposals import ConditionRef, suggest
 from engine.registry import rule
 from engine.rules.common import (
-    TreatmentRule,
+    SingleFindingRule,
     active_medications,
     age_of,
     citation_of,
@@ -47,7 +47,7 @@ def data() -> dict[str, Any]:
 
 
 @rule
-class TobaccoCessation(TreatmentRule):
+class TobaccoCessation(SingleFindingRule):
     id = "tobacco-cessation-uspstf-2021"
     version = "1.0.0"
     title = "Tobacco cessation"
@@ -56,21 +56,21 @@ class TobaccoCessation(TreatmentRule):
     optional = ("smoker_current", "age_years", "pregnant")
     finding_id = f"{id}:cessation"
 
-    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
+    def _assess(self, features: FeatureSet, findings) -> Finding:
         d = data()["tobacco"]
         smoker = features.get("smoker_current")
         age = age_of(features)
         if smoker is None or smoker.value is not True:
-            return [self.not_indicated(features, finding_id=self.finding_id, inputs=[smoker],
-                                       message="Not recorded as a current smoker.")]
+            return self.not_indicated(features, finding_id=self.finding_id, inputs=[smoker],
+                                      message="Not recorded as a current smoker.")
         if age is None or age < d["adult_from_years"]:
-            return [self.not_indicated(features, finding_id=self.finding_id, inputs=[smoker, features.get("age_years")],
-                                       message="The USPSTF 2021 recommendation is for adults.")]
+            return self.not_indicated(features, finding_id=self.finding_id, inputs=[smoker, features.get("age_years")],
+                                      message="The USPSTF 2021 recommendation is for adults.")
         on = active_medications(features, ingredients=d["cessation_ingredients"])
         if on:
-            return [self.not_indicated(features, finding_id=self.finding_id,
-                                       inputs=[smoker, medication_evidence(on[0], "Cessation pharmacotherapy")],
-                                       message=f"On {on[0].name}: cessation pharmacotherapy is under way.")]
+            return self.not_indicated(features, finding_id=self.finding_id,
+                                      inputs=[smoker, medication_evidence(on[0], "Cessation pharmacotherapy")],
+                                      message=f"On {on[0].name}: cessation pharmacotherapy is under way.")
         pregnant = present(features, "pregnant")
         rec = d["pregnancy"] if pregnant else d["recommendation"]
         pce = computed_finding(findings, "pce-2013")
@@ -90,17 +90,17 @@ class TobaccoCessation(TreatmentRule):
                 counselling))
         suggestions.append(suggest("Refer for tobacco cessation counselling only" if not pregnant
                                    else "Refer for tobacco cessation counselling", counselling))
-        return [self.treatment(
+        return self.treatment(
             features, finding_id=self.finding_id, title=self.title, value="current smoker → quit support",
             category=rec["strength"], recommendation=recommendation_of(rec, d["guideline"]),
             severity=Severity.WARNING, inputs=inputs, message=" ".join(notes), suggestions=suggestions,
             condition=TOBACCO_USE,
             method=("USPSTF 2021: every adult who smokes is advised to quit and offered behavioural support and "
-                    f"pharmacotherapy (behavioural support only in pregnancy). Applied: {rec['section']}."))]
+                    f"pharmacotherapy (behavioural support only in pregnancy). Applied: {rec['section']}."))
 
 
 @rule
-class WeightManagement(TreatmentRule):
+class WeightManagement(SingleFindingRule):
     id = "weight-loss-uspstf-2018"
     version = "1.0.0"
     title = "Weight management"
@@ -109,30 +109,30 @@ class WeightManagement(TreatmentRule):
     optional = ("bmi_kgm2", "weight_kg", "height_cm", "age_years", "pregnant", "obesity")
     finding_id = f"{id}:referral"
 
-    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
+    def _assess(self, features: FeatureSet, findings) -> Finding:
         d = data()["weight"]
         bmi, used, how, problems = latest_bmi(features)
         age = age_of(features)
         evidence = [r.evidence for r in used]
         if bmi is None or bmi.value < d["bmi_from"]:
-            return [self.not_indicated(features, finding_id=self.finding_id, inputs=evidence,
-                                       message=(f"BMI below {d['bmi_from']:g} kg/m2." if bmi is not None
-                                                else "No BMI (or weight and height) in the last 2 years."))]
+            return self.not_indicated(features, finding_id=self.finding_id, inputs=evidence,
+                                      message=(f"BMI below {d['bmi_from']:g} kg/m2." if bmi is not None
+                                               else "No BMI (or weight and height) in the last 2 years."))
         if age is None or age < d["adult_from_years"]:
-            return [self.not_indicated(features, finding_id=self.finding_id,
-                                       inputs=[*evidence, features.get("age_years")],
-                                       message="The USPSTF 2018 recommendation is for adults.")]
+            return self.not_indicated(features, finding_id=self.finding_id,
+                                      inputs=[*evidence, features.get("age_years")],
+                                      message="The USPSTF 2018 recommendation is for adults.")
         pregnant = present(features, "pregnant")
         if pregnant is not None:
-            return [self.not_indicated(features, finding_id=self.finding_id, inputs=[*evidence, pregnant],
-                                       message="Pregnancy is recorded: weight-loss interventions are not for pregnancy.")]
+            return self.not_indicated(features, finding_id=self.finding_id, inputs=[*evidence, pregnant],
+                                      message="Pregnancy is recorded: weight-loss interventions are not for pregnancy.")
         gap = computed_finding(findings, "obesity-gap")
         klass = obesity_class(bmi.value)
         rec = d["recommendation"]
         shown = f"{bmi.value:.1f}"
         obesity = concept("obesity")
         inputs = [*evidence, features.get("obesity")]
-        return [self.treatment(
+        return self.treatment(
             features, finding_id=self.finding_id, title=self.title,
             value=f"BMI {shown} kg/m2 → behavioural weight-loss programme", category=rec["strength"],
             recommendation=recommendation_of(rec, d["guideline"]), severity=Severity.INFO, inputs=inputs,
@@ -145,4 +145,4 @@ class WeightManagement(TreatmentRule):
             follows_from=(gap.id,) if gap is not None else (), condition=obesity.ref(klass),
             method=("USPSTF 2018: adults with BMI >= 30 are offered or referred to intensive, multicomponent "
                     "behavioural interventions; BMI as the obesity detector reads it, compared unrounded. Applied: "
-                    f"{rec['section']}."))]
+                    f"{rec['section']}."))

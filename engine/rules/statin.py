@@ -29,7 +29,7 @@ from engine.inputs import FeatureSet
 from engine.proposals import suggest
 from engine.registry import rule
 from engine.rules.common import (
-    TreatmentRule,
+    SingleFindingRule,
     active_medications,
     age_of,
     checked_exclusions,
@@ -77,7 +77,7 @@ class _Group:
 
 
 @rule
-class StatinTherapy(TreatmentRule):
+class StatinTherapy(SingleFindingRule):
     id = "statin-aha-acc-2018"
     version = "1.0.0"
     title = "Statin therapy"
@@ -87,9 +87,6 @@ class StatinTherapy(TreatmentRule):
                 "smoker_current", "chronic_kidney_disease", "egfr_mlmin173m2", "statin_intolerance", "pregnant",
                 "breastfeeding", "on_dialysis", "decompensated_liver_disease")
     finding_id = f"{id}:statin"
-
-    def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
-        return [self._assess(features, findings)]
 
     def _assess(self, features: FeatureSet, findings) -> Finding:
         d = data()
