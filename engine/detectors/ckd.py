@@ -18,6 +18,8 @@ the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. 2013;
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine.detectors.common import (
     DiagnosisDetector,
     Reading,
@@ -32,7 +34,7 @@ from engine.detectors.common import (
 )
 from engine.calculators.ckd_epi import kdigo_g_category
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.finding import Citation, Finding, Term
+from engine.finding import Citation, Finding, InputProblem, Term
 from engine.inputs import FeatureSet
 from engine.registry import detector
 
@@ -78,6 +80,34 @@ def run_days(run: list[Reading]) -> int:
     return (run[0].day - run[-1].day).days if run else 0
 
 
+@dataclass(frozen=True)
+class KidneyMarkers:
+    """The CKD markers of a record, read once for the detector and the treatment rule that needs CKD established
+    (engine/rules/diabetes_kidney.py): usable eGFR and ACR results in the look-back (newest first), the current
+    abnormal run of each, and the problems of results that were not used."""
+
+    egfr: list[Reading]
+    acr: list[Reading]
+    egfr_run: list[Reading]
+    acr_run: list[Reading]
+    problems: list[InputProblem]
+
+    @property
+    def persistent(self) -> dict[str, list[Reading]]:
+        """The markers whose current abnormal run spans > 90 days ("eGFR", "ACR"): CKD by the KDIGO definition."""
+        return {name: run for name, run in (("eGFR", self.egfr_run), ("ACR", self.acr_run))
+                if run and run_days(run) > PERSISTENCE_DAYS}
+
+
+def kidney_markers(features: FeatureSet) -> KidneyMarkers:
+    """eGFR < 60 and ACR >= 30 mg/g as the KDIGO definition reads them, over the ``ckd_lookback_days`` look-back."""
+    window = option(features, "ckd_lookback_days", DEFAULT_LOOKBACK_DAYS)
+    egfr, egfr_problems = readings(features, "egfr_mlmin173m2", window_days=window)
+    acr, acr_problems = readings(features, "uacr_mgg", window_days=window)
+    return KidneyMarkers(egfr, acr, current_abnormal_run(egfr, lambda v: v < EGFR_ABNORMAL_BELOW),
+                         current_abnormal_run(acr, lambda v: v >= ACR_ABNORMAL_FROM), egfr_problems + acr_problems)
+
+
 def _span(run: list[Reading]) -> str:
     if len(run) == 1:
         return "one result"
@@ -108,12 +138,9 @@ class CkdGap(DiagnosisDetector):
         dialysis = features.get("dialysis_or_transplant")
         if dialysis is not None and dialysis.value is True:
             return []
-        window = option(features, "ckd_lookback_days", DEFAULT_LOOKBACK_DAYS)
-        egfr, egfr_problems = readings(features, "egfr_mlmin173m2", window_days=window)
-        acr, acr_problems = readings(features, "uacr_mgg", window_days=window)
-        problems = egfr_problems + acr_problems
-        egfr_run = current_abnormal_run(egfr, lambda v: v < EGFR_ABNORMAL_BELOW)
-        acr_run = current_abnormal_run(acr, lambda v: v >= ACR_ABNORMAL_FROM)
+        markers = kidney_markers(features)
+        egfr, acr, egfr_run, acr_run, problems = (markers.egfr, markers.acr, markers.egfr_run, markers.acr_run,
+                                                  markers.problems)
         if not egfr_run and not acr_run:
             return []
         evidence = [r.evidence for r in egfr_run + acr_run]
@@ -126,8 +153,7 @@ class CkdGap(DiagnosisDetector):
 
         g = g_category(egfr[0].value) if egfr else None
         a = a_category(acr[0].value) if acr else None
-        persistent = {name: run for name, run in (("eGFR", egfr_run), ("ACR", acr_run))
-                      if run and run_days(run) > PERSISTENCE_DAYS}
+        persistent = markers.persistent
         terms = []
         if egfr_run:
             terms.append(criterion(f"eGFR < 60 mL/min/1.73m2 ({_span(egfr_run)})", egfr_run))
