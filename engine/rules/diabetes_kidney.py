@@ -3,8 +3,13 @@ Care 2025 section 11, and the metformin label.
 
 Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatment.md).
 
-* Who: diabetes on the problem list (not type 1 only) with CKD - a CKD entry, or the one eGFR < 60, or albuminuria
-  (UACR >= 30 mg/g, A2-A3 by the KDIGO finding), not on dialysis, not pregnant.
+* Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, not pregnant. CKD is
+  established by a CKD entry on the problem list, or by eGFR < 60 or albuminuria (UACR >= 30 mg/g) persisting
+  > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline), and the markers are read by the
+  CKD diagnosis detector's own function (``engine.detectors.ckd.kidney_markers``), so this rule never starts a drug
+  for CKD that the diagnosis-gaps card calls unconfirmed ("needs > 90 days"). One low eGFR is not enough: the finding
+  then says so, with the results, on the explainer page; only a metformin already taken is still reviewed by the
+  label's eGFR limits, which hold whether or not the low eGFR is chronic.
 * eGFR is the record's one eGFR (docs/calculators.md), rounded half up to a whole number before it is compared and
   shown, as the order-time checks do (engine/order_checks/kidney.py).
 * SGLT2 inhibitor: started at eGFR >= 20 (KDIGO 1.3.1, 1A; ADA A); each agent only from its label's starting eGFR.
@@ -25,7 +30,8 @@ from typing import Any
 
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.detectors.common import concept
+from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, kidney_markers, run_days
+from engine.detectors.common import Reading, concept
 from engine.finding import Evidence, Finding, Severity
 from engine.inputs import FeatureSet
 from engine.proposals import suggest
@@ -64,7 +70,6 @@ class DiabetesCkdTherapy(TreatmentRule):
                 "on_dialysis", "pregnant")
 
     def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
-        d = data()
         diabetes = present(features, "diabetes")
         base = f"{self.id}:ckd"
         if diabetes is None:
@@ -89,9 +94,12 @@ class DiabetesCkdTherapy(TreatmentRule):
         kdigo = computed_finding(findings, "kdigo-2012-ckd-stage")
         a_category, uacr_ev = _albuminuria(features, kdigo)
         ckd = present(features, "chronic_kidney_disease")
-        criteria = d["ckd"]
         albuminuric = a_category in ("A2", "A3")
-        if ckd is None and egfr >= criteria["egfr_below"] and not albuminuric:
+        # Without a CKD entry, CKD is established as the CKD diagnosis card establishes it: a marker persisting > 90 days.
+        markers = None if ckd is not None else kidney_markers(features)
+        unconfirmed = markers is not None and not markers.persistent
+        if unconfirmed and egfr >= EGFR_ABNORMAL_BELOW and not albuminuric \
+                and not (markers.egfr_run or markers.acr_run):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
                                        message=(f"eGFR {egfr} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
                                                 "no CKD criterion."))]
@@ -101,7 +109,9 @@ class DiabetesCkdTherapy(TreatmentRule):
                 return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
                                            message=f"{why[:1].upper()}{why[1:]}: the KDIGO 2022 drug recommendations "
                                                    "for diabetes with CKD do not apply.")]
-        inputs = [diabetes, egfr_ev, uacr_ev, ckd]
+        if unconfirmed:
+            return self._not_established(features, base, egfr, markers, [diabetes, egfr_ev, uacr_ev])
+        inputs = [diabetes, egfr_ev, uacr_ev, ckd, *(_persistence_evidence(markers) if markers else ())]
         ckd_text = f"T2D, eGFR {egfr}" + (f", {a_category}" if a_category else "")
         findings_out = [
             self._sglt2i(features, egfr, ckd_text, inputs),
@@ -113,6 +123,18 @@ class DiabetesCkdTherapy(TreatmentRule):
             findings_out = [f if not f.suggestions else _with_suggestions(f, single_options(f.suggestions))
                             for f in findings_out]
         return findings_out
+
+    def _not_established(self, features, base, egfr, markers: KidneyMarkers, inputs) -> list[Finding]:
+        """No drug is started for CKD that is not established; the finding names the results that fall short. The
+        metformin label's limits (stop below eGFR 30, dose reviewed below 45) hold whether or not the low eGFR is
+        chronic, so a metformin already taken is still reviewed."""
+        abnormal = [r.evidence for r in markers.egfr_run + markers.acr_run]
+        out = [self.not_indicated(features, finding_id=base, inputs=[*inputs, *abnormal],
+                                  message=(f"CKD not established: {_unconfirmed(markers, egfr)}. "
+                                           f"{data()['ckd']['not_established']}"))]
+        if active_medications(features, classes=("metformin",)) and egfr < data()["metformin"]["dose_review_below"]:
+            out.append(self._metformin(features, egfr, f"T2D, eGFR {egfr}", inputs))
+        return out
 
     # -- SGLT2 inhibitor ---------------------------------------------------------------------------------------------
     def _sglt2i(self, features, egfr, ckd_text, inputs) -> Finding:
@@ -202,9 +224,11 @@ class DiabetesCkdTherapy(TreatmentRule):
             features, finding_id=finding_id, title=self.title, value=value, category=rec["strength"],
             recommendation=recommendation_of(rec, d["guideline"]), severity=severity, inputs=inputs,
             message=message, suggestions=suggestions, condition=concept("chronic-kidney-disease").ref(),
-            method=("KDIGO 2022: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop < 30, not started 30-< 45, "
-                    "dose reviewed < 45), ACE inhibitor or ARB for albuminuria with hypertension; the record's one "
-                    f"eGFR rounded half up to a whole number. Applied: {rec['section']}."))
+            method=("CKD: a problem-list entry, or eGFR < 60 / UACR >= 30 mg/g persisting > 90 days (KDIGO 2024 "
+                    "definition). KDIGO 2022 for established CKD: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop "
+                    "< 30, not started 30-< 45, dose reviewed < 45; a metformin already taken is reviewed at any low "
+                    "eGFR), ACE inhibitor or ARB for albuminuria with hypertension; the record's one eGFR rounded half "
+                    f"up to a whole number. Applied: {rec['section']}."))
 
 
 def _with_suggestions(finding: Finding, suggestions) -> Finding:
@@ -220,6 +244,30 @@ def _albuminuria(features: FeatureSet, kdigo: Finding | None) -> tuple[str | Non
         uacr = number(features, "uacr_mgg")
         category = albuminuria_category(uacr) if uacr is not None and uacr >= 0 else None
     return category, uacr_ev
+
+
+def _unconfirmed(markers: KidneyMarkers, egfr: int) -> str:
+    """The abnormal results that do not (yet) establish CKD: 'one eGFR < 60 (2026-05-22)', 'eGFR < 60 for 60 days
+    (2 results, 2026-03-23 to 2026-05-22)'."""
+    said = [_run_text(label, run) for label, run in (("eGFR < 60", markers.egfr_run),
+                                                      ("UACR >= 30 mg/g", markers.acr_run)) if run]
+    return "; ".join(said) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
+
+
+def _run_text(label: str, run: list[Reading]) -> str:
+    if len(run) == 1:
+        return f"one {label} ({run[0].day.isoformat()})"
+    return (f"{label} for {run_days(run)} days ({len(run)} results, {run[-1].day.isoformat()} to "
+            f"{run[0].day.isoformat()}), not > 90")
+
+
+def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:
+    """The first result of each persisting run, noted with how long the marker has lasted: with the newest results
+    (the rule's eGFR and UACR), the evidence that CKD is established."""
+    return [replace(run[-1].evidence, note="; ".join(n for n in (
+        run[-1].evidence.note, f"{name} abnormal since this result: {run_days(run)} days, no normal result between "
+                               "(CKD by > 3 months' persistence, KDIGO 2024)") if n))
+            for name, run in markers.persistent.items()]
 
 
 def _type_1_only(features: FeatureSet) -> bool:

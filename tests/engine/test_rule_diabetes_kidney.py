@@ -1,11 +1,21 @@
 """Type 2 diabetes with CKD (KDIGO 2022, ADA 2025, metformin label): SGLT2 inhibitor at eGFR 19 / 20, metformin at
-29 / 30 and 44 / 45, ACE inhibitor or ARB for albuminuria (29 / 30 mg/g) with hypertension, who is in scope."""
+29 / 30 and 44 / 45, ACE inhibitor or ARB for albuminuria (29 / 30 mg/g) with hypertension, who is in scope, and
+when CKD is established (a CKD entry, or eGFR < 60 / UACR >= 30 mg/g over 90 / 91 days, as the CKD detector reads it)."""
 from __future__ import annotations
 
 import pytest
 
 from engine.finding import Severity, Status
-from tests.engine.treatment_fixtures import evaluate, features, medication, options, rxnorm_codes, with_medications
+from tests.engine.detector_fixtures import days_ago
+from tests.engine.treatment_fixtures import (
+    ev,
+    evaluate,
+    features,
+    medication,
+    options,
+    rxnorm_codes,
+    with_medications,
+)
 
 RULE = "t2d-ckd-kdigo-2022"
 EMPAGLIFLOZIN, DAPAGLIFLOZIN, CANAGLIFLOZIN, METFORMIN, LISINOPRIL, LOSARTAN = (
@@ -14,7 +24,25 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
 def patient(egfr=50.0, uacr=10.0, **facts):
-    return features(age_years=64, sex="female", diabetes=True, egfr_mlmin173m2=egfr, uacr_mgg=uacr, **facts)
+    """CKD established unless a test says otherwise: the eGFR at this value 10 and 130 days ago (120 days' persistence
+    when below 60; a CKD entry is needed at a higher one)."""
+    return features(age_years=64, sex="female", diabetes=True, uacr_mgg=uacr,
+                    history={"egfr_mlmin173m2": egfrs((egfr, 10), (egfr, 130))}, **facts)
+
+
+def egfrs(*results: tuple[float, int]):
+    """eGFR results as (value, days before the request)."""
+    return [ev("egfr_mlmin173m2", value, days_ago(n)) for value, n in results]
+
+
+def uacrs(*results: tuple[float, int]):
+    return [ev("uacr_mgg", value, days_ago(n)) for value, n in results]
+
+
+def record(*, egfr=(), uacr=(), **facts):
+    """Diabetes with exactly these eGFR and UACR results (no CKD entry unless given)."""
+    history = {name: items for name, items in (("egfr_mlmin173m2", egfrs(*egfr)), ("uacr_mgg", uacrs(*uacr))) if items}
+    return features(age_years=64, sex="female", diabetes=True, history=history, **facts)
 
 
 def therapies(fs) -> dict[str, object]:
@@ -150,3 +178,71 @@ def test_type_1_diabetes_only_is_out_of_scope():
     assert finding.status is Status.NOT_APPLICABLE and "Type 1" in finding.message
     fs.condition_codes = {(ICD10CM, "E10.9"), (ICD10CM, "E11.9")}
     assert therapies(fs)["sglt2i"].status is Status.COMPUTED
+
+
+# -- CKD established: a CKD entry, or a marker persisting > 90 days (KDIGO 2024 definition, as the CKD detector) -----------
+def test_one_egfr_below_60_does_not_establish_ckd():
+    """The record of the report: one eGFR 59, metformin taken, no CKD entry. The CKD diagnosis card says "needs > 90
+    days"; this rule proposes nothing and says why, rather than an SGLT2 inhibitor for CKD not yet diagnosed."""
+    fs = with_medications(record(egfr=[(59.0, 10)]), medication("metformin 500 MG", "metformin", daily_dose_mg=1000))
+    [finding] = evaluate(RULE, fs)
+    assert finding.status is Status.NOT_APPLICABLE and not finding.suggestions
+    assert finding.message.startswith("CKD not established: one eGFR < 60 (2026-05-22). KDIGO defines CKD by > 3 "
+                                      "months' persistence (KDIGO 2024")
+    assert [i.value for i in finding.inputs if i.name == "egfr_mlmin173m2"] == [59.0]
+
+
+@pytest.mark.parametrize("apart, established", [(89, False), (90, False), (91, True)])
+def test_two_egfrs_below_60_establish_ckd_more_than_90_days_apart(apart, established):
+    found = therapies(record(egfr=[(55.0, 10), (58.0, 10 + apart)]))
+    if not established:
+        [finding] = found.values()
+        assert finding.status is Status.NOT_APPLICABLE
+        assert f"eGFR < 60 for {apart} days (2 results, {days_ago(10 + apart)} to 2026-05-22), not > 90" in \
+            finding.message
+        return
+    sglt2 = found["sglt2i"]
+    assert sglt2.status is Status.COMPUTED and sglt2.value == "T2D, eGFR 55 → SGLT2 inhibitor"
+    [since] = [i for i in sglt2.inputs if i.value == 58.0]  # the first result of the run, and how long it lasted
+    assert "eGFR abnormal since this result: 91 days, no normal result between" in since.note
+
+
+def test_a_normal_egfr_between_breaks_the_run():
+    found = therapies(record(egfr=[(55.0, 10), (65.0, 60), (55.0, 200)]))
+    [finding] = found.values()
+    assert finding.status is Status.NOT_APPLICABLE and "one eGFR < 60 (2026-05-22)" in finding.message
+
+
+def test_ckd_on_the_problem_list_with_one_egfr_59():
+    sglt2 = therapies(record(egfr=[(59.0, 10)], chronic_kidney_disease=True))["sglt2i"]
+    assert sglt2.status is Status.COMPUTED and sglt2.recommendation.strength == "KDIGO 1A; ADA grade A"
+
+
+@pytest.mark.parametrize("uacr, established", [([(100.0, 10)], False), ([(100.0, 10), (45.0, 101)], True)])
+def test_albuminuria_establishes_ckd_when_it_persists(uacr, established):
+    found = therapies(record(egfr=[(75.0, 10)], uacr=uacr, hypertension=True))
+    if not established:
+        [finding] = found.values()
+        assert finding.status is Status.NOT_APPLICABLE
+        assert "CKD not established: one UACR >= 30 mg/g (2026-05-22)" in finding.message
+        return
+    assert found["sglt2i"].status is Status.COMPUTED
+    assert found["raas"].status is Status.COMPUTED and found["raas"].value == "T2D, eGFR 75, A2 → ACE inhibitor or ARB"
+
+
+def test_below_egfr_20_without_established_ckd_nothing_is_started():
+    [finding] = evaluate(RULE, record(egfr=[(15.0, 10)]))
+    assert finding.status is Status.NOT_APPLICABLE and "CKD not established: one eGFR < 60" in finding.message
+
+
+@pytest.mark.parametrize("egfr, state", [(25.0, "Stop metformin"), (40.0, "Review the metformin dose"), (50.0, None)])
+def test_a_metformin_taken_is_still_reviewed_by_the_label_when_ckd_is_not_established(egfr, state):
+    """The label's limits hold at any low eGFR, chronic or not: stopping metformin is not a CKD drug decision."""
+    fs = with_medications(record(egfr=[(egfr, 10)]), medication("metformin 500 MG", "metformin", daily_dose_mg=1000))
+    found = therapies(fs)
+    assert found["ckd"].message.startswith("CKD not established")
+    if state is None:
+        assert "metformin" not in found
+    else:
+        assert found["metformin"].status is Status.COMPUTED and found["metformin"].recommendation.text.startswith(state)
+        assert not found["metformin"].suggestions
