@@ -248,6 +248,7 @@ def test_warfarin_with_a_mechanical_valve(client):
 def test_kidney_protective_therapy_in_type_2_diabetes_with_ckd(client):
     found = cards(client, "risk-scores",
                   [patient(64, "male"), DIABETES, HYPERTENSION, lab("33914-3", 40, "mL/min/{1.73_m2}"),
+                   lab("33914-3", 43, "mL/min/{1.73_m2}", days_ago=140),  # CKD: eGFR < 60 for 120 days
                    lab("2160-0", 1.8, "mg/dL"), lab("9318-7", 120, "mg/g"),
                    medication("861004", "metformin hydrochloride 1000 MG Oral Tablet", 2)])
     ckd = [c for c in found if "→" in c["summary"] and "SGLT2" in c["summary"]]
@@ -271,7 +272,8 @@ def test_the_egfr_the_kidney_therapy_rule_compares_is_the_one_its_card_shows(cli
     is started), 29.5 is 30 (metformin is reviewed, not stopped), and the card says 20 and 30."""
     found = cards(client, "risk-scores",
                   [patient(64, "male"), DIABETES, HYPERTENSION, lab("33914-3", egfr, "mL/min/{1.73_m2}"),
-                   lab("9318-7", 120, "mg/g"), medication("861007", "metformin hydrochloride 500 MG Oral Tablet", 1)])
+                   lab("33914-3", 35, "mL/min/{1.73_m2}", days_ago=140), lab("9318-7", 120, "mg/g"),
+                   medication("861007", "metformin hydrochloride 500 MG Oral Tablet", 1)])
     ckd = card(found, "SGLT2")
     assert "start an SGLT2 inhibitor" in ckd["detail"] and f"eGFR {shown} (>= 20)" in ckd["detail"]
     if shown == "30":
@@ -279,6 +281,47 @@ def test_the_egfr_the_kidney_therapy_rule_compares_is_the_one_its_card_shows(cli
         assert f"at eGFR {shown} (30-< 45)" in ckd["detail"]
     else:
         assert f"eGFR {shown} mL/min/1.73m2" in ckd["detail"]
+
+
+def metformin_statement() -> dict:
+    """Metformin as the patient reports it (a MedicationStatement, as many EHRs record home medications)."""
+    return {"resourceType": "MedicationStatement", "id": f"ms-{next(_ids)}", "status": "active",
+            "subject": {"reference": f"Patient/{PATIENT}"}, "effectiveDateTime": "2024-09-01",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "861007",
+                                                      "display": "metformin hydrochloride 500 MG Oral Tablet"}]}}
+
+
+def one_low_egfr_record(*extra: dict) -> list[dict]:
+    """Type 2 diabetes (SNOMED), metformin in a MedicationStatement, SI units (creatinine in umol/L) and one eGFR, 59."""
+    return [patient(62, "female"), DIABETES, metformin_statement(), lab("33914-3", 59, "mL/min/{1.73_m2}"),
+            lab("2160-0", 92, "umol/L"), *extra]
+
+
+def test_one_egfr_below_60_the_ckd_cards_of_both_services_agree(client):
+    """The diagnosis card says CKD is not yet shown to persist > 90 days (KDIGO); the risk-scores service, given the
+    same record, proposes no drug for CKD and says why on the explainer page rather than 'T2D, eGFR 59 -> SGLT2
+    inhibitor'."""
+    gaps = cards(client, "diagnosis-gaps", one_low_egfr_record())
+    ckd = card(gaps, "Possible chronic kidney disease")
+    assert "needs > 90 days" in ckd["summary"]
+    risk = cards(client, "risk-scores", one_low_egfr_record())
+    assert not [c for c in risk if "SGLT2" in c["summary"] or "SGLT2" in c.get("detail", "")], \
+        [c["summary"] for c in risk]
+    assert not [s for c in risk for s in c.get("suggestions", ()) if "SGLT2" in s["label"]]
+
+
+def test_ckd_established_the_two_services_agree_too(client):
+    """eGFR < 60 for 120 days: the diagnosis card offers to add CKD to the problem list, and the SGLT2 inhibitor is
+    proposed; with CKD on the problem list the diagnosis card stays silent and the SGLT2 inhibitor is still proposed."""
+    earlier = lab("33914-3", 57, "mL/min/{1.73_m2}", days_ago=140)
+    gaps = cards(client, "diagnosis-gaps", one_low_egfr_record(earlier))
+    assert "KDIGO criteria met" in card(gaps, "chronic kidney disease")["summary"] + \
+        card(gaps, "chronic kidney disease").get("detail", "")
+    assert "T2D, eGFR 59 → SGLT2 inhibitor" in card(cards(client, "risk-scores", one_low_egfr_record(earlier)),
+                                                    "SGLT2")["summary"]
+    listed = condition(SNOMED, "433144002", "Chronic kidney disease stage 3")
+    assert not [c for c in cards(client, "diagnosis-gaps", one_low_egfr_record(listed)) if "kidney" in c["summary"]]
+    assert "SGLT2" in card(cards(client, "risk-scores", one_low_egfr_record(listed)), "SGLT2")["summary"]
 
 
 # -- weight --------------------------------------------------------------------------------------------------------------
