@@ -436,13 +436,15 @@ def _converted(v: float, norm: str, to_fn: Callable[[float], float], kind: str) 
     result = to_fn(v)
     if not math.isfinite(result):
         raise UnitError("conversion gave a non-finite number")
-    note = None
-    if norm != canonical:
-        if kind == "egfr" and norm == "mL/min":
-            note = "unit recorded as mL/min; read as mL/min/1.73m2 (the eGFR code is normalised to 1.73 m2)"
-        else:
-            note = f"converted from {_fmt(v)} {_DISPLAY.get(norm, norm)}"
-    return Converted(value=result, unit=canonical, original_value=v, original_unit=norm, note=note)
+    # Positional (value, unit, original_value, original_unit, note): one per reading.
+    return Converted(result, canonical, v, norm, None if norm == canonical else _conversion_note(v, norm, kind))
+
+
+def _conversion_note(v: float, norm: str, kind: str) -> str:
+    """The note of a value ``v`` read in ``norm``, a unit other than the canonical one of ``kind``."""
+    if kind == "egfr" and norm == "mL/min":
+        return "unit recorded as mL/min; read as mL/min/1.73m2 (the eGFR code is normalised to 1.73 m2)"
+    return f"converted from {_fmt(v)} {_DISPLAY.get(norm, norm)}"
 
 
 def from_canonical(value: float, unit: str, kind: str) -> float:
@@ -523,3 +525,36 @@ def _quantity_conversion(code: object, unit: object, system: object,
     if type(found) is str:
         raise UnitError(found)
     return found  # type: ignore[return-value]
+
+
+def converted_value(value: object, unit: object, system: object, code: object, comparator: object,
+                    kind: str) -> tuple[float, str | None] | None:
+    """``(converted.value, converted.note)`` of :func:`convert_parts` for a reading whose unit was met before, without
+    the Converted made; None for anything else (a unit not yet met, and whatever convert_parts would refuse), which
+    the caller reads with convert_parts. Runs once per reading a quantity feature judges; ``tests/adapter/
+    test_units.py`` checks it against convert_parts."""
+    if comparator:
+        return None
+    value_type = type(value)
+    if value_type is float:
+        v = value
+    elif value_type is int:  # bool is not (type, not isinstance)
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            return None
+    else:
+        return None
+    if not math.isfinite(v):
+        return None
+    try:
+        found = _CONVERSION_OF.get((code, unit, system, kind))
+    except TypeError:  # an unhashable element: not what a parsed Quantity holds
+        return None
+    if found is None or type(found) is str:
+        return None
+    norm, to_fn = found  # type: ignore[misc]
+    result = to_fn(v)
+    if not math.isfinite(result):
+        return None
+    return result, (None if norm == CANONICAL_UNIT[kind] else _conversion_note(v, norm, kind))

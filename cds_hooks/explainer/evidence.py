@@ -161,8 +161,18 @@ def input_history(findings: Iterable[Finding], features: FeatureSet | None) -> d
             if evidence.name in out:
                 continue
             series = features.series(evidence.name)[:MAX_HISTORY_POINTS]
-            out[evidence.name] = [[_plain(p.value), p.unit, _iso(p.effective), p.source] for p in series]
+            out[evidence.name] = [_history_point(p) for p in series]
     return out
+
+
+def _history_point(point: Evidence) -> list:
+    """``[_plain(value), unit, _iso(effective), source]``, with the usual value (a float or an int) and date (a
+    datetime or a date) taken as they are: hundreds of points per call."""
+    value, effective = point.value, point.effective
+    value_type, effective_type = type(value), type(effective)
+    return [value if value_type is float or value_type is int else _plain(value), point.unit,
+            effective.isoformat() if effective_type is datetime or effective_type is date else _iso(effective),
+            point.source]
 
 
 def encode(document: dict) -> tuple[str, bytes]:

@@ -67,9 +67,9 @@ def _derive_bmi(weight: Evidence, height: Evidence) -> Evidence | None:
     low, high = PLAUSIBLE_RANGE["bmi_kgm2"]
     if not low <= value <= high:
         return None
-    return Evidence(name="bmi_kgm2", label=feature_label("bmi_kgm2"), value=value, unit=feature_unit("bmi_kgm2"),
-                    effective=weight.effective, source=None, derived_from=(weight, height),
-                    note="derived: weight / height\u00b2")
+    # Positional (name, label, value, unit, effective, source, derived_from, note): one per weight in the history.
+    return Evidence("bmi_kgm2", feature_label("bmi_kgm2"), value, feature_unit("bmi_kgm2"), weight.effective, None,
+                    (weight, height), "derived: weight / height\u00b2")
 
 
 def _bmi_history(observed: list[Evidence], weights: list[Evidence], height: Evidence | None) -> list[Evidence]:
@@ -171,8 +171,9 @@ def _compute_egfr(ctx: ExtractionContext, creatinine: Evidence) -> tuple[Evidenc
     # CKD-EPI takes the age at the time of the measurement.
     measured = day_of(creatinine.effective)
     if ctx.born is not None and measured is not None and age_on(ctx.born, measured) != age.value:
-        age = Evidence(name="age_years", label=feature_label("age_years"), value=age_on(ctx.born, measured),
-                       unit="years", effective=measured, source=age.source, note="age at the creatinine date")
+        # Positional, as below: one per creatinine in the history.
+        age = Evidence("age_years", feature_label("age_years"), age_on(ctx.born, measured), "years", measured,
+                       age.source, (), "age at the creatinine date")
     try:
         from engine.calculators.ckd_epi import ckd_epi_2021_creatinine
     except ImportError:
@@ -187,6 +188,5 @@ def _compute_egfr(ctx: ExtractionContext, creatinine: Evidence) -> tuple[Evidenc
     low, high = PLAUSIBLE_RANGE["egfr_mlmin173m2"]
     if not low <= value <= high:
         return None, f"derived eGFR implausible ({value:.3g})"
-    return Evidence(name="egfr_mlmin173m2", label=feature_label("egfr_mlmin173m2"), value=value,
-                    unit=feature_unit("egfr_mlmin173m2"), effective=creatinine.effective, source=None,
-                    derived_from=(creatinine, age, sex), note="CKD-EPI 2021"), ""
+    return Evidence("egfr_mlmin173m2", feature_label("egfr_mlmin173m2"), value, feature_unit("egfr_mlmin173m2"),
+                    creatinine.effective, None, (creatinine, age, sex), "CKD-EPI 2021"), ""

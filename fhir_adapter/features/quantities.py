@@ -1,13 +1,14 @@
 """Lab and vital-sign quantity features: unit conversion, plausibility, latest value and history."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from engine.feature_catalog import FEATURES, QUANTITY, FeatureSpec
 from engine.inputs import feature_unit
 from fhir_adapter import units
 from fhir_adapter.features.context import ExtractionContext
-from fhir_adapter.features.plausibility import check_plausible
+from fhir_adapter.features.plausibility import PLAUSIBLE_RANGE, check_plausible
 from fhir_adapter.features.selection import Reading, Reject, Selection, readings_of, select
 
 
@@ -28,20 +29,33 @@ def convert_reading(reading: Reading, kind: str) -> units.Converted:
 _CODE_NOTES = {
     ("http://loinc.org", "1518-0"): "LOINC 1518-0 does not state the glucose dose; read as a 75 g OGTT",
 }
+# Their codes alone: most readings' codes are none of them, which one set lookup per coding tells.
+_NOTED_CODES = frozenset(code for _, code in _CODE_NOTES)
 
 
 def quantity_interpreter(name: str, kind: str) -> Callable[[Reading], tuple[Any, str | None]]:
     canonical = feature_unit(name) or units.CANONICAL_UNIT[kind]
+    # No bounds (not a catalogue feature): never the short way, so that check_plausible fails as it always did.
+    low, high = PLAUSIBLE_RANGE.get(name, (math.inf, -math.inf))
 
     def interpret(reading: Reading) -> tuple[Any, str | None]:
-        conv = convert_reading(reading, kind)
-        check_plausible(name, conv, canonical)
-        note = conv.note
+        quantity = reading.quantity
+        # The usual reading (a plausible number in a unit already met) without the Converted made; anything else
+        # (rejected, or a unit met for the first time) the long way, which raises the same Reject as always.
+        fast = None if reading.absent_reason is not None or quantity is None else units.converted_value(
+            quantity.value, quantity.unit, quantity.system, quantity.code, quantity.comparator, kind)
+        if fast is not None and low <= fast[0] <= high:
+            value, note = fast
+        else:
+            conv = convert_reading(reading, kind)
+            check_plausible(name, conv, canonical)
+            value, note = conv.value, conv.note
         for coding in reading.codes or reading.record.codes:
-            extra = _CODE_NOTES.get((coding.system, coding.code))
-            if extra:
-                note = f"{note}; {extra}" if note else extra
-        return conv.value, note
+            if coding.code in _NOTED_CODES:
+                extra = _CODE_NOTES.get((coding.system, coding.code))
+                if extra:
+                    note = f"{note}; {extra}" if note else extra
+        return value, note
 
     return interpret
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any, Callable, Mapping
 
 from engine import feature_catalog
 from engine.finding import Evidence
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.quick_init import quick_init
-from fhir_adapter.features.context import ExtractionContext
+from fhir_adapter.features.context import CLOCK_SKEW, ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.windows import HISTORY_MAX_ENTRIES, window_adj, window_noun
 from fhir_adapter.parse import Coding, ObservationRecord, ParsedRecord, Quantity
@@ -22,6 +23,7 @@ _DROPPED_OBS_STATUS = frozenset({"entered-in-error", "cancelled"})  # as if neve
 # Two times on the same day, each in its own zone (offsets of less than 24 hours either way), are less than this apart
 # in UTC; readings sorted newest first that are further apart than this from the newest are on earlier days.
 _SAME_DAY_SPAN = timedelta(hours=72)
+_MOMENT = itemgetter(0)  # of a (moment, reading) pair
 
 # Nouns for "no {noun} result in the last year" (declared per feature in engine/feature_catalog.py).
 _PLAIN: dict[str, str] = feature_catalog.plain_nouns()
@@ -77,12 +79,16 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     """
     window = ctx.lookback[name]
     history_window = max(window, ctx.history_days.get(name, window)) if keep_history else window
-    cutoff = ctx.as_of - timedelta(days=window)
-    history_cutoff = ctx.as_of - timedelta(days=history_window)
+    as_of = ctx.as_of
+    cutoff = as_of - timedelta(days=window)
+    history_cutoff = as_of - timedelta(days=history_window)
     plain = _PLAIN.get(name, name)
     shown_as = reported_as or name
-    live = [r for r in readings if r.record.status not in _DROPPED_OBS_STATUS]
-    live.sort(key=lambda r: chronological_key(r.when), reverse=True)
+    # Newest first, each with its moment (worked out once: the sort and the same-day walk below read it). Sorted by
+    # the moment alone, so readings of the same moment keep their order (the sort is stable), as with a key function.
+    keyed = [(chronological_key(r.record.effective), r) for r in readings
+             if r.record.status not in _DROPPED_OBS_STATUS]
+    keyed.sort(key=_MOMENT, reverse=True)
     latest: Evidence | None = None
     history: list[Evidence] = []
     rejected = 0
@@ -92,23 +98,29 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     settled: tuple[Evidence, Evidence] | None = None  # (the tied reading chosen, the same with its conflict note)
 
     label, unit = feature_label(name), feature_unit(name)
+    # What ctx.future_reason tests, so that it is asked for its reason only when a reading is in the future.
+    now_limit = ctx.now + CLOCK_SKEW if ctx.now is not None else None
+    parsed = ctx.parsed
 
     def judge(reading: Reading, validate: bool) -> Evidence | None:
         """The reading as evidence, or None after recording why it is not used."""
         record = reading.record
         ref = record.ref
-        future = ctx.future_reason(record.effective)
-        if future:
-            ctx.problem(ref, shown_as, future)
+        effective = record.effective
+        day = effective.date() if isinstance(effective, datetime) else effective
+        if ((day is not None and day > as_of)
+                or (now_limit is not None and isinstance(effective, datetime) and effective.tzinfo is not None
+                    and effective > now_limit)):
+            ctx.problem(ref, shown_as, ctx.future_reason(effective))
             return None
         status = record.status
         if status not in USABLE_OBS_STATUS:
             ctx.problem(ref, shown_as, f"status '{status or 'missing'}' is not a final result; not used")
             return None
         if validate:
-            invalid = ctx.parsed.check(record, shown_as)
+            invalid = parsed.check(record, shown_as)
         else:
-            invalid = ctx.parsed.known_problem(record, shown_as)
+            invalid = parsed.known_problem(record, shown_as)
         if invalid is not None:
             ctx.fs.problems.append(invalid)
             return None
@@ -119,28 +131,28 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
             return None
         # Positional (name, label, value, unit, effective, source, derived_from, note): one per reading, and keywords
         # cost a quarter of it.
-        return Evidence(name, label, value, unit, record.effective, ref, (), note)
+        return Evidence(name, label, value, unit, effective, ref, (), note)
 
-    for position, reading in enumerate(live):
-        ref = reading.record.ref
-        when = reading.when
-        day = day_of(when)
+    for position, (newest, reading) in enumerate(keyed):
+        when = reading.record.effective
+        day = when.date() if isinstance(when, datetime) else when  # day_of, inlined: once per reading
         if day is None:
-            ctx.problem(ref, shown_as, "no effective date or issued time, so its age is unknown; not used")
+            ctx.problem(reading.record.ref, shown_as,
+                        "no effective date or issued time, so its age is unknown; not used")
             rejected += latest is None
             continue
         if day < history_cutoff:
             if latest is None and stale_day is None:
                 # Everything after this one is older still: one problem for the newest stale value.
                 stale_day = day
-                ctx.problem(ref, shown_as, f"latest result ({day.isoformat()}) is older than the "
-                                           f"{window_adj(window)} look-back; not used")
+                ctx.problem(reading.record.ref, shown_as, f"latest result ({day.isoformat()}) is older than the "
+                                                          f"{window_adj(window)} look-back; not used")
             break
         in_window = day >= cutoff
         candidate = latest is None and in_window  # could still become the value in FeatureSet.values
         if latest is None and not in_window and stale_day is None:
             stale_day = day  # used in the history only; the latest-value window has nothing
-        if id(reading) in judged:
+        if judged and id(reading) in judged:
             evidence = judged[id(reading)]
         else:
             evidence = judge(reading, candidate or ctx.validate_history)
@@ -150,9 +162,8 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
         if candidate:
             latest = evidence
             tied = [(reading, evidence)]
-            newest = chronological_key(when)
-            for other in live[position + 1:]:
-                if newest - chronological_key(other.when) >= _SAME_DAY_SPAN:
+            for moment, other in keyed[position + 1:]:
+                if newest - moment >= _SAME_DAY_SPAN:
                     break  # this one and every older one lie on an earlier day (see _SAME_DAY_SPAN)
                 if id(other) not in judged and order_unknown(reading, other):
                     judged[id(other)] = judge(other, True)

@@ -364,3 +364,31 @@ def test_observations_coded_is_the_scan_of_the_observations_in_their_order():
     assert parsed.observations_coded("chol_total") == scan("chol_total")
     parsed.observations = parsed.observations[1:]  # and so is a list replaced
     assert parsed.observations_coded("chol_total") == scan("chol_total")
+
+
+_text = st.sampled_from(["", " ", "x", " x", "final", "Patient/p1", "mm[Hg]", "http://loinc.org", "8480-6"])
+_element = st.none() | st.integers(0, 3) | _text | st.lists(st.none() | _text, max_size=2)
+_coded = _element | st.fixed_dictionaries({}, optional={
+    "coding": st.lists(st.fixed_dictionaries({}, optional={"system": _element, "code": _element,
+                                                           "display": _element}) | _element, max_size=2),
+    "text": _element})
+_value_parts = {"valueQuantity": _element | st.fixed_dictionaries({}, optional={
+                    "value": _element | st.floats(allow_nan=False), "unit": _element, "system": _element,
+                    "code": _element, "comparator": _element}),
+                "valueCodeableConcept": _coded, "valueString": _element, "dataAbsentReason": _coded}
+_observation_json = st.fixed_dictionaries({}, optional={
+    "resourceType": st.sampled_from(["Observation", " ", 3]) | _text, "id": _element, "status": _element,
+    "code": _coded, "subject": _element | st.fixed_dictionaries({}, optional={"reference": _element}),
+    "component": _element | st.lists(_element | st.fixed_dictionaries({}, optional={"code": _coded,
+                                                                                      **_value_parts}), max_size=2),
+    **_value_parts})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource=_observation_json, full_url=st.none() | st.just("urn:uuid:1"))
+def test_the_fast_observation_reading_equals_the_plain_one(resource, full_url):
+    from fhir_adapter.parse.resources import observation_record, slow_observation_record
+
+    fast = observation_record(resource, full_url, date(2024, 1, 2))
+    slow = slow_observation_record(resource, full_url, date(2024, 1, 2))
+    assert fast == slow and repr(fast) == repr(slow) and fast.raw is resource

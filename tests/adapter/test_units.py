@@ -343,3 +343,35 @@ def test_a_quantity_converts_as_its_unit_and_to_canonical_say_every_time(kind, c
     expected = _outcome(lambda: to_canonical(value, units.quantity_unit(quantity), kind))
     assert _outcome(lambda: convert_quantity(quantity, kind)) == expected
     assert _outcome(lambda: convert_quantity(dict(quantity), kind)) == expected
+
+
+# -- converted_value: convert_parts without the Converted, for units already met ----------------------------------
+_KINDS = sorted(units._CONVERSIONS) + ["no such kind"]
+_UNIT_TEXT = st.none() | st.sampled_from(["mg/dL", "mmol/L", "mg/dl", " ", "", "kg", "[lb_av]", "mL/min",
+                                          "mL/min/{1.73_m2}", "%", "1", "cm", "[in_i]", "umol/L", "furlong"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+       unit=_UNIT_TEXT, code=_UNIT_TEXT, system=st.none() | st.sampled_from([UCUM, "http://example.org/units"]),
+       comparator=st.none() | st.sampled_from(["", "<", ">="]), kind=st.sampled_from(_KINDS))
+def test_converted_value_is_convert_parts_value_and_note(value, unit, code, system, comparator, kind):
+    try:
+        converted = units.convert_parts(value, unit, system, code, comparator, kind)
+    except UnitError:
+        converted = None
+    fast = units.converted_value(value, unit, system, code, comparator, kind)  # the unit has now been met
+    if converted is None:
+        assert fast is None
+    else:
+        assert fast == (converted.value, converted.note)
+        assert type(fast[0]) is type(converted.value)
+
+
+def test_converted_value_leaves_a_unit_not_yet_met_to_convert_parts():
+    units._CONVERSION_OF.pop(("mmol/L", "mmol/L", UCUM, "cholesterol"), None)
+    assert units.converted_value(5.0, "mmol/L", UCUM, "mmol/L", None, "cholesterol") is None
+    units.convert_parts(5.0, "mmol/L", UCUM, "mmol/L", None, "cholesterol")
+    assert units.converted_value(5.0, "mmol/L", UCUM, "mmol/L", None, "cholesterol") == (
+        pytest.approx(193.35), "converted from 5 mmol/L")
+    assert units.converted_value(5.0, ["mmol/L"], UCUM, "mmol/L", None, "cholesterol") is None  # unhashable
