@@ -73,6 +73,13 @@ def number_text(value: float, *, name: str | None = None, unit: str | None = Non
     return text
 
 
+# Compiled once: these run for every card (re's own cache would look each one up by its text at every call).
+_MISSING_WORD = re.compile(r"\bmissing\b", re.IGNORECASE)
+_FIRST_CLAUSE_END = re.compile(r"[:;] ")
+_TRAILING_PARENTHESIS = re.compile(r"\(([^()]+)\)\s*$")
+_SENTENCE_BREAK = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])")
+_RESOURCE_REFERENCE = re.compile(r"\s*\(?\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}\)?:?\s*")
+
 # -- computed findings -------------------------------------------------------------------------------------------------
 def detail_markdown(finding: Finding) -> str:
     """The card detail of one finding: result, note, the record's words, the inputs that drive it, criteria met, the
@@ -351,7 +358,7 @@ def insufficient_markdown(findings: list[Finding]) -> str:
 
 
 def _names_missing(sentence: str, finding: Finding) -> bool:
-    return bool(finding.missing) and re.search(r"\bmissing\b", sentence, re.IGNORECASE) is not None and all(
+    return bool(finding.missing) and _MISSING_WORD.search(sentence) is not None and all(
         m.label in sentence for m in finding.missing)
 
 
@@ -381,7 +388,7 @@ def not_applicable_markdown(findings: list[Finding]) -> str:
         for f in shown:
             reason = _first_sentences(f.message or "Not applicable to this patient.", 1)
             if level == 1:
-                reason = re.split(r"[:;] ", reason, maxsplit=1)[0].rstrip(".") + "."
+                reason = _FIRST_CLAUSE_END.split(reason, maxsplit=1)[0].rstrip(".") + "."
             out.append(f"- **{short_title(f)}**" + (f" — {reason}" if level < 2 else ""))
         return out + more
 
@@ -394,7 +401,7 @@ def not_applicable_markdown(findings: list[Finding]) -> str:
 
 def short_title(finding: Finding) -> str:
     """'10-year ASCVD risk (Pooled Cohort Equations)' -> 'Pooled Cohort Equations': the name a clinician knows."""
-    match = re.search(r"\(([^()]+)\)\s*$", finding.title)
+    match = _TRAILING_PARENTHESIS.search(finding.title)
     return match.group(1) if match else finding.title
 
 
@@ -463,7 +470,7 @@ def quote_line(quote: str, limit: int = _LINE_MAX) -> str:
 def _sentences(text: str) -> list[str]:
     """Sentences (a period followed by a space and a capital letter ends one; not after e.g. or i.e.)."""
     text = " ".join(text.split())
-    return [part for part in re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])", text) if part] if text else []
+    return [part for part in _SENTENCE_BREAK.split(text) if part] if text else []
 
 
 def first_sentences(text: str, count: int) -> str:
@@ -478,7 +485,7 @@ def _first_sentences(text: str, count: int) -> str:
 
 def _without_references(text: str) -> str:
     """'Condition/c1: unrecognised code ...' -> 'unrecognised code ...': no resource ids on a card."""
-    return re.sub(r"\s*\(?\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}\)?:?\s*", " ", text).strip()
+    return _RESOURCE_REFERENCE.sub(" ", text).strip()
 
 
 def _day(value) -> str:

@@ -7,15 +7,33 @@ mode, no origins configured (the default) → no CORS headers at all, so browser
 (OPTIONS) are answered without authentication, because browsers never send credentials on them; the real request
 that follows is authenticated as usual. Credentials travel in the Authorization header, never in cookies, so
 ``Access-Control-Allow-Credentials`` stays off. A wildcard origin is accepted in dev mode only.
+
+A hook call's response gets its CORS headers in the view (``add_hook_call_headers``): the very headers flask-cors
+would add, computed by flask-cors's own ``get_cors_headers`` once per (Origin, private-network request) and kept in a
+bounded cache. flask-cors's after-request step, which re-derives them for every response (some 40 us of a hook call),
+then sees them already set and leaves the response alone; every other response (discovery, feedback, preflights,
+errors) still gets them from flask-cors as before.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
-from flask import Flask
+from flask import Flask, Response, current_app, request
 from flask_cors import CORS
+from flask_cors.core import (
+    ACL_REQUEST_HEADER_PRIVATE_NETWORK,
+    get_cors_headers,
+    get_cors_options,
+    parse_resources,
+    try_match_pattern,
+)
+from werkzeug.datastructures import Headers
 
 PREFLIGHT_MAX_AGE_S = 600
+RESOURCE = r"/cds-services.*"  # every CDS Hooks endpoint: discovery, hook calls, feedback
+HOOK_CALL_PATH = "/cds-services/hook"  # a hook call's path, as the resource pattern sees it
+EXTENSION = "cds_cors_hook_headers"
 log = logging.getLogger(__name__)
 
 
@@ -37,8 +55,50 @@ def init_app(app: Flask) -> None:
         log.warning("DEV MODE: CORS allows every origin (Access-Control-Allow-Origin: *), so browser clients such as "
                     "the CDS Hooks Sandbox can call this service; in production list the EHR origins in "
                     "CDS_CORS_ORIGINS.")
+    app.extensions[EXTENSION] = None
     if not origins:
         return
-    CORS(app, resources={r"/cds-services.*": {}}, origins=origins, methods=["GET", "POST", "OPTIONS"],
-         allow_headers=["Authorization", "Content-Type"], supports_credentials=False,
-         max_age=PREFLIGHT_MAX_AGE_S, vary_header=True, send_wildcard=origins == ["*"])
+    settings = dict(resources={RESOURCE: {}}, origins=origins, methods=["GET", "POST", "OPTIONS"],
+                    allow_headers=["Authorization", "Content-Type"], supports_credentials=False,
+                    max_age=PREFLIGHT_MAX_AGE_S, vary_header=True, send_wildcard=origins == ["*"])
+    CORS(app, **settings)
+    app.extensions[EXTENSION] = HookCallHeaders(_resource_options(app, settings))
+
+
+def _resource_options(app: Flask, settings: dict) -> dict:
+    """The options flask-cors applies to a hook call: combined as ``CORS.init_app`` combines them (its defaults, the
+    app's ``CORS_*`` settings, ours, then the resource's own), for the first resource matching a hook call's path,
+    as its after-request step picks it."""
+    options = get_cors_options(app, settings, settings)
+    for pattern, resource in parse_resources(options.get("resources")):
+        if try_match_pattern(HOOK_CALL_PATH, pattern, caseSensitive=True):
+            return get_cors_options(app, options, resource)
+    raise ValueError("no CORS resource covers the hook calls")
+
+
+class HookCallHeaders:
+    """flask-cors's CORS headers of a POST, by the request headers they depend on (Origin, and the private-network
+    request), made by flask-cors itself and kept for the next call with the same ones."""
+
+    def __init__(self, options: dict) -> None:
+        self._options = options
+        self.headers = functools.lru_cache(maxsize=256)(self._headers)  # Origin is the client's: bounded
+
+    def _headers(self, origin: str | None, private_network: str | None) -> tuple[tuple[str, str], ...]:
+        asked = Headers()
+        if origin is not None:
+            asked.add("Origin", origin)
+        if private_network is not None:
+            asked.add(ACL_REQUEST_HEADER_PRIVATE_NETWORK, private_network)
+        # What set_cors_headers adds: one value per header name (MultiDict.items gives the first of each).
+        return tuple(get_cors_headers(self._options, asked, "POST").items())
+
+
+def add_hook_call_headers(response: Response) -> Response:
+    """Add to a hook call's response (a POST on a CORS resource) the CORS headers flask-cors would add after it."""
+    hook_headers: HookCallHeaders | None = current_app.extensions.get(EXTENSION)
+    if hook_headers is not None:
+        sent = request.headers
+        for name, value in hook_headers.headers(sent.get("Origin"), sent.get(ACL_REQUEST_HEADER_PRIVATE_NETWORK)):
+            response.headers.add(name, value)
+    return response

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from cds_hooks.alert_memory import alert_memory_for
+from cds_hooks.cors import add_hook_call_headers
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
@@ -39,7 +40,7 @@ def call_service(service_id: str):
         raise explain_refusal(err, refusal) from None
     g.cds_outcome = outcome  # for audit/feedback linkage
     log.info("hook %s: %d cards in %.1f ms", definition.id, len(outcome.rendered), (time.perf_counter() - started) * 1000)
-    return jsonify(outcome.response)
+    return add_hook_call_headers(jsonify(outcome.response))  # flask-cors then has nothing left to do
 
 
 def read_json_body():

@@ -9,11 +9,13 @@ Settings: ``EXPLAINER_ENABLED``, ``EXPLAINER_SECRET``, ``EXPLAINER_TTL_S``, ``PU
 """
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request
+from werkzeug.sansio.utils import get_current_url
 
 from cds_hooks.explainer.recorder import PAGE_PATH, ExplainerRecorder
 from cds_hooks.explainer.tokens import ExplainerTokens
@@ -62,5 +64,14 @@ def recorder_for_request() -> ExplainerRecorder | None:
     explainer: Explainer | None = current_app.extensions.get(EXTENSION)
     if explainer is None:
         return None
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.url_root
+    base = current_app.config.get("PUBLIC_BASE_URL") or request_root_url(request.scheme, request.host,
+                                                                        request.root_path)
     return ExplainerRecorder(tokens=explainer.tokens, store=explainer.store, base_url=str(base))
+
+
+@functools.lru_cache(maxsize=64)
+def request_root_url(scheme: str, host: str, root_path: str) -> str:
+    """``request.url_root``, which werkzeug builds anew for every request (its IRI conversion is most of a hook call's
+    URL work): a function of these three parts, so a few entries serve every call (bounded: ``Host`` is the client's).
+    ``request.host`` is read by the caller, so an untrusted host is refused as before."""
+    return get_current_url(scheme, host, root_path)

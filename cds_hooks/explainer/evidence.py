@@ -76,7 +76,10 @@ def hidden_record(card: "HiddenCard", slot: int | None) -> dict:
 
 
 def finding_record(finding: Finding, shared: dict[int, dict] | None = None) -> dict:
+    # The finding's collections are mostly empty: a comprehension is run only over one that is not (in Python 3.11
+    # each comprehension is a call of its own, and a record has eight of them).
     citation = finding.citation
+    mentions = getattr(finding, "mentions", ())
     return {
         "id": finding.id,
         "engine_id": finding.engine_id,
@@ -95,19 +98,21 @@ def finding_record(finding: Finding, shared: dict[int, dict] | None = None) -> d
         "thresholds": list(finding.thresholds),
         "assumptions": list(finding.assumptions),
         "citation": {"short": citation.short, "full": citation.full, "url": citation.url, "doi": citation.doi},
-        "inputs": [evidence_record(e, shared) for e in finding.inputs],
-        "missing": [{"name": m.name, "label": m.label, "reason": m.reason} for m in finding.missing],
-        "input_problems": [{"source": p.source, "name": p.name, "reason": p.reason} for p in finding.input_problems],
+        "inputs": [evidence_record(e, shared) for e in finding.inputs] if finding.inputs else [],
+        "missing": [{"name": m.name, "label": m.label, "reason": m.reason} for m in finding.missing]
+        if finding.missing else [],
+        "input_problems": [{"source": p.source, "name": p.name, "reason": p.reason} for p in finding.input_problems]
+        if finding.input_problems else [],
         "explanation": [{"label": t.label, "value": _plain(t.value), "contribution": t.contribution}
-                        for t in finding.explanation],
+                        for t in finding.explanation] if finding.explanation else [],
         "measures": [{"label": m.label, "value": _plain(m.value), "unit": m.unit, "category": m.category}
-                     for m in finding.measures],
+                     for m in finding.measures] if finding.measures else [],
         "actions": suggested_actions(finding),
         "recommendation": recommendation_record(finding.recommendation),
         "quote": getattr(finding, "quote", None),
         "mentions": [{"source": getattr(m, "source", None), "date": _iso(getattr(m, "date", None)),
                       "sentence": getattr(m, "sentence", None), "assertion": getattr(m, "assertion", None)}
-                     for m in getattr(finding, "mentions", ())],
+                     for m in mentions] if mentions else [],
     }
 
 
@@ -136,15 +141,18 @@ def evidence_record(evidence: Evidence, shared: dict[int, dict] | None = None) -
     recorded gives the same record (objects alive while ``shared`` is used: no id is reused)."""
     if shared is not None and (known := shared.get(id(evidence))) is not None:
         return known
+    value = evidence.value
+    effective = evidence.effective
+    derived = evidence.derived_from
     record = {
         "name": evidence.name,
         "label": evidence.label,
-        "value": _plain(evidence.value),
+        "value": value if type(value) in _AS_THEY_ARE else _plain(value),  # most inputs: a number, kept as it is
         "unit": evidence.unit,
-        "effective": _iso(evidence.effective),
+        "effective": None if effective is None else _iso(effective),
         "source": evidence.source,
         "note": evidence.note,
-        "derived_from": [evidence_record(d, shared) for d in evidence.derived_from],
+        "derived_from": [evidence_record(d, shared) for d in derived] if derived else [],
     }
     if shared is not None:
         shared[id(evidence)] = record
@@ -208,6 +216,9 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return None if value is None else str(value)
+
+
+_AS_THEY_ARE = frozenset({type(None), bool, int, float, str})  # what _plain gives back unchanged, by exact type
 
 
 def _plain(value: Any) -> Any:

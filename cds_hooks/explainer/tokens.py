@@ -12,16 +12,19 @@ Signing is on the hook path (one link per card), so ``sign`` keeps one signer an
 ``URLSafeTimedSerializer.dumps`` builds a new signer and runs zlib on every call (half of its ~26 us is zlib's set-up),
 only to drop the compressed form unless it saves two bytes - which a random key and two numbers never do outside
 contrived keys. The token is then byte for byte the one ``dumps`` gives (tests), and ``verify`` reads both forms.
+The signer's own ``sign`` derives the key from the secret again and builds a Python ``hmac`` object each time; ``sign``
+here derives it once and signs with the one-shot ``hmac.digest`` - the same HMAC-SHA256, about twice as fast.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from itsdangerous import BadData, Serializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 
 TOKEN_SALT = "precision-cds.explainer-link.v1"
 MAX_TOKEN_LENGTH = 512  # ours are ~130 characters; anything much longer is refused before it is decoded
@@ -54,12 +57,18 @@ class ExplainerTokens:
         self._serializer = URLSafeTimedSerializer(secret, salt=TOKEN_SALT,
                                                   signer_kwargs={"digest_method": hashlib.sha256})
         self._signer = self._serializer.make_signer()  # stateless between calls: the timestamp is taken per sign
+        self._signing_key = self._signer.derive_key()  # what the signer derives from the secret at each signature
+        self._separator = want_bytes(self._signer.sep)
 
     def sign(self, claims: ExplainerClaims) -> str:
         # Serializer.dump_payload: the compact JSON itsdangerous writes, before its URL-safe step tries compression.
         payload = Serializer.dump_payload(self._serializer, {"c": claims.call_key, "s": claims.slot,
                                                              "t": claims.issued_at})
-        return self._signer.sign(base64_encode(payload)).decode("utf-8")
+        # TimestampSigner.sign, with the key derived once: value.timestamp.signature, each part URL-safe base64.
+        timestamp = base64_encode(int_to_bytes(self._signer.get_timestamp()))
+        value = base64_encode(payload) + self._separator + timestamp
+        signature = hmac.digest(self._signing_key, value, hashlib.sha256)
+        return (value + self._separator + base64_encode(signature)).decode("utf-8")
 
     def verify(self, token: object) -> ExplainerClaims:
         """The claims of a genuine, unexpired token; InvalidToken or ExpiredToken otherwise.

@@ -14,6 +14,7 @@ mistake is not). ``issued`` describes the cards sent, for the audit transaction 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -210,6 +211,7 @@ def _titled(rendered: RenderedCard, titles: list[str]) -> str:
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
 
 
+@functools.lru_cache(maxsize=256)  # the engines' declared titles: constants of the code (bounded all the same)
 def engine_title(engine_id: str) -> str:
     try:
         return find_engine(engine_id).title

@@ -202,6 +202,27 @@ def test_links_use_the_public_base_url(tmp_path, clock):
     assert urls and all(u.startswith("https://cds.example.org/precision/explain/") for u in urls)
 
 
+@pytest.mark.parametrize("base, host, script_root", [
+    ("http://localhost/", "localhost", ""),
+    ("https://cds.example.org:8443/", "cds.example.org:8443", ""),
+    ("http://[::1]:5000/", "[::1]:5000", ""),
+    ("https://xn--bcher-kva.example/", "xn--bcher-kva.example", ""),  # punycode: werkzeug shows it as an IRI
+    ("https://ehr.example/", "ehr.example", "/mounted/under space"),
+])
+def test_without_a_public_base_url_links_start_at_the_request_url_root(tmp_path, clock, base, host, script_root):
+    """The memoised root URL (cds_hooks.explainer.request_root_url) is werkzeug's ``request.url_root``."""
+    from flask import request
+
+    from cds_hooks.explainer import recorder_for_request, request_root_url
+
+    app = explainer_app(tmp_path, clock)
+    environ = {"SCRIPT_NAME": script_root, "HTTP_HOST": host}
+    with app.test_request_context("/cds-services/x", base_url=base, environ_overrides=environ):
+        assert recorder_for_request().base_url == request.url_root.rstrip("/")
+        assert request_root_url(request.scheme, request.host, request.root_path) == request.url_root
+    assert request_root_url.cache_info().maxsize == 64  # Host is the client's: a bounded cache
+
+
 def test_production_without_a_secret_sends_no_links(tmp_path):
     app = create_app({"AS_OF": TEST_AS_OF, "DEV_MODE": True, "DATA_DIR": str(tmp_path), "EXPLAINER_ENABLED": False})
     assert _links(app.test_client()) == []

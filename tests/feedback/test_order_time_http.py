@@ -128,3 +128,14 @@ def test_stored_titles_are_the_engines_not_the_findings(client, app):
         assert title == find_engine(json.loads(engine_ids)[0]).title or title.startswith("Data needed for ")
     assert "Drug interactions of the drafted drug" in titles
     assert suppressed == ["Possible undiagnosed diabetes or prediabetes"]
+
+
+def test_engine_titles_are_kept_per_engine_id_in_a_bounded_cache():
+    """``engine_title`` is asked for every card sent: its answers (constants of the code) are cached, boundedly, and
+    are what the registry says; an id no registry knows stays its own title."""
+    from cds_hooks.suppression.screen import engine_title
+
+    assert engine_title("pce-2013") == find_engine("pce-2013").title
+    assert engine_title("pce-2013") == find_engine("pce-2013").title  # from the cache, the same
+    assert engine_title("no-such-engine-retired") == "no-such-engine-retired"
+    assert engine_title.cache_info().maxsize == 256
