@@ -83,7 +83,35 @@ def _gene_words() -> re.Pattern[str]:
 def is_genomic(resource: Mapping) -> bool:
     """Whether a resource is a genomic result (or report) this reader looks at: its code is a genomic code, it has a
     gene-studied component, or its code's display or text names a gene of the tables (a gene-specific code). Cheap:
-    it runs on every Observation of a chart."""
+    it runs on every resource of a chart.
+
+    The usual Observation - a code of one coding with a text system and code - is answered from a bounded memo of
+    what its code says (the first and last tests), with the component test run between them as the full walk runs
+    it, so that the answer, and any error a malformed resource raises, are the walk's (``is_genomic_walk``)."""
+    if resource.get("resourceType") == "Observation":
+        code = resource.get("code")
+        if type(code) is dict:
+            codings = code.get("coding")
+            if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:
+                coding = codings[0]
+                system, code_value = coding.get("system"), coding.get("code")
+                display, text = coding.get("display"), code.get("text")
+                display = display if isinstance(display, str) else None
+                text = text if isinstance(text, str) else None
+                if type(system) is str and type(code_value) is str and \
+                        len(system) + len(code_value) + len(display or "") + len(text or "") <= 2 * MAX_TEXT:
+                    by_code, by_text = _one_coding_verdicts(system, code_value, display, text)
+                    if by_code:
+                        return True
+                    components = resource.get("component")
+                    if isinstance(components, list) and components and _has_gene_component(components):
+                        return True
+                    return by_text
+    return is_genomic_walk(resource)
+
+
+def is_genomic_walk(resource: Mapping) -> bool:
+    """``is_genomic`` as written for any shape: every coding, component and text walked."""
     rtype = resource.get("resourceType")
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
@@ -94,7 +122,7 @@ def is_genomic(resource: Mapping) -> bool:
         return is_report_code(pairs) or any(c == "GE" and (s or "").endswith("v2-0074") for s, c in categories)
     if rtype != "Observation":
         return False
-    observation_codes, gene_codes = _plain_codes()
+    observation_codes, _ = _plain_codes()
     if isinstance(codings, list):
         for c in codings:
             if isinstance(c, dict) and c.get("code") in observation_codes:
@@ -103,11 +131,7 @@ def is_genomic(resource: Mapping) -> bool:
                     return True
                 break
     components = resource.get("component")
-    if isinstance(components, list) and components and any(
-            isinstance(comp, dict) and isinstance(comp.get("code"), dict)
-            and any(isinstance(c, dict) and c.get("code") in gene_codes for c in comp["code"].get("coding") or ())
-            and kind_of("component", [(s, c) for s, c, _ in codings_of(comp.get("code"))]) == "gene"
-            for comp in components):
+    if isinstance(components, list) and components and _has_gene_component(components):
         return True
     if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one coding
         display, text = codings[0].get("display"), code.get("text")  # type: ignore[union-attr]
@@ -117,6 +141,33 @@ def is_genomic(resource: Mapping) -> bool:
     if isinstance(code, dict) and isinstance(code.get("text"), str):
         texts.append(code["text"])
     return any(_names_gene(t) for t in texts) and _gene_in_code(code) is not None
+
+
+def _has_gene_component(components: list) -> bool:
+    """Whether a component is a gene studied: a coding with a gene-studied code, and the component's kind "gene"."""
+    _, gene_codes = _plain_codes()
+    for comp in components:
+        if not isinstance(comp, dict):
+            continue
+        comp_code = comp.get("code")
+        if not isinstance(comp_code, dict):
+            continue
+        for c in comp_code.get("coding") or ():
+            if isinstance(c, dict) and c.get("code") in gene_codes:
+                if kind_of("component", [(s, c) for s, c, _ in codings_of(comp.get("code"))]) == "gene":
+                    return True
+                break
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _one_coding_verdicts(system: str, code: str, display: str | None, text: str | None) -> tuple[bool, bool]:
+    """For a code of one coding (text system and code; display and text when they are texts; short, so that the memo
+    stays small): whether the coding is a genomic Observation code (is_genomic's first test), and whether the display
+    or text names a gene (its last)."""
+    observation_codes, _ = _plain_codes()
+    by_code = code in observation_codes and kind_of("observation", [(system, code)]) is not None
+    return by_code, _one_coding_names_gene(display, text)
 
 
 def _one_coding_names_gene(display: str | None, text: str | None) -> bool:

@@ -1,0 +1,97 @@
+"""The fast paths of the per-resource scan of a hook call give the answers of the general code they stand in for:
+is_genomic against its full walk, on every Synthea resource, on genomic fixtures and on malformed shapes."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from fhir_adapter.genomics import reader
+from tests import pgx_records as rec
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHEA_FILES = sorted((ROOT.parent / "shared" / "data" / "synthea").glob("*.json"))
+LOINC = "http://loinc.org"
+
+
+def _synthea_resources() -> list[dict]:
+    out: list[dict] = []
+    for path in SYNTHEA_FILES:
+        out += [e["resource"] for e in json.loads(path.read_text(encoding="utf-8"))["entry"] if "resource" in e]
+    return out
+
+
+def _genomic_fixtures() -> list[dict]:
+    makers = [lambda: rec.ig_genotype("CYP2C19", "*1/*2"), lambda: rec.ig_genotype_in_report("CYP2D6", "*1/*4"),
+              lambda: rec.stu1_panel("CYP2D6", "*1/*4"), lambda: rec.hgvs_genotype("DPYD", "c.[1905+1G>A];[=]"),
+              lambda: rec.variants_in_report("DPYD", [("c.1905+1G>A", "heterozygous")]),
+              lambda: rec.snp_genotype("VKORC1", "rs9923231 C/T"), lambda: rec.hla_presence("HLA-B*57:01", True),
+              lambda: rec.hla_typing("HLA-B", "HLA-B*57:01:01+HLA-B*08:01"),
+              lambda: rec.phenotype_observation("CYP2C19", "Poor Metabolizer"),
+              lambda: rec.therapeutic_implication("32968", "clopidogrel", "Poor Metabolizer")]
+    out: list[dict] = []
+    for make in makers:
+        out += make()
+    return out
+
+
+def _one_coding(system, code, display=None, text=None, **extra) -> dict:
+    coding = {"system": system, "code": code}
+    if display is not None:
+        coding["display"] = display
+    concept: dict = {"coding": [coding]}
+    if text is not None:
+        concept["text"] = text
+    return {"resourceType": "Observation", "code": concept, **extra}
+
+
+def _edge_cases() -> list[dict]:
+    gene = rec.gene_component("CYP2C19")
+    heart_rate = {"code": {"coding": [{"system": LOINC, "code": "8867-4"}]}}
+    return [
+        _one_coding(LOINC, "8867-4", "Heart rate", "Heart rate"),
+        _one_coding(LOINC, "84413-4", "Genotype display name"),  # a genomic code
+        _one_coding("http://example.org/other", "84413-4"),  # the bare code in another system
+        _one_coding("http://lab.example.org", "x", "CYP2C19 gene product"),  # a gene-specific code
+        _one_coding("http://lab.example.org", "x", None, "HLA-B*57:01 [Presence]"),
+        _one_coding("http://lab.example.org", "x", 5, ["CYP2C19"]),  # display and text that are not texts
+        _one_coding("http://lab.example.org", "x", "TPMT " * 100),  # too long for the memo
+        _one_coding(LOINC, "8867-4", "Heart rate", component=[heart_rate, gene]),  # a gene-studied component
+        _one_coding(LOINC, "8867-4", "Heart rate", component=[heart_rate, "x", {"code": "x"}]),
+        _one_coding(LOINC, "8867-4", component={"code": gene["code"]}),  # components that are not a list
+        _one_coding(LOINC, "8867-4", component=[]),
+        _one_coding(5, "8867-4"), _one_coding(LOINC, 8867), _one_coding(None, "84413-4"),
+        {"resourceType": "Observation", "code": {"coding": [{"system": LOINC, "code": "84413-4"}, "x"]}},
+        {"resourceType": "Observation", "code": {"coding": []}},
+        {"resourceType": "Observation", "code": {"coding": "84413-4"}},
+        {"resourceType": "Observation", "code": "84413-4"},
+        {"resourceType": "Observation"},
+        {"resourceType": "Condition", "code": {"coding": [{"system": LOINC, "code": "84413-4"}]}},
+        {"resourceType": "DiagnosticReport", "code": {"coding": [{"system": LOINC, "code": "81247-9"}]}},
+    ]
+
+
+@pytest.mark.parametrize("resource", _genomic_fixtures() + _edge_cases())
+def test_is_genomic_agrees_with_its_full_walk(resource):
+    assert reader.is_genomic(resource) == reader.is_genomic_walk(resource)
+    assert reader.is_genomic(copy.deepcopy(resource)) == reader.is_genomic_walk(resource)  # and again, remembered
+
+
+def test_is_genomic_finds_the_genomic_fixtures_and_agrees_on_every_synthea_resource():
+    fixtures = _genomic_fixtures()
+    assert sum(reader.is_genomic(r) for r in fixtures) >= len(fixtures) // 2
+    resources = _synthea_resources()
+    for resource in resources:
+        assert reader.is_genomic(resource) == reader.is_genomic_walk(resource), resource.get("id")
+    assert reader._one_coding_verdicts.cache_info().maxsize is not None  # bounded
+
+
+def test_is_genomic_raises_where_its_walk_raises():
+    # A component coding that is not iterable: the walk fails on it (parse_resources reports the input unreadable),
+    # and so does the fast path, even though the display names a gene.
+    broken = _one_coding("http://lab.example.org", "x", "CYP2C19 gene", component=[{"code": {"coding": 5}}])
+    for check in (reader.is_genomic, reader.is_genomic_walk):
+        with pytest.raises(TypeError):
+            check(broken)
