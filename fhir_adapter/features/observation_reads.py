@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping, Sequence
 
-from fhir_adapter.features.dates import day_of
 from fhir_adapter.features.quantities import quantity_spec
 from fhir_adapter.parse.candidates import NOT_OURS, READ, SKIP, STALE, Stale, observation_concepts
 from fhir_adapter.parse.datatypes import coding_concepts, read_codings
-from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
+from fhir_adapter.parse.dates import parse_fhir_datetime
+from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
 from fhir_adapter.parse.resources import observation_effective
 
 # Statuses selection drops before anything else (fhir_adapter.features.selection._DROPPED_OBS_STATUS).
@@ -89,25 +89,33 @@ class ObservationReads:
                 days = None if window is None else max(days, window)
         return read, days
 
-    def look(self, resource: Mapping) -> tuple[int, tuple[str, ...], date | datetime | None]:
+    def look(self, resource: Mapping, concepts: tuple[str, ...] | None = None
+             ) -> tuple[int, tuple[str, ...], date | datetime | None]:
         """What this extraction does with one Observation, looked at cheaply (codes, status, date): ``NOT_OURS`` (no
         Observation concept of ours in its code: the parse drops it, as it always did), ``SKIP`` (ours, but no
         feature of the extraction can use it), ``READ``, or ``STALE`` (older than every window that reads it: read
         only if :meth:`stale_kept` keeps it). With its concepts, and for one to read or a stale one its
-        ``observation_effective`` (so that it is worked out once)."""
-        concepts = observation_concepts(resource)
+        ``observation_effective`` (so that it is worked out once). ``concepts``: its ``observation_concepts``, when
+        the caller has already worked them out."""
+        if concepts is None:
+            concepts = observation_concepts(resource)
         if not concepts:
             return NOT_OURS, concepts, None
-        read, days = self._window(concepts)
-        if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
+        window = self._windows_of.get(concepts)
+        read, days = window if window is not None else self._window(concepts)
+        status = resource.get("status")
+        if not read or (isinstance(status, str) and status in DROPPED_STATUS):  # a blank status is in no set
             return SKIP, concepts, None
-        when = observation_effective(resource)
+        # observation_effective, its first choice tried here first: the usual Observation has it.
+        when = parse_fhir_datetime(resource.get("effectiveDateTime"))
+        if when is None:
+            when = observation_effective(resource)
         if days is None:
             return READ, concepts, when
         cutoff = self._cutoffs.get(days)
         if cutoff is None:
             cutoff = self._cutoffs[days] = self.as_of - timedelta(days=days)
-        day = day_of(when)
+        day = when.date() if isinstance(when, datetime) else when  # day_of
         if day is not None and day < cutoff:
             return STALE, concepts, when
         return READ, concepts, when

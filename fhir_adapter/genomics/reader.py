@@ -33,6 +33,7 @@ from engine.genomic_record import DIPLOTYPE, HLA, PHENOTYPE, VARIANTS, GeneResul
 from engine.pharmacogenomics import knowledge
 from fhir_adapter.genomics import notation
 from fhir_adapter.genomics.codes import answer, codings_of, in_systems, is_report_code, kind_of, texts_of
+from fhir_adapter.parse.candidates import one_coding_concepts
 from fhir_adapter.parse.dates import parse_fhir_datetime
 from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
 from fhir_adapter.parse.references import resource_ref
@@ -83,31 +84,49 @@ def _gene_words() -> re.Pattern[str]:
 def is_genomic(resource: Mapping) -> bool:
     """Whether a resource is a genomic result (or report) this reader looks at: its code is a genomic code, it has a
     gene-studied component, or its code's display or text names a gene of the tables (a gene-specific code). Cheap:
-    it runs on every resource of a chart.
-
-    The usual Observation - a code of one coding with a text system and code - is answered from a bounded memo of
-    what its code says (the first and last tests), with the component test run between them as the full walk runs
-    it, so that the answer, and any error a malformed resource raises, are the walk's (``is_genomic_walk``)."""
+    it runs on every resource of a chart."""
     if resource.get("resourceType") == "Observation":
-        code = resource.get("code")
-        if type(code) is dict:
-            codings = code.get("coding")
-            if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:
-                coding = codings[0]
-                system, code_value = coding.get("system"), coding.get("code")
-                display, text = coding.get("display"), code.get("text")
-                display = display if isinstance(display, str) else None
-                text = text if isinstance(text, str) else None
-                if type(system) is str and type(code_value) is str and \
-                        len(system) + len(code_value) + len(display or "") + len(text or "") <= 2 * MAX_TEXT:
-                    by_code, by_text = _one_coding_verdicts(system, code_value, display, text)
-                    if by_code:
-                        return True
-                    components = resource.get("component")
-                    if isinstance(components, list) and components and _has_gene_component(components):
-                        return True
-                    return by_text
+        return scan_observation(resource)[0]
     return is_genomic_walk(resource)
+
+
+def scan_observation(resource: Mapping) -> tuple[bool, tuple[str, ...] | None]:
+    """(``is_genomic``, ``observation_concepts`` or None: not worked out) of an Observation, its code read once: the
+    walk over a record (fhir_adapter.parse.candidates) asks both of every Observation.
+
+    The usual code - one coding with a text system and code, a short display and text - is answered from a bounded
+    memo of what it says (is_genomic's first and last tests, and the concepts), with the gene-studied component test
+    run between the two as the full walk runs it: the answer, and any error a malformed resource raises, are those of
+    ``is_genomic_walk``."""
+    code = resource.get("code")
+    if type(code) is dict:
+        codings = code.get("coding")
+        if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:
+            coding = codings[0]
+            system, value = coding.get("system"), coding.get("code")
+            display, text = coding.get("display"), code.get("text")
+            display = display if isinstance(display, str) else None
+            text = text if isinstance(text, str) else None
+            if type(system) is str and type(value) is str and \
+                    len(system) + len(value) + len(display or "") + len(text or "") <= 2 * MAX_TEXT:
+                by_code, by_text, concepts = _one_coding_scan(system, value, display, text)
+                if by_code:
+                    return True, concepts
+                components = resource.get("component")
+                if isinstance(components, list) and components and has_gene_component(components):
+                    return True, concepts
+                return by_text, concepts
+    return is_genomic_walk(resource), None
+
+
+@lru_cache(maxsize=4096)
+def _one_coding_scan(system: str, code: str, display: str | None, text: str | None
+                     ) -> tuple[bool, bool, tuple[str, ...]]:
+    """What a code of one coding says: whether the coding is a genomic Observation code (is_genomic's first test),
+    whether the display or text names a gene (its last), and its Observation concepts."""
+    observation_codes, _ = _plain_codes()
+    by_code = code in observation_codes and kind_of("observation", [(system, code)]) is not None
+    return by_code, _one_coding_names_gene(display, text), one_coding_concepts(system, code)
 
 
 def is_genomic_walk(resource: Mapping) -> bool:
@@ -131,7 +150,7 @@ def is_genomic_walk(resource: Mapping) -> bool:
                     return True
                 break
     components = resource.get("component")
-    if isinstance(components, list) and components and _has_gene_component(components):
+    if isinstance(components, list) and components and has_gene_component(components):
         return True
     if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one coding
         display, text = codings[0].get("display"), code.get("text")  # type: ignore[union-attr]
@@ -143,7 +162,7 @@ def is_genomic_walk(resource: Mapping) -> bool:
     return any(_names_gene(t) for t in texts) and _gene_in_code(code) is not None
 
 
-def _has_gene_component(components: list) -> bool:
+def has_gene_component(components: list) -> bool:
     """Whether a component is a gene studied: a coding with a gene-studied code, and the component's kind "gene"."""
     _, gene_codes = _plain_codes()
     for comp in components:
@@ -158,16 +177,6 @@ def _has_gene_component(components: list) -> bool:
                     return True
                 break
     return False
-
-
-@lru_cache(maxsize=4096)
-def _one_coding_verdicts(system: str, code: str, display: str | None, text: str | None) -> tuple[bool, bool]:
-    """For a code of one coding (text system and code; display and text when they are texts; short, so that the memo
-    stays small): whether the coding is a genomic Observation code (is_genomic's first test), and whether the display
-    or text names a gene (its last)."""
-    observation_codes, _ = _plain_codes()
-    by_code = code in observation_codes and kind_of("observation", [(system, code)]) is not None
-    return by_code, _one_coding_names_gene(display, text)
 
 
 def _one_coding_names_gene(display: str | None, text: str | None) -> bool:

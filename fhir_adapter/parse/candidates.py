@@ -55,11 +55,15 @@ def observation_concepts(resource: Mapping) -> tuple[str, ...]:
     codings = list_or_empty(dict_or_empty(resource.get("code")).get("coding"))
     if len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one LOINC coding
         coding = codings[0]
-        found = codes.concepts_of_coding(coding.get("system"), coding.get("code"))
-        if len(found) <= 1:
-            return found if not found or found[0] in _OBSERVATION_CONCEPTS else ()
-    else:
-        found = codes.concepts_of_codings(codings)
+        return one_coding_concepts(coding.get("system"), coding.get("code"))
+    return tuple(c for c in codes.concepts_of_codings(codings) if c in _OBSERVATION_CONCEPTS)
+
+
+def one_coding_concepts(system: Any, code: Any) -> tuple[str, ...]:
+    """``observation_concepts`` of a code of one coding."""
+    found = codes.concepts_of_coding(system, code)
+    if len(found) <= 1:
+        return found if not found or found[0] in _OBSERVATION_CONCEPTS else ()
     return tuple(c for c in found if c in _OBSERVATION_CONCEPTS)
 
 
@@ -98,7 +102,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     """
     # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
     from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
-    from fhir_adapter.genomics.reader import is_genomic
+    from fhir_adapter.genomics.reader import is_genomic, scan_observation
 
     parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems
@@ -120,13 +124,18 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
+        concepts = None
         try:
             rtype = res.get("resourceType")
-            if rtype in ("Observation", "DiagnosticReport") and is_genomic(res):
+            if rtype == "Observation":
+                is_gene_result, concepts = scan_observation(res)
+                if is_gene_result:
+                    genomic.append((res, full_url))
+                    continue
+                observations.append((res, full_url))
+            elif rtype == "DiagnosticReport" and is_genomic(res):
                 genomic.append((res, full_url))
                 continue
-            if rtype == "Observation":
-                observations.append((res, full_url))
             if rtype == "Patient":
                 patients.append((res, full_url))
                 continue
@@ -143,7 +152,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
         # Outside the walk's guard: a read plan that fails fails the extraction, as it always did.
-        planned.append(_look(reads, res, full_url, len(entries) - 1, stale)
+        planned.append(_look(reads, res, full_url, len(entries) - 1, stale, concepts)
                        if reads is not None and rtype == "Observation" else None)
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
@@ -235,10 +244,12 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
 _UNREAD = object()  # an entry whose record is still to be read (None: read, and not a candidate)
 
 
-def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale]) -> tuple[int, Any]:
+def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale],
+          concepts: tuple[str, ...] | None = None) -> tuple[int, Any]:
     """The read plan's answer for one Observation, with what the later steps need: (NOT_OURS, None), (SKIP or STALE,
-    (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn)."""
-    kind, concepts, effective = reads.look(res)
+    (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn).
+    ``concepts``: its ``observation_concepts``, when already worked out."""
+    kind, concepts, effective = reads.look(res, concepts)
     if kind == READ:
         try:
             return READ, observation_record(res, full_url, effective)

@@ -12,6 +12,13 @@ def parse_fhir_datetime(value: object) -> date | datetime | None:
     """
     if not isinstance(value, str):
         return None
+    # The usual dateTime and instant ("2019-03-05T10:00:00+01:00", ".000" included): nothing to strip, no "Z" to
+    # replace and longer than a date, so read as it is - what the general path below would read.
+    if len(value) > 10 and "Z" not in value and not value[0].isspace() and not value[-1].isspace():
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
     s = value.strip()
     try:
         if len(s) == 4:

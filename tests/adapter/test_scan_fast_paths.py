@@ -85,7 +85,7 @@ def test_is_genomic_finds_the_genomic_fixtures_and_agrees_on_every_synthea_resou
     resources = _synthea_resources()
     for resource in resources:
         assert reader.is_genomic(resource) == reader.is_genomic_walk(resource), resource.get("id")
-    assert reader._one_coding_verdicts.cache_info().maxsize is not None  # bounded
+    assert reader._one_coding_scan.cache_info().maxsize is not None  # bounded
 
 
 def test_is_genomic_raises_where_its_walk_raises():
@@ -95,3 +95,78 @@ def test_is_genomic_raises_where_its_walk_raises():
     for check in (reader.is_genomic, reader.is_genomic_walk):
         with pytest.raises(TypeError):
             check(broken)
+
+
+def test_scan_observation_gives_is_genomic_and_the_observation_concepts():
+    from fhir_adapter.parse.candidates import observation_concepts
+
+    observations = [r for r in _synthea_resources() + _genomic_fixtures() + _edge_cases()
+                    if r.get("resourceType") == "Observation"]
+    assert any(observation_concepts(r) for r in observations)
+    for resource in observations:
+        try:
+            expected = reader.is_genomic_walk(resource), observation_concepts(resource)
+        except Exception:  # noqa: BLE001 - malformed: see test_is_genomic_raises_where_its_walk_raises
+            continue
+        genomic, concepts = reader.scan_observation(resource)
+        assert genomic == expected[0] and concepts in (None, expected[1]), resource
+
+
+def _general_parse_fhir_datetime(value):
+    """parse_fhir_datetime as written before its fast path."""
+    from datetime import date, datetime
+
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    try:
+        if len(s) == 4:
+            return date(int(s), 1, 1)
+        if len(s) == 7:
+            return date(int(s[:4]), int(s[5:7]), 1)
+        if len(s) == 10:
+            return date.fromisoformat(s)
+        return datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+DATE_TEXTS = ["2019", "2019-03", "2019-03-05", "2019-03-05T10:00:00+01:00", "2019-03-05T10:00:00.123+01:00",
+              "2019-03-05T10:00:00Z", "2019-03-05T10:00:00.000Z", "2019-03-05T10:00:00", "2019-03-05T10:00",
+              " 2019-03-05T10:00:00+00:00", "2019-03-05T10:00:00+00:00 ", "\t2019-03-05T10:00:00-05:00\n",
+              "2019-03-05 ", " 2019-03-05T1", "2019-03-05T25:00:00+00:00", "2019-13-05T10:00:00+00:00",
+              "2019-03-05T10:00:00z", "2019-03-05T10:00:00+0100", "20190305T100000Z", "20190305T100000+01:00",
+              "2019-03-05Z", "2019-03-05T10:00:00+14:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+              "2019-03-05T10:00:00.1234567+01:00", "not a date at all", "", "   ", "2019-3-5T10:00:00+00:00",
+              "2019-03-05T10:00:00+00:00Z", "2019-03-05\u00a0", "\u20032019-03-05T10:00:00+00:00", None, 2019, 5.5]
+
+
+@pytest.mark.parametrize("value", DATE_TEXTS)
+def test_parse_fhir_datetime_reads_as_its_general_path(value):
+    from fhir_adapter.parse.dates import parse_fhir_datetime
+
+    fast, general = parse_fhir_datetime(value), _general_parse_fhir_datetime(value)
+    assert fast == general and type(fast) is type(general)
+    assert getattr(fast, "tzinfo", None) == getattr(general, "tzinfo", None)
+
+
+def test_parse_fhir_datetime_reads_every_synthea_date_as_its_general_path():
+    from fhir_adapter.parse.dates import parse_fhir_datetime
+
+    values = set()
+
+    def collect(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+        elif isinstance(node, str) and node[:1].isdigit() and len(node) <= 40:
+            values.add(node)
+
+    collect(_synthea_resources())
+    for value in values:
+        fast, general = parse_fhir_datetime(value), _general_parse_fhir_datetime(value)
+        assert fast == general and type(fast) is type(general), value
+        assert getattr(fast, "tzinfo", None) == getattr(general, "tzinfo", None), value
