@@ -87,7 +87,10 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
         if allowed is None:
             kept.append(resource)
             continue
-        reference = _patient_reference(resource)
+        subject = resource.get("subject")  # _patient_reference's first choice, the usual one, read here
+        if type(subject) is not dict or type(reference := subject.get("reference")) is not str or \
+                not (reference := reference.strip()):
+            reference = _patient_reference(resource)
         if reference is None:
             reason = None if rtype not in PATIENT_RESOURCE_TYPES else subject_problem(None, allowed)
         elif reference in reasons:

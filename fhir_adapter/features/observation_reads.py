@@ -125,12 +125,23 @@ class ObservationReads:
         Observations of a concept, the ``k`` components of a panel, the ``k`` components of any Observation."""
         kept: set[int] = set()
         newest: dict[str, datetime] = {}
+        windows = self.windows
         for s in stale:
+            moment = s.moment
             for concept in s.concepts:
-                if concept in self.windows and (concept not in newest or s.moment > newest[concept]):
-                    newest[concept] = s.moment
-        kept.update(s.index for s in stale if any(newest.get(c) == s.moment for c in s.concepts if c in newest))
-        with_components = [s for s in stale if _has_components(s.resource)]
+                if concept in windows:
+                    found = newest.get(concept)
+                    if found is None or moment > found:
+                        newest[concept] = moment
+        with_components = []
+        for s in stale:
+            moment = s.moment
+            for concept in s.concepts:
+                if newest.get(concept) == moment:  # None (a concept no window reads) is never a moment
+                    kept.add(s.index)
+                    break
+            if _has_components(s.resource):
+                with_components.append(s)
         groups = [(panel, [s for s in with_components if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
                   for panel in self.panels]
         if self.anywhere:

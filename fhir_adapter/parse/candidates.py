@@ -178,7 +178,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
                 ref, subject = found
                 if ref in seen:
                     continue
-                if allowed_refs is None or subject_problem(subject, allowed_refs) is None:
+                if allowed_refs is None or subject in allowed_refs or subject_problem(subject, allowed_refs) is None:
                     seen.add(ref)
                     continue
                 # About someone else: read as before, so that the problem is reported with the same features.
