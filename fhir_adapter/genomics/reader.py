@@ -101,32 +101,50 @@ def scan_observation(resource: Mapping) -> tuple[bool, tuple[str, ...] | None]:
     code = resource.get("code")
     if type(code) is dict:
         codings = code.get("coding")
-        if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:
+        if type(codings) is list and len(codings) == 1:
             coding = codings[0]
-            system, value = coding.get("system"), coding.get("code")
-            display, text = coding.get("display"), code.get("text")
-            display = display if isinstance(display, str) else None
-            text = text if isinstance(text, str) else None
-            if type(system) is str and type(value) is str and \
-                    len(system) + len(value) + len(display or "") + len(text or "") <= 2 * MAX_TEXT:
-                by_code, by_text, concepts = _one_coding_scan(system, value, display, text)
-                if by_code:
-                    return True, concepts
-                components = resource.get("component")
-                if isinstance(components, list) and components and has_gene_component(components):
-                    return True, concepts
-                return by_text, concepts
+            if type(coding) is dict:
+                key = (coding.get("system"), coding.get("code"), coding.get("display"), code.get("text"))
+                try:
+                    said = _CODES_SAID.get(key)
+                except TypeError:  # an unhashable value (a malformed coding): worked out, never remembered
+                    said = None
+                if said is None:
+                    said = _code_says(key)
+                if said is not None:
+                    by_code, by_text, concepts = said
+                    if by_code:
+                        return True, concepts
+                    components = resource.get("component")
+                    if isinstance(components, list) and components and has_gene_component(components):
+                        return True, concepts
+                    return by_text, concepts
     return is_genomic_walk(resource), None
 
 
-@lru_cache(maxsize=4096)
-def _one_coding_scan(system: str, code: str, display: str | None, text: str | None
-                     ) -> tuple[bool, bool, tuple[str, ...]]:
-    """What a code of one coding says: whether the coding is a genomic Observation code (is_genomic's first test),
-    whether the display or text names a gene (its last), and its Observation concepts."""
+# What the code of one coding says (see _code_says), by (system, code, display, text) when all four are short texts
+# (or absent). A record repeats the same few hundred codes; bounded, so that a flood of made-up codes cannot grow it
+# (past the bound, codes are simply not remembered).
+_CODES_SAID: dict[tuple, tuple[bool, bool, tuple[str, ...]]] = {}
+_CODES_SAID_MAX = 4096
+
+
+def _code_says(key: tuple) -> tuple[bool, bool, tuple[str, ...]] | None:
+    """What a code of one coding - (system, code, display, text) - says: whether the coding is a genomic Observation
+    code (is_genomic's first test), whether the display or text names a gene (its last), and its Observation
+    concepts. None when its system or code is not a text: left to the full walk."""
+    system, value, display, text = key
+    if type(system) is not str or type(value) is not str:
+        return None
     observation_codes, _ = _plain_codes()
-    by_code = code in observation_codes and kind_of("observation", [(system, code)]) is not None
-    return by_code, _one_coding_names_gene(display, text), one_coding_concepts(system, code)
+    by_code = value in observation_codes and kind_of("observation", [(system, value)]) is not None
+    said = (by_code, _one_coding_names_gene(display if isinstance(display, str) else None,
+                                            text if isinstance(text, str) else None),
+            one_coding_concepts(system, value))
+    if len(_CODES_SAID) < _CODES_SAID_MAX and all(v is None or type(v) is str for v in key) and \
+            sum(len(v) for v in key if v is not None) <= 2 * MAX_TEXT:
+        _CODES_SAID[key] = said
+    return said
 
 
 def is_genomic_walk(resource: Mapping) -> bool:

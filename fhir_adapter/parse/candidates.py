@@ -127,27 +127,30 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         concepts = None
         try:
             rtype = res.get("resourceType")
-            if rtype == "Observation":
+            if rtype == "Observation":  # the usual entry, by far
                 is_gene_result, concepts = scan_observation(res)
+                entry = (res, full_url)
                 if is_gene_result:
+                    genomic.append(entry)
+                    continue
+                observations.append(entry)
+                entries.append(entry)
+            else:
+                if rtype == "DiagnosticReport" and is_genomic(res):
                     genomic.append((res, full_url))
                     continue
-                observations.append((res, full_url))
-            elif rtype == "DiagnosticReport" and is_genomic(res):
-                genomic.append((res, full_url))
-                continue
-            if rtype == "Patient":
-                patients.append((res, full_url))
-                continue
-            if rtype == "Medication":
-                ref = resource_ref(res, full_url)
-                medications[ref] = res
-                if full_url:
-                    medications[full_url] = res
-                continue
-            if rtype not in CANDIDATE_TYPES:
-                continue
-            entries.append((res, full_url))
+                if rtype == "Patient":
+                    patients.append((res, full_url))
+                    continue
+                if rtype == "Medication":
+                    ref = resource_ref(res, full_url)
+                    medications[ref] = res
+                    if full_url:
+                        medications[full_url] = res
+                    continue
+                if rtype not in CANDIDATE_TYPES:
+                    continue
+                entries.append((res, full_url))
         except Exception as exc:  # noqa: BLE001 - as for a broken iterable
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
@@ -256,10 +259,16 @@ def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Sta
         except Exception as exc:  # noqa: BLE001 - reported where the entry's turn comes (parse_resources)
             return READ, exc
     if kind == NOT_OURS:
-        return NOT_OURS, None
+        return _NOT_OURS
     if kind == STALE:
         stale.append(Stale(index, res, concepts, chronological_key(effective)))
-    return kind, (resource_ref(res, full_url), subject_ref(res))
+    rid = res.get("id")  # resource_ref of an Observation with an id, the usual one, written out
+    ref = f"Observation/{rid}" if type(rid) is str and rid and not rid[0].isspace() and not rid[-1].isspace() \
+        else resource_ref(res, full_url)
+    return kind, (ref, subject_ref(res))
+
+
+_NOT_OURS = (NOT_OURS, None)
 
 
 def _features(record: Record, concepts: tuple[str, ...] | None) -> tuple[str, ...]:

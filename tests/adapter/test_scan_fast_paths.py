@@ -85,7 +85,20 @@ def test_is_genomic_finds_the_genomic_fixtures_and_agrees_on_every_synthea_resou
     resources = _synthea_resources()
     for resource in resources:
         assert reader.is_genomic(resource) == reader.is_genomic_walk(resource), resource.get("id")
-    assert reader._one_coding_scan.cache_info().maxsize is not None  # bounded
+
+
+def test_the_memo_of_codes_is_bounded_and_keeps_only_short_texts(monkeypatch):
+    monkeypatch.setattr(reader, "_CODES_SAID", {})
+    monkeypatch.setattr(reader, "_CODES_SAID_MAX", 2)
+    resources = [_one_coding(LOINC, code, "Heart rate") for code in ("8867-4", "9279-1", "8310-5", "2708-6")]
+    for resource in resources:
+        assert reader.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
+    assert len(reader._CODES_SAID) == 2
+    reader._CODES_SAID.clear()
+    for resource in (_one_coding(LOINC, "8867-4", "TPMT " * 100), _one_coding(LOINC, "8867-4", 5),
+                     _one_coding(LOINC, "8867-4", ["x"]), _one_coding(5, "8867-4")):
+        assert reader.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
+    assert reader._CODES_SAID == {}  # long texts and values that are not texts are never remembered
 
 
 def test_is_genomic_raises_where_its_walk_raises():
@@ -170,3 +183,22 @@ def test_parse_fhir_datetime_reads_every_synthea_date_as_its_general_path():
         fast, general = parse_fhir_datetime(value), _general_parse_fhir_datetime(value)
         assert fast == general and type(fast) is type(general), value
         assert getattr(fast, "tzinfo", None) == getattr(general, "tzinfo", None), value
+
+
+@pytest.mark.parametrize("rid", ["abc", " abc", "abc ", "  ", "", None, 5, "a b"])
+def test_the_reference_of_a_skipped_observation_is_resource_ref(rid):
+    from datetime import date
+
+    from fhir_adapter.features.observation_reads import observation_reads
+    from fhir_adapter.parse import candidates
+    from fhir_adapter.parse.references import resource_ref
+
+    reads = observation_reads(["heart_rate_min"], as_of=date(2021, 4, 1), lookback={"heart_rate_min": 1},
+                              history_days={})
+    resource = _one_coding(LOINC, "8867-4", "Heart rate", status="final", effectiveDateTime="2001-01-01T00:00:00Z",
+                           subject={"reference": "Patient/1"})
+    if rid is not None:
+        resource["id"] = rid
+    kind, (ref, subject) = candidates._look(reads, resource, "urn:uuid:x", 0, [])
+    assert kind == candidates.STALE and subject == "Patient/1"
+    assert ref == resource_ref(resource, "urn:uuid:x")
