@@ -263,9 +263,9 @@ def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Sta
     if kind == STALE:
         stale.append(Stale(index, res, concepts, chronological_key(effective)))
     rid = res.get("id")  # resource_ref of an Observation with an id, the usual one, written out
-    ref = f"Observation/{rid}" if type(rid) is str and rid and not rid[0].isspace() and not rid[-1].isspace() \
-        else resource_ref(res, full_url)
-    return kind, (ref, subject_ref(res))
+    if type(rid) is str and (rid := rid.strip()):
+        return kind, ("Observation/" + rid, subject_ref(res))
+    return kind, (resource_ref(res, full_url), subject_ref(res))
 
 
 _NOT_OURS = (NOT_OURS, None)
