@@ -261,7 +261,7 @@ def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Sta
     if kind == NOT_OURS:
         return _NOT_OURS
     if kind == STALE:
-        stale.append(Stale(index, res, concepts, chronological_key(effective)))
+        stale.append(_new_tuple(Stale, (index, res, concepts, chronological_key(effective))))
     rid = res.get("id")  # resource_ref of an Observation with an id, the usual one, written out
     if type(rid) is str and (rid := rid.strip()):
         return kind, ("Observation/" + rid, subject_ref(res))
@@ -269,6 +269,8 @@ def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Sta
 
 
 _NOT_OURS = (NOT_OURS, None)
+# Stale(...) without the Python-level __new__ a NamedTuple has: a long record has hundreds of stale readings.
+_new_tuple = tuple.__new__
 
 
 def _features(record: Record, concepts: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -204,3 +204,21 @@ def test_the_reference_of_a_skipped_observation_is_resource_ref(rid):
     kind, (ref, subject) = candidates._look(reads, resource, "urn:uuid:x", 0, [])
     assert kind == candidates.STALE and subject == "Patient/1"
     assert ref == resource_ref(resource, "urn:uuid:x")
+
+
+def test_a_stale_reading_is_a_stale_record():
+    from datetime import date
+
+    from fhir_adapter.features.observation_reads import observation_reads
+    from fhir_adapter.parse import candidates
+
+    reads = observation_reads(["heart_rate_min"], as_of=date(2021, 4, 1), lookback={"heart_rate_min": 1},
+                              history_days={})
+    resource = _one_coding(LOINC, "8867-4", "Heart rate", id="a", effectiveDateTime="2001-01-01T00:00:00+02:00",
+                           subject={"reference": "Patient/1"})
+    stale: list = []
+    candidates._look(reads, resource, None, 7, stale)
+    [found] = stale
+    assert type(found) is candidates.Stale and found == candidates.Stale(7, resource, ("heart_rate",), found.moment)
+    assert (found.index, found.resource, found.concepts) == (7, resource, ("heart_rate",))
+    assert str(found.moment) == "2000-12-31 22:00:00"
