@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Iterable, Mapping, Sequence
 
 from fhir_adapter.features.quantities import quantity_spec
 from fhir_adapter.parse.candidates import NOT_OURS, READ, SKIP, STALE, Stale, observation_concepts
-from fhir_adapter.parse.datatypes import coding_concepts, read_codings
+from fhir_adapter.parse.datatypes import read_coded
 from fhir_adapter.parse.dates import parse_fhir_datetime
-from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty
+from fhir_adapter.parse.json_values import list_or_empty
 from fhir_adapter.parse.resources import observation_effective
 
 # Statuses selection drops before anything else (fhir_adapter.features.selection._DROPPED_OBS_STATUS).
@@ -140,38 +141,42 @@ class ObservationReads:
                 if newest.get(concept) == moment:  # None (a concept no window reads) is never a moment
                     kept.add(s.index)
                     break
-            if _has_components(s.resource):
+            components = s.resource.get("component")
+            if type(components) is list and components:
                 with_components.append(s)
         groups = [(panel, [s for s in with_components if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
                   for panel in self.panels]
         if self.anywhere:
             groups.append((None, with_components, self.anywhere))
+        component_concepts: dict[int, set[str]] = {}  # Stale.index -> its component concepts (read once)
         for _, members, parts in groups:
             # Newest first; the components of an Observation are read only until every part has been found newer.
             # (Observations without components find no part, so they are left out of the walk from the start.)
-            members = sorted(members, key=lambda s: s.moment, reverse=True)
+            members = sorted(members, key=_MOMENT, reverse=True)
             found: dict[str, datetime] = {}
             for s in members:
                 if len(found) == len(parts) and all(moment > s.moment for moment in found.values()):
                     break
-                for part in _component_concepts(s.resource) & parts:
+                concepts = component_concepts.get(s.index)
+                if concepts is None:
+                    concepts = component_concepts[s.index] = _component_concepts(s.resource)
+                for part in concepts & parts:
                     found.setdefault(part, s.moment)
                     if found[part] == s.moment:
                         kept.add(s.index)
         return kept
 
 
-def _has_components(resource: Mapping) -> bool:
-    components = resource.get("component")
-    return type(components) is list and bool(components)
-
-
 def _component_concepts(resource: Mapping) -> set[str]:
-    """The concepts of an Observation's components, read as the parse reads them."""
+    """The concepts of an Observation's components, read as the parse reads them (read_coded's concepts are
+    ``coding_concepts(read_codings(...))``, worked out in the same step)."""
     out: set[str] = set()
     for component in list_or_empty(resource.get("component")):
-        out.update(coding_concepts(read_codings(dict_or_empty(component).get("code"))))
+        out.update(read_coded(component.get("code") if type(component) is dict else None)[1])
     return out
+
+
+_MOMENT = attrgetter("moment")
 
 
 def observation_reads(features: Iterable[str], *, as_of: date, lookback: Mapping[str, int],

@@ -222,3 +222,19 @@ def test_a_stale_reading_is_a_stale_record():
     assert type(found) is candidates.Stale and found == candidates.Stale(7, resource, ("heart_rate",), found.moment)
     assert (found.index, found.resource, found.concepts) == (7, resource, ("heart_rate",))
     assert str(found.moment) == "2000-12-31 22:00:00"
+
+
+def test_component_concepts_are_those_of_the_codings_read():
+    from fhir_adapter.features import observation_reads
+    from fhir_adapter.parse.datatypes import coding_concepts, read_codings
+
+    observations = [r for r in _synthea_resources() + _genomic_fixtures() + _edge_cases()
+                    if r.get("resourceType") == "Observation"]
+    observations.append({"component": [5, {"code": 5}, {"code": {"coding": [{"system": LOINC, "code": "8480-6"},
+                                                                             {"system": LOINC, "code": "8462-4"}]}}]})
+    assert any(observation_reads._component_concepts(r) for r in observations)
+    for resource in observations:
+        expected: set[str] = set()
+        for component in resource.get("component") if isinstance(resource.get("component"), list) else ():
+            expected.update(coding_concepts(read_codings(component.get("code") if type(component) is dict else None)))
+        assert observation_reads._component_concepts(resource) == expected
