@@ -209,13 +209,16 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
                          and (not isinstance(record, ConditionRecord)
                               or any(c in _CONDITION_CONCEPTS for c in concepts)))
-        if allowed_refs is not None:
+        if allowed_refs is not None and record.subject not in allowed_refs:  # in the set: no problem, as below
             reason = subject_problem(record.subject, allowed_refs)
             if reason:
                 if candidate:
                     for f in _features(record, concepts) or (None,):
                         problems.append(InputProblem(record.ref, f, reason))
                 continue
+        if type(record) is ObservationRecord and validate != "eager":  # none of the steps below but the last
+            parsed.observations.append(record)
+            continue
         if not candidate and isinstance(record, (ConditionRecord, ProcedureRecord)):
             report_unrecognised(parsed, record)
             if isinstance(record, ProcedureRecord):
