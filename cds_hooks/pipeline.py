@@ -87,13 +87,16 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
         if allowed is None:
             kept.append(resource)
             continue
-        reference = _patient_reference(resource)
+        subject = resource.get("subject")  # _patient_reference's first choice, the usual one, read here
+        if type(subject) is not dict or type(reference := subject.get("reference")) is not str or \
+                not (reference := reference.strip()):
+            reference = _patient_reference(resource)
         if reference is None:
             reason = None if rtype not in PATIENT_RESOURCE_TYPES else subject_problem(None, allowed)
-        elif reference in reasons:
-            reason = reasons[reference]
         else:
-            reason = reasons[reference] = subject_problem(reference, allowed)
+            reason = reasons.get(reference, _NOT_MET)
+            if reason is _NOT_MET:
+                reason = reasons[reference] = subject_problem(reference, allowed)
         if reason is None:
             kept.append(resource)
         else:
@@ -101,6 +104,9 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
     if dropped:
         log.info("scope: %d resource(s) not about the request's patient were left out", len(dropped))
     return ScopedRecord(tuple(kept), tuple(dropped), chosen is not None and is_deceased(chosen, as_of))
+
+
+_NOT_MET = object()  # a patient reference not judged yet (None is a verdict: this patient)
 
 
 def _patient_reference(resource: dict) -> str | None:

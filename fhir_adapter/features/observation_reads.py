@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Iterable, Mapping, Sequence
 
-from fhir_adapter.features.dates import day_of
 from fhir_adapter.features.quantities import quantity_spec
 from fhir_adapter.parse.candidates import NOT_OURS, READ, SKIP, STALE, Stale, observation_concepts
-from fhir_adapter.parse.datatypes import coding_concepts, read_codings
-from fhir_adapter.parse.json_values import dict_or_empty, list_or_empty, nonblank_str
+from fhir_adapter.parse.datatypes import read_coded
+from fhir_adapter.parse.dates import parse_fhir_datetime
+from fhir_adapter.parse.json_values import list_or_empty
 from fhir_adapter.parse.resources import observation_effective
 
 # Statuses selection drops before anything else (fhir_adapter.features.selection._DROPPED_OBS_STATUS).
@@ -89,25 +90,33 @@ class ObservationReads:
                 days = None if window is None else max(days, window)
         return read, days
 
-    def look(self, resource: Mapping) -> tuple[int, tuple[str, ...], date | datetime | None]:
+    def look(self, resource: Mapping, concepts: tuple[str, ...] | None = None
+             ) -> tuple[int, tuple[str, ...], date | datetime | None]:
         """What this extraction does with one Observation, looked at cheaply (codes, status, date): ``NOT_OURS`` (no
         Observation concept of ours in its code: the parse drops it, as it always did), ``SKIP`` (ours, but no
         feature of the extraction can use it), ``READ``, or ``STALE`` (older than every window that reads it: read
         only if :meth:`stale_kept` keeps it). With its concepts, and for one to read or a stale one its
-        ``observation_effective`` (so that it is worked out once)."""
-        concepts = observation_concepts(resource)
+        ``observation_effective`` (so that it is worked out once). ``concepts``: its ``observation_concepts``, when
+        the caller has already worked them out."""
+        if concepts is None:
+            concepts = observation_concepts(resource)
         if not concepts:
             return NOT_OURS, concepts, None
-        read, days = self._window(concepts)
-        if not read or nonblank_str(resource.get("status")) in DROPPED_STATUS:
+        window = self._windows_of.get(concepts)
+        read, days = window if window is not None else self._window(concepts)
+        status = resource.get("status")
+        if not read or (isinstance(status, str) and status in DROPPED_STATUS):  # a blank status is in no set
             return SKIP, concepts, None
-        when = observation_effective(resource)
+        # observation_effective, its first choice tried here first: the usual Observation has it.
+        when = parse_fhir_datetime(resource.get("effectiveDateTime"))
+        if when is None:
+            when = observation_effective(resource)
         if days is None:
             return READ, concepts, when
         cutoff = self._cutoffs.get(days)
         if cutoff is None:
             cutoff = self._cutoffs[days] = self.as_of - timedelta(days=days)
-        day = day_of(when)
+        day = when.date() if isinstance(when, datetime) else when  # day_of
         if day is not None and day < cutoff:
             return STALE, concepts, when
         return READ, concepts, when
@@ -117,42 +126,57 @@ class ObservationReads:
         Observations of a concept, the ``k`` components of a panel, the ``k`` components of any Observation."""
         kept: set[int] = set()
         newest: dict[str, datetime] = {}
+        windows = self.windows
         for s in stale:
+            moment = s.moment
             for concept in s.concepts:
-                if concept in self.windows and (concept not in newest or s.moment > newest[concept]):
-                    newest[concept] = s.moment
-        kept.update(s.index for s in stale if any(newest.get(c) == s.moment for c in s.concepts if c in newest))
-        with_components = [s for s in stale if _has_components(s.resource)]
+                if concept in windows:
+                    found = newest.get(concept)
+                    if found is None or moment > found:
+                        newest[concept] = moment
+        with_components = []
+        for s in stale:
+            moment = s.moment
+            for concept in s.concepts:
+                if newest.get(concept) == moment:  # None (a concept no window reads) is never a moment
+                    kept.add(s.index)
+                    break
+            components = s.resource.get("component")
+            if type(components) is list and components:
+                with_components.append(s)
         groups = [(panel, [s for s in with_components if panel in s.concepts], self.panel_parts.get(panel, frozenset()))
                   for panel in self.panels]
         if self.anywhere:
             groups.append((None, with_components, self.anywhere))
+        component_concepts: dict[int, set[str]] = {}  # Stale.index -> its component concepts (read once)
         for _, members, parts in groups:
             # Newest first; the components of an Observation are read only until every part has been found newer.
             # (Observations without components find no part, so they are left out of the walk from the start.)
-            members = sorted(members, key=lambda s: s.moment, reverse=True)
+            members = sorted(members, key=_MOMENT, reverse=True)
             found: dict[str, datetime] = {}
             for s in members:
                 if len(found) == len(parts) and all(moment > s.moment for moment in found.values()):
                     break
-                for part in _component_concepts(s.resource) & parts:
+                concepts = component_concepts.get(s.index)
+                if concepts is None:
+                    concepts = component_concepts[s.index] = _component_concepts(s.resource)
+                for part in concepts & parts:
                     found.setdefault(part, s.moment)
                     if found[part] == s.moment:
                         kept.add(s.index)
         return kept
 
 
-def _has_components(resource: Mapping) -> bool:
-    components = resource.get("component")
-    return type(components) is list and bool(components)
-
-
 def _component_concepts(resource: Mapping) -> set[str]:
-    """The concepts of an Observation's components, read as the parse reads them."""
+    """The concepts of an Observation's components, read as the parse reads them (read_coded's concepts are
+    ``coding_concepts(read_codings(...))``, worked out in the same step)."""
     out: set[str] = set()
     for component in list_or_empty(resource.get("component")):
-        out.update(coding_concepts(read_codings(dict_or_empty(component).get("code"))))
+        out.update(read_coded(component.get("code") if type(component) is dict else None)[1])
     return out
+
+
+_MOMENT = attrgetter("moment")
 
 
 def observation_reads(features: Iterable[str], *, as_of: date, lookback: Mapping[str, int],

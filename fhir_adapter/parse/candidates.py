@@ -55,11 +55,15 @@ def observation_concepts(resource: Mapping) -> tuple[str, ...]:
     codings = list_or_empty(dict_or_empty(resource.get("code")).get("coding"))
     if len(codings) == 1 and type(codings[0]) is dict:  # the usual shape: one LOINC coding
         coding = codings[0]
-        found = codes.concepts_of_coding(coding.get("system"), coding.get("code"))
-        if len(found) <= 1:
-            return found if not found or found[0] in _OBSERVATION_CONCEPTS else ()
-    else:
-        found = codes.concepts_of_codings(codings)
+        return one_coding_concepts(coding.get("system"), coding.get("code"))
+    return tuple(c for c in codes.concepts_of_codings(codings) if c in _OBSERVATION_CONCEPTS)
+
+
+def one_coding_concepts(system: Any, code: Any) -> tuple[str, ...]:
+    """``observation_concepts`` of a code of one coding."""
+    found = codes.concepts_of_coding(system, code)
+    if len(found) <= 1:
+        return found if not found or found[0] in _OBSERVATION_CONCEPTS else ()
     return tuple(c for c in found if c in _OBSERVATION_CONCEPTS)
 
 
@@ -98,7 +102,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     """
     # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
     from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
-    from fhir_adapter.genomics.reader import is_genomic
+    from fhir_adapter.genomics.reader import is_genomic, scan_observation
 
     parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems
@@ -120,30 +124,38 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
+        concepts = None
         try:
             rtype = res.get("resourceType")
-            if rtype in ("Observation", "DiagnosticReport") and is_genomic(res):
-                genomic.append((res, full_url))
-                continue
-            if rtype == "Observation":
-                observations.append((res, full_url))
-            if rtype == "Patient":
-                patients.append((res, full_url))
-                continue
-            if rtype == "Medication":
-                ref = resource_ref(res, full_url)
-                medications[ref] = res
-                if full_url:
-                    medications[full_url] = res
-                continue
-            if rtype not in CANDIDATE_TYPES:
-                continue
-            entries.append((res, full_url))
+            if rtype == "Observation":  # the usual entry, by far
+                is_gene_result, concepts = scan_observation(res)
+                entry = (res, full_url)
+                if is_gene_result:
+                    genomic.append(entry)
+                    continue
+                observations.append(entry)
+                entries.append(entry)
+            else:
+                if rtype == "DiagnosticReport" and is_genomic(res):
+                    genomic.append((res, full_url))
+                    continue
+                if rtype == "Patient":
+                    patients.append((res, full_url))
+                    continue
+                if rtype == "Medication":
+                    ref = resource_ref(res, full_url)
+                    medications[ref] = res
+                    if full_url:
+                        medications[full_url] = res
+                    continue
+                if rtype not in CANDIDATE_TYPES:
+                    continue
+                entries.append((res, full_url))
         except Exception as exc:  # noqa: BLE001 - as for a broken iterable
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
         # Outside the walk's guard: a read plan that fails fails the extraction, as it always did.
-        planned.append(_look(reads, res, full_url, len(entries) - 1, stale)
+        planned.append(_look(reads, res, full_url, len(entries) - 1, stale, concepts)
                        if reads is not None and rtype == "Observation" else None)
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
@@ -169,7 +181,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
                 ref, subject = found
                 if ref in seen:
                     continue
-                if allowed_refs is None or subject_problem(subject, allowed_refs) is None:
+                if allowed_refs is None or subject in allowed_refs or subject_problem(subject, allowed_refs) is None:
                     seen.add(ref)
                     continue
                 # About someone else: read as before, so that the problem is reported with the same features.
@@ -197,13 +209,16 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
                          and (not isinstance(record, ConditionRecord)
                               or any(c in _CONDITION_CONCEPTS for c in concepts)))
-        if allowed_refs is not None:
+        if allowed_refs is not None and record.subject not in allowed_refs:  # in the set: no problem, as below
             reason = subject_problem(record.subject, allowed_refs)
             if reason:
                 if candidate:
                     for f in _features(record, concepts) or (None,):
                         problems.append(InputProblem(record.ref, f, reason))
                 continue
+        if type(record) is ObservationRecord and validate != "eager":  # none of the steps below but the last
+            parsed.observations.append(record)
+            continue
         if not candidate and isinstance(record, (ConditionRecord, ProcedureRecord)):
             report_unrecognised(parsed, record)
             if isinstance(record, ProcedureRecord):
@@ -235,20 +250,30 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
 _UNREAD = object()  # an entry whose record is still to be read (None: read, and not a candidate)
 
 
-def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale]) -> tuple[int, Any]:
+def _look(reads, res: Mapping, full_url: str | None, index: int, stale: list[Stale],
+          concepts: tuple[str, ...] | None = None) -> tuple[int, Any]:
     """The read plan's answer for one Observation, with what the later steps need: (NOT_OURS, None), (SKIP or STALE,
-    (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn)."""
-    kind, concepts, effective = reads.look(res)
+    (reference, subject)), or (READ, the record, or the exception its reader raised: reported in its turn).
+    ``concepts``: its ``observation_concepts``, when already worked out."""
+    kind, concepts, effective = reads.look(res, concepts)
     if kind == READ:
         try:
             return READ, observation_record(res, full_url, effective)
         except Exception as exc:  # noqa: BLE001 - reported where the entry's turn comes (parse_resources)
             return READ, exc
     if kind == NOT_OURS:
-        return NOT_OURS, None
+        return _NOT_OURS
     if kind == STALE:
-        stale.append(Stale(index, res, concepts, chronological_key(effective)))
+        stale.append(_new_tuple(Stale, (index, res, concepts, chronological_key(effective))))
+    rid = res.get("id")  # resource_ref of an Observation with an id, the usual one, written out
+    if type(rid) is str and (rid := rid.strip()):
+        return kind, ("Observation/" + rid, subject_ref(res))
     return kind, (resource_ref(res, full_url), subject_ref(res))
+
+
+_NOT_OURS = (NOT_OURS, None)
+# Stale(...) without the Python-level __new__ a NamedTuple has: a long record has hundreds of stale readings.
+_new_tuple = tuple.__new__
 
 
 def _features(record: Record, concepts: tuple[str, ...] | None) -> tuple[str, ...]:

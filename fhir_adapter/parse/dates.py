@@ -4,6 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 
+_DIGITS = "0123456789"
+
+
 def parse_fhir_datetime(value: object) -> date | datetime | None:
     """FHIR date / dateTime / instant -> date (no time given) or datetime; None if unreadable.
 
@@ -12,6 +15,13 @@ def parse_fhir_datetime(value: object) -> date | datetime | None:
     """
     if not isinstance(value, str):
         return None
+    # The usual dateTime and instant ("2019-03-05T10:00:00+01:00", ".000" included): a digit at either end (nothing
+    # to strip), no "Z" to replace and longer than a date, so read as it is - what the general path below would read.
+    if len(value) > 10 and value[-1] in _DIGITS and value[0] in _DIGITS and "Z" not in value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
     s = value.strip()
     try:
         if len(s) == 4:
