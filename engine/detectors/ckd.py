@@ -137,10 +137,11 @@ class CkdEstablishment:
         return self.entry is not None or bool(self.markers.persistent)
 
     def basis(self) -> str:
-        """How CKD is established: 'CKD is on the problem list (...)' or 'eGFR abnormal for 120 days'."""
+        """How CKD is established: '... is on the problem list (...)' or 'eGFR abnormal for 120 days, no normal ...'."""
         if self.entry is not None:
             return self.entry
-        return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items())
+        return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items()
+                            ) + ", no normal result between (> 3 months, KDIGO 2024 definition)"
 
     def evidence(self) -> list:
         """The abnormal results of the current runs (newest first), the evidence for or against chronicity."""
