@@ -153,11 +153,6 @@ def ckd_establishment(features: FeatureSet) -> CkdEstablishment:
     return CkdEstablishment(entry, None if entry is not None else kidney_markers(features))
 
 
-# KDIGO 2024 CKD guideline: the definition of CKD that the engines applying only to CKD cite with their own source.
-KDIGO_2024_DEFINITION = ("KDIGO 2024 CKD guideline (Kidney Int. 2024;105(4S):S117-S314): CKD is abnormalities of "
-                         "kidney structure or function present for > 3 months")
-
-
 def _span(run: list[Reading]) -> str:
     if len(run) == 1:
         return "one result"
