@@ -137,11 +137,12 @@ class CkdEstablishment:
         return self.entry is not None or bool(self.markers.persistent)
 
     def basis(self) -> str:
-        """How CKD is established: '... is on the problem list (...)' or 'eGFR abnormal for 120 days, no normal ...'."""
+        """How CKD is established, in words fit for a card (no resource ids): 'CKD on the problem list' or 'eGFR
+        abnormal for 120 days (> 3 months, KDIGO 2024 definition)'."""
         if self.entry is not None:
-            return self.entry
+            return "CKD on the problem list"
         return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items()
-                            ) + ", no normal result between (> 3 months, KDIGO 2024 definition)"
+                            ) + " (> 3 months, KDIGO 2024 definition)"
 
     def evidence(self) -> list:
         """The abnormal results of the current runs (newest first), the evidence for or against chronicity."""
