@@ -7,6 +7,13 @@ data (``engine/data/kdigo_2012_ckd.json``); the G bands are shared with the crea
 eGFR: the creatinine-cystatin C estimate when both markers are usable (more accurate, KDIGO 2012
 rec. 1.4.3.5), otherwise the record's eGFR feature (reported, or derived by the adapter from creatinine) - the one
 eGFR every card shows; when cystatin C decides the stage, that eGFR is shown beside it.
+
+Staging classifies CKD once CKD is present (KDIGO 2024 definition: abnormalities of kidney structure or function for
+> 3 months). A reduced eGFR (G3a-G5) or albuminuria (A2-A3) is staged only when CKD is established - a CKD entry on the
+problem list, or eGFR < 60 / UACR >= 30 mg/g persisting > 90 days as the CKD diagnosis detector reads them
+(``engine.detectors.ckd.ckd_establishment``). Otherwise no stage or heat-map risk is presented: the finding (explainer
+only) gives the eGFR and albuminuria categories of the results, says they are not CKD staging, and which results fall
+short with their dates; the diagnosis-gaps card ("needs > 90 days") asks for the repeat tests.
 """
 from __future__ import annotations
 
@@ -96,7 +103,8 @@ class KdigoCkdStage(SingleFindingEngine):
         short="KDIGO 2012 (CKD classification and prognosis)",
         full=("Kidney Disease: Improving Global Outcomes (KDIGO) CKD Work Group. KDIGO 2012 Clinical Practice "
               "Guideline for the Evaluation and Management of Chronic Kidney Disease. Kidney Int Suppl. "
-              "2013;3(1):1-150. Confirmed in the KDIGO 2024 CKD guideline, Kidney Int. 2024;105(4S):S117-S314."),
+              "2013;3(1):1-150. Confirmed in the KDIGO 2024 CKD guideline, Kidney Int. 2024;105(4S):S117-S314, "
+              "with the definition of CKD: abnormalities of kidney structure or function present for > 3 months."),
         url="https://kdigo.org/guidelines/ckd-evaluation-and-management/",
         topic="Chronic kidney disease: GFR estimation and staging",
     )
@@ -114,17 +122,24 @@ class KdigoCkdStage(SingleFindingEngine):
         details = KdigoDetails(g_category=g_category, a_category=a_category, egfr_method=egfr_method)
         measures = self._measures(egfr, g_category, uacr, a_category) + self._record_egfr_measure(features, egfr)
         actions = self._actions(features, g_category, a_category, uacr is None, egfr is None)
+        ckd = None
+        if g_category in REDUCED_GFR or a_category in ("A2", "A3"):
+            from engine.detectors.ckd import ckd_establishment  # the detector imports this module's categories
+
+            ckd = ckd_establishment(features)
+            if not ckd.established:
+                return self._not_staged(features, ckd, inputs, measures, details)
 
         if g_category is not None and a_category is not None:
             risk = heat_map_risk(g_category, a_category)
             return self._computed(features, f"{g_category} {a_category}", risk, g_category, inputs, measures,
-                                  (), (), details, actions)
+                                  (), (), details, actions, ckd)
         if g_category is not None and heat_map_risk_without_albuminuria(g_category) is not None:
             risk = heat_map_risk_without_albuminuria(g_category)
             assumption = (f"Albuminuria not known: the KDIGO heat map is '{risk}' for {g_category} whatever the "
                           "A category; UACR still refines prognosis and the Kidney Failure Risk Equation needs it.")
             return self._computed(features, g_category, risk, g_category, inputs, measures, (uacr_missing,),
-                                  (assumption,), details, actions)
+                                  (assumption,), details, actions, ckd)
 
         missing = [m for m in (egfr_missing, uacr_missing) if m is not None]
         known = []
@@ -147,7 +162,25 @@ class KdigoCkdStage(SingleFindingEngine):
         return self.insufficient(features, inputs, missing, message=message, measures=measures, suggestions=actions,
                                  details=details)
 
-    def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions):
+    def _not_staged(self, features, ckd, inputs, measures, details) -> Finding:
+        """A reduced eGFR or albuminuria without established CKD: its categories, named as such, and why it is not CKD
+        staging; no heat-map risk (the heat map is the prognosis of CKD)."""
+        from engine.detectors.ckd import shortfall
+
+        named = " and ".join(f"{what} category {category}" for what, category in (
+            ("eGFR", details.g_category), ("Albuminuria" if details.g_category is None else "albuminuria",
+                                           details.a_category)) if category)
+        said = shortfall(ckd.markers) or "the results are not shown to persist > 90 days"
+        seen = {id(ev) for ev in inputs}
+        return self.not_applicable(
+            features, [*inputs, *(ev for ev in ckd.evidence() if id(ev) not in seen)],
+            message=(f"{named} (not CKD staging: CKD needs > 3 months' persistence). CKD not "
+                     f"established: {said}. KDIGO stages CKD once it is present (KDIGO 2024 definition: eGFR < 60 or "
+                     "UACR >= 30 mg/g for > 3 months); repeat the eGFR and UACR after 3 months."),
+            measures=measures, details=details)
+
+    def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions,
+                  ckd):
         from engine.detectors.ckd import CkdGap  # the detector imports this module's categories
         from engine.detectors.common import concept
 
@@ -174,7 +207,8 @@ class KdigoCkdStage(SingleFindingEngine):
                 measures=measures, details=details)
         severity = Severity.CRITICAL if g_category == "G5" else _SEVERITY[risk]
         notes = list(assumptions)
-        notes.append("A single set of results: CKD needs abnormalities present for more than 3 months (KDIGO 2012).")
+        if ckd is not None:
+            notes.append(f"CKD established: {ckd.basis()}.")
         return self.computed(
             features,
             # About CKD: one card with the KFRE of the same service (cards.render merges findings about one condition).

@@ -3,7 +3,12 @@
 risk(t) = 1 - S0(region, t) ^ exp(-0.2201 (age/10 - 7.036) + 0.2467 (male - 0.5642)
                                   - 0.5567 (eGFR/5 - 7.222) + 0.4510 (ln ACR[mg/g] - 5.137))
 
-2- and 5-year risks of treated kidney failure for adults with eGFR < 60 not on dialysis. The region
+2- and 5-year risks of treated kidney failure for adults with CKD and eGFR < 60 (G3a-G5) not on dialysis. CKD must be
+established - a CKD entry on the problem list, or eGFR < 60 / UACR >= 30 mg/g persisting > 90 days as the CKD diagnosis
+detector reads them (``engine.detectors.ckd.ckd_establishment``; KDIGO 2024 definition: > 3 months) - because the
+equation was developed and validated in people with CKD G3-G5 (Tangri 2011; Tangri 2016), not in a single low eGFR
+that may be acute kidney injury or noise. Without it the KFRE is not computed: the finding says which results fall
+short, with their dates, and the diagnosis-gaps card asks for the repeat tests. The region
 (baseline survival) is the engine option ``kfre_region``: "north-american" (default) or
 "non-north-american". Coefficients, baseline survivals and bands: ``engine/data/kfre_4v.json``.
 ACR is taken in mg/g only; converting mg/mmol is the FHIR adapter's job.
@@ -111,13 +116,15 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
         full=("Tangri N, Stevens LA, Griffith J, et al. A predictive model for progression of chronic kidney "
               "disease to kidney failure. JAMA. 2011;305(15):1553-1559. Tangri N, Grams ME, Levey AS, et al. "
               "Multinational Assessment of Accuracy of Equations for Predicting Risk of Kidney Failure: A "
-              "Meta-analysis. JAMA. 2016;315(2):164-174. Thresholds: NICE NG203 (2021); KDIGO 2024 CKD guideline."),
+              "Meta-analysis. JAMA. 2016;315(2):164-174. Thresholds: NICE NG203 (2021); KDIGO 2024 CKD guideline. "
+              "CKD (> 3 months' persistence): KDIGO 2024 Clinical Practice Guideline for the Evaluation and "
+              "Management of Chronic Kidney Disease. Kidney Int. 2024;105(4S):S117-S314."),
         url="https://doi.org/10.1001/jama.2015.18202",
         doi="10.1001/jama.2015.18202",
         topic="Chronic kidney disease: prognosis and referral",
     )
     requires = ("age_years", "sex", "egfr_mlmin173m2", "uacr_mgg")
-    optional = ("dialysis_or_transplant",)
+    optional = ("dialysis_or_transplant", "chronic_kidney_disease")
     finding_suffix = "kidney-failure-5y"
 
     def _assess(self, features: FeatureSet) -> Finding:
@@ -155,6 +162,20 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
                 message=(f"No usable eGFR ({egfr_missing.reason}): the KFRE applies to CKD G3a-G5 (eGFR below "
                          f"{rules['egfr_below']}) and is not indicated without one."))
 
+        from engine.detectors.ckd import ckd_establishment, shortfall  # the detectors import the calculators
+
+        ckd = ckd_establishment(features)
+        if not ckd.established:
+            # Validated in CKD G3-G5 only: a risk of kidney failure presented for one low eGFR would treat as CKD what
+            # the diagnosis card calls unconfirmed ("needs > 90 days"), and UACR is asked for there.
+            said = shortfall(ckd.markers) or (f"eGFR {display_value('egfr_mlmin173m2', egfr.value)} with no dated "
+                                              "result that shows how long it has lasted")
+            return self.not_applicable(
+                features, _distinct(usable + ckd.evidence()),
+                message=(f"CKD not established: {said}. The KFRE is validated in CKD G3-G5 (Tangri 2011; Tangri "
+                         "2016, JAMA 315:164), and CKD needs eGFR < 60 or UACR >= 30 mg/g persisting > 90 days "
+                         "(KDIGO 2024 definition). Repeat the eGFR and UACR after 3 months."))
+
         missing = [m for m in (age_missing, sex_missing, egfr_missing, uacr_missing) if m is not None]
         if missing:
             actions = ()
@@ -168,7 +189,8 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
                          region=region)
         category = risk_category(result.risk_2y_percent, result.risk_5y_percent)
         survival = coefficients()["baseline_survival"][region]
-        assumptions = [f"Baseline survival for {region} populations (engine option kfre_region)."]
+        assumptions = [f"CKD established: {ckd.basis()}.",
+                       f"Baseline survival for {region} populations (engine option kfre_region)."]
         if region_note:
             assumptions.append(region_note)
         if egfr.value < 15:
@@ -205,3 +227,9 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
         if option in REGIONS:
             return option, None
         return default, f"Engine option kfre_region={option!r} is not recognised; {default} used."
+
+
+def _distinct(evidence: list) -> list:
+    """Each Evidence once (the newest eGFR is both an input and the newest abnormal result)."""
+    seen: set[int] = set()
+    return [ev for ev in evidence if not (id(ev) in seen or seen.add(id(ev)))]

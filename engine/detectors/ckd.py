@@ -108,6 +108,52 @@ def kidney_markers(features: FeatureSet) -> KidneyMarkers:
                          current_abnormal_run(acr, lambda v: v >= ACR_ABNORMAL_FROM), egfr_problems + acr_problems)
 
 
+def shortfall(markers: KidneyMarkers) -> str:
+    """The abnormal results that do not (yet) establish CKD: 'one eGFR < 60 (2026-05-22)', 'eGFR < 60 for 60 days
+    (2 results, 2026-03-23 to 2026-05-22), not > 90'; empty when there are none."""
+    return "; ".join(_run_text(label, run) for label, run in (("eGFR < 60", markers.egfr_run),
+                                                             ("UACR >= 30 mg/g", markers.acr_run)) if run)
+
+
+def _run_text(label: str, run: list[Reading]) -> str:
+    if len(run) == 1:
+        return f"one {label} ({run[0].day.isoformat()})"
+    return (f"{label} for {run_days(run)} days ({len(run)} results, {run[-1].day.isoformat()} to "
+            f"{run[0].day.isoformat()}), not > 90")
+
+
+@dataclass(frozen=True)
+class CkdEstablishment:
+    """Whether CKD is established, for the engines that apply only to CKD (KFRE, KDIGO staging): by a CKD entry on the
+    problem list, or by a marker persisting > 90 days as this detector reads it (KDIGO 2024: abnormalities of kidney
+    structure or function present for > 3 months). One definition, so that no card stages or scores CKD that the
+    diagnosis card calls unconfirmed ("needs > 90 days")."""
+
+    entry: str | None  # why CKD counts as on the problem list (already_documented), or None
+    markers: KidneyMarkers | None  # read only without an entry
+
+    @property
+    def established(self) -> bool:
+        return self.entry is not None or bool(self.markers.persistent)
+
+    def basis(self) -> str:
+        """How CKD is established, in words fit for a card (no resource ids): 'CKD on the problem list' or 'eGFR
+        abnormal for 120 days (> 3 months, KDIGO 2024 definition)'."""
+        if self.entry is not None:
+            return "CKD on the problem list"
+        return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items()
+                            ) + " (> 3 months, KDIGO 2024 definition)"
+
+    def evidence(self) -> list:
+        """The abnormal results of the current runs (newest first), the evidence for or against chronicity."""
+        return [] if self.markers is None else [r.evidence for r in self.markers.egfr_run + self.markers.acr_run]
+
+
+def ckd_establishment(features: FeatureSet) -> CkdEstablishment:
+    entry = already_documented(features, concept("chronic-kidney-disease"), "chronic_kidney_disease")
+    return CkdEstablishment(entry, None if entry is not None else kidney_markers(features))
+
+
 def _span(run: list[Reading]) -> str:
     if len(run) == 1:
         return "one result"

@@ -30,8 +30,8 @@ from typing import Any
 
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, kidney_markers, run_days
-from engine.detectors.common import Reading, concept
+from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, kidney_markers, run_days, shortfall
+from engine.detectors.common import concept
 from engine.finding import Evidence, Finding, Severity
 from engine.inputs import FeatureSet
 from engine.proposals import suggest
@@ -247,18 +247,8 @@ def _albuminuria(features: FeatureSet, kdigo: Finding | None) -> tuple[str | Non
 
 
 def _unconfirmed(markers: KidneyMarkers, egfr: int) -> str:
-    """The abnormal results that do not (yet) establish CKD: 'one eGFR < 60 (2026-05-22)', 'eGFR < 60 for 60 days
-    (2 results, 2026-03-23 to 2026-05-22)'."""
-    said = [_run_text(label, run) for label, run in (("eGFR < 60", markers.egfr_run),
-                                                      ("UACR >= 30 mg/g", markers.acr_run)) if run]
-    return "; ".join(said) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
-
-
-def _run_text(label: str, run: list[Reading]) -> str:
-    if len(run) == 1:
-        return f"one {label} ({run[0].day.isoformat()})"
-    return (f"{label} for {run_days(run)} days ({len(run)} results, {run[-1].day.isoformat()} to "
-            f"{run[0].day.isoformat()}), not > 90")
+    """The abnormal results that do not (yet) establish CKD, in the CKD detector's words (``shortfall``)."""
+    return shortfall(markers) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
 
 
 def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:

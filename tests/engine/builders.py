@@ -5,7 +5,7 @@ test states only the numbers that matter. (The diagnosis detectors need result h
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.base import Engine
@@ -30,6 +30,17 @@ def features(*, now: datetime | None = None, options: dict | None = None,
     for name, value in values.items():
         if value is not None:
             fs.put(ev(name, value, effective, source_type=source_type))
+    return fs
+
+
+def with_persisting_egfr(fs: FeatureSet, days_before: int = 120) -> FeatureSet:
+    """The record's eGFR also ``days_before`` days before it, at the same value: an eGFR below 60 then persists > 90
+    days, so CKD is established (KDIGO 2024 definition) for the kidney engines that apply only to CKD (KFRE, KDIGO
+    staging). The published worked examples are of patients with CKD."""
+    egfr = fs.get("egfr_mlmin173m2")
+    if egfr is not None and isinstance(egfr.effective, date):
+        earlier = ev("egfr_mlmin173m2", egfr.value, egfr.effective - timedelta(days=days_before))
+        fs.history["egfr_mlmin173m2"] = [egfr, earlier]
     return fs
 
 

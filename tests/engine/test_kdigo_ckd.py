@@ -1,6 +1,8 @@
-"""KDIGO 2012 G and A categories and the prognosis heat map; missing albuminuria; which eGFR is staged."""
+"""KDIGO 2012 G and A categories and the prognosis heat map; missing albuminuria; which eGFR is staged; staged only
+for established CKD (a CKD entry, or eGFR < 60 / UACR >= 30 mg/g over 90 / 91 days, as the CKD detector reads it)."""
 from __future__ import annotations
 
+from datetime import timedelta
 
 import pytest
 
@@ -15,12 +17,13 @@ from engine.finding import Severity, Status
 from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
-from tests.engine.builders import AS_OF, features, only_finding
+from tests.engine.builders import AS_OF, MEASURED, ev, features, only_finding, with_persisting_egfr
 from tests.proposal_resources import resource as proposal_resource
 
 
-def evaluate(fs: FeatureSet):
-    return only_finding(KdigoCkdStage(), fs)
+def evaluate(fs: FeatureSet, *, ckd_established: bool = True):
+    """The staging of a patient with CKD (the eGFR also 120 days earlier) unless a test says otherwise."""
+    return only_finding(KdigoCkdStage(), with_persisting_egfr(fs) if ckd_established else fs)
 
 
 # -- categories and the heat map (KDIGO 2012, prognosis figure) -------------------------------------------
@@ -131,7 +134,7 @@ def test_uacr_suggested_for_g1_only_when_at_risk(diabetes, suggested):
 
 
 def test_albuminuria_without_egfr_asks_for_creatinine():
-    finding = evaluate(features(uacr_mgg=450))
+    finding = evaluate(features(uacr_mgg=450, chronic_kidney_disease=True))
     assert finding.status is Status.INSUFFICIENT_DATA
     assert [m.name for m in finding.missing] == ["egfr_mlmin173m2"]
     assert "A3" in finding.message
@@ -162,3 +165,71 @@ def test_empty_feature_set_through_runner_is_not_an_error():
     assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
     assert "KDIGO 2024" in findings[0].message
     assert findings[0].suggestions == ()
+
+
+# -- staged only for established CKD (KDIGO 2024 definition: > 3 months), as the CKD detector reads it ----------------
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def history(fs: FeatureSet, name: str, *results: tuple[float, int]) -> FeatureSet:
+    """Results of a feature as (value, days before the newest one, 2024-05-01), the newest also the feature's value."""
+    items = [ev(name, value, MEASURED - timedelta(days=n)) for value, n in results]
+    fs.put(items[0])
+    fs.history[name] = items
+    return fs
+
+
+def test_one_egfr_below_60_is_an_egfr_category_not_a_ckd_stage():
+    """One eGFR 59 (the diagnosis card says "needs > 90 days"): no stage, no heat-map risk, no card; the explainer page
+    names the eGFR category and says why it is not CKD staging, with the date."""
+    finding = evaluate(features(egfr_mlmin173m2=59, uacr_mgg=10), ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and finding.value is None and finding.category is None
+    assert finding.message == (
+        "eGFR category G3a and albuminuria category A1 (not CKD staging: CKD needs > 3 months' persistence). CKD not "
+        "established: one eGFR < 60 (2024-05-01). KDIGO stages CKD once it is present (KDIGO 2024 definition: eGFR "
+        "< 60 or UACR >= 30 mg/g for > 3 months); repeat the eGFR and UACR after 3 months.")
+    assert [m.category for m in finding.measures] == ["G3a", "A1"] and not finding.suggestions
+
+
+def test_one_egfr_below_60_without_uacr_is_not_staged_and_asks_nothing_here():
+    """The diagnosis-gaps card asks for the repeat eGFR and the UACR; no second request for CKD not established."""
+    finding = evaluate(features(egfr_mlmin173m2=50), ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and not finding.suggestions
+    assert finding.message.startswith("eGFR category G3a (not CKD staging")
+
+
+@pytest.mark.parametrize("apart, established", [(90, False), (91, True)])
+def test_egfr_below_60_is_staged_only_over_more_than_90_days(apart, established):
+    fs = history(features(uacr_mgg=10), "egfr_mlmin173m2", (52, 0), (55, apart))
+    finding = evaluate(fs, ckd_established=False)
+    if not established:
+        assert finding.status is Status.NOT_APPLICABLE
+        assert ("CKD not established: eGFR < 60 for 90 days (2 results, 2024-02-01 to 2024-05-01), not > 90."
+                in finding.message)
+        return
+    assert (finding.status, finding.value, finding.category) == (Status.COMPUTED, "G3a A1", "moderately increased")
+    assert ("CKD established: eGFR abnormal for 91 days (> 3 months, KDIGO 2024 definition)."
+            ) in finding.assumptions
+
+
+@pytest.mark.parametrize("entry", [dict(chronic_kidney_disease=True), dict(codes={(ICD10CM, "N18.31")})])
+def test_ckd_on_the_problem_list_with_one_egfr_is_staged(entry):
+    fs = features(egfr_mlmin173m2=52, uacr_mgg=120, **{k: v for k, v in entry.items() if k != "codes"})
+    fs.condition_codes = set(entry.get("codes", ()))
+    finding = evaluate(fs, ckd_established=False)
+    assert (finding.status, finding.value, finding.category) == (Status.COMPUTED, "G3a A2", "high")
+    assert "CKD established: CKD on the problem list." in finding.assumptions
+
+
+@pytest.mark.parametrize("uacrs, established", [([(100, 0)], False), ([(100, 0), (45, 91)], True),
+                                                ([(100, 0), (45, 90)], False)])
+def test_albuminuria_is_staged_when_it_persists_more_than_90_days(uacrs, established):
+    fs = history(features(egfr_mlmin173m2=75), "uacr_mgg", *uacrs)
+    finding = evaluate(fs, ckd_established=False)
+    if not established:
+        assert finding.status is Status.NOT_APPLICABLE
+        assert finding.message.startswith("eGFR category G2 and albuminuria category A2 (not CKD staging")
+        assert "CKD not established: " in finding.message and "UACR >= 30 mg/g" in finding.message
+        return
+    assert (finding.status, finding.value, finding.category) == (Status.COMPUTED, "G2 A2", "moderately increased")
+    assert any(a.startswith("CKD established: ACR abnormal for 91 days") for a in finding.assumptions)

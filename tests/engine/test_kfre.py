@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -11,14 +12,16 @@ from engine.finding import Severity, Status
 from engine.inputs import FeatureSet
 from engine.registry import calculators
 from engine.runner import run_engines
-from tests.engine.builders import AS_OF, features, only_finding
+from tests.engine.builders import AS_OF, MEASURED, ev, features, only_finding, with_persisting_egfr
 from tests.proposal_resources import resource as proposal_resource
 
 EXAMPLE = dict(age_years=70, sex="male", egfr_mlmin173m2=30, uacr_mgg=300)
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
-def evaluate(fs: FeatureSet):
-    return only_finding(KidneyFailureRiskEquation(), fs)
+def evaluate(fs: FeatureSet, *, ckd_established: bool = True):
+    """The KFRE of a patient with CKD (the eGFR also 120 days earlier) unless a test says otherwise."""
+    return only_finding(KidneyFailureRiskEquation(), with_persisting_egfr(fs) if ckd_established else fs)
 
 
 # -- the equation ---------------------------------------------------------------------------------------
@@ -163,3 +166,63 @@ def test_empty_feature_set_through_runner_is_not_an_error():
     # Without an eGFR below 60 the KFRE is not indicated (its validated population is CKD G3a-G5): not applicable.
     assert [f.status for f in findings] == [Status.NOT_APPLICABLE]
     assert "G3a-G5" in findings[0].message
+
+
+# -- CKD established: the KFRE is validated in CKD G3-G5 (Tangri 2011/2016); CKD as the CKD detector reads it ----------
+def history(fs: FeatureSet, name: str, *results: tuple[float, int]) -> FeatureSet:
+    """Results of a feature as (value, days before the newest one, 2024-05-01), the newest also the feature's value."""
+    items = [ev(name, value, MEASURED - timedelta(days=n)) for value, n in results]
+    fs.put(items[0])
+    fs.history[name] = items
+    return fs
+
+
+def test_one_egfr_below_60_is_not_ckd_and_the_kfre_is_not_computed():
+    """One eGFR 59, ACR 10 mg/g (the diagnosis card says "needs > 90 days"): no kidney-failure risk, and why, dated."""
+    finding = evaluate(features(**dict(EXAMPLE, egfr_mlmin173m2=59, uacr_mgg=10)), ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and finding.value is None and not finding.suggestions
+    assert finding.message == (
+        "CKD not established: one eGFR < 60 (2024-05-01). The KFRE is validated in CKD G3-G5 (Tangri 2011; Tangri "
+        "2016, JAMA 315:164), and CKD needs eGFR < 60 or UACR >= 30 mg/g persisting > 90 days (KDIGO 2024 "
+        "definition). Repeat the eGFR and UACR after 3 months.")
+    assert [i.value for i in finding.inputs if i.name == "egfr_mlmin173m2"] == [59]
+
+
+@pytest.mark.parametrize("apart, established", [(90, False), (91, True)])
+def test_egfr_below_60_establishes_ckd_only_over_more_than_90_days(apart, established):
+    fs = history(features(**dict(EXAMPLE, egfr_mlmin173m2=None)), "egfr_mlmin173m2", (30, 0), (45, apart))
+    finding = evaluate(fs, ckd_established=False)
+    if not established:
+        assert finding.status is Status.NOT_APPLICABLE
+        assert finding.message.startswith("CKD not established: eGFR < 60 for 90 days (2 results, 2024-02-01 to "
+                                          "2024-05-01), not > 90; one UACR >= 30 mg/g (2024-05-01). The KFRE")
+        return
+    assert finding.status is Status.COMPUTED and finding.value == pytest.approx(20.24, abs=0.01)
+    assert ("CKD established: eGFR abnormal for 91 days (> 3 months, KDIGO 2024 definition)."
+            ) in finding.assumptions
+
+
+def test_a_normal_egfr_between_breaks_the_run():
+    fs = history(features(**dict(EXAMPLE, egfr_mlmin173m2=None)), "egfr_mlmin173m2", (30, 0), (65, 60), (40, 200))
+    finding = evaluate(fs, ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and "one eGFR < 60 (2024-05-01)" in finding.message
+
+
+@pytest.mark.parametrize("entry", [dict(chronic_kidney_disease=True), dict(codes={(ICD10CM, "N18.31")})])
+def test_ckd_on_the_problem_list_with_one_egfr(entry):
+    fs = features(**EXAMPLE, **{k: v for k, v in entry.items() if k != "codes"})
+    fs.condition_codes = set(entry.get("codes", ()))
+    finding = evaluate(fs, ckd_established=False)
+    assert finding.status is Status.COMPUTED and finding.value == pytest.approx(20.24, abs=0.01)
+    assert "CKD established: CKD on the problem list." in finding.assumptions
+
+
+@pytest.mark.parametrize("uacrs, established", [([(300, 0)], False), ([(300, 0), (100, 91)], True),
+                                                ([(300, 0), (100, 90)], False)])
+def test_albuminuria_persisting_more_than_90_days_establishes_ckd(uacrs, established):
+    fs = history(features(**dict(EXAMPLE, uacr_mgg=None)), "uacr_mgg", *uacrs)
+    finding = evaluate(fs, ckd_established=False)
+    assert (finding.status is Status.COMPUTED) is established
+    if not established:
+        assert finding.message.startswith("CKD not established: one eGFR < 60 (2024-05-01); ")
+        assert "UACR >= 30 mg/g" in finding.message

@@ -30,7 +30,7 @@ from engine.calculators.news2 import risk_category as news2_category
 from engine.calculators.qsofa import Qsofa, altered_mentation, qsofa_score
 from engine.calculators.qsofa import risk_category as qsofa_category
 from engine.finding import Status
-from tests.engine.builders import features, only_finding
+from tests.engine.builders import features, only_finding, with_persisting_egfr
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)  # request time for the bedside scores
 OBSERVED = NOW - timedelta(hours=2)  # recent enough for NEWS2 and qSOFA
@@ -89,9 +89,10 @@ def test_kfre_kfre_package_seoul_validation_row():
 def test_kfre_engine_reproduces_the_kfre_package_example():
     """The README example above (lshpaner/kfre README.md, commit 100154fe: 44.66 % and 89.89 %) through the
     Engine, with the engine option kfre_region set to the non-North-American baseline the example uses: the
-    finding's value is the 5-year risk and its measure the 2-year risk."""
-    fs = features(options={"kfre_region": "non-north-american"}, age_years=57.28, sex="female",
-                  egfr_mlmin173m2=15.0, uacr_mgg=1762.00184)
+    finding's value is the 5-year risk and its measure the 2-year risk. The patient has CKD (the KFRE's population):
+    the eGFR is also 15 four months earlier."""
+    fs = with_persisting_egfr(features(options={"kfre_region": "non-north-american"}, age_years=57.28, sex="female",
+                                       egfr_mlmin173m2=15.0, uacr_mgg=1762.00184))
     finding = only_finding(KidneyFailureRiskEquation(), fs)
     assert finding.status is Status.COMPUTED
     assert reproduces(finding.value, 89.89, 2)
@@ -491,8 +492,9 @@ def test_kdigo_albuminuria_categories(uacr, category):
 
 def test_kdigo_engine_places_a_patient_on_the_heat_map():
     """Through the Engine: eGFR 50 (G3a, 45-59) with ACR 100 mg/g (A2, 30-300) is orange, "high", in the KDIGO
-    2012 prognosis figure (World J Diabetes 2017 Table 1: G3a / A2 "High risk")."""
-    finding = only_finding(KdigoCkdStage(), features(egfr_mlmin173m2=50, uacr_mgg=100))
+    2012 prognosis figure (World J Diabetes 2017 Table 1: G3a / A2 "High risk"). The patient has CKD on the problem
+    list: KDIGO staging classifies CKD once it is present."""
+    finding = only_finding(KdigoCkdStage(), features(egfr_mlmin173m2=50, uacr_mgg=100, chronic_kidney_disease=True))
     assert finding.status is Status.COMPUTED
     assert finding.value == "G3a A2"
     assert finding.category == "high"

@@ -183,18 +183,20 @@ def test_risk_scores_end_to_end(client):
     cards = resp.get_json()["cards"]
     engines = by_engine(cards)
     # Every computed score has its card; the not-applicable ones (PREVENT 30-year at 72, the ADA risk test with
-    # diabetes) are not cards by default, and the KDIGO stage is on the CKD diagnosis card (the same G3a A2, > 90 days).
-    # HAS-BLED is on the CHA2DS2-VASc card with the anticoagulant it calls for (docs/treatment.md).
-    assert set(engines) == {"ckd-epi-2021-cr-cys", "cha2ds2-vasc", "prevent-2024-30y", "kfre-4v", "fib-4"}
+    # diabetes) are not cards by default. One set of kidney results (creatinine, cystatin C, UACR 120 mg/g on
+    # 2026-05-04) does not establish CKD (KDIGO 2024: > 3 months), so neither the KDIGO stage nor the KFRE is presented:
+    # the CKD diagnosis card says G3a A2 "needs > 90 days". HAS-BLED is on the CHA2DS2-VASc card with the anticoagulant
+    # it calls for (docs/treatment.md).
+    assert set(engines) == {"ckd-epi-2021-cr-cys", "cha2ds2-vasc", "prevent-2024-30y", "fib-4"}
     assert "**Also:** Major bleeding risk in atrial fibrillation (HAS-BLED): 1 point" in engines["cha2ds2-vasc"]["detail"]
     assert not any(c["summary"].startswith("Not applicable") for c in cards)
     gaps = by_engine(post(client, "diagnosis-gaps", load_fixture("hooks/patient-view-risk-scores.json")).get_json()["cards"])
     assert "G3a A2" in gaps["ckd-gap"]["summary"] and "high risk" in gaps["ckd-gap"]["summary"]
+    assert "needs > 90 days" in gaps["ckd-gap"]["summary"]
     # Female 72 with hypertension and diabetes: sex 1 + age 65-74 1 + hypertension 1 + diabetes 1 = 4 (Lip 2010).
     assert re.search(r"\b4 points\b", engines["cha2ds2-vasc"]["summary"])
     # FIB-4 = age x AST / (platelets x sqrt(ALT)) = 72 x 40 / (200 x sqrt 30) = 2.63 (Sterling 2006).
     assert "2.6" in engines["fib-4"]["summary"]
-    assert "ACR " in engines["kfre-4v"]["detail"] and "Observation/" not in engines["kfre-4v"]["detail"]
     # Override reasons: those of a medication, for the anticoagulant the card proposes (no diagnosis is offered).
     assert {r["code"] for r in engines["cha2ds2-vasc"]["overrideReasons"]} == {
         "already-on-therapy", "contraindicated", "patient-declined", "not-applicable"}

@@ -324,6 +324,53 @@ def test_ckd_established_the_two_services_agree_too(client):
     assert "SGLT2" in card(cards(client, "risk-scores", one_low_egfr_record(listed)), "SGLT2")["summary"]
 
 
+def uacr(value: float, days_ago: int = 20) -> dict:
+    return lab("9318-7", value, "mg/g", days_ago)
+
+
+def ckd_presented(found: list[dict]) -> list[str]:
+    """Risk-scores cards that present CKD as established: a KDIGO CKD stage or heat-map risk, a kidney-failure risk."""
+    return [c["summary"] for c in found
+            if any(words in c["summary"] + c.get("detail", "") for words in (
+                "CKD stage", "KDIGO 2012 GFR and albuminuria", "Kidney failure risk", "KFRE", "G3a A", "heat map"))]
+
+
+@pytest.mark.parametrize("acr", [None, 10, 120])
+def test_one_egfr_below_60_no_risk_scores_card_stages_ckd_or_scores_kidney_failure(client, acr):
+    """The same record to both services: the diagnosis card says CKD needs > 90 days (KDIGO 2024 definition) and asks
+    for the repeat eGFR, and for the UACR (or its repeat) unless a normal one is recorded; the risk-scores service
+    presents no KDIGO stage and no KFRE (validated in CKD G3-G5, Tangri 2016), nor asks for a UACR to compute them -
+    no card, no "data needed" line."""
+    record = one_low_egfr_record(*([uacr(acr)] if acr else []))
+    gaps = card(cards(client, "diagnosis-gaps", record), "Possible chronic kidney disease")
+    assert "needs > 90 days" in gaps["summary"]
+    asked = [s["label"] for s in gaps["suggestions"]]
+    assert "Repeat serum creatinine / eGFR after 3 months" in asked
+    assert any("albumin-to-creatinine" in label for label in asked) is (acr != 10)
+    risk = cards(client, "risk-scores", record)
+    assert not ckd_presented(risk), ckd_presented(risk)
+    assert not [c for c in risk if "Urine albumin" in c["summary"] + c.get("detail", "")], [c["summary"] for c in risk]
+
+
+@pytest.mark.parametrize("established_by", ["egfr-120-days", "ckd-condition"])
+def test_established_ckd_the_kfre_and_the_stage_are_presented(client, established_by):
+    """eGFR < 60 for 120 days: the diagnosis card has the stage ("KDIGO criteria met") and the risk-scores card the
+    KFRE; with CKD on the problem list, the risk-scores card stages it too. Each says how CKD is established."""
+    extra = (lab("33914-3", 57, "mL/min/{1.73_m2}", days_ago=140) if established_by == "egfr-120-days" else
+             condition(SNOMED, "433144002", "Chronic kidney disease stage 3"))
+    risk = cards(client, "risk-scores", one_low_egfr_record(extra, uacr(120)))
+    kidney = card(risk, "SGLT2")
+    assert "Kidney failure risk (KFRE, 4-variable): 0.6 % (low)" in kidney["summary"] + kidney["detail"]
+    assert "Observation/" not in kidney["detail"] and "Condition/" not in kidney["detail"]
+    if established_by == "egfr-120-days":
+        assert "CKD established: eGFR abnormal for 120 days (> 3 months, KDIGO 2024 definition)" in kidney["detail"]
+        gaps = cards(client, "diagnosis-gaps", one_low_egfr_record(extra, uacr(120)))
+        assert "G3a A2: eGFR abnormal for 120 days (KDIGO criteria met, high risk)" in card(gaps, "chronic kidney")["summary"]
+    else:
+        assert kidney["summary"].startswith("CKD stage and risk (KDIGO 2012 GFR and albuminuria categories): G3a A2 (high)")
+        assert "CKD established: CKD on the problem list" in kidney["detail"]
+
+
 # -- weight --------------------------------------------------------------------------------------------------------------
 def test_weight_management_on_the_obesity_diagnosis_card(client):
     found = cards(client, "diagnosis-gaps", [patient(50, "female"), lab("39156-5", 33.0, "kg/m2")])
