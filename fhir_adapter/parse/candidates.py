@@ -102,7 +102,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     """
     # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
     from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
-    from fhir_adapter.genomics.reader import is_genomic, scan_observation
+    from fhir_adapter.genomics.scan import is_genomic, scan_observation
 
     parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_adapter.genomics import reader
+from fhir_adapter.genomics import reader, scan
 from tests import pgx_records as rec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +77,13 @@ def _edge_cases() -> list[dict]:
 
 @pytest.mark.parametrize("resource", _genomic_fixtures() + _edge_cases())
 def test_is_genomic_agrees_with_its_full_walk(resource):
-    assert reader.is_genomic(resource) == reader.is_genomic_walk(resource)
-    assert reader.is_genomic(copy.deepcopy(resource)) == reader.is_genomic_walk(resource)  # and again, remembered
+    assert scan.is_genomic(resource) == reader.is_genomic_walk(resource)
+    assert scan.is_genomic(copy.deepcopy(resource)) == reader.is_genomic_walk(resource)  # and again, remembered
 
 
 def test_is_genomic_finds_the_genomic_fixtures():
     fixtures = _genomic_fixtures()
-    assert sum(reader.is_genomic(r) for r in fixtures) >= len(fixtures) // 2
+    assert sum(scan.is_genomic(r) for r in fixtures) >= len(fixtures) // 2
 
 
 @NEEDS_SYNTHEA
@@ -91,28 +91,28 @@ def test_is_genomic_agrees_on_every_synthea_resource():
     resources = _synthea_resources()
     assert resources
     for resource in resources:
-        assert reader.is_genomic(resource) == reader.is_genomic_walk(resource), resource.get("id")
+        assert scan.is_genomic(resource) == reader.is_genomic_walk(resource), resource.get("id")
 
 
 def test_the_memo_of_codes_is_bounded_and_keeps_only_short_texts(monkeypatch):
-    monkeypatch.setattr(reader, "_CODES_SAID", {})
-    monkeypatch.setattr(reader, "_CODES_SAID_MAX", 2)
+    monkeypatch.setattr(scan, "_CODES_SAID", {})
+    monkeypatch.setattr(scan, "_CODES_SAID_MAX", 2)
     resources = [_one_coding(LOINC, code, "Heart rate") for code in ("8867-4", "9279-1", "8310-5", "2708-6")]
     for resource in resources:
-        assert reader.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
-    assert len(reader._CODES_SAID) == 2
-    reader._CODES_SAID.clear()
+        assert scan.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
+    assert len(scan._CODES_SAID) == 2
+    scan._CODES_SAID.clear()
     for resource in (_one_coding(LOINC, "8867-4", "TPMT " * 100), _one_coding(LOINC, "8867-4", 5),
                      _one_coding(LOINC, "8867-4", ["x"]), _one_coding(5, "8867-4")):
-        assert reader.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
-    assert reader._CODES_SAID == {}  # long texts and values that are not texts are never remembered
+        assert scan.scan_observation(resource)[0] == reader.is_genomic_walk(resource)
+    assert scan._CODES_SAID == {}  # long texts and values that are not texts are never remembered
 
 
 def test_is_genomic_raises_where_its_walk_raises():
     # A component coding that is not iterable: the walk fails on it (parse_resources reports the input unreadable),
     # and so does the fast path, even though the display names a gene.
     broken = _one_coding("http://lab.example.org", "x", "CYP2C19 gene", component=[{"code": {"coding": 5}}])
-    for check in (reader.is_genomic, reader.is_genomic_walk):
+    for check in (scan.is_genomic, reader.is_genomic_walk):
         with pytest.raises(TypeError):
             check(broken)
 
@@ -145,7 +145,7 @@ def test_scan_observation_gives_is_genomic_and_the_observation_concepts(resource
             expected = reader.is_genomic_walk(resource), observation_concepts(resource)
         except Exception:  # noqa: BLE001 - malformed: see test_is_genomic_raises_where_its_walk_raises
             continue
-        genomic, concepts = reader.scan_observation(resource)
+        genomic, concepts = scan.scan_observation(resource)
         assert genomic == expected[0], resource
         if _one_text_coding(resource):
             assert concepts == expected[1], resource  # worked out, not left to the caller
