@@ -13,6 +13,11 @@ would add, computed by flask-cors's own ``get_cors_headers`` once per (Origin, p
 bounded cache. flask-cors's after-request step, which re-derives them for every response (some 40 us of a hook call),
 then sees them already set and leaves the response alone; every other response (discovery, feedback, preflights,
 errors) still gets them from flask-cors as before.
+
+That shortcut leans on flask-cors internals (``flask_cors.core``; ``try_match_pattern`` appeared after 4.0) and on its
+after-request step leaving a response that already has ``Access-Control-Allow-Origin`` alone, hence the pin to
+flask-cors 6 in pyproject.toml; should the internals be missing anyway, the shortcut is off and flask-cors adds every
+response's headers itself (same headers, a little slower).
 """
 from __future__ import annotations
 
@@ -21,18 +26,25 @@ import logging
 
 from flask import Flask, Response, current_app, request
 from flask_cors import CORS
-from flask_cors.core import (
-    ACL_REQUEST_HEADER_PRIVATE_NETWORK,
-    get_cors_headers,
-    get_cors_options,
-    parse_resources,
-    try_match_pattern,
-)
 from werkzeug.datastructures import Headers
+
+try:  # internals of flask-cors, for the hook call shortcut only
+    from flask_cors.core import (
+        ACL_REQUEST_HEADER_PRIVATE_NETWORK,
+        get_cors_headers,
+        get_cors_options,
+        parse_resources,
+        try_match_pattern,
+    )
+except (ImportError, AttributeError):
+    HAS_FLASK_CORS_INTERNALS = False
+else:
+    HAS_FLASK_CORS_INTERNALS = True
 
 PREFLIGHT_MAX_AGE_S = 600
 RESOURCE = r"/cds-services.*"  # every CDS Hooks endpoint: discovery, hook calls, feedback
-HOOK_CALL_PATH = "/cds-services/hook"  # a hook call's path, as the resource pattern sees it
+HOOK_CALL_RULE = "/cds-services/<service_id>"  # the hook call view's route (cds_hooks/hooks.py routes it by this)
+HOOK_CALL_PATH = HOOK_CALL_RULE.replace("<service_id>", "hook")  # a hook call's path, as the resource pattern sees it
 EXTENSION = "cds_cors_hook_headers"
 log = logging.getLogger(__name__)
 
@@ -62,7 +74,11 @@ def init_app(app: Flask) -> None:
                     allow_headers=["Authorization", "Content-Type"], supports_credentials=False,
                     max_age=PREFLIGHT_MAX_AGE_S, vary_header=True, send_wildcard=origins == ["*"])
     CORS(app, **settings)
-    app.extensions[EXTENSION] = HookCallHeaders(_resource_options(app, settings))
+    if HAS_FLASK_CORS_INTERNALS:
+        app.extensions[EXTENSION] = HookCallHeaders(_resource_options(app, settings))
+    else:
+        log.info("flask-cors internals not found: hook calls get their CORS headers from flask-cors's after-request "
+                 "step, like every other response")
 
 
 def _resource_options(app: Flask, settings: dict) -> dict:

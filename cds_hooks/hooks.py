@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from cds_hooks.alert_memory import alert_memory_for
-from cds_hooks.cors import add_hook_call_headers
+from cds_hooks.cors import HOOK_CALL_RULE, add_hook_call_headers
 from cds_hooks.declaration import SERVICES
 from cds_hooks.errors import CdsError
 from cds_hooks.explainer import recorder_for_request
@@ -22,7 +22,7 @@ bp = Blueprint("hooks", __name__)
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post(HOOK_CALL_RULE)  # the CORS shortcut (cds_hooks/cors.py) matches this rule
 def call_service(service_id: str):
     started = time.perf_counter()
     definition = SERVICES.get(service_id)

@@ -94,8 +94,8 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
         if reference is None:
             reason = None if rtype not in PATIENT_RESOURCE_TYPES else subject_problem(None, allowed)
         else:
-            reason = reasons.get(reference, _NOT_MET)
-            if reason is _NOT_MET:
+            reason = reasons.get(reference, _NOT_JUDGED)
+            if reason is _NOT_JUDGED:
                 reason = reasons[reference] = subject_problem(reference, allowed)
         if reason is None:
             kept.append(resource)
@@ -106,7 +106,7 @@ def scope_to_patient(resources: Iterable[Any], patient_id: str | None, as_of: da
     return ScopedRecord(tuple(kept), tuple(dropped), chosen is not None and is_deceased(chosen, as_of))
 
 
-_NOT_MET = object()  # a patient reference not judged yet (None is a verdict: this patient)
+_NOT_JUDGED = object()  # a patient reference not judged yet (None is a verdict: this patient)
 
 
 def _patient_reference(resource: dict) -> str | None:

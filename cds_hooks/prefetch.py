@@ -342,7 +342,7 @@ def _resources_unless_failed(bundle: dict) -> list[dict] | None:
         # is_outcome_entry, written out: a ~1 MiB prefetch has a thousand entries, and the resource's type is read
         # once for both tests.
         search = entry.get("search")
-        if search is not None and isinstance(search, dict) and search.get("mode") == "outcome":
+        if isinstance(search, dict) and search.get("mode") == "outcome":
             return None
         resource = entry.get("resource")
         if isinstance(resource, dict):

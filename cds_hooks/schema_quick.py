@@ -138,7 +138,7 @@ def _fused_string(schema, formats):
     if not checks:  # most strings of a card: the type test alone, one call per value
         fused = _TYPES["string"]
     else:
-        rest = checks[0] if len(checks) == 1 else _every(checks)
+        rest = _every(checks)  # a single check is returned as it is
 
         def fused(x: Any) -> bool:
             return isinstance(x, str) and rest(x)

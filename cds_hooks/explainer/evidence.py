@@ -77,7 +77,8 @@ def hidden_record(card: "HiddenCard", slot: int | None) -> dict:
 
 def finding_record(finding: Finding, shared: dict[int, dict] | None = None) -> dict:
     # The finding's collections are mostly empty: a comprehension is run only over one that is not (in Python 3.11
-    # each comprehension is a call of its own, and a record has eight of them).
+    # each comprehension is a call of its own, and a record has eight of them). "Empty" is the empty tuple, their
+    # default, and not any falsy value: a None still goes through its comprehension and raises TypeError, as it did.
     citation = finding.citation
     mentions = getattr(finding, "mentions", ())
     return {
@@ -98,21 +99,21 @@ def finding_record(finding: Finding, shared: dict[int, dict] | None = None) -> d
         "thresholds": list(finding.thresholds),
         "assumptions": list(finding.assumptions),
         "citation": {"short": citation.short, "full": citation.full, "url": citation.url, "doi": citation.doi},
-        "inputs": [evidence_record(e, shared) for e in finding.inputs] if finding.inputs else [],
+        "inputs": [evidence_record(e, shared) for e in finding.inputs] if finding.inputs != () else [],
         "missing": [{"name": m.name, "label": m.label, "reason": m.reason} for m in finding.missing]
-        if finding.missing else [],
+        if finding.missing != () else [],
         "input_problems": [{"source": p.source, "name": p.name, "reason": p.reason} for p in finding.input_problems]
-        if finding.input_problems else [],
+        if finding.input_problems != () else [],
         "explanation": [{"label": t.label, "value": _plain(t.value), "contribution": t.contribution}
-                        for t in finding.explanation] if finding.explanation else [],
+                        for t in finding.explanation] if finding.explanation != () else [],
         "measures": [{"label": m.label, "value": _plain(m.value), "unit": m.unit, "category": m.category}
-                     for m in finding.measures] if finding.measures else [],
+                     for m in finding.measures] if finding.measures != () else [],
         "actions": suggested_actions(finding),
         "recommendation": recommendation_record(finding.recommendation),
         "quote": getattr(finding, "quote", None),
         "mentions": [{"source": getattr(m, "source", None), "date": _iso(getattr(m, "date", None)),
                       "sentence": getattr(m, "sentence", None), "assertion": getattr(m, "assertion", None)}
-                     for m in mentions] if mentions else [],
+                     for m in mentions] if mentions != () else [],
     }
 
 
@@ -152,7 +153,7 @@ def evidence_record(evidence: Evidence, shared: dict[int, dict] | None = None) -
         "effective": None if effective is None else _iso(effective),
         "source": evidence.source,
         "note": evidence.note,
-        "derived_from": [evidence_record(d, shared) for d in derived] if derived else [],
+        "derived_from": [evidence_record(d, shared) for d in derived] if derived != () else [],  # as in finding_record
     }
     if shared is not None:
         shared[id(evidence)] = record

@@ -59,6 +59,7 @@ class ExplainerTokens:
         self._signer = self._serializer.make_signer()  # stateless between calls: the timestamp is taken per sign
         self._signing_key = self._signer.derive_key()  # what the signer derives from the secret at each signature
         self._separator = want_bytes(self._signer.sep)
+        self._digest_method = self._signer.digest_method  # the signer's HMAC digest, declared once above
 
     def sign(self, claims: ExplainerClaims) -> str:
         # Serializer.dump_payload: the compact JSON itsdangerous writes, before its URL-safe step tries compression.
@@ -67,7 +68,7 @@ class ExplainerTokens:
         # TimestampSigner.sign, with the key derived once: value.timestamp.signature, each part URL-safe base64.
         timestamp = base64_encode(int_to_bytes(self._signer.get_timestamp()))
         value = base64_encode(payload) + self._separator + timestamp
-        signature = hmac.digest(self._signing_key, value, hashlib.sha256)
+        signature = hmac.digest(self._signing_key, value, self._digest_method)
         return (value + self._separator + base64_encode(signature)).decode("utf-8")
 
     def verify(self, token: object) -> ExplainerClaims:

@@ -35,16 +35,29 @@ class ExtractionContext:
     born: date | None = None
     validate_history: bool = VALIDATE_HISTORY_DEFAULT
     egfr_cache: dict[int, tuple[Evidence | None, str]] = field(default_factory=dict)
+    # now + CLOCK_SKEW, the latest moment not in the future (worked out once: is_future runs for every reading).
+    _now_limit: datetime | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._now_limit = self.now + CLOCK_SKEW if self.now is not None else None
 
     def problem(self, source: str | None, name: str | None, reason: str) -> None:
         self.fs.problems.append(InputProblem(source, name, reason))
 
+    def is_future(self, when: date | datetime | None) -> bool:
+        """Whether ``when`` is in the future relative to the request: on a day after as_of, or (a time with its zone)
+        more than CLOCK_SKEW after now. The one test behind future_reason, and the reading selection's."""
+        day = when.date() if isinstance(when, datetime) else when
+        if day is not None and day > self.as_of:
+            return True
+        limit = self._now_limit
+        return limit is not None and isinstance(when, datetime) and when.tzinfo is not None and when > limit
+
     def future_reason(self, when: date | datetime) -> str | None:
-        """Why ``when`` is in the future relative to the request, or None."""
+        """Why ``when`` is in the future relative to the request (see is_future), or None."""
+        if not self.is_future(when):
+            return None
         day = day_of(when)
         if day is not None and day > self.as_of:
             return f"dated in the future ({day.isoformat()}); not used"
-        if (self.now is not None and isinstance(when, datetime) and when.tzinfo is not None
-                and when > self.now + CLOCK_SKEW):
-            return f"timed after the request time ({when.isoformat()}); not used"
-        return None
+        return f"timed after the request time ({when.isoformat()}); not used"

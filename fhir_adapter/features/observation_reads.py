@@ -59,7 +59,7 @@ class ObservationReads:
     # Components read in any Observation of ours, and how far back (None: any date); empty: none.
     anywhere: frozenset[str] = frozenset()
     anywhere_window: int | None = None
-    # Worked out once per extraction: days back -> the first day that can matter; concepts -> _window.
+    # Worked out once per extraction: days back -> the first day that can matter; concepts -> _remember_window.
     _cutoffs: dict[int, date] = field(default_factory=dict, compare=False, repr=False)
     _windows_of: dict[tuple[str, ...], tuple[bool, int | None]] = field(default_factory=dict, compare=False,
                                                                          repr=False)
@@ -70,11 +70,10 @@ class ObservationReads:
             return concept in self.anywhere
         return concept in self.windows and (panel is None or panel in self.panels)
 
-    def _window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
-        """(read at all, days back that can matter) for an Observation coded with ``concepts``."""
-        found = self._windows_of.get(concepts)
-        if found is None:
-            found = self._windows_of[concepts] = self._work_out_window(concepts)
+    def _remember_window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
+        """(read at all, days back that can matter) for an Observation coded with ``concepts``, worked out and kept
+        in _windows_of, which ``look`` reads first."""
+        found = self._windows_of[concepts] = self._work_out_window(concepts)
         return found
 
     def _work_out_window(self, concepts: tuple[str, ...]) -> tuple[bool, int | None]:
@@ -103,7 +102,7 @@ class ObservationReads:
         if not concepts:
             return NOT_OURS, concepts, None
         window = self._windows_of.get(concepts)
-        read, days = window if window is not None else self._window(concepts)
+        read, days = window if window is not None else self._remember_window(concepts)
         status = resource.get("status")
         if not read or (isinstance(status, str) and status in DROPPED_STATUS):  # a blank status is in no set
             return SKIP, concepts, None

@@ -11,7 +11,7 @@ from engine import feature_catalog
 from engine.finding import Evidence
 from engine.inputs import FeatureSet, feature_label, feature_unit
 from engine.quick_init import quick_init
-from fhir_adapter.features.context import CLOCK_SKEW, ExtractionContext
+from fhir_adapter.features.context import ExtractionContext
 from fhir_adapter.features.dates import chronological_key, day_of
 from fhir_adapter.features.windows import HISTORY_MAX_ENTRIES, window_adj, window_noun
 from fhir_adapter.parse import Coding, ObservationRecord, ParsedRecord, Quantity
@@ -98,19 +98,15 @@ def select(ctx: ExtractionContext, name: str, readings: list[Reading],
     settled: tuple[Evidence, Evidence] | None = None  # (the tied reading chosen, the same with its conflict note)
 
     label, unit = feature_label(name), feature_unit(name)
-    # What ctx.future_reason tests, so that it is asked for its reason only when a reading is in the future.
-    now_limit = ctx.now + CLOCK_SKEW if ctx.now is not None else None
     parsed = ctx.parsed
+    is_future = ctx.is_future
 
     def judge(reading: Reading, validate: bool) -> Evidence | None:
         """The reading as evidence, or None after recording why it is not used."""
         record = reading.record
         ref = record.ref
         effective = record.effective
-        day = effective.date() if isinstance(effective, datetime) else effective
-        if ((day is not None and day > as_of)
-                or (now_limit is not None and isinstance(effective, datetime) and effective.tzinfo is not None
-                    and effective > now_limit)):
+        if is_future(effective):  # asked for its reason only then
             ctx.problem(ref, shown_as, ctx.future_reason(effective))
             return None
         status = record.status

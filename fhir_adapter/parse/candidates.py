@@ -102,7 +102,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
     """
     # Imported here: fhir_adapter.genomics reads with this package's readers, so it imports fhir_adapter.parse.
     from fhir_adapter.genomics.reader import PROBLEM_NAME as GENOMIC_PROBLEM_NAME
-    from fhir_adapter.genomics.reader import is_genomic, scan_observation
+    from fhir_adapter.genomics.scan import is_genomic, scan_observation
 
     parsed = ParsedRecord(observation_reads=observation_reads)
     problems = parsed.problems
@@ -124,11 +124,11 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         except Exception as exc:  # noqa: BLE001 - a broken iterable must not fail the hook
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
-        concepts = None
+        scanned_concepts = None  # an Observation's concepts, when its scan worked them out
         try:
             rtype = res.get("resourceType")
             if rtype == "Observation":  # the usual entry, by far
-                is_gene_result, concepts = scan_observation(res)
+                is_gene_result, scanned_concepts = scan_observation(res)
                 entry = (res, full_url)
                 if is_gene_result:
                     genomic.append(entry)
@@ -155,7 +155,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             problems.append(InputProblem(None, None, f"input could not be read completely ({type(exc).__name__})"))
             break
         # Outside the walk's guard: a read plan that fails fails the extraction, as it always did.
-        planned.append(_look(reads, res, full_url, len(entries) - 1, stale, concepts)
+        planned.append(_look(reads, res, full_url, len(entries) - 1, stale, scanned_concepts)
                        if reads is not None and rtype == "Observation" else None)
 
     allowed_refs = choose_patient(parsed, patients, patient_id, validate)
@@ -198,22 +198,22 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
             continue  # not a candidate, or the same resource twice (e.g. in two prefetch bundles)
         seen.add(record.ref)
         if type(record) is ObservationRecord:
-            concepts: tuple[str, ...] | None = None  # worked out only if a problem names the features
+            record_concepts: tuple[str, ...] | None = None  # worked out only if a problem names the features
             candidate = True
         else:
-            concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
-                        else _record_concepts(record))
+            record_concepts = (record.matched_concepts() if isinstance(record, MedicationRecord)
+                               else _record_concepts(record))
             # Conditions and Procedures are read even when no concept of ours matches (for the problem-list codes
             # and the unrecognised-code report); only the ones we use become candidates (validated, attributed to
             # features).
-            candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(concepts))
+            candidate = ((not isinstance(record, (ConditionRecord, ProcedureRecord)) or bool(record_concepts))
                          and (not isinstance(record, ConditionRecord)
-                              or any(c in _CONDITION_CONCEPTS for c in concepts)))
+                              or any(c in _CONDITION_CONCEPTS for c in record_concepts)))
         if allowed_refs is not None and record.subject not in allowed_refs:  # in the set: no problem, as below
             reason = subject_problem(record.subject, allowed_refs)
             if reason:
                 if candidate:
-                    for f in _features(record, concepts) or (None,):
+                    for f in _features(record, record_concepts) or (None,):
                         problems.append(InputProblem(record.ref, f, reason))
                 continue
         if type(record) is ObservationRecord and validate != "eager":  # none of the steps below but the last
@@ -226,7 +226,7 @@ def parse_resources(data: object, *, patient_id: str | None = None, validate: st
         if validate == "eager" and candidate:
             problem = parsed.check(record)
             if problem is not None:
-                for f in _features(record, concepts) or (None,):
+                for f in _features(record, record_concepts) or (None,):
                     problems.append(InputProblem(problem.source, f, problem.reason))
                 continue
         if isinstance(record, MedicationRecord) and record.unresolved_reference and not record.matched_concepts():

@@ -95,7 +95,7 @@ def observation_record(resource: Mapping, full_url: str | None,
 
     Runs once per Observation read, so the usual shape (one coding, a valueQuantity, no components, no coded or text
     value, no dataAbsentReason) is read with the helpers inlined: every absent element costs one ``get``.
-    ``tests/adapter/test_parse.py`` checks it against :func:`slow_observation_record`, the same reading written
+    ``tests/adapter/test_parse.py`` checks it against :func:`reference_observation_record`, the same reading written
     plainly."""
     get = resource.get
     obs_codes, obs_concepts = read_coded(get("code"))
@@ -149,9 +149,10 @@ def _components(component_list: list) -> tuple[Component, ...]:
     return tuple(components)
 
 
-def slow_observation_record(resource: Mapping, full_url: str | None,
-                            effective: date | datetime | None) -> ObservationRecord:
-    """:func:`observation_record` written plainly, element by element: what the fast reading must equal (tests)."""
+def reference_observation_record(resource: Mapping, full_url: str | None,
+                                 effective: date | datetime | None) -> ObservationRecord:
+    """:func:`observation_record` written plainly, element by element: what the fast reading must equal. Only a
+    reference for the tests (``tests/adapter/test_parse.py``): the service never calls it."""
     components = []
     for comp in list_or_empty(resource.get("component")):
         comp = dict_or_empty(comp)

@@ -204,3 +204,19 @@ def test_a_failed_write_leaves_nothing_and_the_connection_usable(store):
         store.save_explainer(_row("dup", time.time() + 10))
     store.save_explainer(_row("after", time.time() + 10))
     assert store.explainer("after") is not None
+
+
+@pytest.mark.parametrize("field", ["inputs", "missing", "input_problems", "explanation", "measures", "mentions"])
+def test_a_collection_that_is_none_raises_as_it_always_did(field):
+    """finding_record skips the comprehension of an empty collection (its default, the empty tuple) only: a None is
+    no collection, and raises TypeError as iterating it always did; a list, even empty, is read as before."""
+    from dataclasses import replace
+
+    from engine.finding import Citation, Finding, Kind, Status
+
+    finding = Finding(id="f", engine_id="e", engine_version="1", kind=Kind.RISK, status=Status.COMPUTED, title="t",
+                      citation=Citation(short="s", full="S"))
+    with pytest.raises(TypeError):
+        evidence.finding_record(replace(finding, **{field: None}))
+    assert evidence.finding_record(replace(finding, **{field: []}))[field] == []
+    assert evidence.finding_record(finding)[field] == []

@@ -3,8 +3,13 @@ computation kept per Origin: they must be exactly those flask-cors's after-reque
 in the same order, whatever the origins configured and whatever the request says."""
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import sys
+import types
 
+import flask_cors.core
 import pytest
 
 from cds_hooks import cors
@@ -16,6 +21,12 @@ CONFIGURED = {
     "dev mode, every origin": None,
     "one origin": ["https://ehr-ui.example.org"],
     "two origins": ["https://ehr-ui.example.org", "https://other.example.org/"],
+    "a regex-like origin": [r"https://.*\.example\.org"],  # flask-cors adds Vary: Origin for it
+}
+APP_CORS_CONFIG = {  # flask-cors's own CORS_* settings, which it combines with ours
+    "CORS_EXPOSE_HEADERS": ["X-Request-Id", "ETag"],
+    "CORS_ALLOW_PRIVATE_NETWORK": True,
+    "CORS_SUPPORTS_CREDENTIALS": False,
 }
 ASKED = {
     "no Origin": {},
@@ -30,8 +41,8 @@ ASKED = {
 }
 
 
-def _app(tmp_path, origins):
-    config = {"DEV_MODE": True, "DATA_DIR": str(tmp_path), "WARM_MODELS": False, "AS_OF": "2026-06-01"}
+def _app(tmp_path, origins, **more_config):
+    config = {"DEV_MODE": True, "DATA_DIR": str(tmp_path), "WARM_MODELS": False, "AS_OF": "2026-06-01", **more_config}
     if origins is not None:
         config["CORS_ORIGINS"] = origins
     return create_app(config)
@@ -53,6 +64,51 @@ def test_a_hook_call_gets_exactly_the_headers_flask_cors_gives(tmp_path, configu
     for name, asked in ASKED.items():
         for _ in range(2):  # computed, then from the cache
             assert _hook_headers(fast, asked) == _hook_headers(slow, asked), name
+
+
+@pytest.mark.parametrize("configured", CONFIGURED.values(), ids=CONFIGURED.keys())
+def test_the_apps_own_cors_settings_are_applied_alike(tmp_path, configured):
+    fast = _app(tmp_path / "fast", configured, **APP_CORS_CONFIG)
+    slow = _app(tmp_path / "slow", configured, **APP_CORS_CONFIG)
+    slow.extensions[cors.EXTENSION] = None
+    exposed = _hook_headers(fast, ASKED["a configured origin"])
+    assert ("Access-Control-Expose-Headers", "ETag, X-Request-Id") in exposed  # the setting does reach the answer
+    for name, asked in ASKED.items():
+        assert _hook_headers(fast, asked) == _hook_headers(slow, asked), name
+
+
+@contextlib.contextmanager
+def _reloaded_without_flask_cors_internals():
+    """cds_hooks.cors imported as if flask-cors lacked the internals the shortcut uses (as flask-cors 4.0 does)."""
+    bare = types.ModuleType("flask_cors.core")
+    bare.__dict__.update({k: v for k, v in vars(flask_cors.core).items() if k != "try_match_pattern"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "flask_cors.core", bare)
+        try:
+            yield importlib.reload(cors)
+        finally:
+            patch.undo()
+            importlib.reload(cors)
+
+
+@pytest.mark.parametrize("configured", CONFIGURED.values(), ids=CONFIGURED.keys())
+def test_without_flask_cors_internals_flask_cors_alone_gives_the_same_headers(tmp_path, configured):
+    shortcut = _app(tmp_path / "shortcut", configured)
+    expected = {name: _hook_headers(shortcut, asked) for name, asked in ASKED.items()}
+    assert shortcut.extensions[cors.EXTENSION] is not None
+    with _reloaded_without_flask_cors_internals() as bare:
+        assert not bare.HAS_FLASK_CORS_INTERNALS
+        plain = _app(tmp_path / "plain", configured)
+        assert plain.extensions[bare.EXTENSION] is None
+        for name, asked in ASKED.items():
+            assert _hook_headers(plain, asked) == expected[name], name
+
+
+def test_the_hook_call_route_is_the_one_the_shortcut_matches(tmp_path):
+    app = _app(tmp_path, ["https://ehr-ui.example.org"])
+    rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == "hooks.call_service"]
+    assert rules == [cors.HOOK_CALL_RULE]
+    assert flask_cors.core.try_match_pattern(cors.HOOK_CALL_PATH, cors.RESOURCE)
 
 
 def test_without_origins_nothing_is_added():
