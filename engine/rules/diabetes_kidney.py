@@ -5,9 +5,11 @@ Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatm
 
 * Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, not pregnant. CKD is
   established by a CKD entry on the problem list, or by eGFR < 60 or albuminuria (UACR >= 30 mg/g) persisting
-  > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline), and the markers are read by the
-  CKD diagnosis detector's own function (``engine.detectors.ckd.kidney_markers``), so this rule never starts a drug
-  for CKD that the diagnosis-gaps card calls unconfirmed ("needs > 90 days"). One low eGFR is not enough: the finding
+  > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline). Whether it is established is
+  the CKD diagnosis detector's own answer (``engine.detectors.ckd.ckd_establishment``: the entry by the detector's
+  documenting value sets, the markers as it reads them), so this rule never starts a drug for CKD that the
+  diagnosis-gaps card calls unconfirmed ("needs > 90 days"), nor calls unestablished CKD the detector takes as
+  documented. One low eGFR is not enough: the finding
   then says so, with the results, on the explainer page; only a metformin already taken is still reviewed by the
   label's eGFR limits, which hold whether or not the low eGFR is chronic.
 * eGFR is the record's one eGFR (docs/calculators.md), rounded half up to a whole number before it is compared and
@@ -30,7 +32,7 @@ from typing import Any
 
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, kidney_markers, run_days, shortfall
+from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, ckd_establishment, run_days, shortfall
 from engine.detectors.common import concept
 from engine.finding import Evidence, Finding, Severity
 from engine.inputs import FeatureSet
@@ -95,9 +97,11 @@ class DiabetesCkdTherapy(TreatmentRule):
         a_category, uacr_ev = _albuminuria(features, kdigo)
         ckd = present(features, "chronic_kidney_disease")
         albuminuric = a_category in ("A2", "A3")
-        # Without a CKD entry, CKD is established as the CKD diagnosis card establishes it: a marker persisting > 90 days.
-        markers = None if ckd is not None else kidney_markers(features)
-        unconfirmed = markers is not None and not markers.persistent
+        # CKD established as the CKD diagnosis card and the kidney calculators establish it (one definition): an entry
+        # of its documenting value sets on the problem list, else a marker persisting > 90 days.
+        establishment = ckd_establishment(features)
+        markers = establishment.markers
+        unconfirmed = not establishment.established
         if unconfirmed and egfr >= EGFR_ABNORMAL_BELOW and not albuminuric \
                 and not (markers.egfr_run or markers.acr_run):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.finding import Severity, Status
-from tests.engine.detector_fixtures import days_ago
+from tests.engine.detector_fixtures import days_ago, run
 from tests.engine.treatment_fixtures import (
     ev,
     evaluate,
@@ -246,3 +246,12 @@ def test_a_metformin_taken_is_still_reviewed_by_the_label_when_ckd_is_not_establ
     else:
         assert found["metformin"].status is Status.COMPUTED and found["metformin"].recommendation.text.startswith(state)
         assert not found["metformin"].suggestions
+
+
+def test_a_ckd_condition_code_without_the_feature_establishes_ckd_as_for_the_detector():
+    """One definition with the CKD detector (``ckd_establishment``): a CKD code on the problem list counts whether or
+    not the chronic_kidney_disease feature was extracted, as it silences the diagnosis card."""
+    fs = record(egfr=[(45.0, 10)])
+    fs.condition_codes = {(ICD10CM, "E11.9"), (ICD10CM, "N18.31")}
+    assert therapies(fs)["sglt2i"].status is Status.COMPUTED
+    assert run("ckd-gap", fs) == []
