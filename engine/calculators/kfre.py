@@ -128,13 +128,18 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
     finding_suffix = "kidney-failure-5y"
 
     def _assess(self, features: FeatureSet) -> Finding:
+        from engine.detectors.ckd import ckd_establishment, kidney_replacement, shortfall  # detectors import calculators
+
         rules = coefficients()["applicability"]
         dialysis = features.get("dialysis_or_transplant")
-        if dialysis is not None and dialysis.value is True:
+        # Dialysis or a transplant as the diabetes-in-CKD rule and KDIGO staging read it (its status codes also
+        # document CKD): the KFRE was developed and validated without them (Tangri 2011/2016).
+        replacement = kidney_replacement(features)
+        if replacement is not None:
             return self.not_applicable(
-                features, [dialysis],
-                message="Chronic dialysis or a kidney transplant is recorded: the KFRE predicts kidney failure in "
-                        "people not yet receiving kidney replacement therapy.")
+                features, [ev for ev in (replacement.evidence,) if ev is not None],
+                message=f"{replacement.words} is recorded: the KFRE predicts kidney failure in people not yet "
+                        "receiving kidney replacement therapy.")
 
         age, age_missing = age_of(features)
         sex, sex_missing = sex_of(features)
@@ -161,8 +166,6 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
                 features, usable,
                 message=(f"No usable eGFR ({egfr_missing.reason}): the KFRE applies to CKD G3a-G5 (eGFR below "
                          f"{rules['egfr_below']}) and is not indicated without one."))
-
-        from engine.detectors.ckd import ckd_establishment, shortfall  # the detectors import the calculators
 
         ckd = ckd_establishment(features)
         if not ckd.established:

@@ -34,9 +34,10 @@ from engine.detectors.common import (
 )
 from engine.calculators.ckd_epi import kdigo_g_category
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.finding import Citation, Finding, InputProblem, Term
+from engine.finding import Citation, Evidence, Finding, InputProblem, Term
 from engine.inputs import FeatureSet
 from engine.registry import detector
+from fhir_adapter.terminology import concepts_of_coding
 
 # KDIGO 2012, Table 1/Figure 9: markers of CKD.
 EGFR_ABNORMAL_BELOW = 60.0  # mL/min/1.73 m2 (G3a-G5)
@@ -123,6 +124,47 @@ def _run_text(label: str, run: list[Reading]) -> str:
 
 
 @dataclass(frozen=True)
+class KidneyReplacement:
+    """Kidney replacement therapy on the record: ``kind`` is "dialysis", "transplant", or "dialysis or transplant"
+    when only the ``dialysis_or_transplant`` feature is known (without ``on_dialysis`` it cannot tell which)."""
+
+    kind: str
+    evidence: Evidence | None  # the feature's evidence, or None when only a problem-list code shows it
+
+    @property
+    def words(self) -> str:
+        """'Chronic dialysis', 'A kidney transplant', 'Chronic dialysis or a kidney transplant'."""
+        return {"dialysis": "Chronic dialysis", "transplant": "A kidney transplant"}.get(
+            self.kind, "Chronic dialysis or a kidney transplant")
+
+
+def kidney_replacement(features: FeatureSet) -> KidneyReplacement | None:
+    """Chronic dialysis or a kidney transplant, from the ``on_dialysis`` / ``dialysis_or_transplant`` features or the
+    problem-list codes of their value sets (the codes that also document CKD for this detector): the engines that apply
+    to established CKD exclude it (KFRE: Tangri 2016; KDIGO 2022 rec 1.3.1: the SGLT2 inhibitor trials), so each says
+    so rather than counting Z94.0 or Z99.2 as "CKD on the problem list"."""
+    on_dialysis = features.get("on_dialysis")
+    if on_dialysis is not None and on_dialysis.value is True:
+        return KidneyReplacement("dialysis", on_dialysis)
+    either = features.get("dialysis_or_transplant")
+    either = either if either is not None and either.value is True else None
+    coded = {c for pair in features.condition_codes if _pair(pair) for c in concepts_of_coding(*pair)}
+    if "chronic_dialysis" in coded:
+        return KidneyReplacement("dialysis", either)
+    if "dialysis_or_transplant" in coded:  # its codes that are not dialysis: a kidney transplant status
+        return KidneyReplacement("transplant", either)
+    if either is not None:
+        # on_dialysis read and not true: what dialysis_or_transplant found is the transplant.
+        return KidneyReplacement("transplant" if on_dialysis is not None else "dialysis or transplant", either)
+    return None
+
+
+def _pair(pair) -> bool:
+    return (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+            and bool(pair[1].strip()))
+
+
+@dataclass(frozen=True)
 class CkdEstablishment:
     """Whether CKD is established, for the engines that apply only to CKD (KFRE, KDIGO staging): by a CKD entry on the
     problem list, or by a marker persisting > 90 days as this detector reads it (KDIGO 2024: abnormalities of kidney
@@ -131,6 +173,8 @@ class CkdEstablishment:
 
     entry: str | None  # why CKD counts as on the problem list (already_documented), or None
     markers: KidneyMarkers | None  # read only without an entry
+    # Dialysis or a kidney transplant (its status codes also document CKD): each engine excludes it first.
+    replacement: KidneyReplacement | None = None
 
     @property
     def established(self) -> bool:
@@ -151,7 +195,8 @@ class CkdEstablishment:
 
 def ckd_establishment(features: FeatureSet) -> CkdEstablishment:
     entry = already_documented(features, concept("chronic-kidney-disease"), "chronic_kidney_disease")
-    return CkdEstablishment(entry, None if entry is not None else kidney_markers(features))
+    return CkdEstablishment(entry, None if entry is not None else kidney_markers(features),
+                            kidney_replacement(features))
 
 
 def _span(run: list[Reading]) -> str:

@@ -3,7 +3,8 @@ Care 2025 section 11, and the metformin label.
 
 Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatment.md).
 
-* Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, not pregnant. CKD is
+* Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, without a kidney
+  transplant (the SGLT2 inhibitor trials behind rec 1.3.1 excluded recipients), not pregnant. CKD is
   established by a CKD entry on the problem list, or by eGFR < 60 or albuminuria (UACR >= 30 mg/g) persisting
   > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline). Whether it is established is
   the CKD diagnosis detector's own answer (``engine.detectors.ckd.ckd_establishment``: the entry by the detector's
@@ -32,7 +33,14 @@ from typing import Any
 
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, ckd_establishment, run_days, shortfall
+from engine.detectors.ckd import (
+    EGFR_ABNORMAL_BELOW,
+    KidneyMarkers,
+    KidneyReplacement,
+    ckd_establishment,
+    run_days,
+    shortfall,
+)
 from engine.detectors.common import concept
 from engine.finding import Evidence, Finding, Severity
 from engine.inputs import FeatureSet
@@ -69,7 +77,7 @@ class DiabetesCkdTherapy(TreatmentRule):
     citation = citation_of(data()["guideline"])
     reads_findings = ("kdigo-2012-ckd-stage",)
     optional = ("diabetes", "egfr_mlmin173m2", "uacr_mgg", "chronic_kidney_disease", "hypertension", "bp_treated",
-                "on_dialysis", "pregnant")
+                "on_dialysis", "dialysis_or_transplant", "pregnant")
 
     def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
         diabetes = present(features, "diabetes")
@@ -107,12 +115,12 @@ class DiabetesCkdTherapy(TreatmentRule):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
                                        message=(f"eGFR {egfr} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
                                                 "no CKD criterion."))]
-        for name, why in (("on_dialysis", "chronic dialysis is recorded"), ("pregnant", "pregnancy is recorded")):
-            ev = present(features, name)
-            if ev is not None:
-                return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
-                                           message=f"{why[:1].upper()}{why[1:]}: the KDIGO 2022 drug recommendations "
-                                                   "for diabetes with CKD do not apply.")]
+        excluded = _excluded(features, establishment.replacement)
+        if excluded is not None:
+            ev, why = excluded
+            return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
+                                       message=f"{why}: the KDIGO 2022 drug recommendations for diabetes with CKD "
+                                               f"do not apply{_WHY_EXCLUDED.get(why, '')}.")]
         if unconfirmed:
             return self._not_established(features, base, egfr, markers, [diabetes, egfr_ev, uacr_ev])
         inputs = [diabetes, egfr_ev, uacr_ev, ckd, *(_persistence_evidence(markers) if markers else ())]
@@ -262,6 +270,21 @@ def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:
         run[-1].evidence.note, f"{name} abnormal since this result: {run_days(run)} days, no normal result between "
                                "(CKD by > 3 months' persistence, KDIGO 2024)") if n))
             for name, run in markers.persistent.items()]
+
+
+# Kidney transplant recipients were excluded from the SGLT2 inhibitor trials behind recommendation 1.3.1, and KDIGO 2022
+# says its evidence does not cover them.
+_WHY_EXCLUDED = {"A kidney transplant is recorded": " (the SGLT2 inhibitor trials behind recommendation 1.3.1 excluded "
+                                                    "kidney transplant recipients)"}
+
+
+def _excluded(features: FeatureSet, replacement: KidneyReplacement | None) -> tuple[Evidence | None, str] | None:
+    """Dialysis, a kidney transplant (``engine.detectors.ckd.kidney_replacement``, as KFRE and KDIGO staging read
+    them) or pregnancy: the evidence and the words, or None."""
+    if replacement is not None:
+        return replacement.evidence, f"{replacement.words} is recorded"
+    pregnant = present(features, "pregnant")
+    return (pregnant, "Pregnancy is recorded") if pregnant is not None else None
 
 
 def _type_1_only(features: FeatureSet) -> bool:

@@ -255,3 +255,25 @@ def test_a_ckd_condition_code_without_the_feature_establishes_ckd_as_for_the_det
     fs.condition_codes = {(ICD10CM, "E11.9"), (ICD10CM, "N18.31")}
     assert therapies(fs)["sglt2i"].status is Status.COMPUTED
     assert run("ckd-gap", fs) == []
+
+
+# -- kidney replacement therapy: dialysis and kidney transplant are outside KDIGO 2022 rec 1.3.1's trials ------------
+@pytest.mark.parametrize("facts, codes, words", [
+    (dict(), {(ICD10CM, "Z94.0")}, "A kidney transplant is recorded"),
+    (dict(dialysis_or_transplant=True, on_dialysis=False), set(), "A kidney transplant is recorded"),
+    (dict(), {(ICD10CM, "Z99.2")}, "Chronic dialysis is recorded"),
+    (dict(on_dialysis=True, dialysis_or_transplant=True), set(), "Chronic dialysis is recorded"),
+    (dict(dialysis_or_transplant=True), set(), "Chronic dialysis or a kidney transplant is recorded"),
+])
+def test_kidney_replacement_therapy_is_excluded_with_its_own_words(facts, codes, words):
+    """The reviewer's record: T2D, Z94.0 on the problem list, one eGFR 45. The CKD detector is silent (Z94.0 documents
+    CKD); the rule does not call CKD unestablished but excludes the transplant recipient, as it excludes dialysis."""
+    fs = record(egfr=[(45.0, 10)], **facts)
+    fs.condition_codes = {(ICD10CM, "E11.9"), *codes}
+    assert run("ckd-gap", fs) == []
+    [finding] = evaluate(RULE, fs)
+    assert finding.status is Status.NOT_APPLICABLE and not finding.suggestions
+    assert finding.message.startswith(f"{words}: the KDIGO 2022 drug recommendations for diabetes with CKD do not "
+                                      "apply")
+    if words.startswith("A kidney transplant"):
+        assert "excluded kidney transplant recipients" in finding.message
