@@ -178,16 +178,16 @@ class KdigoCkdStage(SingleFindingEngine):
     def _not_staged(self, features, ckd, inputs, measures, details) -> Finding:
         """A reduced eGFR or albuminuria without established CKD: its categories, named as such, and why it is not CKD
         staging; no heat-map risk (the heat map is the prognosis of CKD)."""
-        from engine.detectors.ckd import shortfall
+        from engine.detectors.ckd import ACR_MARKER, EGFR_MARKER, KDIGO_DURATION, PERSISTENCE_DAYS, shortfall
 
         named = _categories(details)
-        said = shortfall(ckd.markers) or "the results are not shown to persist > 90 days"
+        said = shortfall(ckd.markers) or f"the results are not shown to persist > {PERSISTENCE_DAYS} days"
         seen = {id(ev) for ev in inputs}
         return self.not_applicable(
             features, [*inputs, *(ev for ev in ckd.evidence() if id(ev) not in seen)],
-            message=(f"{named} (not CKD staging: CKD needs > 3 months' persistence). CKD not "
-                     f"established: {said}. KDIGO stages CKD once it is present (KDIGO 2024 definition: eGFR < 60 or "
-                     "UACR >= 30 mg/g for > 3 months); repeat the eGFR and UACR after 3 months."),
+            message=(f"{named} (not CKD staging: CKD needs {KDIGO_DURATION}' persistence). CKD not "
+                     f"established: {said}. KDIGO stages CKD once it is present (KDIGO 2024 definition: {EGFR_MARKER} "
+                     f"or {ACR_MARKER} for {KDIGO_DURATION}); repeat the eGFR and UACR after 3 months."),
             measures=measures, details=details)
 
     def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions,

@@ -128,7 +128,8 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
     finding_suffix = "kidney-failure-5y"
 
     def _assess(self, features: FeatureSet) -> Finding:
-        from engine.detectors.ckd import ckd_establishment, kidney_replacement, shortfall  # detectors import calculators
+        # Imported here: the detectors import the calculators.
+        from engine.detectors.ckd import CKD_MARKERS, ckd_establishment, kidney_replacement, shortfall
 
         rules = coefficients()["applicability"]
         dialysis = features.get("dialysis_or_transplant")
@@ -176,8 +177,8 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
             return self.not_applicable(
                 features, _distinct(usable + ckd.evidence()),
                 message=(f"CKD not established: {said}. The KFRE is validated in CKD G3-G5 (Tangri 2011; Tangri "
-                         "2016, JAMA 315:164), and CKD needs eGFR < 60 or UACR >= 30 mg/g persisting > 90 days "
-                         "(KDIGO 2024 definition). Repeat the eGFR and UACR after 3 months."))
+                         f"2016, JAMA 315:164), and CKD needs {CKD_MARKERS} (KDIGO 2024 definition). Repeat the "
+                         "eGFR and UACR after 3 months."))
 
         missing = [m for m in (age_missing, sex_missing, egfr_missing, uacr_missing) if m is not None]
         if missing:

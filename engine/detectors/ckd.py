@@ -43,6 +43,7 @@ from fhir_adapter.terminology import concepts_of_coding
 EGFR_ABNORMAL_BELOW = 60.0  # mL/min/1.73 m2 (G3a-G5)
 ACR_ABNORMAL_FROM = 30.0  # mg/g (A2-A3)
 # KDIGO 2012 definition: "present for > 3 months"; read as > 90 days between first and last abnormal result.
+KDIGO_DURATION = "> 3 months"  # the definition's words, cited as they are
 PERSISTENCE_DAYS = 90
 # KDIGO 2012 Table 2 (GFR categories, lower bounds) and Table 4 (albuminuria categories, ACR mg/g).
 # KDIGO 2012 Figure 9 "heat map": prognosis by G and A category.
@@ -52,6 +53,12 @@ HEAT_MAP = {
     "G4": ("very high", "very high", "very high"), "G5": ("very high", "very high", "very high"),
 }
 ADULT_AGE = 18.0
+# The definition in words, built from the constants above: every clinical text that states it (this detector's
+# shortfall, the KFRE, the KDIGO staging, the diabetes-in-CKD rule) takes it from here.
+EGFR_MARKER = f"eGFR < {EGFR_ABNORMAL_BELOW:g}"
+ACR_MARKER = f"UACR >= {ACR_ABNORMAL_FROM:g} mg/g"
+PERSISTING = f"persisting > {PERSISTENCE_DAYS} days"
+CKD_MARKERS = f"{EGFR_MARKER} or {ACR_MARKER} {PERSISTING}"
 DEFAULT_LOOKBACK_DAYS = 730  # project choice: two years, long enough to see a > 90-day run
 
 THRESHOLD_LINES = ("CKD marker: eGFR < 60 mL/min/1.73m2 or ACR >= 30 mg/g, persisting > 90 days",
@@ -112,15 +119,15 @@ def kidney_markers(features: FeatureSet) -> KidneyMarkers:
 def shortfall(markers: KidneyMarkers) -> str:
     """The abnormal results that do not (yet) establish CKD: 'one eGFR < 60 (2026-05-22)', 'eGFR < 60 for 60 days
     (2 results, 2026-03-23 to 2026-05-22), not > 90'; empty when there are none."""
-    return "; ".join(_run_text(label, run) for label, run in (("eGFR < 60", markers.egfr_run),
-                                                             ("UACR >= 30 mg/g", markers.acr_run)) if run)
+    return "; ".join(_run_text(label, run) for label, run in ((EGFR_MARKER, markers.egfr_run),
+                                                             (ACR_MARKER, markers.acr_run)) if run)
 
 
 def _run_text(label: str, run: list[Reading]) -> str:
     if len(run) == 1:
         return f"one {label} ({run[0].day.isoformat()})"
     return (f"{label} for {run_days(run)} days ({len(run)} results, {run[-1].day.isoformat()} to "
-            f"{run[0].day.isoformat()}), not > 90")
+            f"{run[0].day.isoformat()}), not > {PERSISTENCE_DAYS}")
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,7 @@ class CkdEstablishment:
         if self.entry is not None:
             return "CKD on the problem list"
         return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items()
-                            ) + " (> 3 months, KDIGO 2024 definition)"
+                            ) + f" ({KDIGO_DURATION}, KDIGO 2024 definition)"
 
     def evidence(self) -> list:
         """The abnormal results of the current runs (newest first), the evidence for or against chronicity."""

@@ -34,7 +34,12 @@ from typing import Any
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
 from engine.detectors.ckd import (
+    ACR_MARKER,
     EGFR_ABNORMAL_BELOW,
+    EGFR_MARKER,
+    KDIGO_DURATION,
+    PERSISTENCE_DAYS,
+    PERSISTING,
     KidneyMarkers,
     KidneyReplacement,
     ckd_establishment,
@@ -113,7 +118,7 @@ class DiabetesCkdTherapy(TreatmentRule):
         if unconfirmed and egfr >= EGFR_ABNORMAL_BELOW and not albuminuric \
                 and not (markers.egfr_run or markers.acr_run):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
-                                       message=(f"eGFR {egfr} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
+                                       message=(f"eGFR {egfr} and no albuminuria ({ACR_MARKER}) or CKD entry: "
                                                 "no CKD criterion."))]
         excluded = _excluded(features, establishment.replacement)
         if excluded is not None:
@@ -143,7 +148,7 @@ class DiabetesCkdTherapy(TreatmentRule):
         abnormal = [r.evidence for r in markers.egfr_run + markers.acr_run]
         out = [self.not_indicated(features, finding_id=base, inputs=[*inputs, *abnormal],
                                   message=(f"CKD not established: {_unconfirmed(markers, egfr)}. "
-                                           f"{data()['ckd']['not_established']}"))]
+                                           f"{_not_established_text()}"))]
         if active_medications(features, classes=("metformin",)) and egfr < data()["metformin"]["dose_review_below"]:
             out.append(self._metformin(features, egfr, f"T2D, eGFR {egfr}", inputs))
         return out
@@ -236,7 +241,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             features, finding_id=finding_id, title=self.title, value=value, category=rec["strength"],
             recommendation=recommendation_of(rec, d["guideline"]), severity=severity, inputs=inputs,
             message=message, suggestions=suggestions, condition=concept("chronic-kidney-disease").ref(),
-            method=("CKD: a problem-list entry, or eGFR < 60 / UACR >= 30 mg/g persisting > 90 days (KDIGO 2024 "
+            method=(f"CKD: a problem-list entry, or {EGFR_MARKER} / {ACR_MARKER} {PERSISTING} (KDIGO 2024 "
                     "definition). KDIGO 2022 for established CKD: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop "
                     "< 30, not started 30-< 45, dose reviewed < 45; a metformin already taken is reviewed at any low "
                     "eGFR), ACE inhibitor or ARB for albuminuria with hypertension; the record's one eGFR rounded half "
@@ -263,12 +268,18 @@ def _unconfirmed(markers: KidneyMarkers, egfr: int) -> str:
     return shortfall(markers) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
 
 
+def _not_established_text() -> str:
+    """The data file's sentence, with the CKD detector's markers and persistence (declared once, there)."""
+    return data()["ckd"]["not_established"].format(egfr_marker=EGFR_MARKER, acr_marker=ACR_MARKER,
+                                                   persistence_days=PERSISTENCE_DAYS, kdigo_duration=KDIGO_DURATION)
+
+
 def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:
     """The first result of each persisting run, noted with how long the marker has lasted: with the newest results
     (the rule's eGFR and UACR), the evidence that CKD is established."""
     return [replace(run[-1].evidence, note="; ".join(n for n in (
         run[-1].evidence.note, f"{name} abnormal since this result: {run_days(run)} days, no normal result between "
-                               "(CKD by > 3 months' persistence, KDIGO 2024)") if n))
+                               f"(CKD by {KDIGO_DURATION}' persistence, KDIGO 2024)") if n))
             for name, run in markers.persistent.items()]
 
 

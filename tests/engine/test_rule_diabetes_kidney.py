@@ -277,3 +277,15 @@ def test_kidney_replacement_therapy_is_excluded_with_its_own_words(facts, codes,
                                       "apply")
     if words.startswith("A kidney transplant"):
         assert "excluded kidney transplant recipients" in finding.message
+
+
+def test_the_ckd_definition_in_the_texts_is_the_detectors_declared_once():
+    """The data file's sentence names no threshold of its own: the markers and the persistence come from the CKD
+    detector's constants (EGFR_ABNORMAL_BELOW, ACR_ABNORMAL_FROM, PERSISTENCE_DAYS)."""
+    from engine.detectors.ckd import ACR_ABNORMAL_FROM, ACR_MARKER, EGFR_ABNORMAL_BELOW, EGFR_MARKER, PERSISTENCE_DAYS
+    from engine.rules.diabetes_kidney import _not_established_text, data
+
+    template = data()["ckd"]["not_established"]
+    assert not any(literal in template for literal in ("60", "30 mg", "90", "> 3 months"))
+    assert (EGFR_MARKER, ACR_MARKER) == (f"eGFR < {EGFR_ABNORMAL_BELOW:g}", f"UACR >= {ACR_ABNORMAL_FROM:g} mg/g")
+    assert f"{EGFR_MARKER} or {ACR_MARKER} over > {PERSISTENCE_DAYS} days" in _not_established_text()
