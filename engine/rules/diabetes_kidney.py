@@ -94,7 +94,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
                                        message=("Type 1 diabetes is recorded: the KDIGO 2022 SGLT2 inhibitor and "
                                                 "metformin recommendations are for type 2 diabetes."))]
-        egfr_ev = features.get("egfr_mlmin173m2")
+        egfr_ev = raw_egfr_ev = features.get("egfr_mlmin173m2")
         raw_egfr = number(features, "egfr_mlmin173m2")
         if raw_egfr is None:
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
@@ -127,7 +127,8 @@ class DiabetesCkdTherapy(TreatmentRule):
                                        message=f"{why}: the KDIGO 2022 drug recommendations for diabetes with CKD "
                                                f"do not apply{_WHY_EXCLUDED.get(why, '')}.")]
         if unconfirmed:
-            return self._not_established(features, base, egfr, markers, [diabetes, egfr_ev, uacr_ev])
+            return self._not_established(features, base, egfr, raw_egfr, markers, [diabetes, egfr_ev, uacr_ev],
+                                         [diabetes, raw_egfr_ev, uacr_ev])
         inputs = [diabetes, egfr_ev, uacr_ev, ckd, *(_persistence_evidence(markers) if markers else ())]
         ckd_text = f"T2D, eGFR {egfr}" + (f", {a_category}" if a_category else "")
         findings_out = [
@@ -141,13 +142,17 @@ class DiabetesCkdTherapy(TreatmentRule):
                             for f in findings_out]
         return findings_out
 
-    def _not_established(self, features, base, egfr, markers: KidneyMarkers, inputs) -> list[Finding]:
-        """No drug is started for CKD that is not established; the finding names the results that fall short. The
+    def _not_established(self, features, base, egfr, raw_egfr, markers: KidneyMarkers, inputs,
+                         unrounded_inputs) -> list[Finding]:
+        """No drug is started for CKD that is not established; the finding names the results that fall short, with
+        the eGFR as the CKD markers judged it: unrounded (59.6 is < 60 there, though 60 for the drug thresholds). The
         metformin label's limits (stop below eGFR 30, dose reviewed below 45) hold whether or not the low eGFR is
-        chronic, so a metformin already taken is still reviewed."""
+        chronic, so a metformin already taken is still reviewed, by the rounded eGFR."""
         abnormal = [r.evidence for r in markers.egfr_run + markers.acr_run]
-        out = [self.not_indicated(features, finding_id=base, inputs=[*inputs, *abnormal],
-                                  message=(f"CKD not established: {_unconfirmed(markers, egfr)}. "
+        judged = (f" Newest eGFR {raw_egfr:g} (unrounded, as the CKD markers compare it)."
+                  if markers.egfr_run and raw_egfr != egfr else "")
+        out = [self.not_indicated(features, finding_id=base, inputs=_distinct([*unrounded_inputs, *abnormal]),
+                                  message=(f"CKD not established: {_unconfirmed(markers, raw_egfr)}.{judged} "
                                            f"{_not_established_text()}"))]
         if active_medications(features, classes=("metformin",)) and egfr < data()["metformin"]["dose_review_below"]:
             out.append(self._metformin(features, egfr, f"T2D, eGFR {egfr}", inputs))
@@ -263,9 +268,18 @@ def _albuminuria(features: FeatureSet, kdigo: Finding | None) -> tuple[str | Non
     return category, uacr_ev
 
 
-def _unconfirmed(markers: KidneyMarkers, egfr: int) -> str:
+def _unconfirmed(markers: KidneyMarkers, raw_egfr: float) -> str:
     """The abnormal results that do not (yet) establish CKD, in the CKD detector's words (``shortfall``)."""
-    return shortfall(markers) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
+    return shortfall(markers) or f"eGFR {raw_egfr:g} with no dated result that shows how long it has lasted"
+
+
+def _distinct(evidence: list) -> list:
+    """Each Evidence once (the record's eGFR is also the newest abnormal result)."""
+    out: list = []
+    for ev in evidence:
+        if ev is None or ev not in out:
+            out.append(ev)
+    return out
 
 
 def _not_established_text() -> str:

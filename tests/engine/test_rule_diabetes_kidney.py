@@ -289,3 +289,12 @@ def test_the_ckd_definition_in_the_texts_is_the_detectors_declared_once():
     assert not any(literal in template for literal in ("60", "30 mg", "90", "> 3 months"))
     assert (EGFR_MARKER, ACR_MARKER) == (f"eGFR < {EGFR_ABNORMAL_BELOW:g}", f"UACR >= {ACR_ABNORMAL_FROM:g} mg/g")
     assert f"{EGFR_MARKER} or {ACR_MARKER} over > {PERSISTENCE_DAYS} days" in _not_established_text()
+
+
+def test_the_not_established_finding_shows_the_egfr_as_the_markers_judged_it():
+    """eGFR 59.6 is < 60 for the CKD markers (unrounded) and 60 for the drug thresholds (rounded half up): the finding
+    about CKD says 59.6 beside "one eGFR < 60", and its inputs hold 59.6, not a rounded 60."""
+    [finding] = evaluate(RULE, record(egfr=[(59.6, 10)]))
+    assert finding.message.startswith("CKD not established: one eGFR < 60 (2026-05-22). Newest eGFR 59.6 (unrounded, "
+                                      "as the CKD markers compare it). KDIGO defines")
+    assert [i.value for i in finding.inputs if i.name == "egfr_mlmin173m2"] == [59.6]
