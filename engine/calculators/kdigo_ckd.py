@@ -127,6 +127,8 @@ class KdigoCkdStage(SingleFindingEngine):
             from engine.detectors.ckd import ckd_establishment  # the detector imports this module's categories
 
             ckd = ckd_establishment(features)
+            if ckd.replacement is not None:
+                return self._replacement(features, ckd.replacement, inputs, measures, details)
             if not ckd.established:
                 return self._not_staged(features, ckd, inputs, measures, details)
 
@@ -162,21 +164,30 @@ class KdigoCkdStage(SingleFindingEngine):
         return self.insufficient(features, inputs, missing, message=message, measures=measures, suggestions=actions,
                                  details=details)
 
+    def _replacement(self, features, replacement, inputs, measures, details) -> Finding:
+        """Dialysis or a kidney transplant (whose status codes also document CKD): the categories, named as such, and
+        no stage or heat-map risk, as the KFRE and the diabetes-in-CKD rule leave kidney replacement therapy out."""
+        return self.not_applicable(
+            features, [*inputs, *(ev for ev in (replacement.evidence,) if ev is not None and ev not in inputs)],
+            message=(f"{_categories(details)} (not CKD staging). {replacement.words} is recorded: no KDIGO stage or "
+                     "heat-map risk is given for kidney replacement therapy (on dialysis the eGFR does not measure "
+                     "kidney function), as the KFRE (validated without dialysis or transplant recipients, Tangri "
+                     "2016) and the diabetes-in-CKD rule (KDIGO 2022) leave it out."),
+            measures=measures, details=details)
+
     def _not_staged(self, features, ckd, inputs, measures, details) -> Finding:
         """A reduced eGFR or albuminuria without established CKD: its categories, named as such, and why it is not CKD
         staging; no heat-map risk (the heat map is the prognosis of CKD)."""
-        from engine.detectors.ckd import shortfall
+        from engine.detectors.ckd import ACR_MARKER, EGFR_MARKER, KDIGO_DURATION, PERSISTENCE_DAYS, shortfall
 
-        named = " and ".join(f"{what} category {category}" for what, category in (
-            ("eGFR", details.g_category), ("Albuminuria" if details.g_category is None else "albuminuria",
-                                           details.a_category)) if category)
-        said = shortfall(ckd.markers) or "the results are not shown to persist > 90 days"
+        named = _categories(details)
+        said = shortfall(ckd.markers) or f"the results are not shown to persist > {PERSISTENCE_DAYS} days"
         seen = {id(ev) for ev in inputs}
         return self.not_applicable(
             features, [*inputs, *(ev for ev in ckd.evidence() if id(ev) not in seen)],
-            message=(f"{named} (not CKD staging: CKD needs > 3 months' persistence). CKD not "
-                     f"established: {said}. KDIGO stages CKD once it is present (KDIGO 2024 definition: eGFR < 60 or "
-                     "UACR >= 30 mg/g for > 3 months); repeat the eGFR and UACR after 3 months."),
+            message=(f"{named} (not CKD staging: CKD needs {KDIGO_DURATION}' persistence). CKD not "
+                     f"established: {said}. KDIGO stages CKD once it is present (KDIGO 2024 definition: {EGFR_MARKER} "
+                     f"or {ACR_MARKER} for {KDIGO_DURATION}); repeat the eGFR and UACR after 3 months."),
             measures=measures, details=details)
 
     def _computed(self, features, value, risk, g_category, inputs, measures, missing, assumptions, details, actions,
@@ -286,3 +297,10 @@ class KdigoCkdStage(SingleFindingEngine):
         if egfr_missing and (at_risk or a_category in ("A2", "A3")):
             actions.append(creatinine_action("An eGFR is needed to stage CKD (KDIGO 2012 GFR category)."))
         return tuple(actions)
+
+
+def _categories(details: KdigoDetails) -> str:
+    """'eGFR category G3a and albuminuria category A2': the categories of results that are not CKD staging."""
+    return " and ".join(f"{what} category {category}" for what, category in (
+        ("eGFR", details.g_category), ("Albuminuria" if details.g_category is None else "albuminuria",
+                                       details.a_category)) if category)

@@ -128,13 +128,19 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
     finding_suffix = "kidney-failure-5y"
 
     def _assess(self, features: FeatureSet) -> Finding:
+        # Imported here: the detectors import the calculators.
+        from engine.detectors.ckd import CKD_MARKERS, ckd_establishment, kidney_replacement, shortfall
+
         rules = coefficients()["applicability"]
         dialysis = features.get("dialysis_or_transplant")
-        if dialysis is not None and dialysis.value is True:
+        # Dialysis or a transplant as the diabetes-in-CKD rule and KDIGO staging read it (its status codes also
+        # document CKD): the KFRE was developed and validated without them (Tangri 2011/2016).
+        replacement = kidney_replacement(features)
+        if replacement is not None:
             return self.not_applicable(
-                features, [dialysis],
-                message="Chronic dialysis or a kidney transplant is recorded: the KFRE predicts kidney failure in "
-                        "people not yet receiving kidney replacement therapy.")
+                features, [ev for ev in (replacement.evidence,) if ev is not None],
+                message=f"{replacement.words} is recorded: the KFRE predicts kidney failure in people not yet "
+                        "receiving kidney replacement therapy.")
 
         age, age_missing = age_of(features)
         sex, sex_missing = sex_of(features)
@@ -162,8 +168,6 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
                 message=(f"No usable eGFR ({egfr_missing.reason}): the KFRE applies to CKD G3a-G5 (eGFR below "
                          f"{rules['egfr_below']}) and is not indicated without one."))
 
-        from engine.detectors.ckd import ckd_establishment, shortfall  # the detectors import the calculators
-
         ckd = ckd_establishment(features)
         if not ckd.established:
             # Validated in CKD G3-G5 only: a risk of kidney failure presented for one low eGFR would treat as CKD what
@@ -173,8 +177,8 @@ class KidneyFailureRiskEquation(SingleFindingEngine):
             return self.not_applicable(
                 features, _distinct(usable + ckd.evidence()),
                 message=(f"CKD not established: {said}. The KFRE is validated in CKD G3-G5 (Tangri 2011; Tangri "
-                         "2016, JAMA 315:164), and CKD needs eGFR < 60 or UACR >= 30 mg/g persisting > 90 days "
-                         "(KDIGO 2024 definition). Repeat the eGFR and UACR after 3 months."))
+                         f"2016, JAMA 315:164), and CKD needs {CKD_MARKERS} (KDIGO 2024 definition). Repeat the "
+                         "eGFR and UACR after 3 months."))
 
         missing = [m for m in (age_missing, sex_missing, egfr_missing, uacr_missing) if m is not None]
         if missing:

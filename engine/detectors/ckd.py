@@ -34,14 +34,16 @@ from engine.detectors.common import (
 )
 from engine.calculators.ckd_epi import kdigo_g_category
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.finding import Citation, Finding, InputProblem, Term
+from engine.finding import Citation, Evidence, Finding, InputProblem, Term
 from engine.inputs import FeatureSet
 from engine.registry import detector
+from fhir_adapter.terminology import concepts_of_coding
 
 # KDIGO 2012, Table 1/Figure 9: markers of CKD.
 EGFR_ABNORMAL_BELOW = 60.0  # mL/min/1.73 m2 (G3a-G5)
 ACR_ABNORMAL_FROM = 30.0  # mg/g (A2-A3)
 # KDIGO 2012 definition: "present for > 3 months"; read as > 90 days between first and last abnormal result.
+KDIGO_DURATION = "> 3 months"  # the definition's words, cited as they are
 PERSISTENCE_DAYS = 90
 # KDIGO 2012 Table 2 (GFR categories, lower bounds) and Table 4 (albuminuria categories, ACR mg/g).
 # KDIGO 2012 Figure 9 "heat map": prognosis by G and A category.
@@ -51,6 +53,12 @@ HEAT_MAP = {
     "G4": ("very high", "very high", "very high"), "G5": ("very high", "very high", "very high"),
 }
 ADULT_AGE = 18.0
+# The definition in words, built from the constants above: every clinical text that states it (this detector's
+# shortfall, the KFRE, the KDIGO staging, the diabetes-in-CKD rule) takes it from here.
+EGFR_MARKER = f"eGFR < {EGFR_ABNORMAL_BELOW:g}"
+ACR_MARKER = f"UACR >= {ACR_ABNORMAL_FROM:g} mg/g"
+PERSISTING = f"persisting > {PERSISTENCE_DAYS} days"
+CKD_MARKERS = f"{EGFR_MARKER} or {ACR_MARKER} {PERSISTING}"
 DEFAULT_LOOKBACK_DAYS = 730  # project choice: two years, long enough to see a > 90-day run
 
 THRESHOLD_LINES = ("CKD marker: eGFR < 60 mL/min/1.73m2 or ACR >= 30 mg/g, persisting > 90 days",
@@ -111,15 +119,56 @@ def kidney_markers(features: FeatureSet) -> KidneyMarkers:
 def shortfall(markers: KidneyMarkers) -> str:
     """The abnormal results that do not (yet) establish CKD: 'one eGFR < 60 (2026-05-22)', 'eGFR < 60 for 60 days
     (2 results, 2026-03-23 to 2026-05-22), not > 90'; empty when there are none."""
-    return "; ".join(_run_text(label, run) for label, run in (("eGFR < 60", markers.egfr_run),
-                                                             ("UACR >= 30 mg/g", markers.acr_run)) if run)
+    return "; ".join(_run_text(label, run) for label, run in ((EGFR_MARKER, markers.egfr_run),
+                                                             (ACR_MARKER, markers.acr_run)) if run)
 
 
 def _run_text(label: str, run: list[Reading]) -> str:
     if len(run) == 1:
         return f"one {label} ({run[0].day.isoformat()})"
     return (f"{label} for {run_days(run)} days ({len(run)} results, {run[-1].day.isoformat()} to "
-            f"{run[0].day.isoformat()}), not > 90")
+            f"{run[0].day.isoformat()}), not > {PERSISTENCE_DAYS}")
+
+
+@dataclass(frozen=True)
+class KidneyReplacement:
+    """Kidney replacement therapy on the record: ``kind`` is "dialysis", "transplant", or "dialysis or transplant"
+    when only the ``dialysis_or_transplant`` feature is known (without ``on_dialysis`` it cannot tell which)."""
+
+    kind: str
+    evidence: Evidence | None  # the feature's evidence, or None when only a problem-list code shows it
+
+    @property
+    def words(self) -> str:
+        """'Chronic dialysis', 'A kidney transplant', 'Chronic dialysis or a kidney transplant'."""
+        return {"dialysis": "Chronic dialysis", "transplant": "A kidney transplant"}.get(
+            self.kind, "Chronic dialysis or a kidney transplant")
+
+
+def kidney_replacement(features: FeatureSet) -> KidneyReplacement | None:
+    """Chronic dialysis or a kidney transplant, from the ``on_dialysis`` / ``dialysis_or_transplant`` features or the
+    problem-list codes of their value sets (the codes that also document CKD for this detector): the engines that apply
+    to established CKD exclude it (KFRE: Tangri 2016; KDIGO 2022 rec 1.3.1: the SGLT2 inhibitor trials), so each says
+    so rather than counting Z94.0 or Z99.2 as "CKD on the problem list"."""
+    on_dialysis = features.get("on_dialysis")
+    if on_dialysis is not None and on_dialysis.value is True:
+        return KidneyReplacement("dialysis", on_dialysis)
+    either = features.get("dialysis_or_transplant")
+    either = either if either is not None and either.value is True else None
+    coded = {c for pair in features.condition_codes if _pair(pair) for c in concepts_of_coding(*pair)}
+    if "chronic_dialysis" in coded:
+        return KidneyReplacement("dialysis", either)
+    if "dialysis_or_transplant" in coded:  # its codes that are not dialysis: a kidney transplant status
+        return KidneyReplacement("transplant", either)
+    if either is not None:
+        # on_dialysis read and not true: what dialysis_or_transplant found is the transplant.
+        return KidneyReplacement("transplant" if on_dialysis is not None else "dialysis or transplant", either)
+    return None
+
+
+def _pair(pair) -> bool:
+    return (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+            and bool(pair[1].strip()))
 
 
 @dataclass(frozen=True)
@@ -131,6 +180,8 @@ class CkdEstablishment:
 
     entry: str | None  # why CKD counts as on the problem list (already_documented), or None
     markers: KidneyMarkers | None  # read only without an entry
+    # Dialysis or a kidney transplant (its status codes also document CKD): each engine excludes it first.
+    replacement: KidneyReplacement | None = None
 
     @property
     def established(self) -> bool:
@@ -142,7 +193,7 @@ class CkdEstablishment:
         if self.entry is not None:
             return "CKD on the problem list"
         return " and ".join(f"{name} abnormal for {run_days(run)} days" for name, run in self.markers.persistent.items()
-                            ) + " (> 3 months, KDIGO 2024 definition)"
+                            ) + f" ({KDIGO_DURATION}, KDIGO 2024 definition)"
 
     def evidence(self) -> list:
         """The abnormal results of the current runs (newest first), the evidence for or against chronicity."""
@@ -151,7 +202,8 @@ class CkdEstablishment:
 
 def ckd_establishment(features: FeatureSet) -> CkdEstablishment:
     entry = already_documented(features, concept("chronic-kidney-disease"), "chronic_kidney_disease")
-    return CkdEstablishment(entry, None if entry is not None else kidney_markers(features))
+    return CkdEstablishment(entry, None if entry is not None else kidney_markers(features),
+                            kidney_replacement(features))
 
 
 def _span(run: list[Reading]) -> str:

@@ -3,11 +3,14 @@ Care 2025 section 11, and the metformin label.
 
 Sources and every threshold: ``engine/data/diabetes_ckd_2022.json`` (docs/treatment.md).
 
-* Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, not pregnant. CKD is
+* Who: diabetes on the problem list (not type 1 only) with established CKD, not on dialysis, without a kidney
+  transplant (the SGLT2 inhibitor trials behind rec 1.3.1 excluded recipients), not pregnant. CKD is
   established by a CKD entry on the problem list, or by eGFR < 60 or albuminuria (UACR >= 30 mg/g) persisting
-  > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline), and the markers are read by the
-  CKD diagnosis detector's own function (``engine.detectors.ckd.kidney_markers``), so this rule never starts a drug
-  for CKD that the diagnosis-gaps card calls unconfirmed ("needs > 90 days"). One low eGFR is not enough: the finding
+  > 90 days: KDIGO defines CKD by > 3 months' persistence (KDIGO 2024 CKD guideline). Whether it is established is
+  the CKD diagnosis detector's own answer (``engine.detectors.ckd.ckd_establishment``: the entry by the detector's
+  documenting value sets, the markers as it reads them), so this rule never starts a drug for CKD that the
+  diagnosis-gaps card calls unconfirmed ("needs > 90 days"), nor calls unestablished CKD the detector takes as
+  documented. One low eGFR is not enough: the finding
   then says so, with the results, on the explainer page; only a metformin already taken is still reviewed by the
   label's eGFR limits, which hold whether or not the low eGFR is chronic.
 * eGFR is the record's one eGFR (docs/calculators.md), rounded half up to a whole number before it is compared and
@@ -30,7 +33,19 @@ from typing import Any
 
 from engine.calculators.common import load_data, round_half_up
 from engine.calculators.kdigo_ckd import albuminuria_category
-from engine.detectors.ckd import EGFR_ABNORMAL_BELOW, KidneyMarkers, kidney_markers, run_days, shortfall
+from engine.detectors.ckd import (
+    ACR_MARKER,
+    EGFR_ABNORMAL_BELOW,
+    EGFR_MARKER,
+    KDIGO_DURATION,
+    PERSISTENCE_DAYS,
+    PERSISTING,
+    KidneyMarkers,
+    KidneyReplacement,
+    ckd_establishment,
+    run_days,
+    shortfall,
+)
 from engine.detectors.common import concept
 from engine.finding import Evidence, Finding, Severity
 from engine.inputs import FeatureSet
@@ -67,7 +82,7 @@ class DiabetesCkdTherapy(TreatmentRule):
     citation = citation_of(data()["guideline"])
     reads_findings = ("kdigo-2012-ckd-stage",)
     optional = ("diabetes", "egfr_mlmin173m2", "uacr_mgg", "chronic_kidney_disease", "hypertension", "bp_treated",
-                "on_dialysis", "pregnant")
+                "on_dialysis", "dialysis_or_transplant", "pregnant")
 
     def evaluate(self, features: FeatureSet, findings) -> list[Finding]:
         diabetes = present(features, "diabetes")
@@ -79,7 +94,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
                                        message=("Type 1 diabetes is recorded: the KDIGO 2022 SGLT2 inhibitor and "
                                                 "metformin recommendations are for type 2 diabetes."))]
-        egfr_ev = features.get("egfr_mlmin173m2")
+        egfr_ev = raw_egfr_ev = features.get("egfr_mlmin173m2")
         raw_egfr = number(features, "egfr_mlmin173m2")
         if raw_egfr is None:
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes],
@@ -95,22 +110,25 @@ class DiabetesCkdTherapy(TreatmentRule):
         a_category, uacr_ev = _albuminuria(features, kdigo)
         ckd = present(features, "chronic_kidney_disease")
         albuminuric = a_category in ("A2", "A3")
-        # Without a CKD entry, CKD is established as the CKD diagnosis card establishes it: a marker persisting > 90 days.
-        markers = None if ckd is not None else kidney_markers(features)
-        unconfirmed = markers is not None and not markers.persistent
+        # CKD established as the CKD diagnosis card and the kidney calculators establish it (one definition): an entry
+        # of its documenting value sets on the problem list, else a marker persisting > 90 days.
+        establishment = ckd_establishment(features)
+        markers = establishment.markers
+        unconfirmed = not establishment.established
         if unconfirmed and egfr >= EGFR_ABNORMAL_BELOW and not albuminuric \
                 and not (markers.egfr_run or markers.acr_run):
             return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, uacr_ev],
-                                       message=(f"eGFR {egfr} and no albuminuria (UACR >= 30 mg/g) or CKD entry: "
+                                       message=(f"eGFR {egfr} and no albuminuria ({ACR_MARKER}) or CKD entry: "
                                                 "no CKD criterion."))]
-        for name, why in (("on_dialysis", "chronic dialysis is recorded"), ("pregnant", "pregnancy is recorded")):
-            ev = present(features, name)
-            if ev is not None:
-                return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
-                                           message=f"{why[:1].upper()}{why[1:]}: the KDIGO 2022 drug recommendations "
-                                                   "for diabetes with CKD do not apply.")]
+        excluded = _excluded(features, establishment.replacement)
+        if excluded is not None:
+            ev, why = excluded
+            return [self.not_indicated(features, finding_id=base, inputs=[diabetes, egfr_ev, ev],
+                                       message=f"{why}: the KDIGO 2022 drug recommendations for diabetes with CKD "
+                                               f"do not apply{_WHY_EXCLUDED.get(why, '')}.")]
         if unconfirmed:
-            return self._not_established(features, base, egfr, markers, [diabetes, egfr_ev, uacr_ev])
+            return self._not_established(features, base, egfr, raw_egfr, markers, [diabetes, egfr_ev, uacr_ev],
+                                         [diabetes, raw_egfr_ev, uacr_ev])
         inputs = [diabetes, egfr_ev, uacr_ev, ckd, *(_persistence_evidence(markers) if markers else ())]
         ckd_text = f"T2D, eGFR {egfr}" + (f", {a_category}" if a_category else "")
         findings_out = [
@@ -124,14 +142,18 @@ class DiabetesCkdTherapy(TreatmentRule):
                             for f in findings_out]
         return findings_out
 
-    def _not_established(self, features, base, egfr, markers: KidneyMarkers, inputs) -> list[Finding]:
-        """No drug is started for CKD that is not established; the finding names the results that fall short. The
+    def _not_established(self, features, base, egfr, raw_egfr, markers: KidneyMarkers, inputs,
+                         unrounded_inputs) -> list[Finding]:
+        """No drug is started for CKD that is not established; the finding names the results that fall short, with
+        the eGFR as the CKD markers judged it: unrounded (59.6 is < 60 there, though 60 for the drug thresholds). The
         metformin label's limits (stop below eGFR 30, dose reviewed below 45) hold whether or not the low eGFR is
-        chronic, so a metformin already taken is still reviewed."""
+        chronic, so a metformin already taken is still reviewed, by the rounded eGFR."""
         abnormal = [r.evidence for r in markers.egfr_run + markers.acr_run]
-        out = [self.not_indicated(features, finding_id=base, inputs=[*inputs, *abnormal],
-                                  message=(f"CKD not established: {_unconfirmed(markers, egfr)}. "
-                                           f"{data()['ckd']['not_established']}"))]
+        judged = (f" Newest eGFR {raw_egfr:g} (unrounded, as the CKD markers compare it)."
+                  if markers.egfr_run and raw_egfr != egfr else "")
+        out = [self.not_indicated(features, finding_id=base, inputs=_distinct([*unrounded_inputs, *abnormal]),
+                                  message=(f"CKD not established: {_unconfirmed(markers, raw_egfr)}.{judged} "
+                                           f"{_not_established_text()}"))]
         if active_medications(features, classes=("metformin",)) and egfr < data()["metformin"]["dose_review_below"]:
             out.append(self._metformin(features, egfr, f"T2D, eGFR {egfr}", inputs))
         return out
@@ -224,7 +246,7 @@ class DiabetesCkdTherapy(TreatmentRule):
             features, finding_id=finding_id, title=self.title, value=value, category=rec["strength"],
             recommendation=recommendation_of(rec, d["guideline"]), severity=severity, inputs=inputs,
             message=message, suggestions=suggestions, condition=concept("chronic-kidney-disease").ref(),
-            method=("CKD: a problem-list entry, or eGFR < 60 / UACR >= 30 mg/g persisting > 90 days (KDIGO 2024 "
+            method=(f"CKD: a problem-list entry, or {EGFR_MARKER} / {ACR_MARKER} {PERSISTING} (KDIGO 2024 "
                     "definition). KDIGO 2022 for established CKD: SGLT2 inhibitor from eGFR 20, metformin by eGFR (stop "
                     "< 30, not started 30-< 45, dose reviewed < 45; a metformin already taken is reviewed at any low "
                     "eGFR), ACE inhibitor or ARB for albuminuria with hypertension; the record's one eGFR rounded half "
@@ -246,9 +268,24 @@ def _albuminuria(features: FeatureSet, kdigo: Finding | None) -> tuple[str | Non
     return category, uacr_ev
 
 
-def _unconfirmed(markers: KidneyMarkers, egfr: int) -> str:
+def _unconfirmed(markers: KidneyMarkers, raw_egfr: float) -> str:
     """The abnormal results that do not (yet) establish CKD, in the CKD detector's words (``shortfall``)."""
-    return shortfall(markers) or f"eGFR {egfr} with no dated result that shows how long it has lasted"
+    return shortfall(markers) or f"eGFR {raw_egfr:g} with no dated result that shows how long it has lasted"
+
+
+def _distinct(evidence: list) -> list:
+    """Each Evidence once (the record's eGFR is also the newest abnormal result)."""
+    out: list = []
+    for ev in evidence:
+        if ev is None or ev not in out:
+            out.append(ev)
+    return out
+
+
+def _not_established_text() -> str:
+    """The data file's sentence, with the CKD detector's markers and persistence (declared once, there)."""
+    return data()["ckd"]["not_established"].format(egfr_marker=EGFR_MARKER, acr_marker=ACR_MARKER,
+                                                   persistence_days=PERSISTENCE_DAYS, kdigo_duration=KDIGO_DURATION)
 
 
 def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:
@@ -256,8 +293,23 @@ def _persistence_evidence(markers: KidneyMarkers) -> list[Evidence]:
     (the rule's eGFR and UACR), the evidence that CKD is established."""
     return [replace(run[-1].evidence, note="; ".join(n for n in (
         run[-1].evidence.note, f"{name} abnormal since this result: {run_days(run)} days, no normal result between "
-                               "(CKD by > 3 months' persistence, KDIGO 2024)") if n))
+                               f"(CKD by {KDIGO_DURATION}' persistence, KDIGO 2024)") if n))
             for name, run in markers.persistent.items()]
+
+
+# Kidney transplant recipients were excluded from the SGLT2 inhibitor trials behind recommendation 1.3.1, and KDIGO 2022
+# says its evidence does not cover them.
+_WHY_EXCLUDED = {"A kidney transplant is recorded": " (the SGLT2 inhibitor trials behind recommendation 1.3.1 excluded "
+                                                    "kidney transplant recipients)"}
+
+
+def _excluded(features: FeatureSet, replacement: KidneyReplacement | None) -> tuple[Evidence | None, str] | None:
+    """Dialysis, a kidney transplant (``engine.detectors.ckd.kidney_replacement``, as KFRE and KDIGO staging read
+    them) or pregnancy: the evidence and the words, or None."""
+    if replacement is not None:
+        return replacement.evidence, f"{replacement.words} is recorded"
+    pregnant = present(features, "pregnant")
+    return (pregnant, "Pregnancy is recorded") if pregnant is not None else None
 
 
 def _type_1_only(features: FeatureSet) -> bool:

@@ -233,3 +233,22 @@ def test_albuminuria_is_staged_when_it_persists_more_than_90_days(uacrs, establi
         return
     assert (finding.status, finding.value, finding.category) == (Status.COMPUTED, "G2 A2", "moderately increased")
     assert any(a.startswith("CKD established: ACR abnormal for 91 days") for a in finding.assumptions)
+
+
+# -- kidney replacement therapy: its status codes document CKD for the detector, but no engine for CKD applies ---------
+@pytest.mark.parametrize("facts, codes, words", [
+    (dict(), {(ICD10CM, "Z94.0")}, "A kidney transplant is recorded"),
+    (dict(), {(ICD10CM, "Z99.2")}, "Chronic dialysis is recorded"),
+    (dict(dialysis_or_transplant=True), set(), "Chronic dialysis or a kidney transplant is recorded"),
+    (dict(dialysis_or_transplant=True, on_dialysis=False), set(), "A kidney transplant is recorded"),
+])
+def test_dialysis_or_a_kidney_transplant_is_not_staged_as_ckd(facts, codes, words):
+    """Z94.0 or Z99.2 silences the CKD diagnosis card (CKD documented), yet it is not "CKD on the problem list" for a
+    stage and heat-map risk: the KFRE and the diabetes-in-CKD rule leave kidney replacement therapy out, and so does
+    this engine, with its own words."""
+    fs = features(egfr_mlmin173m2=45, uacr_mgg=120, **facts)
+    fs.condition_codes = codes
+    finding = evaluate(fs, ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and finding.value is None and finding.category is None
+    assert finding.message.startswith(f"eGFR category G3a and albuminuria category A2 (not CKD staging). {words}: no "
+                                      "KDIGO stage or heat-map risk")

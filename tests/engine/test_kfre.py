@@ -226,3 +226,19 @@ def test_albuminuria_persisting_more_than_90_days_establishes_ckd(uacrs, establi
     if not established:
         assert finding.message.startswith("CKD not established: one eGFR < 60 (2024-05-01); ")
         assert "UACR >= 30 mg/g" in finding.message
+
+
+@pytest.mark.parametrize("facts, codes, words", [
+    (dict(), {(ICD10CM, "Z94.0")}, "A kidney transplant is recorded"),
+    (dict(), {(ICD10CM, "Z99.2")}, "Chronic dialysis is recorded"),
+    (dict(dialysis_or_transplant=True), set(), "Chronic dialysis or a kidney transplant is recorded"),
+])
+def test_a_kidney_transplant_or_dialysis_on_the_problem_list_is_not_ckd_for_the_kfre(facts, codes, words):
+    """Z94.0 / Z99.2 document CKD for the diagnosis detector; the KFRE was validated without dialysis or transplant
+    recipients (Tangri 2016), with or without the dialysis_or_transplant feature."""
+    fs = features(**EXAMPLE, **facts)
+    fs.condition_codes = codes
+    finding = evaluate(fs, ckd_established=False)
+    assert finding.status is Status.NOT_APPLICABLE and finding.value is None
+    assert finding.message == (f"{words}: the KFRE predicts kidney failure in people not yet receiving kidney "
+                               "replacement therapy.")

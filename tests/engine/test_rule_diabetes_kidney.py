@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.finding import Severity, Status
-from tests.engine.detector_fixtures import days_ago
+from tests.engine.detector_fixtures import days_ago, run
 from tests.engine.treatment_fixtures import (
     ev,
     evaluate,
@@ -246,3 +246,55 @@ def test_a_metformin_taken_is_still_reviewed_by_the_label_when_ckd_is_not_establ
     else:
         assert found["metformin"].status is Status.COMPUTED and found["metformin"].recommendation.text.startswith(state)
         assert not found["metformin"].suggestions
+
+
+def test_a_ckd_condition_code_without_the_feature_establishes_ckd_as_for_the_detector():
+    """One definition with the CKD detector (``ckd_establishment``): a CKD code on the problem list counts whether or
+    not the chronic_kidney_disease feature was extracted, as it silences the diagnosis card."""
+    fs = record(egfr=[(45.0, 10)])
+    fs.condition_codes = {(ICD10CM, "E11.9"), (ICD10CM, "N18.31")}
+    assert therapies(fs)["sglt2i"].status is Status.COMPUTED
+    assert run("ckd-gap", fs) == []
+
+
+# -- kidney replacement therapy: dialysis and kidney transplant are outside KDIGO 2022 rec 1.3.1's trials ------------
+@pytest.mark.parametrize("facts, codes, words", [
+    (dict(), {(ICD10CM, "Z94.0")}, "A kidney transplant is recorded"),
+    (dict(dialysis_or_transplant=True, on_dialysis=False), set(), "A kidney transplant is recorded"),
+    (dict(), {(ICD10CM, "Z99.2")}, "Chronic dialysis is recorded"),
+    (dict(on_dialysis=True, dialysis_or_transplant=True), set(), "Chronic dialysis is recorded"),
+    (dict(dialysis_or_transplant=True), set(), "Chronic dialysis or a kidney transplant is recorded"),
+])
+def test_kidney_replacement_therapy_is_excluded_with_its_own_words(facts, codes, words):
+    """The reviewer's record: T2D, Z94.0 on the problem list, one eGFR 45. The CKD detector is silent (Z94.0 documents
+    CKD); the rule does not call CKD unestablished but excludes the transplant recipient, as it excludes dialysis."""
+    fs = record(egfr=[(45.0, 10)], **facts)
+    fs.condition_codes = {(ICD10CM, "E11.9"), *codes}
+    assert run("ckd-gap", fs) == []
+    [finding] = evaluate(RULE, fs)
+    assert finding.status is Status.NOT_APPLICABLE and not finding.suggestions
+    assert finding.message.startswith(f"{words}: the KDIGO 2022 drug recommendations for diabetes with CKD do not "
+                                      "apply")
+    if words.startswith("A kidney transplant"):
+        assert "excluded kidney transplant recipients" in finding.message
+
+
+def test_the_ckd_definition_in_the_texts_is_the_detectors_declared_once():
+    """The data file's sentence names no threshold of its own: the markers and the persistence come from the CKD
+    detector's constants (EGFR_ABNORMAL_BELOW, ACR_ABNORMAL_FROM, PERSISTENCE_DAYS)."""
+    from engine.detectors.ckd import ACR_ABNORMAL_FROM, ACR_MARKER, EGFR_ABNORMAL_BELOW, EGFR_MARKER, PERSISTENCE_DAYS
+    from engine.rules.diabetes_kidney import _not_established_text, data
+
+    template = data()["ckd"]["not_established"]
+    assert not any(literal in template for literal in ("60", "30 mg", "90", "> 3 months"))
+    assert (EGFR_MARKER, ACR_MARKER) == (f"eGFR < {EGFR_ABNORMAL_BELOW:g}", f"UACR >= {ACR_ABNORMAL_FROM:g} mg/g")
+    assert f"{EGFR_MARKER} or {ACR_MARKER} over > {PERSISTENCE_DAYS} days" in _not_established_text()
+
+
+def test_the_not_established_finding_shows_the_egfr_as_the_markers_judged_it():
+    """eGFR 59.6 is < 60 for the CKD markers (unrounded) and 60 for the drug thresholds (rounded half up): the finding
+    about CKD says 59.6 beside "one eGFR < 60", and its inputs hold 59.6, not a rounded 60."""
+    [finding] = evaluate(RULE, record(egfr=[(59.6, 10)]))
+    assert finding.message.startswith("CKD not established: one eGFR < 60 (2026-05-22). Newest eGFR 59.6 (unrounded, "
+                                      "as the CKD markers compare it). KDIGO defines")
+    assert [i.value for i in finding.inputs if i.name == "egfr_mlmin173m2"] == [59.6]
