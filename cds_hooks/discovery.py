@@ -6,6 +6,8 @@ from flask import Blueprint, current_app, jsonify
 from cds_hooks.declaration import SERVICES
 
 bp = Blueprint("discovery", __name__)
+BODIES = "cds_discovery_bodies"  # app.extensions key: the encoded document by the declarations shown
+MAX_BODIES = 64
 
 
 def discovery_document(config=None) -> dict:
@@ -16,4 +18,17 @@ def discovery_document(config=None) -> dict:
 
 @bp.get("/cds-services")
 def discovery():
-    return jsonify(discovery_document(current_app.config))
+    # The document depends only on which declarations are on (and on debug, which makes Flask indent JSON), so it is
+    # encoded once per combination seen - a handful - instead of being rebuilt and encoded on every call. Which are
+    # on is read on every call: a setting changed in app.config after start-up (tests do) still shows at once. The
+    # entry keeps the declarations it was made from, so their ids in the key cannot be reused by others meanwhile.
+    app = current_app
+    shown = tuple(definition for definition in SERVICES if definition.enabled(app.config))
+    key = (tuple(map(id, shown)), app.debug)
+    bodies = app.extensions.setdefault(BODIES, {})
+    entry = bodies.get(key)
+    if entry is None:
+        if len(bodies) >= MAX_BODIES:
+            bodies.clear()
+        entry = bodies[key] = (shown, jsonify(discovery_document(app.config)).get_data())
+    return app.response_class(entry[1], mimetype=app.json.mimetype)
