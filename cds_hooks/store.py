@@ -309,6 +309,26 @@ _ACTIVE_SUPPRESSIONS = PrecompiledStatement(
     .order_by(card_suppression.c.created_at))
 
 
+
+def _issued_card_statement(*, issuer_is_null: bool, tenant_is_null: bool) -> PrecompiledStatement:
+    """The issues of one card uuid to one client. A client without an issuer (dev mode) or tenant is matched with
+    ``IS NULL``, as SQLAlchemy writes ``column == None``: a bound NULL would match nothing."""
+    c = issued_card.c
+    return PrecompiledStatement(
+        select(issued_card)
+        .where(c.card_uuid == bindparam("card_uuid"), c.service_id == bindparam("service_id"),
+               c.issuer.is_(None) if issuer_is_null else c.issuer == bindparam("issuer"),
+               c.tenant.is_(None) if tenant_is_null else c.tenant == bindparam("tenant"))
+        .order_by(c.id))
+
+
+_ISSUED_CARD = _issued_card_statement(issuer_is_null=False, tenant_is_null=False)
+_ISSUED_CARD_NO_TENANT = _issued_card_statement(issuer_is_null=False, tenant_is_null=True)
+_ISSUED_CARD_NO_ISSUER = _issued_card_statement(issuer_is_null=True, tenant_is_null=False)
+_ISSUED_CARD_NO_ISSUER_NO_TENANT = _issued_card_statement(issuer_is_null=True, tenant_is_null=True)
+_ISSUED_CARD_BY_NULLS = {(False, False): _ISSUED_CARD, (False, True): _ISSUED_CARD_NO_TENANT,
+                         (True, False): _ISSUED_CARD_NO_ISSUER, (True, True): _ISSUED_CARD_NO_ISSUER_NO_TENANT}
+
 @functools.cache
 def _insert_if_new(table: Table, key_column: str, dialect: str):
     """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key`` on SQLite and PostgreSQL (None elsewhere); the row
@@ -669,18 +689,27 @@ class Store:
         uuids = sorted({u.lower() for u in card_uuids})
         if not uuids:
             return {}
-        c = issued_card.c
-        query = (select(issued_card)
-                 .where(c.card_uuid.in_(uuids), c.service_id == service_id, c.issuer == issuer,
-                        c.tenant == tenant)
-                 .order_by(c.id))
+        if len(uuids) == 1:  # the usual feedback post: one card, a statement compiled once (an IN list is not)
+            statement = _ISSUED_CARD_BY_NULLS[(issuer is None, tenant is None)]
+            values = {"card_uuid": uuids[0], "service_id": service_id}
+            values.update({name: value for name, value in (("issuer", issuer), ("tenant", tenant))
+                           if value is not None})
+            with pooled_read(self.engine) as db:
+                rows = db.all(statement, values)
+        else:
+            c = issued_card.c
+            query = (select(issued_card)
+                     .where(c.card_uuid.in_(uuids), c.service_id == service_id, c.issuer == issuer,
+                            c.tenant == tenant)
+                     .order_by(c.id))
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
         found: dict[str, IssuedCard] = {}
         patients: dict[str, set] = {}
-        with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                patients.setdefault(row.card_uuid, set()).add(row.patient_key)
-                if float(row.issued_at) >= since:
-                    found[row.card_uuid] = IssuedCard.from_row(row)
+        for row in rows:
+            patients.setdefault(row.card_uuid, set()).add(row.patient_key)
+            if float(row.issued_at) >= since:
+                found[row.card_uuid] = IssuedCard.from_row(row)
         return {uuid: replace(card, ambiguous=True) if len(patients[uuid]) > 1 else card
                 for uuid, card in found.items()}
 
