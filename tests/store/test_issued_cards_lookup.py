@@ -35,11 +35,10 @@ def test_one_card_is_found_as_the_in_list_finds_it_for_every_client(database):
     store.record_audits([AuditRecord(recorded_at=datetime.now(timezone.utc), service_id=SERVICE, hook_instance=None,
                                      issuer=None, tenant=None, status=200, latency_ms=1.0, issued=tuple(issued))])
     for issuer, tenant in itertools.product(ISSUERS + ("https://unknown.example.org",), TENANTS + ("t2",)):
+        client = {"service_id": SERVICE, "issuer": issuer, "tenant": tenant, "since": now - 100}
         for uuid in ("shared", "SHARED", "two-patients", "old", "reissued", "missing"):
-            def look(uuids):
-                return store.issued_cards(uuids, service_id=SERVICE, issuer=issuer, tenant=tenant, since=now - 100)
-            one = look([uuid])  # the precompiled statement
-            several = {k: v for k, v in look([uuid, "not-issued-to-anyone"]).items()}  # the IN list
+            one = store.issued_cards([uuid], **client)  # the precompiled statement
+            several = store.issued_cards([uuid, "not-issued-to-anyone"], **client)  # the IN list
             assert one == several, (issuer, tenant, uuid)
             for card in one.values():
                 assert (card.issuer, card.tenant) == (issuer, tenant)
