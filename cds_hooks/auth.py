@@ -321,8 +321,13 @@ class JwtVerifier:
 
         key = self._key(policy, header, kid, alg)
         try:
-            claims = verified_claims(token, unverified_token, key, alg, audience=audience, issuer=policy.issuer,
-                                     leeway=self.leeway_s)
+            claims = jwt.decode(
+                token, key=key, algorithms=[alg], audience=audience, issuer=policy.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_signature": True,
+                         "verify_exp": True, "verify_iat": True, "verify_nbf": True, "verify_aud": True,
+                         "verify_iss": True, "strict_aud": False},
+            )
         except jwt.InvalidSignatureError:
             raise AuthFailure(f"bad signature (iss {_shown(issuer)}, kid {_shown(kid)})") from None
         except jwt.ExpiredSignatureError:
@@ -376,36 +381,6 @@ class JwtVerifier:
         if len(candidates) > 1:
             raise AuthFailure(f"kid {_shown(kid)} names several keys")
         return self.parsed_keys.key(policy.issuer, candidates[0], alg)
-
-
-CLAIM_OPTIONS = {"require": ["iss", "aud", "exp", "iat", "jti"], "verify_signature": True, "verify_exp": True,
-                 "verify_iat": True, "verify_nbf": True, "verify_aud": True, "verify_iss": True, "strict_aud": False}
-# PyJWT's own claim checks, run on the claims already parsed: jwt.decode would parse the token a second time (base64
-# and JSON of every part) only to reach them. ``_validate_claims`` is PyJWT's, not public; where it is missing (another
-# PyJWT), every token goes through jwt.decode. tests/security/test_jwt_single_parse.py holds both ways to the same
-# answers for every refusal.
-_CLAIM_CHECKS = jwt.PyJWT(options=CLAIM_OPTIONS)
-_VALIDATE_CLAIMS = getattr(_CLAIM_CHECKS, "_validate_claims", None)
-
-
-def verified_claims(token: str, unverified_token: Mapping[str, Any], key: Any, alg: str, *, audience: str,
-                    issuer: str, leeway: float) -> dict:
-    """The claims of ``token`` once its signature and claims hold, as ``jwt.decode(token, key, [alg], ...)`` with
-    ``CLAIM_OPTIONS`` answers them (the same exceptions), from ``unverified_token``: what
-    ``jwt.decode_complete(token, options={"verify_signature": False})`` parsed of this very token."""
-    if _VALIDATE_CLAIMS is None:
-        return jwt.decode(token, key=key, algorithms=[alg], audience=audience, issuer=issuer, leeway=leeway,
-                          options=CLAIM_OPTIONS)
-    try:
-        algorithm = jwt.get_algorithm_by_name(alg)
-    except NotImplementedError:
-        raise jwt.InvalidAlgorithmError("Algorithm not supported") from None
-    signing_input = token.encode("utf-8").rsplit(b".", 1)[0]  # header.payload, as PyJWS verifies it
-    if not algorithm.verify(signing_input, algorithm.prepare_key(key), unverified_token["signature"]):
-        raise jwt.InvalidSignatureError("Signature verification failed")
-    claims = unverified_token["payload"]
-    _VALIDATE_CLAIMS(claims, _CLAIM_CHECKS.options, audience=audience, issuer=issuer, leeway=leeway)
-    return claims
 
 
 def _shown(value: Any) -> str:
