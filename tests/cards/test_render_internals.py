@@ -38,6 +38,27 @@ def test_prune_keeps_falsy_scalars_that_are_not_empty():
     assert render._prune(card) == {"a": 0, "b": False, "c": 0.0, "g": "0"}
 
 
+class _Text(str):
+    pass
+
+
+class _Mapping(dict):
+    pass
+
+
+class _Items(list):
+    pass
+
+
+def test_prune_treats_subclasses_as_their_base_types():
+    # The walk tests exact types in line and hands anything else to _pruned_value: the same answer either way.
+    card = {"a": _Text(""), "b": _Text("x"), "c": _Mapping(), "d": _Mapping(e=_Items([None, _Text("")])),
+            "f": _Items([_Mapping(g=1), _Items(), _Text("y")]), "h": ["", _Mapping(i=_Text("z"))]}
+    pruned = render._prune(card)
+    assert pruned == plain_prune(card) == {"b": "x", "f": [{"g": 1}, "y"], "h": [{"i": "z"}]}
+    assert type(pruned["f"]) is list and type(pruned["f"][0]) is dict and type(pruned["h"][0]) is dict
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_card_uuids_are_uuid5_of_the_call_and_the_name(namespace, name):
