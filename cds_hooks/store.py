@@ -309,7 +309,6 @@ _ACTIVE_SUPPRESSIONS = PrecompiledStatement(
     .order_by(card_suppression.c.created_at))
 
 
-
 def _issued_card_statement(*, issuer_is_null: bool, tenant_is_null: bool) -> PrecompiledStatement:
     """The issues of one card uuid to one client. A client without an issuer (dev mode) or tenant is matched with
     ``IS NULL``, as SQLAlchemy writes ``column == None``: a bound NULL would match nothing."""
