@@ -37,6 +37,32 @@ _MAX_TEXT = 10_000
 
 Check = Callable[[Any], bool]
 
+# Remembered answers of the costlier leaf checks (a date-time costs ~1.2 us, an instant ~2 us, a code or a decimal
+# ~0.3-0.8 us; a lookup ~0.04 us). A record repeats the same few moments, codes and values across its readings (every
+# vital sign of an encounter carries its timestamp). Bounded per check; values no longer than _MEMO_KEY_LEN only.
+_MEMO_MAX = 8192
+_MEMO_KEY_LEN = 64
+
+
+def _remembered(check: Check, key_type: type) -> Check:
+    """``check`` (a pure function of its value) with its answers for values of exactly ``key_type`` (str or float:
+    equal values of these types get the same answer from every check here) kept in a bounded memo."""
+    answers: dict[Any, bool] = {}
+
+    def remembered(value: Any) -> bool:
+        if type(value) is not key_type or (key_type is str and len(value) > _MEMO_KEY_LEN):
+            return check(value)
+        answer = answers.get(value)
+        if answer is None:
+            answer = check(value)
+            if len(answers) < _MEMO_MAX:
+                answers[value] = answer
+        return answer
+
+    remembered.answers = answers  # type: ignore[attr-defined]  # for the tests
+    remembered.plain = check  # type: ignore[attr-defined]
+    return remembered
+
 
 def _string(value: Any) -> bool:
     # The model's pattern [ \r\n\t\S]+ is searched, not anchored: any non-empty string with a space or a
@@ -45,8 +71,11 @@ def _string(value: Any) -> bool:
     return type(value) is str and 0 < len(value) <= _MAX_TEXT and value.isprintable() and not value.isspace()
 
 
-def _code(value: Any) -> bool:
+def _plain_code(value: Any) -> bool:
     return type(value) is str and len(value) <= _MAX_TEXT and value.isprintable() and bool(_CODE.fullmatch(value))
+
+
+_code = _remembered(_plain_code, str)
 
 
 def _uri(value: Any) -> bool:
@@ -69,10 +98,13 @@ def _positive_int(value: Any) -> bool:
     return type(value) is int and 0 < value < 2**31
 
 
-def _decimal(value: Any) -> bool:
+def _plain_decimal(value: Any) -> bool:
     if type(value) is int:
         return abs(value) < 10**15
     return type(value) is float and math.isfinite(value) and bool(_DECIMAL.fullmatch(str(value)))
+
+
+_decimal = _remembered(_plain_decimal, float)
 
 
 def _positive_decimal(value: Any) -> bool:
@@ -93,7 +125,7 @@ def _date(value: Any) -> bool:
     return len(value) < 10 or _calendar_date(value)
 
 
-def _date_time(value: Any) -> bool:
+def _plain_date_time(value: Any) -> bool:
     """A year, year-month, calendar date, or date-time with seconds (no leap second), a zone and at most six
     fractional digits - forms the model parses (partial dates are kept as text, the others must be real dates)."""
     if type(value) is not str or not _DATE_TIME.fullmatch(value):
@@ -109,6 +141,9 @@ def _date_time(value: Any) -> bool:
         return True
     except ValueError:
         return False
+
+
+_date_time = _remembered(_plain_date_time, str)
 
 
 def _instant(value: Any) -> bool:
