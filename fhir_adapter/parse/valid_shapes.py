@@ -155,35 +155,36 @@ def _one_of(*allowed: str) -> Check:
     return lambda value: type(value) is str and value in codes
 
 
-class _Shape:
-    """A complex datatype or resource: the elements it may carry with their checks, those it must carry, and its
-    choice groups (value[x]: at most one present, or exactly one when required)."""
+def _shape(elements: Mapping[str, Check], required: tuple[str, ...] = (),
+           choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> Check:
+    """The check of a complex datatype or resource: the elements it may carry with their checks, those it must
+    carry, and its choice groups (value[x]: at most one present, or exactly one when required).
 
-    def __init__(self, elements: Mapping[str, Check], required: tuple[str, ...] = (),
-                 choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> None:
-        self.elements = dict(elements)
-        self.required = required
-        self.choices = choices
+    A closure rather than an object with ``__call__``: a shape is called for every element of every record checked,
+    and calling a function costs less than calling an instance."""
+    element_checks = dict(elements)
+    get_check = element_checks.get
+    required_keys = frozenset(required)
 
-    def __call__(self, value: Any) -> bool:
+    def check_shape(value: Any) -> bool:
         if type(value) is not dict or not value:
             return False
-        elements = self.elements
         for key, item in value.items():
-            check = elements.get(key)
+            check = get_check(key)
             if check is None or not check(item):
                 return False
-        for key in self.required:
-            if key not in value:
-                return False
-        for group, required in self.choices:
+        if required_keys and not required_keys <= value.keys():
+            return False
+        for group, group_required in choices:
             present = 0
             for key in group:
                 if key in value:
                     present += 1
-            if present > 1 or (required and present == 0):
+            if present > 1 or (group_required and present == 0):
                 return False
         return True
+
+    return check_shape
 
 
 def _list_of(check: Check) -> Check:
@@ -198,52 +199,52 @@ def _list_of(check: Check) -> Check:
     return check_list
 
 
-_coding = _Shape({"system": _uri, "version": _string, "code": _code, "display": _string, "userSelected": _boolean})
-_concept = _Shape({"coding": _list_of(_coding), "text": _string})
-_reference = _Shape({"reference": _string, "type": _uri, "display": _string})
-_quantity = _Shape({"value": _decimal, "comparator": _one_of("<", "<=", ">=", ">"), "unit": _string,
+_coding = _shape({"system": _uri, "version": _string, "code": _code, "display": _string, "userSelected": _boolean})
+_concept = _shape({"coding": _list_of(_coding), "text": _string})
+_reference = _shape({"reference": _string, "type": _uri, "display": _string})
+_quantity = _shape({"value": _decimal, "comparator": _one_of("<", "<=", ">=", ">"), "unit": _string,
                     "system": _uri, "code": _code})
-_period = _Shape({"start": _date_time, "end": _date_time})
+_period = _shape({"start": _date_time, "end": _date_time})
 # SimpleQuantity: a Quantity without a comparator.
-_simple_quantity = _Shape({"value": _decimal, "unit": _string, "system": _uri, "code": _code})
+_simple_quantity = _shape({"value": _decimal, "unit": _string, "system": _uri, "code": _code})
 
 
-_simple_extension = _Shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code},
+_simple_extension = _shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code},
                            required=("url",), choices=((("valueCoding", "valueString", "valueCode"), True),))
 
 
 # An extension carrying either one value or nested simple extensions (the US Core race and ethnicity shape).
-_extension = _Shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code,
+_extension = _shape({"url": _uri, "valueCoding": _coding, "valueString": _string, "valueCode": _code,
                      "extension": _list_of(_simple_extension)},
                     required=("url",), choices=((("valueCoding", "valueString", "valueCode", "extension"), True),))
 
 _OBSERVATION_STATUS = _one_of("registered", "preliminary", "final", "amended", "corrected", "cancelled",
                               "entered-in-error", "unknown")
 _VALUES = (("valueQuantity", "valueCodeableConcept", "valueString"), False)
-_component = _Shape({"code": _concept, "valueQuantity": _quantity, "valueCodeableConcept": _concept,
+_component = _shape({"code": _concept, "valueQuantity": _quantity, "valueCodeableConcept": _concept,
                      "valueString": _string, "dataAbsentReason": _concept},
                     required=("code",), choices=(_VALUES,))
 
 
 # The dosage instructions EHRs and Synthea write: a sequence, text, as-needed flag, a frequency per period and an
 # ordered dose. A period comes with its unit (FHIR's tim-1) and is positive.
-_timing_repeat = _Shape({"frequency": _positive_int, "period": _positive_decimal,
+_timing_repeat = _shape({"frequency": _positive_int, "period": _positive_decimal,
                          "periodUnit": _one_of("s", "min", "h", "d", "wk", "mo", "a")},
                         required=("period", "periodUnit"))
-_dosage = _Shape({"sequence": _integer, "text": _string, "asNeededBoolean": _boolean,
-                  "timing": _Shape({"repeat": _timing_repeat, "code": _concept}),
-                  "doseAndRate": _list_of(_Shape({"type": _concept, "doseQuantity": _simple_quantity}))})
-_reaction = _Shape({"manifestation": _list_of(_concept), "severity": _one_of("mild", "moderate", "severe")},
+_dosage = _shape({"sequence": _integer, "text": _string, "asNeededBoolean": _boolean,
+                  "timing": _shape({"repeat": _timing_repeat, "code": _concept}),
+                  "doseAndRate": _list_of(_shape({"type": _concept, "doseQuantity": _simple_quantity}))})
+_reaction = _shape({"manifestation": _list_of(_concept), "severity": _one_of("mild", "moderate", "severe")},
                    required=("manifestation",))
 
 
 def _resource(resource_type: str, elements: Mapping[str, Check], required: tuple[str, ...] = (),
-              choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> _Shape:
-    return _Shape({"resourceType": _one_of(resource_type), "id": _id, **elements},
+              choices: tuple[tuple[tuple[str, ...], bool], ...] = ()) -> Check:
+    return _shape({"resourceType": _one_of(resource_type), "id": _id, **elements},
                   required=("resourceType", *required), choices=choices)
 
 
-_SHAPES: dict[str, _Shape] = {
+_SHAPES: dict[str, Check] = {
     "Observation": _resource(
         "Observation",
         {"status": _OBSERVATION_STATUS, "code": _concept, "subject": _reference, "effectiveDateTime": _date_time,
