@@ -166,6 +166,18 @@ def _shape(elements: Mapping[str, Check], required: tuple[str, ...] = (),
     get_check = element_checks.get
     required_keys = frozenset(required)
 
+    def check_datatype(value: Any) -> bool:  # the usual datatype: nothing required, no choice groups
+        if type(value) is not dict or not value:
+            return False
+        for key, item in value.items():
+            check = get_check(key)
+            if check is None or not check(item):
+                return False
+        return True
+
+    if not required and not choices:
+        return check_datatype
+
     def check_shape(value: Any) -> bool:
         if type(value) is not dict or not value:
             return False
