@@ -123,9 +123,11 @@ def condition_feature(ctx: ExtractionContext, name: str) -> None:
 
 def procedure_feature(ctx: ExtractionContext, name: str, concepts: tuple[str, ...]) -> bool:
     """Put True from the newest performed Procedure of ``concepts``; False when there is none."""
-    for proc in sorted(ctx.parsed.procedures, key=lambda p: chronological_key(p.performed), reverse=True):
-        if not any(c in proc.concepts for c in concepts) or proc.status not in _DONE_PROCEDURE:
-            continue  # not-done / entered-in-error / preparation / stopped-before-start
+    # Those of the concepts and performed (not not-done / entered-in-error / preparation / stopped-before-start),
+    # newest first: picked before the sort, which keeps their order as sorting them all would.
+    done = [proc for proc in ctx.parsed.procedures
+            if proc.status in _DONE_PROCEDURE and any(c in proc.concepts for c in concepts)]
+    for proc in sorted(done, key=lambda p: chronological_key(p.performed), reverse=True):
         day = day_of(proc.performed)
         if day is not None and day > ctx.as_of:
             ctx.problem(proc.ref, name, f"procedure dated in the future ({day.isoformat()}); not counted")

@@ -183,6 +183,41 @@ def _value_text(element: Mapping) -> str | None:
 
 
 def parse_condition(resource: Mapping, full_url: str | None = None) -> ConditionRecord:
+    """A Condition, read with the helpers inlined for the usual shape (an id, one coding, a subject reference, an
+    onsetDateTime): every Condition of the input is read. ``tests/adapter/test_parse.py`` checks it against
+    :func:`reference_parse_condition`, the same reading written plainly."""
+    get = resource.get
+    cond_codes, concepts = read_coded(get("code"))
+    onset = parse_fhir_datetime(get("onsetDateTime"))
+    if onset is None:
+        onset_period = get("onsetPeriod")
+        onset = ((parse_fhir_datetime(onset_period.get("start")) if type(onset_period) is dict else None)
+                 or parse_fhir_datetime(get("recordedDate")))
+    abated = False
+    for key in resource:
+        if key.startswith("abatement") and get(key) not in (None, False):
+            abated = True
+            break
+    clinical = get("clinicalStatus")
+    verification = get("verificationStatus")
+    subject = get("subject")
+    reference = subject.get("reference") if type(subject) is dict else None
+    # Positional, in the order of ConditionRecord's fields (keywords cost more).
+    return ConditionRecord(
+        _plain_ref(resource, full_url),
+        cond_codes,
+        concepts,
+        first_code(clinical) if clinical is not None else None,  # clinical_status
+        first_code(verification) if verification is not None else None,  # verification_status
+        onset,
+        abated,
+        reference if isinstance(reference, str) and reference.strip() else None,  # subject
+        resource,  # raw
+    )
+
+
+def reference_parse_condition(resource: Mapping, full_url: str | None = None) -> ConditionRecord:
+    """:func:`parse_condition` written plainly: what the fast reading must equal (only for the tests)."""
     cond_codes = read_codings(resource.get("code"))
     onset = (parse_fhir_datetime(resource.get("onsetDateTime"))
              or parse_fhir_datetime(dict_or_empty(resource.get("onsetPeriod")).get("start"))
@@ -201,10 +236,109 @@ def parse_condition(resource: Mapping, full_url: str | None = None) -> Condition
     )
 
 
+def _plain_ref(resource: Mapping, full_url: str | None) -> str:
+    """resource_ref, with the usual shape (a resourceType and an id with no spaces around it) written out."""
+    rid = resource.get("id")
+    rtype = resource.get("resourceType")
+    if type(rid) is str and type(rtype) is str and rid and rid.strip() == rid and rtype.strip():
+        return f"{rtype}/{rid}"
+    return resource_ref(resource, full_url)
+
+
 def parse_medication(resource: Mapping, full_url: str | None = None,
                      medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
     """MedicationRequest or MedicationStatement; ``medications`` resolves medicationReference (contained or in the
-    input). Ingredients and classes come from the drug knowledge by code, else (documented fallback) from the text."""
+    input). Ingredients and classes come from the drug knowledge by code, else (documented fallback) from the text.
+
+    What the codes and text name is remembered per drug (:func:`_drug_named`), and the record is built positionally;
+    ``tests/adapter/test_parse.py`` checks it against :func:`reference_parse_medication`, the plain reading."""
+    get = resource.get
+    concept_json: Mapping = dict_or_empty(get("medicationCodeableConcept"))
+    unresolved = None
+    reference_display = None
+    if not concept_json:
+        reference = dict_or_empty(get("medicationReference"))
+        ref = nonblank_str(reference.get("reference"))
+        med = _resolve_medication(ref, resource, medications or {})
+        concept_json = dict_or_empty(med.get("code")) if med else {}
+        if med is None and ref:
+            unresolved = ref
+            reference_display = nonblank_str(reference.get("display"))
+    med_codes = read_codings(concept_json)
+    # A reference the input does not resolve may still name the drug in its display ("Lisinopril 10 mg tablet").
+    text = nonblank_str(concept_json.get("text")) or reference_display
+    ingredients, source, classes, concepts, text_matches = _drug_named(med_codes, text)
+    rtype = nonblank_str(get("resourceType")) or "MedicationRequest"
+    period = dict_or_empty(get("effectivePeriod"))
+    when = (parse_fhir_datetime(get("authoredOn"))
+            or parse_fhir_datetime(get("effectiveDateTime"))
+            or parse_fhir_datetime(period.get("start"))
+            or parse_fhir_datetime(get("dateAsserted")))
+    dosages = get("dosageInstruction" if rtype == "MedicationRequest" else "dosage")
+    status, intent = get("status"), get("intent")
+    subject = get("subject")
+    reference = subject.get("reference") if type(subject) is dict else None
+    # Positional, in the order of MedicationRecord's fields (keywords cost more).
+    return MedicationRecord(
+        _plain_ref(resource, full_url),
+        rtype,  # resource_type
+        status if isinstance(status, str) and status.strip() else None,
+        intent if isinstance(intent, str) and intent.strip() else None,
+        get("doNotPerform") is True,  # do_not_perform
+        med_codes,  # codes
+        text,
+        concepts,
+        dict(text_matches),  # text_matches: a dict of the record's own
+        when,  # date
+        parse_fhir_datetime(period.get("end")),  # period_end
+        reference if isinstance(reference, str) and reference.strip() else None,  # subject
+        resource,  # raw
+        ingredients,
+        classes,
+        read_dosage(dosages if type(dosages) is list else []),  # dosage
+        source,  # medication_source
+        unresolved,  # unresolved_reference
+    )
+
+
+# What a medication's codes and text name (see _drug_named), by (codes, text). A record names the same few drugs
+# again and again. Bounded.
+_DRUGS_SEEN: dict[tuple, tuple] = {}
+_DRUGS_SEEN_MAX = 4096
+
+
+def _drug_named(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
+    """(ingredients, medication source, classes, concepts, text matches) of a medication's codes and text: a pure
+    function of them and the drug knowledge, remembered (bounded). The text matches are shared: copy before use."""
+    key = (med_codes, text)
+    found = _DRUGS_SEEN.get(key)
+    if found is None:
+        found = _work_out_drug(med_codes, text)
+        if len(_DRUGS_SEEN) < _DRUGS_SEEN_MAX:
+            _DRUGS_SEEN[key] = found
+    return found
+
+
+def _work_out_drug(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
+    ingredients, source = _ingredients(med_codes, text)
+    classes = tuple(sorted(drugs.classes_of(ingredients)))
+    concepts = tuple(dict.fromkeys([*(c for c in coding_concepts(med_codes) if c in _MEDICATION_CONCEPTS),
+                                    *(_CLASS_CONCEPTS[c] for c in classes if c in _CLASS_CONCEPTS and source == "code")]))
+    text_matches: dict[str, str] = {}
+    if not concepts:
+        # Documented fallback: ingredient/brand names in the text or coding displays.
+        blob = " ".join(filter(None, [text, *(c.display for c in med_codes)]))
+        text_matches = codes.medication_concepts_by_text(blob)
+        for ingredient in ingredients:
+            for cls in drugs.classes_of((ingredient,)):
+                if cls in _CLASS_CONCEPTS:
+                    text_matches.setdefault(_CLASS_CONCEPTS[cls], ingredient.name)
+    return ingredients, source, classes, concepts, text_matches
+
+
+def reference_parse_medication(resource: Mapping, full_url: str | None = None,
+                     medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
+    """:func:`parse_medication` written plainly: what the fast reading must equal (only for the tests)."""
     concept_json: Mapping = dict_or_empty(resource.get("medicationCodeableConcept"))
     unresolved = None
     reference_display = None
@@ -338,6 +472,37 @@ def parse_allergy(resource: Mapping, full_url: str | None = None) -> AllergyReco
 
 
 def parse_procedure(resource: Mapping, full_url: str | None = None) -> ProcedureRecord:
+    """A Procedure, read with the helpers inlined for the usual shape (every Procedure of the input is read);
+    ``tests/adapter/test_parse.py`` checks it against :func:`reference_parse_procedure`."""
+    get = resource.get
+    proc_codes, concepts = read_coded(get("code"))
+    performed = parse_fhir_datetime(get("performedDateTime"))
+    if performed is None:
+        period = get("performedPeriod")
+        if type(period) is dict:
+            performed = parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start"))
+    status = get("status")
+    subject = get("subject")
+    reference = subject.get("reference") if type(subject) is dict else None
+    return ProcedureRecord(
+        _plain_ref(resource, full_url),
+        status if isinstance(status, str) and status.strip() else None,
+        proc_codes,
+        _procedure_concepts(concepts),
+        performed,
+        reference if isinstance(reference, str) and reference.strip() else None,  # subject
+        resource,  # raw
+    )
+
+
+def _procedure_concepts(concepts: tuple[str, ...]) -> tuple[str, ...]:
+    if not concepts:
+        return concepts
+    return tuple(c for c in concepts if c in _PROCEDURE_CONCEPTS)
+
+
+def reference_parse_procedure(resource: Mapping, full_url: str | None = None) -> ProcedureRecord:
+    """:func:`parse_procedure` written plainly: what the fast reading must equal (only for the tests)."""
     proc_codes = read_codings(resource.get("code"))
     period = dict_or_empty(resource.get("performedPeriod"))
     performed = (parse_fhir_datetime(resource.get("performedDateTime"))

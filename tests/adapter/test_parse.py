@@ -392,3 +392,108 @@ def test_the_fast_observation_reading_equals_the_plain_one(resource, full_url):
     fast = observation_record(resource, full_url, date(2024, 1, 2))
     plain = reference_observation_record(resource, full_url, date(2024, 1, 2))
     assert fast == plain and repr(fast) == repr(plain) and fast.raw is resource
+
+
+_dates = st.none() | st.integers(0, 1) | st.sampled_from(["2020", "2020-02", "2020-02-03", "2020-02-30", " 2020-02-03",
+                                                          "2020-02-03T10:00:00+01:00", "2020-02-03T10:00:00Z", "x"])
+_period = _element | st.fixed_dictionaries({}, optional={"start": _dates, "end": _dates})
+_synthea_codes = [{"coding": [{"system": "http://snomed.info/sct", "code": "44054006", "display": "Diabetes"}]},
+                  {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"},
+                              {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}]},
+                  {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076",
+                               "display": "lisinopril 10 MG Oral Tablet"}]},
+                  {"coding": [{"system": "http://snomed.info/sct", "code": "232717009"}]},
+                  {"text": "atorvastatin 20 mg"}, {"coding": [{"display": "Simvastatin 40 MG"}]}]
+_some_code = _coded | st.sampled_from(_synthea_codes)
+_common = {"resourceType": st.sampled_from(["Condition", "Procedure", "MedicationRequest", "MedicationStatement",
+                                             " ", 3]) | _text,
+           "id": _element | st.sampled_from(["a1", " a1", "a 1"]),
+           "subject": _element | st.fixed_dictionaries({}, optional={"reference": _element})}
+_condition_json = st.fixed_dictionaries({}, optional={
+    **_common, "code": _some_code, "clinicalStatus": _coded, "verificationStatus": _coded, "onsetDateTime": _dates,
+    "onsetPeriod": _period, "recordedDate": _dates, "abatementDateTime": _dates, "abatementBoolean": _element
+    | st.booleans(), "abatementString": _element})
+_procedure_json = st.fixed_dictionaries({}, optional={
+    **_common, "code": _some_code, "status": _element, "performedDateTime": _dates, "performedPeriod": _period})
+_dosage = st.lists(_element | st.fixed_dictionaries({}, optional={
+    "text": _element, "asNeededBoolean": _element | st.booleans(),
+    "timing": st.fixed_dictionaries({}, optional={"repeat": st.fixed_dictionaries({}, optional={
+        "frequency": _element, "period": _element, "periodUnit": st.sampled_from(["d", "h", "x"])}),
+        "code": _coded})}), max_size=2)
+_medication_json = st.fixed_dictionaries({}, optional={
+    **_common, "medicationCodeableConcept": _some_code, "status": _element, "intent": _element,
+    "doNotPerform": _element | st.booleans(), "authoredOn": _dates, "effectiveDateTime": _dates,
+    "effectivePeriod": _period, "dateAsserted": _dates, "dosageInstruction": _element | _dosage,
+    "dosage": _element | _dosage,
+    "medicationReference": _element | st.fixed_dictionaries({}, optional={
+        "reference": st.sampled_from(["#m1", "Medication/m1", "Medication/unknown"]) | _element,
+        "display": _element | st.just("Lisinopril 10 mg tablet")}),
+    "contained": st.just([{"resourceType": "Medication", "id": "m1", "code": _synthea_codes[2]}])})
+_MEDICATIONS = {"Medication/m1": {"resourceType": "Medication", "id": "m1", "code": {"text": "metformin 500 mg"}}}
+
+
+def _same_reading(fast, plain, resource) -> None:
+    assert fast == plain and repr(fast) == repr(plain) and fast.raw is resource
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource=_condition_json, full_url=st.none() | st.just("urn:uuid:1"))
+def test_the_fast_condition_reading_equals_the_plain_one(resource, full_url):
+    from fhir_adapter.parse.resources import parse_condition, reference_parse_condition
+
+    _same_reading(parse_condition(resource, full_url), reference_parse_condition(resource, full_url), resource)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource=_procedure_json, full_url=st.none() | st.just("urn:uuid:1"))
+def test_the_fast_procedure_reading_equals_the_plain_one(resource, full_url):
+    from fhir_adapter.parse.resources import parse_procedure, reference_parse_procedure
+
+    _same_reading(parse_procedure(resource, full_url), reference_parse_procedure(resource, full_url), resource)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(resource=_medication_json, full_url=st.none() | st.just("urn:uuid:1"))
+def test_the_fast_medication_reading_equals_the_plain_one(resource, full_url):
+    from fhir_adapter.parse.resources import parse_medication, reference_parse_medication
+
+    for _ in range(2):  # the second reading answers from the memo of drugs
+        fast = parse_medication(resource, full_url, _MEDICATIONS)
+        _same_reading(fast, reference_parse_medication(resource, full_url, _MEDICATIONS), resource)
+    fast.text_matches["x"] = "y"  # a record's own dict: the next reading is not changed by it
+    _same_reading(parse_medication(resource, full_url, _MEDICATIONS),
+                  reference_parse_medication(resource, full_url, _MEDICATIONS), resource)
+
+
+SYNTHEA_DIR = ROOT.parent / "shared" / "data" / "synthea"
+
+
+@pytest.mark.skipif(not list(SYNTHEA_DIR.glob("*.json")), reason="../shared/data/synthea is absent")
+def test_the_fast_readings_equal_the_plain_ones_on_every_synthea_record():
+    from fhir_adapter.parse import resources
+
+    readers = {"Condition": (resources.parse_condition, resources.reference_parse_condition),
+               "Procedure": (resources.parse_procedure, resources.reference_parse_procedure),
+               "MedicationRequest": (resources.parse_medication, resources.reference_parse_medication),
+               "MedicationStatement": (resources.parse_medication, resources.reference_parse_medication)}
+    read = 0
+    for path in sorted(SYNTHEA_DIR.glob("*.json")):
+        for entry in json.loads(path.read_text(encoding="utf-8"))["entry"]:
+            resource = entry.get("resource", {})
+            pair = readers.get(resource.get("resourceType"))
+            if pair:
+                _same_reading(pair[0](resource, entry.get("fullUrl")), pair[1](resource, entry.get("fullUrl")),
+                              resource)
+                read += 1
+    assert read > 100
+
+
+def test_the_memo_of_drugs_is_bounded(monkeypatch):
+    from fhir_adapter.parse import resources
+
+    monkeypatch.setattr(resources, "_DRUGS_SEEN", {})
+    monkeypatch.setattr(resources, "_DRUGS_SEEN_MAX", 3)
+    for index in range(10):
+        resources.parse_medication({"resourceType": "MedicationRequest", "id": f"m{index}",
+                                    "medicationCodeableConcept": {"text": f"drug {index}"}})
+    assert len(resources._DRUGS_SEEN) == 3

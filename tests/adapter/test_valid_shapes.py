@@ -184,3 +184,26 @@ def test_the_usual_dosage_and_allergy_shapes_are_recognised():
         changed = {k: v for k, v in {**allergy, **odd}.items() if v is not None}
         if plainly_valid(changed):
             assert model_accepts(changed), changed
+
+
+def test_remembered_leaf_checks_answer_as_the_plain_ones_and_stay_bounded(monkeypatch):
+    from fhir_adapter.parse import valid_shapes
+
+    values = [*ODD_VALUES, "8480-6", "2019-03-05T10:00:00+01:00", "2019-03-05T10:00:00.000+01:00", 120.5, -0.0, 0.0,
+              120, True, 1.0, 1e16, 1e-7, "x" * 65]
+    for record in synthea_records()[:300]:
+        values.extend(v for path in paths(record) if not isinstance(v := _at(record, path), (dict, list)))
+    for check in (valid_shapes._code, valid_shapes._date_time, valid_shapes._decimal):
+        for value in values * 2:  # the second round answers from the memo
+            assert check(value) == check.plain(value), (check.plain.__name__, value)
+    monkeypatch.setattr(valid_shapes, "_MEMO_MAX", 5)
+    remembered = valid_shapes._remembered(valid_shapes._plain_code, str)
+    for index in range(50):
+        assert remembered(f"code-{index}")
+    assert len(remembered.answers) == 5
+
+
+def _at(value, path):
+    for step in path:
+        value = value[step]
+    return value
