@@ -328,6 +328,7 @@ _ISSUED_CARD_NO_ISSUER_NO_TENANT = _issued_card_statement(issuer_is_null=True, t
 _ISSUED_CARD_BY_NULLS = {(False, False): _ISSUED_CARD, (False, True): _ISSUED_CARD_NO_TENANT,
                          (True, False): _ISSUED_CARD_NO_ISSUER, (True, True): _ISSUED_CARD_NO_ISSUER_NO_TENANT}
 
+
 @functools.cache
 def _insert_if_new(table: Table, key_column: str, dialect: str):
     """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key`` on SQLite and PostgreSQL (None elsewhere); the row

@@ -25,6 +25,7 @@ from fhir_adapter.parse.records import (
 )
 from fhir_adapter.parse.references import normalise_medication_ref, resource_ref, subject_ref
 from fhir_adapter.terminology import drugs
+from fhir_adapter.terminology.text_memo import MAX_TEXT
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
@@ -310,6 +311,9 @@ _DRUGS_SEEN_MAX = 4096
 def _drug_named(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
     """(ingredients, medication source, classes, concepts, text matches) of a medication's codes and text: a pure
     function of them and the drug knowledge, remembered (bounded). The text matches are shared: copy before use."""
+    if not _short_texts(med_codes, text):
+        # Long free text is not kept: the memo holds short names of drugs, as the other text memos do.
+        return _work_out_drug(med_codes, text)
     key = (med_codes, text)
     found = _DRUGS_SEEN.get(key)
     if found is None:
@@ -317,6 +321,14 @@ def _drug_named(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
         if len(_DRUGS_SEEN) < _DRUGS_SEEN_MAX:
             _DRUGS_SEEN[key] = found
     return found
+
+
+def _short_texts(med_codes: tuple[Coding, ...], text: str | None) -> bool:
+    """Whether every text of a medication (its text, its codings' codes and displays) is short enough to remember."""
+    if text is not None and len(text) > MAX_TEXT:
+        return False
+    return all(len(c.display or "") <= MAX_TEXT and len(c.code or "") <= MAX_TEXT and len(c.system or "") <= MAX_TEXT
+               for c in med_codes)
 
 
 def _work_out_drug(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
@@ -337,7 +349,7 @@ def _work_out_drug(med_codes: tuple[Coding, ...], text: str | None) -> tuple:
 
 
 def reference_parse_medication(resource: Mapping, full_url: str | None = None,
-                     medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
+                               medications: Mapping[str, Mapping] | None = None) -> MedicationRecord:
     """:func:`parse_medication` written plainly: what the fast reading must equal (only for the tests)."""
     concept_json: Mapping = dict_or_empty(resource.get("medicationCodeableConcept"))
     unresolved = None

@@ -497,3 +497,23 @@ def test_the_memo_of_drugs_is_bounded(monkeypatch):
         resources.parse_medication({"resourceType": "MedicationRequest", "id": f"m{index}",
                                     "medicationCodeableConcept": {"text": f"drug {index}"}})
     assert len(resources._DRUGS_SEEN) == 3
+
+
+def test_the_memo_of_drugs_keeps_no_long_text(monkeypatch):
+    """Free text longer than the text memos' limit (a narrative pasted into a medication) is read, never kept."""
+    from fhir_adapter.parse import resources
+    from fhir_adapter.terminology.text_memo import MAX_TEXT
+
+    monkeypatch.setattr(resources, "_DRUGS_SEEN", {})
+    long_text = "metformin 500 mg " + "x" * MAX_TEXT
+    long_display = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975",
+                    "display": "metformin " + "y" * MAX_TEXT}
+    for concept in ({"text": long_text}, {"coding": [long_display]}):
+        resource = {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
+                    "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": concept}
+        fast, plain = resources.parse_medication(resource), resources.reference_parse_medication(resource)
+        assert repr(fast) == repr(plain)
+    assert resources._DRUGS_SEEN == {}
+    short = {"resourceType": "MedicationRequest", "id": "m2", "medicationCodeableConcept": {"text": "metformin"}}
+    resources.parse_medication(short)
+    assert len(resources._DRUGS_SEEN) == 1
