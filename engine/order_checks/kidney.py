@@ -1,25 +1,19 @@
 """Kidney function for drug dosing: the latest eGFR, or creatinine clearance by Cockcroft-Gault where a label defines
-its rule on CrCl.
+its rule on CrCl (the equation: engine/calculators/cockcroft_gault.py, which the AF anticoagulation rule reads too).
 
-CrCl (mL/min) = (140 - age) x weight (kg) / (72 x serum creatinine (mg/dL)), x 0.85 for women (Cockcroft and Gault
-1976), with actual body weight as the DOAC labels do. It is dated by its creatinine. When CrCl cannot be computed (no
-weight, most often) the eGFR stands in for it and the card says so; a rule on eGFR never uses CrCl.
-
-The value is rounded half up to a whole number before any threshold is applied, so that the number on the card is
-the number the rule saw ("CrCl 30 mL/min" is never treated as below 30).
+When CrCl cannot be computed (no weight, most often) the eGFR stands in for it and the card says so; a rule on eGFR
+never uses CrCl. Either value is rounded half up to a whole number before any threshold is applied, so that the
+number on the card is the number the rule saw ("CrCl 30 mL/min" is never treated as below 30).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from engine.calculators.common import age_of, positive_number, round_half_up, sex_of
+from engine.calculators import cockcroft_gault
+from engine.calculators.cockcroft_gault import day_of
+from engine.calculators.common import positive_number, round_half_up
 from engine.finding import Evidence, MissingInput
 from engine.inputs import FeatureSet
-
-CRCL = "crcl_cockcroft_gault_mlmin"
-CRCL_LABEL = "CrCl (Cockcroft–Gault)"
-FEMALE_FACTOR = 0.85
 
 
 @dataclass(frozen=True)
@@ -50,22 +44,10 @@ def kidney_function(features: FeatureSet, measure: str) -> tuple[KidneyFunction 
 
 
 def creatinine_clearance(features: FeatureSet) -> tuple[KidneyFunction | None, list[MissingInput]]:
-    creatinine, missing_cr = positive_number(features, "creatinine_mgdl")
-    weight, missing_wt = positive_number(features, "weight_kg")
-    age, missing_age = age_of(features)
-    sex, missing_sex = sex_of(features)
-    missing = [m for m in (missing_cr, missing_age, missing_sex, missing_wt) if m is not None]
-    if missing:
+    crcl, missing = cockcroft_gault.creatinine_clearance(features)
+    if crcl is None:
         return None, missing
-    raw = (140 - age.value) * weight.value / (72 * creatinine.value)
-    if sex.value == "female":
-        raw *= FEMALE_FACTOR
-    value = int(round_half_up(max(raw, 0.0)))
-    day = _day(creatinine)
-    evidence = Evidence(name=CRCL, label=CRCL_LABEL, value=value, unit="mL/min", effective=creatinine.effective,
-                        derived_from=(creatinine, age, sex, weight),
-                        note=f"Cockcroft-Gault with actual body weight: {raw:.1f} mL/min")
-    return KidneyFunction("crcl", value, evidence, f"CrCl {value} mL/min (Cockcroft–Gault{day})"), []
+    return KidneyFunction("crcl", crcl.value, crcl, cockcroft_gault.crcl_text(crcl)), []
 
 
 def _egfr(features: FeatureSet, substitute_note: str | None) -> tuple[KidneyFunction | None, list[MissingInput]]:
@@ -74,14 +56,7 @@ def _egfr(features: FeatureSet, substitute_note: str | None) -> tuple[KidneyFunc
         return None, [missing]
     value = int(round_half_up(egfr.value))
     method = "CKD-EPI 2021" if egfr.derived_from else "reported"
-    text = f"eGFR {value} mL/min/1.73m2 ({method}{_day(egfr)})"
+    text = f"eGFR {value} mL/min/1.73m2 ({method}{day_of(egfr)})"
     if substitute_note:
         text += " in place of CrCl"
     return KidneyFunction("egfr", value, egfr, text, substitute_note), []
-
-
-def _day(evidence: Evidence) -> str:
-    when = evidence.effective
-    if when is None:
-        return ""
-    return ", " + (when.date() if isinstance(when, datetime) else when).isoformat()

@@ -6,8 +6,9 @@ Sources and every threshold: ``engine/data/af_anticoagulation_2023.json`` (docs/
   anticoagulation recommended (Class 1, LOE A); moderate (1 in men, 2 in women) - reasonable (Class 2a, LOE A);
   low - none (aspirin monotherapy of no benefit).
 * A DOAC is recommended over warfarin (Class 1, LOE A) - apixaban, rivaroxaban, edoxaban or dabigatran, offered as
-  alternatives (at most one) at their standard AF dose, each only where the record's one eGFR is in its label's range
-  (apixaban 2.5 mg when 2 of age >= 80, weight <= 60 kg, creatinine >= 1.5 mg/dL); warfarin instead with a
+  alternatives (at most one) at their standard AF dose, each only where the creatinine clearance (Cockcroft-Gault,
+  actual body weight: the measure the labels dose by, not eGFR) is in its label's range (apixaban by its own label
+  criteria: 2.5 mg when 2 of age >= 80, weight <= 60 kg, creatinine >= 1.5 mg/dL); warfarin instead with a
   mechanical heart valve or mitral stenosis.
 * Aspirin alone is flagged as no substitute (Class 3: Harm); HAS-BLED is shown as the modifiable bleeding risk
   factors to address, not a reason to withhold (6.1: Class 1 to address them; bleeding scores alone Class 3: No
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from engine.calculators.cockcroft_gault import creatinine_clearance, crcl_text
 from engine.calculators.common import load_data
 from engine.calculators.has_bled import coefficients as has_bled_data
 from engine.finding import Details, Evidence, Finding, Severity
@@ -68,7 +70,7 @@ class AfAnticoagulation(SingleFindingRule):
     citation = citation_of(data()["guideline"])
     reads_findings = ("cha2ds2-vasc", "has-bled")
     optional = ("atrial_fibrillation", "anticoagulant", "mechanical_heart_valve", "mitral_stenosis", "age_years",
-                "sex", "weight_kg", "creatinine_mgdl", "egfr_mlmin173m2", "pregnant")
+                "sex", "weight_kg", "creatinine_mgdl", "pregnant")
     finding_id = f"{id}:oac"
 
     def _assess(self, features: FeatureSet, findings) -> Finding:
@@ -129,7 +131,8 @@ class AfAnticoagulation(SingleFindingRule):
             notes.append(f"{valve.label} is recorded: warfarin, as DOACs are not for a mechanical valve or a "
                          "moderate-to-severe mitral stenosis (check its severity).")
         else:
-            keys, left_out, dose_notes = doac_options(features)
+            keys, left_out, dose_notes, crcl = doac_options(features)
+            inputs += [crcl] if crcl is not None else []
             text = f"{rec['text']} (a DOAC)"
             notes.append(f"{recs['doac']['text']} ({recs['doac']['strength']}); apixaban is listed first.")
             notes += dose_notes
@@ -150,42 +153,49 @@ def _key(valve: Evidence | None) -> str | None:
     return valve.name if valve is not None else None
 
 
-def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str]]:
-    """(regimen keys offered, DOACs left out and why, dose notes): each DOAC at its standard AF dose where the one
-    eGFR is in its label's range; apixaban reduced by its label criteria."""
-    egfr = number(features, "egfr_mlmin173m2")
+def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str], Evidence | None]:
+    """(regimen keys offered, DOACs left out and why, dose notes, the CrCl they were judged by): each DOAC at its
+    standard AF dose where the Cockcroft-Gault creatinine clearance is in its label's range; apixaban reduced by its
+    label criteria."""
+    crcl, _ = creatinine_clearance(features)
     keys: list[str] = []
     left_out: list[str] = []
     notes: list[str] = []
     for option in data()["doac_options"]:
         key = option["regimen"]
         if "reduction_criteria" in option:
-            met, unknown = [], []
-            for c in option["reduction_criteria"]:
-                value = number(features, c["feature"])
-                if value is None:
-                    unknown.append(c["label"])
-                elif ("from" in c and value >= c["from"]) or ("at_most" in c and value <= c["at_most"]):
-                    met.append(c["label"])
-            if len(met) >= option["reduce_when_at_least"]:
-                key = option["reduced_regimen"]
-                notes.append(f"Apixaban 2.5 mg twice daily: {' and '.join(met)} (label dose reduction).")
-            elif unknown and len(met) + len(unknown) >= option["reduce_when_at_least"]:
-                notes.append(f"Apixaban dose: {', '.join(unknown)} not recorded; 2.5 mg twice daily if 2 of age >= 80, "
-                             "weight <= 60 kg, creatinine >= 1.5 mg/dL.")
-            keys.append(key)
+            keys.append(_apixaban(option, features, notes))
             continue
-        low, high = option.get("egfr_above"), option.get("egfr_at_most")
-        if egfr is None:
-            left_out.append(f"{key}: eGFR unknown")
-        elif (low is not None and egfr <= low) or (high is not None and egfr > high):
-            left_out.append(f"{key}: eGFR {egfr:.0f} outside its standard-dose range")
+        low, high = option.get("crcl_above"), option.get("crcl_at_most")
+        if crcl is None:
+            left_out.append(f"{key}: CrCl unknown: needs weight and creatinine")
+        elif (low is not None and crcl.value <= low) or (high is not None and crcl.value > high):
+            left_out.append(f"{key}: CrCl {crcl.value} mL/min outside its standard-dose range")
         else:
             keys.append(key)
     if left_out:
-        notes.append("Not offered at the standard dose: " + "; ".join(left_out) + " (labels: Cockcroft-Gault CrCl, "
-                     "checked when the order is signed).")
-    return keys, left_out, notes
+        measure = crcl_text(crcl) if crcl is not None else "CrCl (Cockcroft–Gault)"
+        notes.append("Not offered at the standard dose: " + "; ".join(left_out) + f" (labels: {measure}; the dose "
+                     "is checked again when the order is signed).")
+    return keys, left_out, notes, crcl
+
+
+def _apixaban(option: dict[str, Any], features: FeatureSet, notes: list[str]) -> str:
+    """The apixaban regimen by its label's dose-reduction criteria (2 of them: 2.5 mg), noting why."""
+    met, unknown = [], []
+    for c in option["reduction_criteria"]:
+        value = number(features, c["feature"])
+        if value is None:
+            unknown.append(c["label"])
+        elif ("from" in c and value >= c["from"]) or ("at_most" in c and value <= c["at_most"]):
+            met.append(c["label"])
+    if len(met) >= option["reduce_when_at_least"]:
+        notes.append(f"Apixaban 2.5 mg twice daily: {' and '.join(met)} (label dose reduction).")
+        return option["reduced_regimen"]
+    if unknown and len(met) + len(unknown) >= option["reduce_when_at_least"]:
+        notes.append(f"Apixaban dose: {', '.join(unknown)} not recorded; 2.5 mg twice daily if 2 of age >= 80, "
+                     "weight <= 60 kg, creatinine >= 1.5 mg/dL.")
+    return option["regimen"]
 
 
 def _bleeding(bleeding: Finding | None) -> tuple[tuple[str, ...], str]:

@@ -1,9 +1,10 @@
 """Oral anticoagulation in AF (2023 ACC/AHA/ACCP/HRS): CHA2DS2-VASc 1 vs 2 by sex, DOAC alternatives and their label
-ranges, warfarin with a mechanical valve or mitral stenosis, aspirin alone, HAS-BLED as factors to modify."""
+ranges of Cockcroft-Gault creatinine clearance, warfarin with a mechanical valve or mitral stenosis, aspirin alone, HAS-BLED as factors to modify."""
 from __future__ import annotations
 
 import pytest
 
+from engine.calculators.common import load_data
 from engine.finding import Severity, Status
 from tests.engine.treatment_fixtures import (
     cha2ds2_vasc,
@@ -59,25 +60,68 @@ def test_doacs_are_alternatives_apixaban_first():
     assert "Class 1, LOE A" in finding.message  # DOAC over warfarin
 
 
-@pytest.mark.parametrize("egfr, codes", [
-    (96.0, [APIXABAN_5, RIVAROXABAN, DABIGATRAN]),  # edoxaban: not above CrCl 95
+def with_crcl(crcl: float, egfr: float = 80.0):
+    """A man of 68 with creatinine 1.0 mg/dL: Cockcroft-Gault (140 - 68) x weight / (72 x 1.0) is his weight in kg.
+    The eGFR is set apart from it, to show it is not what the labels' ranges are judged by."""
+    return features(age_years=68, sex="male", atrial_fibrillation=True, weight_kg=crcl, creatinine_mgdl=1.0,
+                    egfr_mlmin173m2=egfr)
+
+
+@pytest.mark.parametrize("crcl, codes", [
+    (96.0, [APIXABAN_5, RIVAROXABAN, DABIGATRAN]),  # edoxaban: not above CrCl 95 (boxed warning)
     (95.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
     (51.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
     (50.0, [APIXABAN_5, DABIGATRAN]),  # rivaroxaban 20 mg and edoxaban 60 mg need > 50
+    (31.0, [APIXABAN_5, DABIGATRAN]),
     (30.0, [APIXABAN_5]),  # dabigatran 150 mg needs > 30
 ])
-def test_each_doac_only_in_its_label_range(egfr, codes):
-    finding = oac(patient(egfr=egfr), 3)
+def test_each_doac_only_in_its_label_range_of_creatinine_clearance(crcl, codes):
+    finding = oac(with_crcl(crcl, egfr=70.0), 3)
     assert rxnorm_codes(finding) == codes
+    [judged_by] = [e for e in finding.inputs if e.name == "crcl_cockcroft_gault_mlmin"]
+    assert judged_by.value == crcl and judged_by.unit == "mL/min"
+    assert [e.name for e in judged_by.derived_from] == ["creatinine_mgdl", "age_years", "sex", "weight_kg"]
     if len(codes) < 4:
         assert "Not offered at the standard dose" in finding.message
+        assert f"CrCl {crcl:.0f} mL/min outside its standard-dose range" in finding.message
+        assert f"(labels: CrCl {crcl:.0f} mL/min (Cockcroft–Gault, " in finding.message
+    else:
+        assert "Not offered" not in finding.message
 
 
-def test_no_egfr_leaves_out_the_doacs_dosed_by_kidney_function():
-    fs = features(age_years=70, sex="male", atrial_fibrillation=True)
-    finding = oac(fs, 2)
+def test_an_elderly_low_weight_woman_is_judged_by_her_crcl_not_her_egfr():
+    """85 years, 50 kg, creatinine 0.9 mg/dL: eGFR (CKD-EPI 2021) about 63, above 50, but Cockcroft-Gault
+    (140 - 85) x 50 / (72 x 0.9) x 0.85 = 36 mL/min: rivaroxaban 20 mg and edoxaban 60 mg are not her dose."""
+    fs = features(age_years=85, sex="female", atrial_fibrillation=True, weight_kg=50.0, creatinine_mgdl=0.9,
+                  egfr_mlmin173m2=63.0)
+    finding = oac(fs, 4, "female")
+    assert rxnorm_codes(finding) == [APIXABAN_2_5, DABIGATRAN]  # age >= 80 and weight <= 60 kg: apixaban 2.5 mg
+    assert "rivaroxaban-20: CrCl 36 mL/min outside its standard-dose range" in finding.message
+    assert "edoxaban-60: CrCl 36 mL/min outside its standard-dose range" in finding.message
+    assert finding.details.left_out == ("rivaroxaban-20: CrCl 36 mL/min outside its standard-dose range",
+                                        "edoxaban-60: CrCl 36 mL/min outside its standard-dose range")
+
+
+@pytest.mark.parametrize("missing", ["weight_kg", "creatinine_mgdl"])
+def test_without_weight_or_creatinine_the_doacs_dosed_by_crcl_are_left_out(missing):
+    """The eGFR does not stand in for the CrCl the labels define their ranges on."""
+    facts = dict(age_years=70, sex="male", atrial_fibrillation=True, weight_kg=80.0, creatinine_mgdl=1.0,
+                 egfr_mlmin173m2=80.0)
+    del facts[missing]
+    finding = oac(features(**facts), 2)
     assert rxnorm_codes(finding) == [APIXABAN_5]
-    assert "eGFR unknown" in finding.message
+    assert finding.details.left_out == tuple(f"{key}: CrCl unknown: needs weight and creatinine"
+                                             for key in ("rivaroxaban-20", "edoxaban-60", "dabigatran-150"))
+    assert "(labels: CrCl (Cockcroft–Gault); the dose is checked again when the order is signed)" in finding.message
+    assert not [e for e in finding.inputs if e.name == "crcl_cockcroft_gault_mlmin"]
+
+
+def test_each_doac_option_names_its_label_among_the_sources():
+    data = load_data("af_anticoagulation_2023.json")
+    sources = data["_about"]["sources"]
+    assert "acc-aha-2023" in sources  # the guideline stays cited
+    for option in data["doac_options"]:
+        assert option["label"] in sources
 
 
 @pytest.mark.parametrize("facts, code", [

@@ -232,6 +232,25 @@ def test_anticoagulation_on_the_cha2ds2_vasc_card(client):
     assert_actionable(score)
 
 
+def test_doac_doses_are_judged_by_cockcroft_gault_crcl_not_egfr(client):
+    """85 years, 50 kg, creatinine 0.9 mg/dL: her eGFR (CKD-EPI 2021) is 63, but the labels dose by creatinine
+    clearance, (140 - 85) x 50 / (72 x 0.9) x 0.85 = 36 mL/min: no rivaroxaban 20 mg or edoxaban 60 mg; apixaban
+    2.5 mg (age >= 80 and weight <= 60 kg) and dabigatran 150 mg (CrCl > 30)."""
+    record = [patient(85, "female"), AF, HYPERTENSION, lab("2160-0", 0.9, "mg/dL"), lab("29463-7", 50, "kg")]
+    score = card(cards(client, "risk-scores", record), "CHA2DS2-VASc")
+    assert rxnorm(score) == ["1364435", "1037045"]  # apixaban 2.5 mg, dabigatran 150 mg
+    creatinine, weight = record[3]["id"], record[4]["id"]
+    for suggestion in score["suggestions"]:  # the CrCl's inputs are the evidence of each option
+        reasons = [r["reference"] for r in suggestion["actions"][0]["resource"]["reasonReference"]]
+        assert {f"Observation/{creatinine}", f"Observation/{weight}"} <= set(reasons)
+    assert_actionable(score)
+    [explainer] = [link["url"] for link in score["links"] if link["label"] == "How this was calculated"]
+    page = client.raw().get(explainer.removeprefix("http://localhost")).get_data(as_text=True)
+    assert "rivaroxaban-20: CrCl 36 mL/min outside its standard-dose range" in page
+    assert "edoxaban-60: CrCl 36 mL/min outside its standard-dose range" in page
+    assert "CrCl 36 mL/min (Cockcroft–Gault, " in page
+
+
 def test_already_anticoagulated_no_suggestion(client):
     found = cards(client, "risk-scores", [*AF_RECORD, medication("1364445", "apixaban 5 MG Oral Tablet", 2)])
     score = card(found, "CHA2DS2-VASc")
