@@ -2,11 +2,12 @@
 
 Both services run the same order-time checks (engine/order_checks): renal dosing and contraindication by eGFR or
 Cockcroft-Gault creatinine clearance, drug-drug interactions (ONC high-priority list, warfarin with an NSAID), drug
-allergy and cross-reactivity, duplicate therapy and pregnancy. On order-select only the drafts the clinician just
-selected are checked (the other drafts still count, e.g. for interactions between drafts); on order-sign every draft
-is. The prefetch follows from the checks' declarations: kidney function, weight, age and sex, the problem list
-(atrial fibrillation, pregnancy), the medication list and the allergies. An alert shown for a draft is not shown again
-for the same draft and rule (cds_hooks/alert_memory.py), so order-sign does not repeat what order-select said.
+allergy and cross-reactivity, duplicate therapy, pregnancy, and a DOAC with a mechanical heart valve or (in atrial
+fibrillation) mitral stenosis. On order-select only the drafts the clinician just selected are checked (the other
+drafts still count, e.g. for interactions between drafts); on order-sign every draft is. The prefetch follows from
+the checks' declarations: kidney function, weight, age and sex, the problem list (atrial fibrillation, pregnancy,
+heart valves), the medication list and the allergies. An alert shown for a draft is not shown again for the same
+draft and rule (cds_hooks/alert_memory.py), so order-sign does not repeat what order-select said.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from engine.order_checks import ORDER_CHECKS
 
 _CHECKS = ("renal dosing and contraindication by eGFR or Cockcroft-Gault creatinine clearance (metformin, DOACs, "
            "enoxaparin, nitrofurantoin, gabapentin), drug interactions (ONC high-priority list; warfarin with a "
-           "systemic NSAID), drug allergy and beta-lactam cross-reactivity, duplicate therapy and drugs to avoid in "
-           "pregnancy; each card names its rule, source and the value that triggered it, and offers to change or "
-           "cancel the drafted order.")
+           "systemic NSAID), drug allergy and beta-lactam cross-reactivity, duplicate therapy, drugs to avoid in "
+           "pregnancy and a DOAC with a mechanical heart valve or, in atrial fibrillation, mitral stenosis; each "
+           "card names its rule, source and the value that triggered it, and offers to change or cancel the drafted "
+           "order.")
 
 
 @service(

@@ -40,6 +40,7 @@ from fhir_adapter.terminology import drugs
 
 __all__ = ["OrderCheck", "OrderCheckDetails", "OtherDrug", "load_data"]
 
+AF = "atrial_fibrillation"
 _FREQUENCY = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
 _ROUTE_ADVERB = {"oral": "orally", "subcutaneous": "subcutaneously", "intravenous": "intravenously",
                  "intramuscular": "intramuscularly"}
@@ -148,6 +149,18 @@ def rule_of_finding_id(finding_id: str) -> str | None:
 def citation_of(entry: Mapping[str, Any]) -> Citation:
     return Citation(short=entry["short"], full=entry["full"], url=entry.get("url"), doi=entry.get("doi"),
                     topic=entry.get("topic"))
+
+
+# -- the indication of a draft ----------------------------------------------------------------------------------------
+def indication_of(draft: DraftOrder, features: FeatureSet) -> tuple[str, str | None]:
+    """Atrial fibrillation or 'other', and how it was decided (None when the order says)."""
+    if draft.has_reason:  # the order says what it is for
+        return (AF if AF in draft.reason_concepts else "other"), None
+    af = features.get(AF)
+    if af is not None and af.value is True:
+        return AF, "indication taken as atrial fibrillation (on the problem list; the order names no reason)"
+    return "other", ("indication taken as venous thromboembolism (no atrial fibrillation recorded; the order names "
+                     "no reason)")
 
 
 # -- the drugs a draft meets -------------------------------------------------------------------------------------------

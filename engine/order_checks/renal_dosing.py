@@ -21,6 +21,7 @@ from engine.order_checks.common import (
     citation_of,
     dose_suggestions,
     drafted_dose,
+    indication_of,
     load_data,
     number,
 )
@@ -28,7 +29,6 @@ from engine.order_checks.kidney import KidneyFunction, kidney_function
 from engine.registry import order_check
 
 DATA_FILE = "order_renal_dosing.json"
-AF = "atrial_fibrillation"
 
 
 def knowledge() -> dict[str, Any]:
@@ -62,7 +62,7 @@ class RenalDosing(OrderCheck):
               combination: bool = False) -> list[Finding]:
         citation = citation_of(spec["citation"])
         title = f"{ingredient.capitalize()} and kidney function"
-        indication, indication_note = _indication(draft, features)
+        indication, indication_note = indication_of(draft, features)
         start = "continuing" if any(m.active and ingredient in m.ingredients and m.source != draft.reference
                                     for m in features.medications) else "new"
         if spec["measure"] == "criteria":
@@ -182,17 +182,6 @@ def _within(value: float, bounds: Mapping[str, Any]) -> bool:
 def _applies(band: Mapping[str, Any], value: int, indication: str, start: str) -> bool:
     return (_within(value, band) and band.get("indication") in (None, indication)
             and band.get("start") in (None, start))
-
-
-def _indication(draft: DraftOrder, features: FeatureSet) -> tuple[str, str | None]:
-    """Atrial fibrillation or 'other', and how it was decided (None when the order says)."""
-    if draft.has_reason:  # the order says what it is for
-        return (AF if AF in draft.reason_concepts else "other"), None
-    af = features.get(AF)
-    if af is not None and af.value is True:
-        return AF, "indication taken as atrial fibrillation (on the problem list; the order names no reason)"
-    return "other", ("indication taken as venous thromboembolism (no atrial fibrillation recorded; the order names "
-                     "no reason)")
 
 
 def _above_limits(draft: DraftOrder, limits: Mapping[str, float]) -> tuple[bool, bool]:

@@ -19,7 +19,7 @@ from tests import order_requests as o
 
 AS_OF = date(2026, 6, 1)
 DATA_FILES = ("order_renal_dosing.json", "order_drug_interactions.json", "order_allergy_cross_reactivity.json",
-              "order_duplicate_therapy.json", "order_pregnancy.json")
+              "order_duplicate_therapy.json", "order_pregnancy.json", "order_contraindications.json")
 
 
 def features(**values) -> FeatureSet:
@@ -142,6 +142,8 @@ def test_every_class_and_ingredient_the_checks_name_is_in_the_drug_knowledge():
     for group in data("order_duplicate_therapy.json")["groups"]:
         assert set(group["classes"]) | {c for pair in group.get("allowed_pairs", ()) for c in pair} <= classes
     for entry in data("order_pregnancy.json")["classes"]:
+        assert set(entry["classes"]) <= classes
+    for entry in data("order_contraindications.json")["rules"]:
         assert set(entry["classes"]) <= classes
 
 

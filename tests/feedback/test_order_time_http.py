@@ -104,7 +104,7 @@ def test_rule_ids_round_trip_for_every_order_check():
     from engine.order_checks.common import finding_id, rule_id
 
     for engine_id in ("renal-dosing", "drug-interactions", "drug-allergy", "duplicate-therapy",
-                      "pregnancy-contraindication"):
+                      "pregnancy-contraindication", "condition-contraindication"):
         for rule in ("dabigatran/af-crcl-15-30", "group:statins", "penicillin->cephalosporin", "x"):
             fid = finding_id(engine_id, rule, "MedicationRequest/draft-1")
             assert rule_id_of(fid) == rule_id(engine_id, rule) == f"{engine_id}:{rule}"

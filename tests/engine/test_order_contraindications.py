@@ -1,0 +1,136 @@
+"""The condition-contraindication order check below the HTTP layer: a DOAC drafted for a patient with a mechanical
+heart valve (critical, every DOAC ingredient, any indication) or with mitral stenosis in atrial fibrillation
+(warning), read from FHIR by the adapter as the services read it; warfarin, a bioprosthetic valve, a refuted or
+entered-in-error valve entry and a resolved mitral stenosis give nothing."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine.order_checks.common import OrderCheckDetails
+from engine.order_checks.contraindications import ConditionContraindication, knowledge
+from fhir_adapter.features.draft_orders import read_draft_orders
+from fhir_adapter.features.extract import extract_features
+from fhir_adapter.terminology import drugs
+from tests import order_requests as o
+
+AS_OF = date(2026, 6, 1)
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+DOACS = {"apixaban": ("1364445", "apixaban 5 MG Oral Tablet", 5, 2),
+         "rivaroxaban": ("1232086", "rivaroxaban 20 MG Oral Tablet", 20, 1),
+         "edoxaban": ("1599555", "edoxaban 60 MG Oral Tablet", 60, 1),
+         "dabigatran": ("1037045", "dabigatran etexilate 150 MG Oral Capsule", 150, 2)}
+WARFARIN = ("855332", "warfarin sodium 5 MG Oral Tablet", 5, 1)
+MITRAL_STENOSIS = ("79619009", "Mitral valve stenosis")
+
+
+def icd10(cid: str, code: str, display: str, **kwargs) -> dict:
+    condition = o.condition(cid, code, display, **kwargs)
+    condition["code"]["coding"][0]["system"] = ICD10CM
+    return condition
+
+
+def mechanical_valve(**kwargs) -> dict:
+    return icd10("valve", "Z95.2", "Presence of prosthetic heart valve", onset="2019-03-04", **kwargs)
+
+
+def with_status(condition: dict, *, clinical: str | None = None, verification: str | None = None) -> dict:
+    if clinical:
+        condition["clinicalStatus"]["coding"][0]["code"] = clinical
+    if verification:
+        condition["verificationStatus"]["coding"][0]["code"] = verification
+    return condition
+
+
+def findings(drug: tuple, record: list[dict], *, reason: tuple[str, str] | None = None):
+    code, display, amount, per_day = drug
+    drafted = o.draft("d1", code, display, amount=amount, per_day=per_day, reason=reason)
+    features = extract_features([o.patient(), *record], as_of=AS_OF, patient_id=o.PATIENT_ID,
+                                features=ConditionContraindication.optional)
+    features.draft_orders, _ = read_draft_orders(o.bundle([drafted]), patient_id=o.PATIENT_ID)
+    return ConditionContraindication().evaluate(features)
+
+
+@pytest.mark.parametrize("ingredient", sorted(DOACS))
+def test_every_doac_with_a_mechanical_valve_is_contraindicated_whatever_the_indication(ingredient):
+    (finding,) = findings(DOACS[ingredient], [mechanical_valve()])
+    assert finding.severity.value == "critical" and finding.value == "contraindicated"
+    assert finding.rule_id == "condition-contraindication:condition:doac-mechanical-valve"
+    assert finding.recommendation.strength == "Class 3: Harm, LOE B-R"
+    assert "2020 ACC/AHA valvular heart disease guideline" in finding.citation.short
+    details = finding.details
+    assert isinstance(details, OrderCheckDetails) and details.draft == "MedicationRequest/d1"
+    assert details.trigger.startswith("mechanical heart valve (") and "Z95.2" in details.trigger
+    assert "2019-03-04" in details.trigger
+    valve, drafted = finding.inputs
+    assert (valve.name, valve.source, valve.value, str(valve.effective)[:10]) == (
+        "mechanical_heart_valve", "Condition/valve", True, "2019-03-04")
+    assert (drafted.name, drafted.source, drafted.value) == ("drafted_drug", "MedicationRequest/d1", DOACS[ingredient][1])
+    # Cancel, or cancel and start warfarin (at most one, the warfarin switch recommended).
+    labels = [s.label for s in finding.suggestions]
+    assert labels[0] == f"Cancel the {ingredient} order" and labels[1].startswith(f"Cancel {ingredient}; start warfarin")
+    assert [s.recommended for s in finding.suggestions] == [False, True]
+
+
+def test_warfarin_with_a_mechanical_valve_is_not_flagged():
+    assert findings(WARFARIN, [mechanical_valve()]) == []
+
+
+def test_a_valve_entry_counts_whatever_its_clinical_status_but_not_when_refuted_or_entered_in_error():
+    assert len(findings(DOACS["apixaban"], [with_status(mechanical_valve(), clinical="resolved")])) == 1
+    for verification in ("refuted", "entered-in-error"):
+        assert findings(DOACS["apixaban"], [with_status(mechanical_valve(), verification=verification)]) == []
+    assert findings(DOACS["apixaban"], [with_status(mechanical_valve(), verification="unconfirmed")]) == []
+
+
+def test_z95_2_is_read_as_the_value_set_intends_and_a_bioprosthetic_valve_is_not_flagged():
+    """Z95.2 'Presence of prosthetic heart valve' is the value set's mechanical valve; ICD-10-CM keeps xenogenic
+    (bioprosthetic, Z95.3) and other replacement valves (Z95.4) apart, and a DOAC is not contraindicated with them."""
+    assert len(findings(DOACS["apixaban"], [icd10("v", "Z95.2", "Presence of prosthetic heart valve")])) == 1
+    for code, display in (("Z95.3", "Presence of xenogenic heart valve"),
+                          ("Z95.4", "Presence of other heart-valve replacement")):
+        assert findings(DOACS["apixaban"], [icd10("v", code, display)]) == []
+
+
+def test_mitral_stenosis_in_atrial_fibrillation_is_a_warning_to_use_warfarin():
+    record = [o.condition("ms", *MITRAL_STENOSIS), o.atrial_fibrillation()]
+    (finding,) = findings(DOACS["rivaroxaban"], record)
+    assert finding.severity.value == "warning" and finding.value == "warfarin recommended over a DOAC"
+    assert finding.rule_id == "condition-contraindication:condition:doac-mitral-stenosis-af"
+    assert finding.recommendation.strength == "Class 1, LOE B-R"
+    assert "INVICTUS" in finding.message and "moderate or severe" in finding.message
+    assert any("atrial fibrillation" in a for a in finding.assumptions)  # the order named no reason
+    by_reason = findings(DOACS["rivaroxaban"], [o.condition("ms", *MITRAL_STENOSIS)],
+                         reason=("49436004", "Atrial fibrillation"))
+    assert len(by_reason) == 1 and by_reason[0].assumptions == ()
+
+
+def test_mitral_stenosis_without_atrial_fibrillation_resolved_or_with_warfarin_gives_nothing():
+    stenosis = o.condition("ms", *MITRAL_STENOSIS)
+    assert findings(DOACS["apixaban"], [stenosis]) == []  # taken as venous thromboembolism
+    assert findings(DOACS["apixaban"], [stenosis, o.atrial_fibrillation()],
+                    reason=("128053003", "Deep venous thrombosis")) == []
+    resolved = with_status(o.condition("ms", *MITRAL_STENOSIS), clinical="resolved")
+    assert findings(DOACS["apixaban"], [resolved, o.atrial_fibrillation()]) == []
+    assert findings(WARFARIN, [stenosis, o.atrial_fibrillation()]) == []
+
+
+def test_a_valve_and_a_stenosis_give_one_finding_each():
+    record = [mechanical_valve(), o.condition("ms", *MITRAL_STENOSIS), o.atrial_fibrillation()]
+    assert [f.severity.value for f in findings(DOACS["dabigatran"], record)] == ["critical", "warning"]
+
+
+def test_the_rules_name_known_classes_features_and_regimens():
+    from engine.calculators.common import load_data
+    from engine.feature_catalog import FEATURES
+
+    features = {spec.name for spec in FEATURES}
+    regimens = load_data("treatment_regimens.json")["medications"]
+    data = knowledge()
+    assert data["_about"]["version"] and data["_about"]["written"]
+    for rule in data["rules"]:
+        assert set(rule["classes"]) <= set(drugs._data()["classes"]) and rule["feature"] in features
+        assert rule["severity"] in ("info", "warning", "critical") and rule["citation"]["full"] and rule["strength"]
+        assert all(a["regimen"] in regimens for a in rule.get("alternatives", ()))
+    assert {r["feature"] for r in data["rules"]} <= set(ConditionContraindication.optional)
