@@ -1,6 +1,7 @@
 """Drugs contraindicated, or not preferred, for a condition on the record, checked when they are ordered
-(engine/data/order_contraindications.json): a DOAC with a mechanical heart valve (contraindicated) and a DOAC in
-atrial fibrillation with mitral stenosis (warfarin recommended instead). The conditions are the project's
+(engine/data/order_contraindications.json): a DOAC with a mechanical heart valve (contraindicated; a prosthetic valve
+whose type is not coded is a warning to confirm it) and a DOAC in atrial fibrillation with rheumatic mitral stenosis
+(warfarin recommended instead). The conditions are the project's
 problem-list features (``mechanical_heart_valve``, ``mitral_stenosis``, read as the AF anticoagulation rule reads
 them); the drugs are classes of the drug knowledge, so no drug list is kept here. The suggestions cancel the draft,
 or cancel it and start the regimen the data names (warfarin).
@@ -24,6 +25,7 @@ from engine.order_checks.common import (
     load_data,
 )
 from engine.registry import order_check
+from engine.valve_disease import QUALIFIERS
 
 DATA_FILE = "order_contraindications.json"
 REGIMENS_FILE = "treatment_regimens.json"
@@ -74,6 +76,10 @@ class ConditionContraindication(OrderCheck):
                 indication, indication_note = indication_of(draft, features)
                 if indication != entry["indication"]:
                     continue
+            if "qualifier" in entry and not QUALIFIERS[entry["qualifier"]](condition):
+                if "unqualified" not in entry:
+                    continue
+                entry = {**entry, **entry["unqualified"]}
             out.append(self._finding(draft, entry, condition, indication_note, features))
         return out
 
@@ -82,17 +88,26 @@ class ConditionContraindication(OrderCheck):
         citation = citation_of(entry["citation"])
         name = drug_name(draft)
         day = f", {str(condition.effective)[:10]}" if condition.effective else ""
-        trigger = f"{condition.label.lower()} ({condition.note or 'recorded'}{day})"
+        label = entry.get("label", condition.label.lower())
+        trigger = f"{label} ({condition.note or 'recorded'}{day})"
+        strength = _strength(entry, draft)
         reason = f"{citation.short}: {entry['title']} - {entry['effect']}; {entry['management']}"
         drafted = Evidence(name="drafted_drug", label="Drafted drug", value=draft.name, source=draft.reference,
                            note=drafted_dose(draft))
         return self.order_finding(
             draft, rule=f"condition:{entry['id']}", trigger=trigger,
-            title=f"{name.capitalize()} with {condition.label.lower()}", verdict=entry["verdict"],
-            severity=entry["severity"], citation=citation, features=features, category=entry["strength"],
+            title=f"{name.capitalize()} with {label}", verdict=entry["verdict"],
+            severity=entry["severity"], citation=citation, features=features, category=strength,
             # The management first: a card shows the sentences that fit its line, the explainer page all of them.
-            message=f"Drafted {name} {drafted_dose(draft)} with {trigger}: {entry['management']}. "
+            # The dose is the draft's own (its input line shows it), so the first sentence fits a card line.
+            message=f"Drafted {name} with {trigger}: {entry['management']}. "
                     f"{entry['effect'][0].upper()}{entry['effect'][1:]}.",
             suggestions=cancel(draft, reason=reason, alternatives=_alternatives(entry["id"])),
             inputs=(condition, drafted), assumptions=(indication_note,) if indication_note else (),
-            method=f"condition rule '{entry['id']}'", strength=entry["strength"])
+            method=f"condition rule '{entry['id']}'", strength=strength)
+
+
+def _strength(entry: Mapping[str, Any], draft: DraftOrder) -> str:
+    """The rule's strength for the drafted ingredient where the guideline grades ingredients apart, else its own."""
+    by_ingredient = entry.get("strength_by_ingredient", {})
+    return next((by_ingredient[i] for i in draft.ingredients if i in by_ingredient), entry["strength"])

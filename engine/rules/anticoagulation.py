@@ -9,7 +9,8 @@ Sources and every threshold: ``engine/data/af_anticoagulation_2023.json`` (docs/
   alternatives (at most one) at their standard AF dose, each only where the creatinine clearance (Cockcroft-Gault,
   actual body weight: the measure the labels dose by, not eGFR) is in its label's range (apixaban by its own label
   criteria: 2.5 mg when 2 of age >= 80, weight <= 60 kg, creatinine >= 1.5 mg/dL); warfarin instead with a
-  mechanical heart valve or mitral stenosis.
+  prosthetic heart valve (contraindicated if mechanical; a valve of uncoded type is to be confirmed, a DOAC being
+  reasonable if it is bioprosthetic) or a rheumatic mitral stenosis (engine/valve_disease.py).
 * Aspirin alone is flagged as no substitute (Class 3: Harm); HAS-BLED is shown as the modifiable bleeding risk
   factors to address, not a reason to withhold (6.1: Class 1 to address them; bleeding scores alone Class 3: No
   Benefit).
@@ -31,6 +32,7 @@ from engine.finding import Details, Evidence, Finding, Severity
 from engine.inputs import FeatureSet
 from engine.proposals import suggest
 from engine.registry import rule
+from engine.valve_disease import rheumatic_mitral_stenosis, valve_is_mechanical
 from engine.rules.common import (
     SingleFindingRule,
     active_medications,
@@ -92,7 +94,8 @@ class AfAnticoagulation(SingleFindingRule):
                                                "pregnancy - anticoagulation needs specialist care (heparins)."))
         oral = active_medications(features, classes=ORAL_ANTICOAGULANT_CLASSES)
         aspirin = active_medications(features, ingredients=d["aspirin_ingredients"])
-        valve = next((ev for name in d["doac_exclusions"] if (ev := present(features, name)) is not None), None)
+        valve = next((ev for name in d["doac_exclusions"] if (ev := present(features, name)) is not None
+                      and _excludes_doacs(ev)), None)
         factors, bleeding_note = _bleeding(bleeding)
         inputs = [score_ev] + ([score_evidence(bleeding, "has_bled_points", "HAS-BLED")] if bleeding else [])
         inputs += [valve] if valve is not None else [ev for n in d["doac_exclusions"] if (ev := features.get(n))]
@@ -128,8 +131,7 @@ class AfAnticoagulation(SingleFindingRule):
         if valve is not None:
             keys, left_out = [d["vka_regimen"]], ()
             text = f"{rec['text']}: warfarin, not a DOAC"
-            notes.append(f"{valve.label} is recorded: warfarin, as DOACs are not for a mechanical valve or a "
-                         "moderate-to-severe mitral stenosis (check its severity).")
+            notes.append(_exclusion_note(valve))
         else:
             keys, left_out, dose_notes, crcl = doac_options(features)
             inputs += [crcl] if crcl is not None else []
@@ -147,6 +149,23 @@ class AfAnticoagulation(SingleFindingRule):
                 keys, evidence=inputs,
                 reason=f"{text}: atrial fibrillation, {band} (2023 ACC/AHA/ACCP/HRS, {strength})."))],
             details=AnticoagulationDetails(action, tuple(keys), tuple(left_out), _key(valve), factors), **common)
+
+
+def _excludes_doacs(condition: Evidence) -> bool:
+    """A valve excludes a DOAC whatever its coded type (warfarin is proposed; an uncoded type is to be confirmed);
+    a mitral stenosis only when rheumatic (the 2023 guideline's exception and INVICTUS)."""
+    return condition.name != "mitral_stenosis" or rheumatic_mitral_stenosis(condition)
+
+
+def _exclusion_note(condition: Evidence) -> str:
+    if condition.name == "mitral_stenosis":
+        return ("Rheumatic mitral stenosis is recorded: warfarin, as DOACs are not for a moderate-to-severe "
+                "rheumatic mitral stenosis (check its severity).")
+    if valve_is_mechanical(condition):
+        return "A mechanical heart valve is recorded: warfarin, as DOACs are contraindicated with a mechanical valve."
+    return ("A prosthetic heart valve is recorded (type not coded): warfarin, as DOACs are contraindicated with a "
+            "mechanical valve - confirm the valve type; if it is bioprosthetic, a DOAC is reasonable (2020 ACC/AHA "
+            "VHD, after 3 months, Class 2a).")
 
 
 def _key(valve: Evidence | None) -> str | None:

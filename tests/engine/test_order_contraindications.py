@@ -1,7 +1,8 @@
 """The condition-contraindication order check below the HTTP layer: a DOAC drafted for a patient with a mechanical
-heart valve (critical, every DOAC ingredient, any indication) or with mitral stenosis in atrial fibrillation
-(warning), read from FHIR by the adapter as the services read it; warfarin, a bioprosthetic valve, a refuted or
-entered-in-error valve entry and a resolved mitral stenosis give nothing."""
+heart valve (critical, every DOAC ingredient, any indication), with a prosthetic valve of uncoded type (a warning to
+confirm it) or with rheumatic mitral stenosis in atrial fibrillation (warning), read from FHIR by the adapter as the
+services read it; warfarin, a xenogenic valve, a refuted or entered-in-error valve entry, a non-rheumatic or
+unspecified mitral stenosis and a resolved one give nothing."""
 from __future__ import annotations
 
 from datetime import date
@@ -22,7 +23,7 @@ DOACS = {"apixaban": ("1364445", "apixaban 5 MG Oral Tablet", 5, 2),
          "edoxaban": ("1599555", "edoxaban 60 MG Oral Tablet", 60, 1),
          "dabigatran": ("1037045", "dabigatran etexilate 150 MG Oral Capsule", 150, 2)}
 WARFARIN = ("855332", "warfarin sodium 5 MG Oral Tablet", 5, 1)
-MITRAL_STENOSIS = ("79619009", "Mitral valve stenosis")
+MITRAL_STENOSIS_ANY = ("79619009", "Mitral valve stenosis")
 
 
 def icd10(cid: str, code: str, display: str, **kwargs) -> dict:
@@ -32,7 +33,11 @@ def icd10(cid: str, code: str, display: str, **kwargs) -> dict:
 
 
 def mechanical_valve(**kwargs) -> dict:
-    return icd10("valve", "Z95.2", "Presence of prosthetic heart valve", onset="2019-03-04", **kwargs)
+    return icd10("valve", "Z95.2", "Presence of mechanical prosthetic heart valve", onset="2019-03-04", **kwargs)
+
+
+def rheumatic_mitral_stenosis() -> dict:
+    return icd10("ms", "I05.0", "Rheumatic mitral stenosis")
 
 
 def with_status(condition: dict, *, clinical: str | None = None, verification: str | None = None) -> dict:
@@ -57,8 +62,11 @@ def test_every_doac_with_a_mechanical_valve_is_contraindicated_whatever_the_indi
     (finding,) = findings(DOACS[ingredient], [mechanical_valve()])
     assert finding.severity.value == "critical" and finding.value == "contraindicated"
     assert finding.rule_id == "condition-contraindication:condition:doac-mechanical-valve"
-    assert finding.recommendation.strength == "Class 3: Harm, LOE B-R"
+    # RE-ALIGN tested dabigatran (LOE B-R); the anti-Xa DOACs were not assessed (LOE C-EO).
+    level = "B-R" if ingredient == "dabigatran" else "C-EO"
+    assert finding.recommendation.strength == f"Class 3: Harm, LOE {level}"
     assert "2020 ACC/AHA valvular heart disease guideline" in finding.citation.short
+    assert "heparin bridging until the INR is therapeutic" in finding.message
     details = finding.details
     assert isinstance(details, OrderCheckDetails) and details.draft == "MedicationRequest/d1"
     assert details.trigger.startswith("mechanical heart valve (") and "Z95.2" in details.trigger
@@ -70,6 +78,7 @@ def test_every_doac_with_a_mechanical_valve_is_contraindicated_whatever_the_indi
     # Cancel, or cancel and start warfarin (at most one, the warfarin switch recommended).
     labels = [s.label for s in finding.suggestions]
     assert labels[0] == f"Cancel the {ingredient} order" and labels[1].startswith(f"Cancel {ingredient}; start warfarin")
+    assert labels[1].endswith("with heparin bridging until the INR is therapeutic")
     assert [s.recommended for s in finding.suggestions] == [False, True]
 
 
@@ -84,40 +93,68 @@ def test_a_valve_entry_counts_whatever_its_clinical_status_but_not_when_refuted_
     assert findings(DOACS["apixaban"], [with_status(mechanical_valve(), verification="unconfirmed")]) == []
 
 
-def test_z95_2_is_read_as_the_value_set_intends_and_a_bioprosthetic_valve_is_not_flagged():
-    """Z95.2 'Presence of prosthetic heart valve' is the value set's mechanical valve; ICD-10-CM keeps xenogenic
-    (bioprosthetic, Z95.3) and other replacement valves (Z95.4) apart, and a DOAC is not contraindicated with them."""
-    assert len(findings(DOACS["apixaban"], [icd10("v", "Z95.2", "Presence of prosthetic heart valve")])) == 1
+def test_a_prosthetic_valve_of_uncoded_type_is_a_warning_to_confirm_it():
+    """Z95.2 'Presence of prosthetic heart valve' includes a valve NOS, and bioprosthetic (TAVR) valves are often
+    coded with it: without "mechanical" in its display it is a warning, not a contraindication."""
+    (finding,) = findings(DOACS["apixaban"], [icd10("v", "Z95.2", "Presence of prosthetic heart valve")])
+    assert finding.severity.value == "warning" and finding.value == "confirm the valve type"
+    assert finding.title == "Apixaban with prosthetic heart valve (type not coded)"
+    assert "apixaban with prosthetic heart valve (type not coded) (Presence of prosthetic heart valve" in finding.message
+    assert "DOACs are contraindicated with a mechanical valve — confirm the valve type" in finding.message
+    assert "a bioprosthetic valve allows a DOAC (2020 ACC/AHA VHD, after 3 months, Class 2a)" in finding.message
+    labels = [s.label for s in finding.suggestions]
+    assert labels[0] == "Cancel the apixaban order" and labels[1].startswith("Cancel apixaban; start warfarin")
+
+
+def test_mechanical_in_the_display_is_read_whatever_its_case():
+    (finding,) = findings(DOACS["apixaban"], [icd10("v", "Z95.2", "MECHANICAL mitral valve")])
+    assert finding.severity.value == "critical" and finding.value == "contraindicated"
+
+
+def test_a_xenogenic_or_other_replacement_valve_is_not_flagged():
+    """ICD-10-CM keeps xenogenic (bioprosthetic, Z95.3) and other replacement valves (Z95.4) apart, and a DOAC is not
+    contraindicated with them."""
     for code, display in (("Z95.3", "Presence of xenogenic heart valve"),
                           ("Z95.4", "Presence of other heart-valve replacement")):
         assert findings(DOACS["apixaban"], [icd10("v", code, display)]) == []
 
 
-def test_mitral_stenosis_in_atrial_fibrillation_is_a_warning_to_use_warfarin():
-    record = [o.condition("ms", *MITRAL_STENOSIS), o.atrial_fibrillation()]
+def test_rheumatic_mitral_stenosis_in_atrial_fibrillation_is_a_warning_to_use_warfarin():
+    record = [rheumatic_mitral_stenosis(), o.atrial_fibrillation()]
     (finding,) = findings(DOACS["rivaroxaban"], record)
-    assert finding.severity.value == "warning" and finding.value == "warfarin recommended over a DOAC"
+    assert finding.severity.value == "warning"
+    assert finding.value == "warfarin recommended over a DOAC (rheumatic, moderate or severe)"
     assert finding.rule_id == "condition-contraindication:condition:doac-mitral-stenosis-af"
     assert finding.recommendation.strength == "Class 1, LOE B-R"
     assert "INVICTUS" in finding.message and "moderate or severe" in finding.message
     assert any("atrial fibrillation" in a for a in finding.assumptions)  # the order named no reason
-    by_reason = findings(DOACS["rivaroxaban"], [o.condition("ms", *MITRAL_STENOSIS)],
+    by_reason = findings(DOACS["rivaroxaban"], [rheumatic_mitral_stenosis()],
                          reason=("49436004", "Atrial fibrillation"))
     assert len(by_reason) == 1 and by_reason[0].assumptions == ()
 
 
+def test_a_non_rheumatic_or_unspecified_mitral_stenosis_gives_nothing():
+    """INVICTUS and the guideline's exception concern rheumatic mitral stenosis: I34.2 is not it, nor a code that
+    does not say."""
+    for stenosis in (icd10("ms", "I34.2", "Nonrheumatic mitral (valve) stenosis"),
+                     o.condition("ms", *MITRAL_STENOSIS_ANY)):
+        assert findings(DOACS["rivaroxaban"], [stenosis, o.atrial_fibrillation()]) == []
+    assert len(findings(DOACS["rivaroxaban"], [icd10("ms", "I05.2", "Rheumatic mitral stenosis with insufficiency"),
+                                               o.atrial_fibrillation()])) == 1
+
+
 def test_mitral_stenosis_without_atrial_fibrillation_resolved_or_with_warfarin_gives_nothing():
-    stenosis = o.condition("ms", *MITRAL_STENOSIS)
+    stenosis = rheumatic_mitral_stenosis()
     assert findings(DOACS["apixaban"], [stenosis]) == []  # taken as venous thromboembolism
     assert findings(DOACS["apixaban"], [stenosis, o.atrial_fibrillation()],
                     reason=("128053003", "Deep venous thrombosis")) == []
-    resolved = with_status(o.condition("ms", *MITRAL_STENOSIS), clinical="resolved")
+    resolved = with_status(rheumatic_mitral_stenosis(), clinical="resolved")
     assert findings(DOACS["apixaban"], [resolved, o.atrial_fibrillation()]) == []
     assert findings(WARFARIN, [stenosis, o.atrial_fibrillation()]) == []
 
 
 def test_a_valve_and_a_stenosis_give_one_finding_each():
-    record = [mechanical_valve(), o.condition("ms", *MITRAL_STENOSIS), o.atrial_fibrillation()]
+    record = [mechanical_valve(), rheumatic_mitral_stenosis(), o.atrial_fibrillation()]
     assert [f.severity.value for f in findings(DOACS["dabigatran"], record)] == ["critical", "warning"]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.calculators.common import load_data
-from engine.finding import Severity, Status
+from engine.finding import Evidence, Severity, Status
+from engine.inputs import feature_label
 from tests.engine.treatment_fixtures import (
     cha2ds2_vasc,
     features,
@@ -138,14 +139,42 @@ def test_apixaban_dose_reduction_needs_two_label_criteria(facts, code):
     assert rxnorm_codes(finding)[0] == code
 
 
-@pytest.mark.parametrize("flag", ["mechanical_heart_valve", "mitral_stenosis"])
-def test_warfarin_not_a_doac_with_a_mechanical_valve_or_mitral_stenosis(flag):
-    finding = oac(patient(**{flag: True}), 3)
+def with_condition(fs, name: str, note: str):
+    """The condition as the adapter writes it: its coding's display and code in the note."""
+    fs.put(Evidence(name=name, label=feature_label(name), value=True, source=f"Condition/{name}", note=note))
+    return fs
+
+
+@pytest.mark.parametrize("flag, note", [
+    ("mechanical_heart_valve", "Presence of mechanical heart valve (ICD-10-CM Z95.2)"),
+    ("mechanical_heart_valve", "Presence of prosthetic heart valve (ICD-10-CM Z95.2)"),
+    ("mitral_stenosis", "Rheumatic mitral stenosis (ICD-10-CM I05.0)"),
+])
+def test_warfarin_not_a_doac_with_a_prosthetic_valve_or_rheumatic_mitral_stenosis(flag, note):
+    finding = oac(with_condition(patient(), flag, note), 3)
     assert rxnorm_codes(finding) == [WARFARIN]
     assert finding.details.doac_excluded_by == flag
     assert "warfarin, not a DOAC" in finding.recommendation.text
     resource = options(finding)[0]
     assert "INR of 2.0-3.0" in resource["dosageInstruction"][0]["text"]
+
+
+def test_a_valve_of_uncoded_type_is_to_be_confirmed_a_mechanical_one_is_not():
+    uncoded = oac(with_condition(patient(), "mechanical_heart_valve", "Presence of prosthetic heart valve "
+                                                                       "(ICD-10-CM Z95.2)"), 3)
+    assert "type not coded" in uncoded.message and "confirm the valve type" in uncoded.message
+    assert "if it is bioprosthetic, a DOAC is reasonable" in uncoded.message
+    mechanical = oac(with_condition(patient(), "mechanical_heart_valve", "Mechanical aortic valve (ICD-10-CM Z95.2)"),
+                     3)
+    assert "A mechanical heart valve is recorded" in mechanical.message
+    assert "confirm the valve type" not in mechanical.message
+
+
+@pytest.mark.parametrize("note", ["Nonrheumatic mitral (valve) stenosis (ICD-10-CM I34.2)",
+                                  "Mitral valve stenosis (SNOMED 79619009)"])
+def test_a_non_rheumatic_or_unspecified_mitral_stenosis_does_not_exclude_a_doac(note):
+    finding = oac(with_condition(patient(), "mitral_stenosis", note), 3)
+    assert rxnorm_codes(finding)[0] == APIXABAN_5 and finding.details.doac_excluded_by is None
 
 
 def test_already_anticoagulated_gets_no_suggestion():

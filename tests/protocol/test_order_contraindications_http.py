@@ -17,7 +17,7 @@ DOACS = [APIXABAN_5, ("1232086", "rivaroxaban 20 MG Oral Tablet", 20, 1),
 WARFARIN_5 = ("855332", "warfarin sodium 5 MG Oral Tablet", 5, 1)
 
 
-def valve(code: str = "Z95.2", display: str = "Presence of prosthetic heart valve") -> dict:
+def valve(code: str = "Z95.2", display: str = "Presence of mechanical prosthetic heart valve") -> dict:
     condition = o.condition("valve-1", code, display, onset="2019-03-04")
     condition["code"]["coding"][0]["system"] = ICD10CM
     return condition
@@ -43,7 +43,9 @@ def test_a_doac_drafted_with_a_mechanical_valve_is_a_critical_card_offering_warf
     (card,) = valve_cards(cards)
     ingredient = drug[1].split()[0]
     assert card["indicator"] == "critical"
-    assert card["summary"] == f"{ingredient.capitalize()} with mechanical heart valve: contraindicated (Class 3: Harm, LOE B-R)"
+    level = "B-R" if ingredient == "dabigatran" else "C-EO"
+    assert card["summary"] == f"{ingredient.capitalize()} with mechanical heart valve: contraindicated (Class 3: Harm, LOE {level})"
+    assert len(card["summary"]) < 140 and "heparin bridging" in card["detail"]
     assert "ICD-10-CM Z95.2" in card["detail"] and "2019-03-04" in card["detail"] and "use warfarin" in card["detail"]
     assert card["source"]["label"].startswith("2020 ACC/AHA valvular heart disease guideline")
     assert card["selectionBehavior"] == "at-most-one" and card["overrideReasons"]
@@ -53,6 +55,15 @@ def test_a_doac_drafted_with_a_mechanical_valve_is_a_critical_card_offering_warf
     assert started["resource"]["status"] == "draft" and started["resource"]["intent"] == "proposal"
     recommended = [s for s in card["suggestions"] if s.get("isRecommended")]
     assert len(recommended) == 1 and "warfarin" in recommended[0]["label"]
+
+
+def test_a_prosthetic_valve_of_uncoded_type_is_a_warning_to_confirm_it(client):
+    record = [*KIDNEYS_FINE, valve("Z95.2", "Presence of prosthetic heart valve"), o.atrial_fibrillation()]
+    (card,) = about(call(client, SIGN, [drafted(DOACS[3])], record=record), "prosthetic heart valve (type not coded)")
+    assert card["indicator"] == "warning"
+    assert card["summary"] == ("Dabigatran with prosthetic heart valve (type not coded): confirm the valve type "
+                               "(Class 3: Harm if mechanical)")
+    assert "confirm the valve type; a bioprosthetic valve allows a DOAC" in card["detail"]
 
 
 def test_warfarin_a_bioprosthetic_valve_and_an_entered_in_error_valve_give_no_card(client):
@@ -72,7 +83,8 @@ def test_a_resolved_valve_entry_still_counts(client):
 
 
 def test_mitral_stenosis_in_atrial_fibrillation_is_a_warning_and_not_for_another_indication(client):
-    stenosis = o.condition("ms-1", "79619009", "Mitral valve stenosis")
+    stenosis = valve("I05.0", "Rheumatic mitral stenosis")
+    stenosis["id"] = "ms-1"
     af = ("49436004", "Atrial fibrillation")
     cards = about(call(client, SIGN, [drafted(APIXABAN_5, reason=af)], record=[*KIDNEYS_FINE, stenosis]),
                   "mitral stenosis")
