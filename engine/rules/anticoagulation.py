@@ -42,6 +42,7 @@ from engine.rules.common import (
     number,
     present,
     recommendation_of,
+    regimens,
     score_evidence,
     start_medication,
 )
@@ -145,7 +146,7 @@ class AfAnticoagulation(SingleFindingRule):
             recommendation=recommendation_of(rec, d["guideline"], text=text),
             severity=Severity.WARNING if action == "recommend" else Severity.INFO, inputs=inputs,
             message=" ".join(notes),
-            suggestions=[suggest(text, start_medication(
+            suggestions=[suggest(_suggestion_label(text, keys, valve), start_medication(
                 keys, evidence=inputs,
                 reason=f"{text}: atrial fibrillation, {band} (2023 ACC/AHA/ACCP/HRS, {strength})."))],
             details=AnticoagulationDetails(action, tuple(keys), tuple(left_out), _key(valve), factors), **common)
@@ -166,6 +167,14 @@ def _exclusion_note(condition: Evidence) -> str:
     return ("A prosthetic heart valve is recorded (type not coded): warfarin, as DOACs are contraindicated with a "
             "mechanical valve - confirm the valve type; if it is bioprosthetic, a DOAC is reasonable (2020 ACC/AHA "
             "VHD, after 3 months, Class 2a).")
+
+
+def _suggestion_label(text: str, keys: list[str], valve: Evidence | None) -> str:
+    """A single DOAC option is named by its own label (drug and dose: "Apixaban 2.5 mg twice daily (dose-reduced)"),
+    not the generic "(a DOAC)"; several options, or warfarin for a valve, keep the recommendation's wording."""
+    if valve is None and len(keys) == 1:
+        return regimens()["medications"][keys[0]]["label"]
+    return text
 
 
 def _key(valve: Evidence | None) -> str | None:

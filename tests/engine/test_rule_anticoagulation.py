@@ -115,6 +115,8 @@ def test_without_weight_or_creatinine_the_doacs_dosed_by_crcl_are_left_out(missi
                                              for key in ("rivaroxaban-20", "edoxaban-60", "dabigatran-150"))
     assert "(labels: CrCl (Cockcroft–Gault); the dose is checked again when the order is signed)" in finding.message
     assert not [e for e in finding.inputs if e.name == "crcl_cockcroft_gault_mlmin"]
+    # One option: the button names its drug and dose, not "a DOAC".
+    assert [s.label for s in finding.suggestions] == ["Apixaban 5 mg twice daily"]
 
 
 def test_each_doac_option_names_its_label_among_the_sources():
