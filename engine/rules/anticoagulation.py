@@ -134,8 +134,11 @@ class AfAnticoagulation(SingleFindingRule):
             text = f"{rec['text']}: warfarin, not a DOAC"
             notes.append(_exclusion_note(valve))
         else:
-            keys, left_out, dose_notes, crcl = doac_options(features)
+            keys, left_out, dose_notes, crcl, read = doac_options(features)
             inputs += [crcl] if crcl is not None else []
+            # What apixaban's dose was judged by is evidence even when no CrCl (or HAS-BLED) carries it.
+            shown = {*inputs, *(d for ev in inputs for d in ev.derived_from)}
+            inputs += [ev for ev in read if ev not in shown]
             text = f"{rec['text']} (a DOAC)"
             notes.append(f"{recs['doac']['text']} ({recs['doac']['strength']}); apixaban is listed first.")
             notes += dose_notes
@@ -181,18 +184,19 @@ def _key(valve: Evidence | None) -> str | None:
     return valve.name if valve is not None else None
 
 
-def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str], Evidence | None]:
-    """(regimen keys offered, DOACs left out and why, dose notes, the CrCl they were judged by): each DOAC at its
-    standard AF dose where the Cockcroft-Gault creatinine clearance is in its label's range; apixaban reduced by its
-    label criteria."""
+def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str], Evidence | None, list[Evidence]]:
+    """(regimen keys offered, DOACs left out and why, dose notes, the CrCl they were judged by, the evidence of
+    apixaban's dose criteria): each DOAC at its standard AF dose where the Cockcroft-Gault creatinine clearance is in
+    its label's range; apixaban reduced by its label criteria."""
     crcl, _ = creatinine_clearance(features)
     keys: list[str] = []
     left_out: list[str] = []
     notes: list[str] = []
+    read: list[Evidence] = []
     for option in data()["doac_options"]:
         key = option["regimen"]
         if "reduction_criteria" in option:
-            keys.append(_apixaban(option, features, notes))
+            keys.append(_apixaban(option, features, notes, read))
             continue
         low, high = option.get("crcl_above"), option.get("crcl_at_most")
         if crcl is None:
@@ -205,17 +209,20 @@ def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str],
         measure = crcl_text(crcl) if crcl is not None else "CrCl (Cockcroft–Gault)"
         notes.append("Not offered at the standard dose: " + "; ".join(left_out) + f" (labels: {measure}; the dose "
                      "is checked again when the order is signed).")
-    return keys, left_out, notes, crcl
+    return keys, left_out, notes, crcl, read
 
 
-def _apixaban(option: dict[str, Any], features: FeatureSet, notes: list[str]) -> str:
-    """The apixaban regimen by its label's dose-reduction criteria (2 of them: 2.5 mg), noting why."""
+def _apixaban(option: dict[str, Any], features: FeatureSet, notes: list[str], read: list[Evidence]) -> str:
+    """The apixaban regimen by its label's dose-reduction criteria (2 of them: 2.5 mg), noting why; the criteria's
+    evidence is added to ``read``."""
     met, unknown = [], []
     for c in option["reduction_criteria"]:
         value = number(features, c["feature"])
         if value is None:
             unknown.append(c["label"])
-        elif ("from" in c and value >= c["from"]) or ("at_most" in c and value <= c["at_most"]):
+            continue
+        read.append(features.get(c["feature"]))
+        if ("from" in c and value >= c["from"]) or ("at_most" in c and value <= c["at_most"]):
             met.append(c["label"])
     if len(met) >= option["reduce_when_at_least"]:
         notes.append(f"Apixaban 2.5 mg twice daily: {' and '.join(met)} (label dose reduction).")

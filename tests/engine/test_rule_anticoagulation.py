@@ -219,3 +219,26 @@ def test_no_score_no_suggestion():
 def test_pregnancy_is_for_specialist_care():
     finding = oac(patient(sex="female", pregnant=True), 3, "female")
     assert finding.status is Status.NOT_APPLICABLE and "pregnancy" in finding.message
+
+
+def shown(finding, name):
+    """The evidence of ``name`` among the finding's inputs or what they were derived from."""
+    return [e for i in finding.inputs for e in (i, *i.derived_from) if e.name == name]
+
+
+@pytest.mark.parametrize("facts, code", [
+    (dict(age_years=85, creatinine_mgdl=1.6), APIXABAN_2_5),  # two criteria met without the weight
+    (dict(age_years=85, creatinine_mgdl=1.0), APIXABAN_5),  # one met, the weight unknown: the note says so
+    (dict(age_years=70, creatinine_mgdl=1.0), APIXABAN_5),
+])
+def test_without_a_weight_apixaban_is_dosed_by_what_is_recorded_and_shows_it(facts, code):
+    fs = features(sex="male", atrial_fibrillation=True, egfr_mlmin173m2=60.0, **facts)
+    finding = one(AF, fs, cha2ds2_vasc(4, "male"))  # no HAS-BLED finding either
+    assert rxnorm_codes(finding) == [code]
+    for name in ("age_years", "creatinine_mgdl"):
+        [evidence] = shown(finding, name)
+        assert evidence.value == facts[name] and evidence.effective is not None
+    assert shown(finding, "creatinine_mgdl")[0].unit == "mg/dL"
+    assert not shown(finding, "weight_kg")
+    if code == APIXABAN_5 and facts["age_years"] >= 80:
+        assert "Apixaban dose: weight <= 60 kg not recorded" in finding.message
