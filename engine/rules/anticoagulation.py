@@ -188,11 +188,12 @@ def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str],
     """(regimen keys offered, DOACs left out and why, dose notes, the CrCl they were judged by, the evidence of
     apixaban's dose criteria): each DOAC at its standard AF dose where the Cockcroft-Gault creatinine clearance is in
     its label's range; apixaban reduced by its label criteria."""
-    crcl, _ = creatinine_clearance(features)
+    crcl, missing = creatinine_clearance(features)
     keys: list[str] = []
     left_out: list[str] = []
     notes: list[str] = []
     read: list[Evidence] = []
+    unknown: list[str] = []  # the DOACs dosed by a CrCl that cannot be computed
     for option in data()["doac_options"]:
         key = option["regimen"]
         if "reduction_criteria" in option:
@@ -200,11 +201,14 @@ def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str],
             continue
         low, high = option.get("crcl_above"), option.get("crcl_at_most")
         if crcl is None:
-            left_out.append(f"{key}: CrCl unknown: needs weight and creatinine")
+            unknown.append(key)
         elif (low is not None and crcl.value <= low) or (high is not None and crcl.value > high):
             left_out.append(f"{key}: CrCl {crcl.value} mL/min outside its standard-dose range")
         else:
             keys.append(key)
+    if unknown:  # one entry naming what the CrCl lacks (weight, creatinine, age or sex)
+        lacking = " or ".join(m.label.lower() for m in missing)
+        left_out.append(f"{', '.join(unknown)}: CrCl unknown (no {lacking})")
     if left_out:
         measure = crcl_text(crcl) if crcl is not None else "CrCl (Cockcroft–Gault)"
         notes.append("Not offered at the standard dose: " + "; ".join(left_out) + f" (labels: {measure}; the dose "

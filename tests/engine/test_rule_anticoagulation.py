@@ -103,16 +103,17 @@ def test_an_elderly_low_weight_woman_is_judged_by_her_crcl_not_her_egfr():
                                         "edoxaban-60: CrCl 36 mL/min outside its standard-dose range")
 
 
-@pytest.mark.parametrize("missing", ["weight_kg", "creatinine_mgdl"])
-def test_without_weight_or_creatinine_the_doacs_dosed_by_crcl_are_left_out(missing):
+@pytest.mark.parametrize("missing, named", [("weight_kg", "weight"), ("creatinine_mgdl", "serum creatinine"),
+                                            ("sex", "sex"), ("age_years", "age")])
+def test_without_weight_or_creatinine_the_doacs_dosed_by_crcl_are_left_out(missing, named):
     """The eGFR does not stand in for the CrCl the labels define their ranges on."""
     facts = dict(age_years=70, sex="male", atrial_fibrillation=True, weight_kg=80.0, creatinine_mgdl=1.0,
                  egfr_mlmin173m2=80.0)
     del facts[missing]
     finding = oac(features(**facts), 2)
     assert rxnorm_codes(finding) == [APIXABAN_5]
-    assert finding.details.left_out == tuple(f"{key}: CrCl unknown: needs weight and creatinine"
-                                             for key in ("rivaroxaban-20", "edoxaban-60", "dabigatran-150"))
+    # The missing input named once, for the three DOACs dosed by CrCl.
+    assert finding.details.left_out == (f"rivaroxaban-20, edoxaban-60, dabigatran-150: CrCl unknown (no {named})",)
     assert "(labels: CrCl (Cockcroft–Gault); the dose is checked again when the order is signed)" in finding.message
     assert not [e for e in finding.inputs if e.name == "crcl_cockcroft_gault_mlmin"]
     # One option: the button names its drug and dose, not "a DOAC".
