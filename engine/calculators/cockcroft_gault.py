@@ -4,8 +4,9 @@ anticoagulation rule both read it, because the drug labels dose by CrCl rather t
 CrCl (mL/min) = (140 - age) x weight (kg) / (72 x serum creatinine (mg/dL)), x 0.85 for women (Cockcroft DW, Gault
 MH. Nephron 1976;16:31-41), with actual body weight as the DOAC labels do. It is dated by its creatinine.
 
-The value is rounded half up to a whole number before any threshold is applied, so that the number on the card is
-the number the rule saw ("CrCl 30 mL/min" is never treated as below 30).
+The value is rounded half up to a whole number before a lower threshold is applied, so that the number on the card is
+the number the rule saw ("CrCl 30 mL/min" is never treated as below 30); an upper bound is judged on the unrounded
+value (``unrounded``), as a CrCl of 95.4 rounds to 95 but is above 95.
 """
 from __future__ import annotations
 
@@ -30,13 +31,23 @@ def creatinine_clearance(features: FeatureSet) -> tuple[Evidence | None, list[Mi
     missing = [m for m in (missing_cr, missing_age, missing_sex, missing_wt) if m is not None]
     if missing:
         return None, missing
-    raw = (140 - age.value) * weight.value / (72 * creatinine.value)
-    if sex.value == "female":
-        raw *= FEMALE_FACTOR
+    raw = _formula(creatinine.value, age.value, sex.value, weight.value)
     value = int(round_half_up(max(raw, 0.0)))
     return Evidence(name=CRCL, label=CRCL_LABEL, value=value, unit="mL/min", effective=creatinine.effective,
                     derived_from=(creatinine, age, sex, weight),
                     note=f"Cockcroft-Gault with actual body weight: {raw:.1f} mL/min"), []
+
+
+def _formula(creatinine: float, age: float, sex: str, weight: float) -> float:
+    raw = (140 - age) * weight / (72 * creatinine)
+    return raw * FEMALE_FACTOR if sex == "female" else raw
+
+
+def unrounded(crcl: Evidence) -> float:
+    """The CrCl before rounding, from the evidence it was derived from: an upper bound ("not above 95 mL/min") is
+    judged on it, as 95.4 rounds to 95 but is above 95."""
+    creatinine, age, sex, weight = (e.value for e in crcl.derived_from)
+    return max(_formula(creatinine, age, sex, weight), 0.0)
 
 
 def crcl_text(crcl: Evidence) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from engine.calculators.cockcroft_gault import creatinine_clearance, crcl_text
+from engine.calculators.cockcroft_gault import creatinine_clearance, crcl_text, unrounded
 from engine.calculators.common import load_data
 from engine.calculators.has_bled import coefficients as has_bled_data
 from engine.finding import Details, Evidence, Finding, Severity
@@ -202,8 +202,12 @@ def doac_options(features: FeatureSet) -> tuple[list[str], list[str], list[str],
         low, high = option.get("crcl_above"), option.get("crcl_at_most")
         if crcl is None:
             unknown.append(key)
-        elif (low is not None and crcl.value <= low) or (high is not None and crcl.value > high):
+        elif low is not None and crcl.value <= low:  # lower bounds on the rounded value, as shown
             left_out.append(f"{key}: CrCl {crcl.value} mL/min outside its standard-dose range")
+        elif high is not None and unrounded(crcl) > high:  # upper bounds unrounded: 95.4 is above 95
+            raw = unrounded(crcl)
+            extra = f" ({raw:.1f} before rounding, above {high})" if crcl.value <= high else ""
+            left_out.append(f"{key}: CrCl {crcl.value} mL/min outside its standard-dose range{extra}")
         else:
             keys.append(key)
     if unknown:  # one entry naming what the CrCl lacks (weight, creatinine, age or sex)

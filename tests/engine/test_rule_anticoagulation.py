@@ -71,6 +71,7 @@ def with_crcl(crcl: float, egfr: float = 80.0):
 @pytest.mark.parametrize("crcl, codes", [
     (96.0, [APIXABAN_5, RIVAROXABAN, DABIGATRAN]),  # edoxaban: not above CrCl 95 (boxed warning)
     (95.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
+    (95.4, [APIXABAN_5, RIVAROXABAN, DABIGATRAN]),  # rounds to 95 but is above it: the upper bound is unrounded
     (51.0, [APIXABAN_5, RIVAROXABAN, EDOXABAN, DABIGATRAN]),
     (50.0, [APIXABAN_5, DABIGATRAN]),  # rivaroxaban 20 mg and edoxaban 60 mg need > 50
     (31.0, [APIXABAN_5, DABIGATRAN]),
@@ -80,11 +81,13 @@ def test_each_doac_only_in_its_label_range_of_creatinine_clearance(crcl, codes):
     finding = oac(with_crcl(crcl, egfr=70.0), 3)
     assert rxnorm_codes(finding) == codes
     [judged_by] = [e for e in finding.inputs if e.name == "crcl_cockcroft_gault_mlmin"]
-    assert judged_by.value == crcl and judged_by.unit == "mL/min"
+    assert judged_by.value == round(crcl) and judged_by.unit == "mL/min"
     assert [e.name for e in judged_by.derived_from] == ["creatinine_mgdl", "age_years", "sex", "weight_kg"]
     if len(codes) < 4:
         assert "Not offered at the standard dose" in finding.message
         assert f"CrCl {crcl:.0f} mL/min outside its standard-dose range" in finding.message
+        if crcl == 95.4:
+            assert "(95.4 before rounding, above 95)" in finding.message
         assert f"(labels: CrCl {crcl:.0f} mL/min (Cockcroft–Gault, " in finding.message
     else:
         assert "Not offered" not in finding.message
