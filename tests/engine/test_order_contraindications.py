@@ -124,6 +124,7 @@ def test_rheumatic_mitral_stenosis_in_atrial_fibrillation_is_a_warning_to_use_wa
     (finding,) = findings(DOACS["rivaroxaban"], record)
     assert finding.severity.value == "warning"
     assert finding.value == "warfarin recommended over a DOAC (rheumatic, moderate or severe)"
+    assert finding.title == "Rivaroxaban with rheumatic mitral stenosis"
     assert finding.rule_id == "condition-contraindication:condition:doac-mitral-stenosis-af"
     assert finding.recommendation.strength == "Class 1, LOE B-R"
     assert "INVICTUS" in finding.message and "moderate or severe" in finding.message
