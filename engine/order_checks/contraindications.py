@@ -1,7 +1,8 @@
 """Drugs contraindicated, or not preferred, for a condition on the record, checked when they are ordered
 (engine/data/order_contraindications.json): a DOAC with a mechanical heart valve (contraindicated; a prosthetic valve
 whose type is not coded is a warning to confirm it) and a DOAC in atrial fibrillation with rheumatic mitral stenosis
-(warfarin recommended instead). The conditions are the project's
+(warfarin recommended instead; a mitral stenosis of uncoded type is a warning to confirm its type and severity, a
+non-rheumatic one gives nothing). The conditions are the project's
 problem-list features (``mechanical_heart_valve``, ``mitral_stenosis``, read as the AF anticoagulation rule reads
 them); the drugs are classes of the drug knowledge, so no drug list is kept here. The suggestions cancel the draft,
 or cancel it and start the regimen the data names (warfarin).
@@ -76,6 +77,8 @@ class ConditionContraindication(OrderCheck):
                 indication, indication_note = indication_of(draft, features)
                 if indication != entry["indication"]:
                     continue
+            if "ruled_out_by" in entry and QUALIFIERS[entry["ruled_out_by"]](condition):
+                continue
             if "qualifier" in entry and not QUALIFIERS[entry["qualifier"]](condition):
                 if "unqualified" not in entry:
                     continue

@@ -10,7 +10,8 @@ Sources and every threshold: ``engine/data/af_anticoagulation_2023.json`` (docs/
   actual body weight: the measure the labels dose by, not eGFR) is in its label's range (apixaban by its own label
   criteria: 2.5 mg when 2 of age >= 80, weight <= 60 kg, creatinine >= 1.5 mg/dL); warfarin instead with a
   prosthetic heart valve (contraindicated if mechanical; a valve of uncoded type is to be confirmed, a DOAC being
-  reasonable if it is bioprosthetic) or a rheumatic mitral stenosis (engine/valve_disease.py).
+  reasonable if it is bioprosthetic) or a rheumatic mitral stenosis (engine/valve_disease.py); a mitral stenosis of
+  uncoded type keeps the DOAC and adds a note to confirm its type and severity (a non-rheumatic one changes nothing).
 * Aspirin alone is flagged as no substitute (Class 3: Harm); HAS-BLED is shown as the modifiable bleeding risk
   factors to address, not a reason to withhold (6.1: Class 1 to address them; bleeding scores alone Class 3: No
   Benefit).
@@ -32,7 +33,7 @@ from engine.finding import Details, Evidence, Finding, Severity
 from engine.inputs import FeatureSet
 from engine.proposals import suggest
 from engine.registry import rule
-from engine.valve_disease import rheumatic_mitral_stenosis, valve_is_mechanical
+from engine.valve_disease import mitral_stenosis_type_uncoded, rheumatic_mitral_stenosis, valve_is_mechanical
 from engine.rules.common import (
     SingleFindingRule,
     active_medications,
@@ -49,6 +50,8 @@ from engine.rules.common import (
 
 DATA_FILE = "af_anticoagulation_2023.json"
 ORAL_ANTICOAGULANT_CLASSES = ("doac", "vitamin_k_antagonist")
+MITRAL_STENOSIS_UNCODED_NOTE = ("Mitral stenosis of uncoded type: if rheumatic and moderate or severe, warfarin is "
+                                "recommended over a DOAC (2023 ACC/AHA/ACCP/HRS AF) — confirm the type and severity.")
 
 
 @cache
@@ -116,6 +119,7 @@ class AfAnticoagulation(SingleFindingRule):
             if drug.has_class("vitamin_k_antagonist") and valve is None:
                 notes.append(f"{recs['doac']['text']} ({recs['doac']['strength']}) where INR control or "
                              "monitoring is a burden.")
+            notes += _confirm_notes(features, valve)
             notes.append(bleeding_note)
             return self.treatment(
                 features, title=self.title, value=f"{band} → on {drug.name}", category=recs["continue"]["strength"],
@@ -141,6 +145,7 @@ class AfAnticoagulation(SingleFindingRule):
             inputs += [ev for ev in read if ev not in shown]
             text = f"{rec['text']} (a DOAC)"
             notes.append(f"{recs['doac']['text']} ({recs['doac']['strength']}); apixaban is listed first.")
+            notes += _confirm_notes(features, valve)
             notes += dose_notes
         notes.append(bleeding_note)
         strength = rec["strength"]
@@ -170,6 +175,15 @@ def _exclusion_note(condition: Evidence) -> str:
     return ("A prosthetic heart valve is recorded (type not coded): warfarin, as DOACs are contraindicated with a "
             "mechanical valve - confirm the valve type; if it is bioprosthetic, a DOAC is reasonable (2020 ACC/AHA "
             "VHD, after 3 months, Class 2a).")
+
+
+def _confirm_notes(features: FeatureSet, valve: Evidence | None) -> list[str]:
+    """A mitral stenosis whose code does not say whether it is rheumatic (SNOMED CT 79619009) leaves the DOAC offered,
+    as a non-rheumatic one would, but most mitral stenosis is rheumatic: the card asks to confirm it."""
+    stenosis = present(features, "mitral_stenosis")
+    if valve is not None or stenosis is None or not mitral_stenosis_type_uncoded(stenosis):
+        return []
+    return [MITRAL_STENOSIS_UNCODED_NOTE]
 
 
 def _suggestion_label(text: str, keys: list[str], valve: Evidence | None) -> str:

@@ -1,8 +1,8 @@
 """The condition-contraindication order check below the HTTP layer: a DOAC drafted for a patient with a mechanical
 heart valve (critical, every DOAC ingredient, any indication), with a prosthetic valve of uncoded type (a warning to
-confirm it) or with rheumatic mitral stenosis in atrial fibrillation (warning), read from FHIR by the adapter as the
-services read it; warfarin, a xenogenic valve, a refuted or entered-in-error valve entry, a non-rheumatic or
-unspecified mitral stenosis and a resolved one give nothing."""
+confirm it) or with rheumatic mitral stenosis in atrial fibrillation (warning; one of uncoded type, a warning to confirm
+its type and severity), read from FHIR by the adapter as the services read it; warfarin, a xenogenic valve, a refuted
+or entered-in-error valve entry, a non-rheumatic mitral stenosis and a resolved one give nothing."""
 from __future__ import annotations
 
 from datetime import date
@@ -134,14 +134,51 @@ def test_rheumatic_mitral_stenosis_in_atrial_fibrillation_is_a_warning_to_use_wa
     assert len(by_reason) == 1 and by_reason[0].assumptions == ()
 
 
-def test_a_non_rheumatic_or_unspecified_mitral_stenosis_gives_nothing():
-    """INVICTUS and the guideline's exception concern rheumatic mitral stenosis: I34.2 is not it, nor a code that
-    does not say."""
-    for stenosis in (icd10("ms", "I34.2", "Nonrheumatic mitral (valve) stenosis"),
-                     o.condition("ms", *MITRAL_STENOSIS_ANY)):
-        assert findings(DOACS["rivaroxaban"], [stenosis, o.atrial_fibrillation()]) == []
-    assert len(findings(DOACS["rivaroxaban"], [icd10("ms", "I05.2", "Rheumatic mitral stenosis with insufficiency"),
-                                               o.atrial_fibrillation()])) == 1
+def test_a_non_rheumatic_mitral_stenosis_gives_nothing():
+    """INVICTUS and the guideline's exception concern rheumatic mitral stenosis: I34.2 is not it."""
+    stenosis = icd10("ms", "I34.2", "Nonrheumatic mitral (valve) stenosis")
+    assert findings(DOACS["rivaroxaban"], [stenosis, o.atrial_fibrillation()]) == []
+    (finding,) = findings(DOACS["rivaroxaban"], [icd10("ms", "I05.2", "Rheumatic mitral stenosis with insufficiency"),
+                                                 o.atrial_fibrillation()])
+    assert finding.value == "warfarin recommended over a DOAC (rheumatic, moderate or severe)"
+
+
+def test_a_mitral_stenosis_of_uncoded_type_is_a_warning_to_confirm_its_type_and_severity():
+    """SNOMED CT 79619009 does not say whether the stenosis is rheumatic; most is, so the draft is not let through
+    silently: a warning with the rheumatic rule's actions (cancel, or cancel and start warfarin)."""
+    (finding,) = findings(DOACS["apixaban"], [o.condition("ms", *MITRAL_STENOSIS_ANY), o.atrial_fibrillation()])
+    assert finding.severity.value == "warning" and finding.value == "confirm the type and severity"
+    assert finding.title == "Apixaban with mitral stenosis of uncoded type"
+    assert finding.rule_id == "condition-contraindication:condition:doac-mitral-stenosis-af"
+    assert finding.recommendation.strength == "Class 1, LOE B-R if rheumatic, moderate or severe"
+    assert ("mitral stenosis of uncoded type (Mitral valve stenosis (SNOMED 79619009), 2025-01-01): if rheumatic and "
+            "moderate or severe, warfarin is recommended over a DOAC (2023 ACC/AHA/ACCP/HRS AF) — confirm the type and "
+            "severity"
+            in finding.message)
+    assert [e.source for e in finding.inputs][0] == "Condition/ms"
+    labels = [s.label for s in finding.suggestions]
+    assert labels[0] == "Cancel the apixaban order" and labels[1].startswith("Cancel apixaban; start warfarin")
+    assert findings(DOACS["apixaban"], [o.condition("ms", *MITRAL_STENOSIS_ANY)],
+                    reason=("128053003", "Deep venous thrombosis")) == []
+    assert findings(WARFARIN, [o.condition("ms", *MITRAL_STENOSIS_ANY), o.atrial_fibrillation()]) == []
+
+
+def test_the_three_kinds_of_mitral_stenosis_code():
+    from engine.finding import Evidence
+    from engine.valve_disease import (
+        mitral_stenosis_type_uncoded,
+        non_rheumatic_mitral_stenosis,
+        rheumatic_mitral_stenosis as rheumatic,
+    )
+
+    def kinds(note: str) -> tuple[bool, bool, bool]:
+        ev = Evidence(name="mitral_stenosis", label="Mitral stenosis", value=True, note=note)
+        return rheumatic(ev), non_rheumatic_mitral_stenosis(ev), mitral_stenosis_type_uncoded(ev)
+
+    assert kinds("Rheumatic mitral stenosis (ICD-10-CM I05.0)") == (True, False, False)
+    assert kinds("Mitral stenosis (ICD-10 I05.0); clinical status not recorded, taken as active") == (True, False, False)
+    assert kinds("Nonrheumatic mitral (valve) stenosis (ICD-10-CM I34.2)") == (False, True, False)
+    assert kinds("Mitral valve stenosis (SNOMED 79619009)") == (False, False, True)
 
 
 def test_mitral_stenosis_without_atrial_fibrillation_resolved_or_with_warfarin_gives_nothing():

@@ -176,11 +176,34 @@ def test_a_valve_of_uncoded_type_is_to_be_confirmed_a_mechanical_one_is_not():
     assert "confirm the valve type" not in mechanical.message
 
 
+CONFIRM_MITRAL = ("Mitral stenosis of uncoded type: if rheumatic and moderate or severe, warfarin is recommended over "
+                  "a DOAC (2023 ACC/AHA/ACCP/HRS AF) — confirm the type and severity.")
+
+
 @pytest.mark.parametrize("note", ["Nonrheumatic mitral (valve) stenosis (ICD-10-CM I34.2)",
                                   "Mitral valve stenosis (SNOMED 79619009)"])
-def test_a_non_rheumatic_or_unspecified_mitral_stenosis_does_not_exclude_a_doac(note):
+def test_a_non_rheumatic_or_uncoded_mitral_stenosis_does_not_exclude_a_doac(note):
     finding = oac(with_condition(patient(), "mitral_stenosis", note), 3)
     assert rxnorm_codes(finding)[0] == APIXABAN_5 and finding.details.doac_excluded_by is None
+    assert "Condition/mitral_stenosis" in [e.source for e in finding.inputs]
+
+
+def test_only_a_mitral_stenosis_of_uncoded_type_asks_to_confirm_it():
+    uncoded = oac(with_condition(patient(), "mitral_stenosis", "Mitral valve stenosis (SNOMED 79619009)"), 3)
+    assert CONFIRM_MITRAL in uncoded.message
+    non_rheumatic = oac(with_condition(patient(), "mitral_stenosis",
+                                       "Nonrheumatic mitral (valve) stenosis (ICD-10-CM I34.2)"), 3)
+    assert "confirm the type" not in non_rheumatic.message
+    rheumatic = oac(with_condition(patient(), "mitral_stenosis", "Rheumatic mitral stenosis (ICD-10-CM I05.0)"), 3)
+    assert "confirm the type" not in rheumatic.message and rxnorm_codes(rheumatic) == [WARFARIN]
+    assert "confirm the type" not in oac(patient(), 3).message
+
+
+def test_on_an_anticoagulant_a_mitral_stenosis_of_uncoded_type_is_still_to_be_confirmed():
+    fs = with_medications(with_condition(patient(), "mitral_stenosis", "Mitral valve stenosis (SNOMED 79619009)"),
+                          medication("apixaban 5 MG Oral Tablet", "anticoagulant", "doac"))
+    finding = oac(fs, 4)
+    assert finding.details.action == "continue" and CONFIRM_MITRAL in finding.message
 
 
 def test_already_anticoagulated_gets_no_suggestion():

@@ -95,6 +95,22 @@ def test_mitral_stenosis_in_atrial_fibrillation_is_a_warning_and_not_for_another
     assert call(client, SIGN, [drafted(APIXABAN_5, reason=dvt)], record=[*KIDNEYS_FINE, stenosis]) == []
 
 
+def test_a_snomed_coded_mitral_stenosis_of_uncoded_type_is_a_warning_to_confirm_it(client):
+    stenosis = o.condition("ms-1", "79619009", "Mitral valve stenosis", onset="2018-05-06")
+    record = [*KIDNEYS_FINE, stenosis, o.atrial_fibrillation()]
+    (card,) = about(call(client, SIGN, [drafted(APIXABAN_5)], record=record), "mitral stenosis of uncoded type")
+    assert card["indicator"] == "warning"
+    assert card["summary"] == ("Apixaban with mitral stenosis of uncoded type: confirm the type and severity "
+                               "(Class 1, LOE B-R if rheumatic, moderate or severe)")
+    assert len(card["summary"]) < 140 and "SNOMED 79619009" in card["detail"]
+    assert ("if rheumatic and moderate or severe, warfarin is recommended over a DOAC (2023 ACC/AHA/ACCP/HRS AF)"
+            in card["detail"])
+    assert card["selectionBehavior"] == "at-most-one" and card["overrideReasons"]
+    assert [a["resourceId"] for a in actions(card, "delete")] == ["MedicationRequest/d1", "MedicationRequest/d1"]
+    (started,) = actions(card, "create")
+    assert started["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "855332"
+
+
 def test_order_select_checks_the_selected_doac_and_order_sign_does_not_repeat_it(client):
     drafts = [drafted(WARFARIN_5, "d1"), drafted(APIXABAN_5, "d2")]
     record = [*KIDNEYS_FINE, valve()]
