@@ -387,7 +387,8 @@ _observation_json = st.fixed_dictionaries({}, optional={
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=_observation_json, full_url=st.none() | st.just("urn:uuid:1"))
 def test_the_fast_observation_reading_equals_the_plain_one(resource, full_url):
-    from fhir_adapter.parse.resources import observation_record, reference_observation_record
+    from fhir_adapter.parse.resources import observation_record
+    from tests.adapter.reference_readers import reference_observation_record
 
     fast = observation_record(resource, full_url, date(2024, 1, 2))
     plain = reference_observation_record(resource, full_url, date(2024, 1, 2))
@@ -439,7 +440,8 @@ def _same_reading(fast, plain, resource) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=_condition_json, full_url=st.none() | st.just("urn:uuid:1"))
 def test_the_fast_condition_reading_equals_the_plain_one(resource, full_url):
-    from fhir_adapter.parse.resources import parse_condition, reference_parse_condition
+    from fhir_adapter.parse.resources import parse_condition
+    from tests.adapter.reference_readers import reference_parse_condition
 
     _same_reading(parse_condition(resource, full_url), reference_parse_condition(resource, full_url), resource)
 
@@ -447,7 +449,8 @@ def test_the_fast_condition_reading_equals_the_plain_one(resource, full_url):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=_procedure_json, full_url=st.none() | st.just("urn:uuid:1"))
 def test_the_fast_procedure_reading_equals_the_plain_one(resource, full_url):
-    from fhir_adapter.parse.resources import parse_procedure, reference_parse_procedure
+    from fhir_adapter.parse.resources import parse_procedure
+    from tests.adapter.reference_readers import reference_parse_procedure
 
     _same_reading(parse_procedure(resource, full_url), reference_parse_procedure(resource, full_url), resource)
 
@@ -455,7 +458,8 @@ def test_the_fast_procedure_reading_equals_the_plain_one(resource, full_url):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(resource=_medication_json, full_url=st.none() | st.just("urn:uuid:1"))
 def test_the_fast_medication_reading_equals_the_plain_one(resource, full_url):
-    from fhir_adapter.parse.resources import parse_medication, reference_parse_medication
+    from fhir_adapter.parse.resources import parse_medication
+    from tests.adapter.reference_readers import reference_parse_medication
 
     for _ in range(2):  # the second reading answers from the memo of drugs
         fast = parse_medication(resource, full_url, _MEDICATIONS)
@@ -471,11 +475,12 @@ SYNTHEA_DIR = ROOT.parent / "shared" / "data" / "synthea"
 @pytest.mark.skipif(not list(SYNTHEA_DIR.glob("*.json")), reason="../shared/data/synthea is absent")
 def test_the_fast_readings_equal_the_plain_ones_on_every_synthea_record():
     from fhir_adapter.parse import resources
+    from tests.adapter import reference_readers
 
-    readers = {"Condition": (resources.parse_condition, resources.reference_parse_condition),
-               "Procedure": (resources.parse_procedure, resources.reference_parse_procedure),
-               "MedicationRequest": (resources.parse_medication, resources.reference_parse_medication),
-               "MedicationStatement": (resources.parse_medication, resources.reference_parse_medication)}
+    readers = {"Condition": (resources.parse_condition, reference_readers.reference_parse_condition),
+               "Procedure": (resources.parse_procedure, reference_readers.reference_parse_procedure),
+               "MedicationRequest": (resources.parse_medication, reference_readers.reference_parse_medication),
+               "MedicationStatement": (resources.parse_medication, reference_readers.reference_parse_medication)}
     read = 0
     for path in sorted(SYNTHEA_DIR.glob("*.json")):
         for entry in json.loads(path.read_text(encoding="utf-8"))["entry"]:
@@ -502,6 +507,7 @@ def test_the_memo_of_drugs_is_bounded(monkeypatch):
 def test_the_memo_of_drugs_keeps_no_long_text(monkeypatch):
     """Free text longer than the text memos' limit (a narrative pasted into a medication) is read, never kept."""
     from fhir_adapter.parse import resources
+    from tests.adapter import reference_readers
     from fhir_adapter.terminology.text_memo import MAX_TEXT
 
     monkeypatch.setattr(resources, "_DRUGS_SEEN", {})
@@ -511,7 +517,7 @@ def test_the_memo_of_drugs_keeps_no_long_text(monkeypatch):
     for concept in ({"text": long_text}, {"coding": [long_display]}):
         resource = {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
                     "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": concept}
-        fast, plain = resources.parse_medication(resource), resources.reference_parse_medication(resource)
+        fast, plain = resources.parse_medication(resource), reference_readers.reference_parse_medication(resource)
         assert repr(fast) == repr(plain)
     assert resources._DRUGS_SEEN == {}
     short = {"resourceType": "MedicationRequest", "id": "m2", "medicationCodeableConcept": {"text": "metformin"}}
