@@ -468,26 +468,11 @@ def _pruned_value(item):
     return item
 
 
-# The two walks below test the exact types of most members (str, dict, list) in line, which is what _pruned_value
-# does first for them, and hand it the rest: a call per container, not per value.
 def _pruned_dict(value: dict) -> dict:
     out = {}
     for key, item in value.items():
-        kind = type(item)
-        if kind is str:
-            if item:
-                out[key] = item
-            continue
-        if kind is dict:
-            item = _pruned_dict(item)
-        elif kind is list:
-            item = _pruned_list(item)
-        else:
-            item = _pruned_value(item)
-            if item is not _DROPPED:
-                out[key] = item
-            continue
-        if item:
+        item = _pruned_value(item)
+        if item is not _DROPPED:
             out[key] = item
     return out
 
@@ -495,20 +480,7 @@ def _pruned_dict(value: dict) -> dict:
 def _pruned_list(value: list) -> list:
     out = []
     for item in value:
-        kind = type(item)
-        if kind is str:
-            if item:
-                out.append(item)
-            continue
-        if kind is dict:
-            item = _pruned_dict(item)
-        elif kind is list:
-            item = _pruned_list(item)
-        else:
-            item = _pruned_value(item)
-            if item is not _DROPPED:
-                out.append(item)
-            continue
-        if item:
+        item = _pruned_value(item)
+        if item is not _DROPPED:
             out.append(item)
     return out
