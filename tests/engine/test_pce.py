@@ -22,6 +22,7 @@ from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
 from tests.proposal_resources import resource as proposal_resource
+from tests.engine.value_paths import NUMBERS, call_outcome
 
 # Guideline worked example (Goff 2014, Table A): age 55, TC 213, HDL 50, untreated SBP 120,
 # non-smoker, no diabetes.
@@ -255,17 +256,6 @@ def test_category_boundaries(risk, category):
     assert risk_category(risk) == category
 
 
-def _outcome(call):
-    try:
-        return call()
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        return type(exc), str(exc)
-
-
-NUMBERS = (st.floats(min_value=-10, max_value=400) | st.sampled_from([math.nan, math.inf, 0.0, True])
-           | st.integers(min_value=-5, max_value=400) | st.none())
-
-
 @settings(max_examples=300, deadline=None)
 @given(age=NUMBERS, tc=NUMBERS, hdl=NUMBERS, sbp=NUMBERS, sex=st.sampled_from(["female", "male", "other"]),
        race=st.sampled_from(["white", "african-american", "asian"]), treated=st.booleans(), smoker=st.booleans(),
@@ -276,6 +266,6 @@ def test_the_risk_alone_is_the_risk_of_the_whole_result(age, tc, hdl, sbp, sex, 
     errors."""
     inputs = dict(age_years=age, sex=sex, race=race, chol_total_mgdl=tc, hdl_mgdl=hdl, sbp_mmhg=sbp,
                   bp_treated=treated, smoker_current=smoker, diabetes=diabetes, constant_set=constant_set)
-    whole = _outcome(lambda: pce_10y_ascvd_risk(**inputs).risk_percent)
-    alone = _outcome(lambda: pce_10y_ascvd_percent(**inputs))
+    whole = call_outcome(lambda: pce_10y_ascvd_risk(**inputs).risk_percent)
+    alone = call_outcome(lambda: pce_10y_ascvd_percent(**inputs))
     assert alone == whole or (alone != alone and whole != whole)  # NaN: the same non-number both ways

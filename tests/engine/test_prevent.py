@@ -21,6 +21,7 @@ from engine.registry import calculators
 from engine.runner import run_engines
 from tests.engine.builders import AS_OF, features, only_finding
 from tests.proposal_resources import resource as proposal_resource
+from tests.engine.value_paths import NUMBERS, call_outcome
 
 # Published reference case (Khan 2024; reproduced by the preventr README): woman 50, TC 200, HDL 45,
 # SBP 160 on treatment, diabetes, non-smoker, eGFR 90, BMI 35, no statin -> CVD 14.7 %, ASCVD 9.2 %, HF 8.1 %.
@@ -224,17 +225,6 @@ def test_low_risk_is_info():
     assert (finding.category, finding.severity) == ("low", Severity.INFO)
 
 
-def _outcome(call):
-    try:
-        return call()
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        return type(exc), str(exc)
-
-
-NUMBERS = (st.floats(min_value=-10, max_value=400) | st.sampled_from([math.nan, math.inf, 0.0, True])
-           | st.integers(min_value=-5, max_value=400) | st.none())
-
-
 @settings(max_examples=300, deadline=None)
 @given(age=NUMBERS, tc=NUMBERS, hdl=NUMBERS, sbp=NUMBERS, egfr=NUMBERS, sex=st.sampled_from(["female", "male", "x"]),
        treated=st.booleans(), statin=st.booleans(), smoker=st.booleans(), diabetes=st.booleans())
@@ -243,6 +233,6 @@ def test_the_ascvd_risk_alone_is_the_ascvd_risk_of_the_whole_result(age, tc, hdl
     """The PCE card's comparison computes PREVENT's 10-year ASCVD risk alone: the same number, the same errors."""
     inputs = dict(age_years=age, sex=sex, chol_total_mgdl=tc, hdl_mgdl=hdl, sbp_mmhg=sbp, bp_treated=treated,
                   statin=statin, diabetes=diabetes, smoker_current=smoker, egfr_mlmin173m2=egfr)
-    whole = _outcome(lambda: prevent_10y_base(**inputs).ascvd.risk_percent)
-    alone = _outcome(lambda: prevent_10y_ascvd_percent(**inputs))
+    whole = call_outcome(lambda: prevent_10y_base(**inputs).ascvd.risk_percent)
+    alone = call_outcome(lambda: prevent_10y_ascvd_percent(**inputs))
     assert alone == whole or (alone != alone and whole != whole)  # NaN: the same non-number both ways
